@@ -1,0 +1,1 @@
+//! Procedural macros for batpak. Use them through `batpak::prelude`.

@@ -1,0 +1,76 @@
+//! The header every stored event carries: identity, causality, place, chain.
+
+use serde::{Deserialize, Serialize};
+
+use super::{EventId, EventKind, Hash};
+use crate::coordinate::Coordinate;
+
+/// How an event got past the policy layer. Recorded in the header (and so
+/// covered by the hash chain): an audit can always tell a gated commit from a
+/// bypass, and a bypass is never silent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Admission {
+    /// Appended through the store's raw API; no gates were involved.
+    Direct,
+    /// Committed from a receipt: these gates evaluated and passed, in order.
+    Gated {
+        /// Names of the gates that admitted the event.
+        gates: Vec<String>,
+    },
+    /// Committed without gates by an explicit, recorded bypass.
+    Bypassed {
+        /// Who bypassed (a user, service or operator name).
+        by: String,
+        /// Why the gates were bypassed.
+        reason: String,
+    },
+}
+
+impl Admission {
+    /// True when the event was committed through a bypass.
+    #[must_use]
+    pub fn is_bypass(&self) -> bool {
+        matches!(self, Self::Bypassed { .. })
+    }
+
+    /// The gates that admitted the event (empty unless [`Admission::Gated`]).
+    #[must_use]
+    pub fn gates(&self) -> &[String] {
+        match self {
+            Self::Gated { gates } => gates,
+            Self::Direct | Self::Bypassed { .. } => &[],
+        }
+    }
+}
+
+/// Everything the store knows about an event besides its payload.
+///
+/// Encoded as a msgpack array in field order (see `FORMAT.md`); ids and
+/// hashes are msgpack `bin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EventHeader {
+    /// Unique, time-ordered id.
+    pub id: EventId,
+    /// Groups the events of one workflow; defaults to the event's own id.
+    pub correlation: EventId,
+    /// The event that caused this one, if any; causation ids form a DAG.
+    pub causation: Option<EventId>,
+    /// Wall-clock time of the append, in microseconds since the Unix epoch.
+    pub timestamp_us: u64,
+    /// Position within the stream, starting at 1: the n-th event has sequence n.
+    pub sequence: u64,
+    /// Position within the whole store, starting at 0, gapless.
+    pub position: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// Which stream.
+    pub coordinate: Coordinate,
+    /// Hash of the stream's previous event ([`Hash::ZERO`] for the first).
+    pub prev_hash: Hash,
+    /// Caller-chosen key that makes a retried append return the original.
+    pub idempotency_key: Option<String>,
+    /// How the event passed the policy layer.
+    pub admission: Admission,
+}

@@ -1,0 +1,71 @@
+//! WHAT happened: kinds, ids, headers, the hash chain, and typed events.
+//!
+//! An event is a header plus a typed payload. The store keeps both as msgpack
+//! bytes and chains each stream's events with blake3 (see [`Hash::chain`]).
+
+mod codec;
+mod hash;
+mod header;
+mod id;
+mod kind;
+
+pub use codec::{
+    CodecError, MAX_DECODE_DEPTH, decode_header, decode_payload, encode_header, encode_header_into,
+    encode_payload,
+};
+pub use hash::Hash;
+pub use header::{Admission, EventHeader};
+pub use id::EventId;
+pub use kind::{EventKind, KindError};
+
+/// An event: its header and its typed payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event<P> {
+    /// Identity, causality, place and chain link.
+    pub header: EventHeader,
+    /// What the user stored.
+    pub payload: P,
+}
+
+/// An event read back from the store, with its own chain hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent<P> {
+    /// Identity, causality, place and chain link.
+    pub header: EventHeader,
+    /// What the user stored, decoded into the requested type.
+    pub payload: P,
+    /// This event's link in its stream's hash chain.
+    pub hash: Hash,
+}
+
+impl<P> StoredEvent<P> {
+    /// The event's global position.
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.header.position
+    }
+
+    /// The event's sequence within its stream (1-based).
+    #[must_use]
+    pub fn sequence(&self) -> u64 {
+        self.header.sequence
+    }
+
+    /// The event without its hash.
+    #[must_use]
+    pub fn into_event(self) -> Event<P> {
+        Event {
+            header: self.header,
+            payload: self.payload,
+        }
+    }
+
+    /// Applies `f` to the payload, keeping header and hash.
+    pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> StoredEvent<Q> {
+        StoredEvent {
+            header: self.header,
+            payload: f(self.payload),
+            hash: self.hash,
+        }
+    }
+}

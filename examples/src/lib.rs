@@ -1,0 +1,1 @@
+//! Example-only package: see the `[[example]]` targets.
