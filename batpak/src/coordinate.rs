@@ -345,10 +345,10 @@ impl Region {
     /// starts after it ends.
     pub fn check(&self) -> Result<(), RegionError> {
         for (field, range) in [("sequence", self.sequence), ("position", self.position)] {
-            if let Some((start, end)) = range {
-                if start > end {
-                    return Err(RegionError::InvertedRange { field, start, end });
-                }
+            if let Some((start, end)) = range
+                && start > end
+            {
+                return Err(RegionError::InvertedRange { field, start, end });
             }
         }
         Ok(())
