@@ -39,6 +39,7 @@
 pub mod coordinate;
 pub mod event;
 pub mod guard;
+pub mod outcome;
 pub mod pipeline;
 pub mod typestate;
 
@@ -50,6 +51,7 @@ pub use event::{
     Admission, CodecError, Event, EventHeader, EventId, EventKind, Hash, KindError, StoredEvent,
 };
 pub use guard::{Denial, FnGate, Gate, GateError, GateSet};
+pub use outcome::{NotOk, Outcome, Wait};
 pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, CommitTarget, Committed, ExpectedVersion, Proposal,
     RawAppend, Receipt, bypass,
@@ -60,7 +62,7 @@ pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 pub mod prelude {
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, Proposal, Region, StateMachine, StoredEvent,
+        GateSet, Machine, Outcome, Proposal, Region, StateMachine, StoredEvent, Wait,
     };
 }
 
