@@ -171,7 +171,7 @@ impl<T, E> Outcome<T, E> {
         E: Clone,
     {
         match self.into_node() {
-            Node::Value(a) => other.map(|b| (a.clone(), b)),
+            Node::Value(a) => pair_with(a, other),
             Node::Many(items) => Outcome::Batch(
                 items
                     .into_iter()
@@ -208,6 +208,22 @@ impl<T, E> Outcome<T, E> {
                     values
                 })
             })
+    }
+}
+
+/// `other.map(|b| (a.clone(), b))`, cloning `a` only for the elements of a
+/// batch, so folding `zip` over plain `Ok`s (as `join_all` does) copies
+/// nothing.
+fn pair_with<T: Clone, U, E>(a: T, other: Outcome<U, E>) -> Outcome<(T, U), E> {
+    match other.into_node() {
+        Node::Value(b) => Outcome::Ok((a, b)),
+        Node::Many(items) => Outcome::Batch(
+            items
+                .into_iter()
+                .map(|item| pair_with(a.clone(), item))
+                .collect(),
+        ),
+        Node::Leaf(leaf) => leaf.into_outcome(),
     }
 }
 

@@ -79,6 +79,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(order.into_result(), Ok(4_200));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[must_use = "an outcome may be a failure, a retry or a wait that needs handling"]
 pub enum Outcome<T, E> {
     /// The step succeeded with a value.
     Ok(T),
@@ -200,13 +201,11 @@ impl<T: fmt::Debug, E: fmt::Debug + fmt::Display> std::error::Error for NotOk<T,
 
 impl<T, E> Outcome<T, E> {
     /// Success with `value` (the monad's `pure`/`return`).
-    #[must_use]
     pub fn pure(value: T) -> Self {
         Self::Ok(value)
     }
 
     /// A failed attempt to retry after `after_ms` milliseconds.
-    #[must_use]
     pub fn retry(after_ms: u64, attempt: u32, reason: impl Into<String>) -> Self {
         Self::Retry {
             after_ms,
@@ -216,13 +215,11 @@ impl<T, E> Outcome<T, E> {
     }
 
     /// A step waiting for `wait`.
-    #[must_use]
     pub fn pending(wait: Wait) -> Self {
         Self::Pending(wait)
     }
 
     /// A step called off for `reason`.
-    #[must_use]
     pub fn cancelled(reason: impl Into<String>) -> Self {
         Self::Cancelled {
             reason: reason.into(),
