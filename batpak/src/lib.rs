@@ -53,8 +53,8 @@ pub use event::{
 pub use guard::{Denial, FnGate, Gate, GateError, GateSet};
 pub use outcome::{NotOk, Outcome, Wait};
 pub use pipeline::{
-    AppendOptions, AppendReceipt, Bypass, CommitTarget, Committed, ExpectedVersion, Proposal,
-    RawAppend, Receipt, bypass,
+    AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
+    Proposal, RawAppend, Receipt, bypass,
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use batpak::event::{Admission, CodecError, encode_payload};
 use batpak::{
-    AppendReceipt, Bypass, CommitTarget, Coordinate, Denial, EventHeader, EventId, EventKind,
-    ExpectedVersion, FnGate, Gate, GateError, GateSet, Hash, Proposal, RawAppend, Region, bypass,
+    AppendReceipt, Bypass, BypassError, CommitTarget, Coordinate, Denial, EventHeader, EventId,
+    EventKind, ExpectedVersion, FnGate, Gate, GateError, GateSet, Hash, Proposal, RawAppend,
+    Region, bypass,
 };
 use serde::Serialize;
 
@@ -268,7 +269,7 @@ fn bypass_records_who_and_why_and_is_found_by_region() {
     let committed = bypass(
         &store,
         proposal(99_999),
-        Bypass::new("ops:alice", "ledger outage"),
+        Bypass::new("ops:alice", "ledger outage").unwrap(),
     )
     .unwrap();
     let expected = Admission::Bypassed {
@@ -296,4 +297,18 @@ fn bypass_records_who_and_why_and_is_found_by_region() {
     assert!(Region::all().bypassed().matches(&header));
     header.admission = Admission::Gated { gates: vec![] };
     assert!(!Region::all().bypassed().matches(&header));
+}
+
+#[test]
+fn bypass_without_who_or_why_is_refused() {
+    assert_eq!(
+        Bypass::new("", "outage"),
+        Err(BypassError::Empty { field: "by" })
+    );
+    assert_eq!(
+        Bypass::new("ops:alice", " \t"),
+        Err(BypassError::Empty { field: "reason" })
+    );
+    let ok = Bypass::new("ops:alice", "outage").unwrap();
+    assert_eq!((ok.by(), ok.reason()), ("ops:alice", "outage"));
 }
