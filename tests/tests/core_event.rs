@@ -438,3 +438,78 @@ fn event_ids_are_unique_and_ordered_across_threads() {
     }
     assert_eq!(all.len(), THREADS * PER_THREAD);
 }
+
+// ---- any header ------------------------------------------------------------------
+
+fn any_admission() -> impl Strategy<Value = Admission> {
+    prop_oneof![
+        Just(Admission::Direct),
+        proptest::collection::vec("[a-z_]{1,12}", 0..4)
+            .prop_map(|gates| Admission::Gated { gates }),
+        ("[a-z:]{1,12}", "[ -~]{1,24}").prop_map(|(by, reason)| Admission::Bypassed { by, reason }),
+    ]
+}
+
+prop_compose! {
+    fn any_header()(
+        ids in any::<(u128, u128, Option<u128>)>(),
+        numbers in any::<(u64, u64, u64, u32)>(),
+        entity in "[^\\p{Cc}]{1,40}",
+        scope in "[^\\p{Cc}]{1,40}",
+        prev in any::<[u8; 32]>(),
+        key in proptest::option::of("[^\\p{Cc}]{0,40}"),
+        admission in any_admission(),
+    ) -> EventHeader {
+        let (id, correlation, causation) = ids;
+        let (timestamp_us, sequence, position, kind) = numbers;
+        let coordinate = Coordinate::new(entity, scope).unwrap();
+        let mut header = EventHeader::new(EventId::from_u128(id), coordinate, EventKind::from_u32(kind));
+        header.correlation = EventId::from_u128(correlation);
+        header.causation = causation.map(EventId::from_u128);
+        header.timestamp_us = timestamp_us;
+        header.sequence = sequence;
+        header.position = position;
+        header.prev_hash = Hash::from_bytes(prev);
+        header.idempotency_key = key;
+        header.admission = admission;
+        header
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_header_round_trips_and_encodes_deterministically(header in any_header()) {
+        let bytes = encode_header(&header).unwrap();
+        let back = decode_header(&bytes).unwrap();
+        prop_assert_eq!(&back, &header);
+        prop_assert_eq!(encode_header(&back).unwrap(), bytes);
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode_header(&bytes);
+    }
+}
+
+#[test]
+fn every_single_byte_corruption_of_a_header_is_refused_or_changes_it() {
+    let mut header = fixed_header();
+    header.causation = Some(EventId::from_u128(5));
+    header.idempotency_key = Some("key".to_owned());
+    header.admission = Admission::Gated {
+        gates: vec!["g".to_owned()],
+    };
+    let bytes = encode_header(&header).unwrap();
+    for at in 0..bytes.len() {
+        for mask in [0x01, 0x10, 0x80, 0xFF] {
+            let mut corrupt = bytes.clone();
+            corrupt[at] ^= mask;
+            if let Ok(decoded) = decode_header(&corrupt) {
+                assert_ne!(
+                    decoded, header,
+                    "flip {mask:#04x} at byte {at} went unnoticed"
+                );
+            }
+        }
+    }
+}

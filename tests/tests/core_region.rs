@@ -164,3 +164,38 @@ fn inverted_range_error_names_the_field() {
         "region position range 9..=1 is inverted and can never match"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    // Tiny alphabets so that equal and prefix-related names come up often.
+    proptest! {
+        #[test]
+        fn coordinate_region_selects_exactly_that_stream(
+            want in ("[ab]{1,3}", "[xy]{1,2}"),
+            have in ("[ab]{1,3}", "[xy]{1,2}"),
+        ) {
+            let region = Region::coordinate(&Coordinate::new(&want.0, &want.1).unwrap());
+            prop_assert_eq!(region.matches(&at(&have.0, &have.1)), want == have);
+        }
+
+        #[test]
+        fn prefix_region_selects_exactly_the_names_with_that_prefix(
+            prefix in "[ab]{0,3}",
+            entity in "[ab]{1,4}",
+        ) {
+            let region = Region::entity_prefix(prefix.as_str());
+            prop_assert_eq!(region.matches(&at(&entity, "s")), entity.starts_with(&prefix));
+        }
+
+        #[test]
+        fn sequence_range_selects_exactly_the_sequences_inside(
+            start in 0_u64..20, len in 0_u64..20, sequence in 0_u64..45,
+        ) {
+            let region = Region::all().sequences(start..=start + len);
+            let h = header("o", "s", PLACED, sequence, 0);
+            prop_assert_eq!(region.matches(&h), start <= sequence && sequence <= start + len);
+        }
+    }
+}
