@@ -40,6 +40,7 @@ pub mod coordinate;
 pub mod event;
 pub mod guard;
 pub mod pipeline;
+pub mod store;
 pub mod typestate;
 
 pub use coordinate::{
@@ -54,13 +55,18 @@ pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, CommitTarget, Committed, ExpectedVersion, Proposal,
     RawAppend, Receipt, bypass,
 };
+pub use store::{
+    Damage, Store, StoreConfig, StoreError, StoreStats, StreamHead, SyncPolicy, Ticket,
+    VerifyReport,
+};
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 
 /// Everything a user of batpak usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, Proposal, Region, StateMachine, StoredEvent,
+        GateSet, Machine, Proposal, Region, StateMachine, Store, StoreConfig, StoreError,
+        StoredEvent, SyncPolicy,
     };
 }
 
