@@ -150,7 +150,21 @@ struct Shared {
 /// ```
 pub struct Store {
     shared: Arc<Shared>,
-    flusher: Option<flume::Sender<()>>,
+    flusher: Option<Flusher>,
+}
+
+/// The `EveryN` background syncer: dropping the sender stops it.
+struct Flusher {
+    stop: flume::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Flusher {
+    fn stop(self) {
+        drop(self.stop);
+        // The thread only syncs; a panic there has nothing to report.
+        let _ = self.thread.join();
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -337,7 +351,7 @@ impl Store {
         }
         let flusher = match (writable, shared.config.sync_policy) {
             (true, SyncPolicy::EveryN { max_delay_ms, .. }) => {
-                Some(spawn_flusher(Arc::downgrade(&shared), max_delay_ms))
+                Some(spawn_flusher(Arc::downgrade(&shared), max_delay_ms)?)
             }
             _ => None,
         };
@@ -598,7 +612,9 @@ impl Store {
     /// [`StoreError::Poisoned`] or I/O errors; the directory is released
     /// either way.
     pub fn close(mut self) -> Result<(), StoreError> {
-        drop(self.flusher.take());
+        if let Some(flusher) = self.flusher.take() {
+            flusher.stop();
+        }
         if !self.shared.writable {
             return Ok(());
         }
@@ -612,6 +628,9 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        if let Some(flusher) = self.flusher.take() {
+            flusher.stop();
+        }
         // Best effort: hand buffered frames to the OS so a clean process exit
         // keeps them. Errors cannot be reported from drop; a failed flush
         // poisons the engine, and reopen recovers.
@@ -638,10 +657,14 @@ impl CommitTarget for Store {
     }
 }
 
-fn spawn_flusher(shared: Weak<Shared>, max_delay_ms: u64) -> flume::Sender<()> {
-    let (tx, rx) = flume::bounded::<()>(1);
+fn spawn_flusher(shared: Weak<Shared>, max_delay_ms: u64) -> Result<Flusher, StoreError> {
+    let (stop, rx) = flume::bounded::<()>(1);
     let delay = Duration::from_millis(max_delay_ms.max(1));
-    let _detached = std::thread::Builder::new()
+    let dir = shared
+        .upgrade()
+        .map(|s| s.config.dir.clone())
+        .unwrap_or_default();
+    let thread = std::thread::Builder::new()
         .name("batpak-flusher".to_owned())
         .spawn(move || {
             // Ends when the store drops its sender (close or drop).
@@ -655,8 +678,9 @@ fn spawn_flusher(shared: Weak<Shared>, max_delay_ms: u64) -> flume::Sender<()> {
                     let _ = shared.wait_durable(end);
                 }
             }
-        });
-    tx
+        })
+        .map_err(|e| StoreError::io("spawn flusher thread", dir, e))?;
+    Ok(Flusher { stop, thread })
 }
 
 fn decode_event<P: DeserializeOwned>(

@@ -230,3 +230,105 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
     }
     u64::from_le_bytes(b)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Golden bytes: these literals are FORMAT.md's layout, computed once
+    //! and frozen. A change here is a format change (bump FORMAT_VERSION).
+
+    use super::*;
+    use crate::coordinate::Coordinate;
+    use crate::event::{Admission, EventHeader, EventId, EventKind, Hash, encode_header};
+
+    #[test]
+    fn segment_header_matches_golden_bytes() {
+        let header = SegmentHeader {
+            version: 1,
+            segment: 2,
+            first_position: 0x0102_0304_0506_0708,
+            max_body_len: 0x0001_0000,
+        };
+        let bytes = header.encode();
+        let golden: [u8; SEGMENT_HEADER_LEN] = GOLDEN_SEGMENT_HEADER;
+        assert_eq!(bytes, golden, "{bytes:?}");
+        assert_eq!(decode_segment_header(&bytes), Ok(header));
+    }
+
+    #[test]
+    fn frame_matches_golden_bytes_and_crc_covers_length() {
+        let mut out = Vec::new();
+        push_frame(&mut out, &[1, 2, 3]);
+        assert_eq!(out, GOLDEN_FRAME, "{out:?}");
+        assert_eq!(check_frame(&out, 16), FrameCheck::Valid { body_len: 3 });
+        // Same body, different length bytes: the CRC must catch it.
+        let mut longer = out.clone();
+        longer[0] = 2;
+        assert_eq!(check_frame(&longer, 16), FrameCheck::BadCrc);
+        // All zeros is never a frame.
+        assert_eq!(check_frame(&[0u8; 16], 16), FrameCheck::ZeroLength);
+        assert_eq!(check_frame(&out, 2), FrameCheck::TooLong(3));
+        assert_eq!(check_frame(&out[..10], 16), FrameCheck::PastEnd(3));
+    }
+
+    #[test]
+    fn event_header_encoding_matches_golden_bytes() {
+        let header = EventHeader {
+            id: EventId::from_u128(1),
+            correlation: EventId::from_u128(1),
+            causation: None,
+            timestamp_us: 1_700_000_000_000_000,
+            sequence: 1,
+            position: 0,
+            kind: EventKind::new(7, 1),
+            coordinate: Coordinate::new("o:1", "s").unwrap_or_else(|_| unreachable!()),
+            prev_hash: Hash::ZERO,
+            idempotency_key: None,
+            admission: Admission::Direct,
+        };
+        let bytes = encode_header(&header).unwrap_or_default();
+        assert_eq!(bytes, GOLDEN_HEADER, "{bytes:?}");
+    }
+
+    #[test]
+    fn segment_names_sort_by_number() {
+        assert_eq!(segment_file_name(1), "0000000001.seg");
+        assert_eq!(parse_segment_file_name("0000000042.seg"), Some(42));
+        assert_eq!(parse_segment_file_name("42.seg"), None);
+        assert_eq!(parse_segment_file_name("0000000042.seg.tmp"), None);
+    }
+
+    #[rustfmt::skip]
+    const GOLDEN_SEGMENT_HEADER: [u8; 32] = [
+        b'B', b'A', b'T', b'P', b'A', b'K', b'S', b'G', // magic
+        1, 0,                                           // format version 1
+        0, 0,                                           // flags
+        2, 0, 0, 0,                                     // segment 2
+        8, 7, 6, 5, 4, 3, 2, 1,                         // first position
+        0, 0, 1, 0,                                     // max body length 65536
+        206, 122, 173, 192,                             // CRC-32 of bytes 0..28
+    ];
+
+    #[rustfmt::skip]
+    const GOLDEN_FRAME: &[u8] = &[
+        3, 0, 0, 0,          // body length 3
+        236, 156, 121, 6,    // CRC-32 of [3, 0, 0, 0, 1, 2, 3]
+        1, 2, 3,             // body
+    ];
+
+    #[rustfmt::skip]
+    const GOLDEN_HEADER: &[u8] = &[
+        0x9b,                                   // array of 11 fields
+        0xc4, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // id: bin 16
+        0xc4, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // correlation
+        0xc0,                                   // causation: nil
+        0xcf, 0, 6, 10, 36, 24, 30, 64, 0,      // timestamp_us: u64
+        1,                                      // sequence
+        0,                                      // position
+        0xce, 0, 7, 0, 1,                       // kind 7:1 as u32
+        0x92, 0xa3, b'o', b':', b'1', 0xa1, b's', // coordinate [entity, scope]
+        0xc4, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // prev_hash: bin 32
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0xc0,                                   // idempotency_key: nil
+        0xa6, b'D', b'i', b'r', b'e', b'c', b't', // admission: Direct
+    ];
+}

@@ -369,7 +369,10 @@ impl LogEngine for SegmentEngine {
             .bodies()
             .map(|b| (FRAME_PREFIX_LEN + b.len()) as u64)
             .sum();
-        if a.frames > 0 && a.end() + total > self.segment_max {
+        // A segment created under a smaller payload limit cannot hold a
+        // larger frame (recovery would reject it): start a new segment.
+        let too_big = bodies.bodies().any(|b| b.len() > a.max_body_len as usize);
+        if (a.frames > 0 && a.end() + total > self.segment_max) || too_big {
             let rotated = self.rotate(a, first_position);
             self.poison(rotated)?;
         }

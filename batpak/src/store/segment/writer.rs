@@ -12,7 +12,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::format::{FORMAT_VERSION, SegmentHeader, push_frame, segment_file_name};
+use std::os::unix::fs::FileExt;
+
+use super::format::{
+    FORMAT_VERSION, SEGMENT_HEADER_LEN, SegmentHeader, decode_segment_header, push_frame,
+    segment_file_name,
+};
 use crate::store::error::StoreError;
 
 /// Pending bytes above which an append hands the buffer to the OS.
@@ -30,6 +35,8 @@ pub(crate) struct Active {
     pub(crate) pending: Vec<u8>,
     /// Frames in this segment (written or pending).
     pub(crate) frames: u64,
+    /// Largest body this segment's header allows (recovery rejects longer).
+    pub(crate) max_body_len: u32,
 }
 
 impl Active {
@@ -109,11 +116,12 @@ pub(crate) fn create_segment(
         os_len: header.len() as u64,
         pending: Vec::with_capacity(FLUSH_THRESHOLD + 64 * 1024),
         frames: 0,
+        max_body_len,
     })
 }
 
 /// Opens an existing segment for appending at `len` (already truncated to
-/// its valid end by recovery).
+/// its valid end by recovery). Its header is re-read for its frame limit.
 pub(crate) fn reopen_segment(
     path: PathBuf,
     segment: u32,
@@ -125,6 +133,12 @@ pub(crate) fn reopen_segment(
         .append(true)
         .open(&path)
         .map_err(|e| StoreError::io("open segment", &path, e))?;
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    file.read_exact_at(&mut header, 0)
+        .map_err(|e| StoreError::io("read", &path, e))?;
+    let max_body_len = decode_segment_header(&header)
+        .map_err(|_| StoreError::corrupt(segment, 0, "segment header damaged"))?
+        .max_body_len;
     Ok(Active {
         segment,
         file: Arc::new(file),
@@ -132,5 +146,6 @@ pub(crate) fn reopen_segment(
         os_len: len,
         pending: Vec::with_capacity(FLUSH_THRESHOLD + 64 * 1024),
         frames,
+        max_body_len,
     })
 }
