@@ -41,6 +41,7 @@ pub mod event;
 pub mod guard;
 pub mod outcome;
 pub mod pipeline;
+pub mod store;
 pub mod typestate;
 
 pub use coordinate::{
@@ -56,13 +57,18 @@ pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
     Proposal, RawAppend, Receipt, bypass,
 };
+pub use store::{
+    Damage, Store, StoreConfig, StoreError, StoreStats, StreamHead, SyncPolicy, Ticket,
+    VerifyReport,
+};
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 
 /// Everything a user of batpak usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, Outcome, Proposal, Region, StateMachine, StoredEvent, Wait,
+        GateSet, Machine, Outcome, Proposal, Region, StateMachine, Store, StoreConfig, StoreError,
+        StoredEvent, SyncPolicy, Wait,
     };
 }
 
