@@ -58,8 +58,8 @@ pub use pipeline::{
     Proposal, RawAppend, Receipt, bypass,
 };
 pub use store::{
-    Damage, Store, StoreConfig, StoreError, StoreStats, StreamHead, SyncPolicy, Ticket,
-    VerifyReport,
+    CacheKey, Damage, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError, StoreStats,
+    StreamHead, SyncPolicy, Ticket, VerifyReport,
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 
