@@ -61,10 +61,16 @@ pub use store::{
     CacheKey, Damage, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError, StoreStats,
     StreamHead, SyncPolicy, Ticket, VerifyReport,
 };
+// views: projections, subscriptions, cursors.
+pub use store::{
+    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
+    projection_cache_key,
+};
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 
 /// Everything a user of batpak usually needs, in one `use`.
 pub mod prelude {
+    pub use crate::Projection;
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
         GateSet, Machine, Outcome, Proposal, Region, StateMachine, Store, StoreConfig, StoreError,

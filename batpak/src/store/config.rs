@@ -64,6 +64,8 @@ pub struct StoreConfig {
     pub(crate) max_payload_bytes: usize,
     pub(crate) verify_on_open: bool,
     pub(crate) create: bool,
+    // views: projection cache and subscription settings (projection.rs).
+    pub(crate) views: super::projection::ViewsConfig,
 }
 
 impl StoreConfig {
@@ -78,6 +80,7 @@ impl StoreConfig {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             verify_on_open: false,
             create: true,
+            views: super::projection::ViewsConfig::default(),
         }
     }
 

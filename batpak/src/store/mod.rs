@@ -23,6 +23,8 @@ mod engine;
 mod error;
 pub(crate) mod index;
 pub(crate) mod segment;
+// views: projections (hooks marked `views:` below).
+mod projection;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -40,6 +42,10 @@ pub use self::config::{
 };
 pub use self::error::StoreError;
 pub use self::index::Damage;
+pub use self::projection::{
+    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
+    projection_cache_key,
+};
 
 use self::engine::{BodyBatch, Loc, LogEngine};
 use self::index::{Fingerprint, Index, KeyEntry, NO_CAUSE};
@@ -132,6 +138,8 @@ struct Shared {
     syncs: AtomicU64,
     truncated_bytes: u64,
     from_checkpoint: bool,
+    // views: where projection states are cached.
+    cache: Arc<dyn ProjectionCache>,
     _lock: File,
 }
 
@@ -330,6 +338,7 @@ impl Store {
             index = loaded;
         }
         let events = index.len();
+        let cache = config.views.open_cache(); // views
         let shared = Arc::new(Shared {
             config,
             writable,
@@ -343,6 +352,7 @@ impl Store {
             syncs: AtomicU64::new(0),
             truncated_bytes: report.truncated_bytes,
             from_checkpoint: report.from_checkpoint,
+            cache, // views
             _lock: lock_file,
         });
         if report.from_checkpoint && shared.config.verify_on_open {

@@ -1,0 +1,4 @@
+//! Shared test support. `cache_suite` is the projection-cache suite every
+//! `ProjectionCache` implementation runs.
+
+pub mod cache_suite;
