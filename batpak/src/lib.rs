@@ -63,8 +63,8 @@ pub use store::{
 };
 // views: projections, subscriptions, cursors.
 pub use store::{
-    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
-    projection_cache_key,
+    DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, Projection, ProjectionReport, RebuildReason,
+    Subscription, SubscriptionError, SubscriptionIter, projection_cache_key,
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 

@@ -25,6 +25,7 @@ pub(crate) mod index;
 pub(crate) mod segment;
 // views: projections (hooks marked `views:` below).
 mod projection;
+mod subscription;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ pub use self::projection::{
     DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
     projection_cache_key,
 };
+pub use self::subscription::{Delivery, Iter as SubscriptionIter, Subscription, SubscriptionError};
 
 use self::engine::{BodyBatch, Loc, LogEngine};
 use self::index::{Fingerprint, Index, KeyEntry, NO_CAUSE};
@@ -140,6 +142,8 @@ struct Shared {
     from_checkpoint: bool,
     // views: where projection states are cached.
     cache: Arc<dyn ProjectionCache>,
+    // views: subscribers and the durable watermark cursors wait on.
+    hub: subscription::Hub,
     _lock: File,
 }
 
@@ -339,6 +343,7 @@ impl Store {
         }
         let events = index.len();
         let cache = config.views.open_cache(); // views
+        let hub = subscription::Hub::new(config.views.subscription_capacity, events); // views
         let shared = Arc::new(Shared {
             config,
             writable,
@@ -353,6 +358,7 @@ impl Store {
             truncated_bytes: report.truncated_bytes,
             from_checkpoint: report.from_checkpoint,
             cache, // views
+            hub,   // views
             _lock: lock_file,
         });
         if report.from_checkpoint && shared.config.verify_on_open {
@@ -956,6 +962,8 @@ impl Shared {
             return Err(e);
         }
         self.durable.fetch_max(target, Ordering::SeqCst);
+        // views: wake cursors and fan newly durable events out to subscribers.
+        self.publish_durable(target);
         Ok(())
     }
 
