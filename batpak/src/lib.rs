@@ -63,8 +63,9 @@ pub use store::{
 };
 // views: projections, subscriptions, cursors.
 pub use store::{
-    DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, Projection, ProjectionReport, RebuildReason,
-    Subscription, SubscriptionError, SubscriptionIter, projection_cache_key,
+    Cursor, CursorFileProblem, DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, Projection,
+    ProjectionReport, RebuildReason, Subscription, SubscriptionError, SubscriptionIter,
+    projection_cache_key,
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 

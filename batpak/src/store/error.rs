@@ -125,6 +125,14 @@ pub enum StoreError {
     /// The region can never match anything.
     #[error(transparent)]
     InvalidRegion(#[from] RegionError),
+    /// A saved cursor position file cannot be used (views: cursor.rs).
+    #[error("cursor file {path}: {problem:?}")]
+    CursorFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: super::cursor::CursorFileProblem,
+    },
 }
 
 impl StoreError {

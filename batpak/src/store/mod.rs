@@ -24,6 +24,7 @@ mod error;
 pub(crate) mod index;
 pub(crate) mod segment;
 // views: projections (hooks marked `views:` below).
+mod cursor;
 mod projection;
 mod subscription;
 
@@ -41,6 +42,7 @@ pub use self::config::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, MAX_IDEMPOTENCY_KEY_LEN, StoreConfig,
     SyncPolicy,
 };
+pub use self::cursor::{Cursor, CursorFileProblem};
 pub use self::error::StoreError;
 pub use self::index::Damage;
 pub use self::projection::{

@@ -240,6 +240,14 @@ pub fn projection_cache_key<P: Projection>(region: &Region) -> CacheKey {
     CacheKey(*h.finalize().as_bytes())
 }
 
+/// blake3 of the region's stable encoding (cursor files record it).
+pub(crate) fn region_fingerprint(region: &Region) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"batpak.region.v1");
+    encode_region(&mut h, region);
+    *h.finalize().as_bytes()
+}
+
 fn put_str(h: &mut blake3::Hasher, s: &str) {
     h.update(&(s.len() as u64).to_le_bytes());
     h.update(s.as_bytes());
