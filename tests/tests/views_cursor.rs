@@ -26,8 +26,9 @@ fn fill(store: &Store, n: u64) {
 #[test]
 fn cursor_reads_the_region_in_order_from_a_position() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let store = Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
     fill(&store, 5000);
+    store.sync().unwrap();
     let region = Region::entity("order:1").kind(PLACED);
     for from in [0, 1, 17, 4096, 4999, 5000] {
         let expected = store
@@ -38,6 +39,17 @@ fn cursor_reads_the_region_in_order_from_a_position() {
         assert_eq!(got, expected, "from {from}");
         assert_eq!(cursor.position(), 5000);
     }
+}
+
+#[test]
+#[allow(clippy::reversed_empty_ranges)] // the inverted range is the point
+fn inverted_region_cannot_have_a_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let err = store
+        .cursor::<u64>(Region::all().sequences(4..=2), 0)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidRegion(_)));
 }
 
 #[test]
@@ -109,6 +121,17 @@ fn saved_position_resumes_and_bad_files_are_refused() {
         cursor.try_next().unwrap(),
         "both continue with the same event"
     );
+
+    // Layout (FORMAT.md): magic, version, position, region, checksum.
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 82);
+    assert_eq!(&bytes[..8], b"BPCURSOR");
+    assert_eq!(bytes[8..10], 1_u16.to_le_bytes());
+    assert_eq!(bytes[10..18], saved.to_le_bytes());
+    let mut h = blake3::Hasher::new();
+    h.update(b"batpak.cursor.v1");
+    h.update(&bytes[..50]);
+    assert_eq!(&bytes[50..], h.finalize().as_bytes());
 
     // Another region: refused.
     let err = Cursor::<u64>::resume(&store, Region::all(), &path).unwrap_err();
@@ -237,7 +260,8 @@ fn processed(dir: &Path) -> Vec<u64> {
 #[test]
 fn killed_consumer_resumes_without_missing_an_event() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreConfig::new(dir.path().join("store"))).unwrap();
+    let config = StoreConfig::new(dir.path().join("store")).sync_policy(SyncPolicy::Manual);
+    let store = Store::open(config).unwrap();
     for i in 0..KILL_EVENTS {
         let entity = if i % 4 == 0 { "cart:1" } else { "order:1" };
         store.append(&coord(entity), PLACED, &i).unwrap();

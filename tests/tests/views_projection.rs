@@ -156,3 +156,63 @@ fn read_model_across_entities_matches_a_full_replay() {
         );
     }
 }
+
+#[test]
+fn cache_value_layout_matches_format_md() {
+    use batpak::{MemoryCache, ProjectionCache, projection_cache_key};
+    use common::cache_suite::SharedCache;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = std::sync::Arc::new(MemoryCache::new());
+    let store = Store::open(
+        StoreConfig::new(dir.path()).projection_cache(SharedCache(std::sync::Arc::clone(&cache))),
+    )
+    .unwrap();
+    let c = coord("till:1");
+    store.append(&c, NOTE, &"first").unwrap();
+    let last = store.append(&c, SOLD, &Sale { cents: 9 }).unwrap();
+    let state = store.project::<Revenue>(&Region::all()).unwrap();
+    let key = projection_cache_key::<Revenue>(&Region::all());
+    let value = cache.get(&key).unwrap().unwrap();
+    assert_eq!(value[0], 1, "format byte");
+    assert_eq!(value[1..5], 1_u32.to_le_bytes(), "version");
+    assert_eq!(value[5..13], 2_u64.to_le_bytes(), "next position");
+    assert_eq!(
+        value[13..29],
+        last.event_id.as_u128().to_le_bytes(),
+        "last id"
+    );
+    let mut h = blake3::Hasher::new();
+    h.update(&key.0);
+    h.update(&value[..29]);
+    h.update(&value[61..]);
+    assert_eq!(&value[29..61], h.finalize().as_bytes(), "checksum");
+    assert_eq!(value[61..], rmp_serde::to_vec_named(&state).unwrap()[..]);
+}
+
+#[test]
+fn concurrent_appends_and_projections_agree_with_a_full_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..3_u64 {
+            let store = &store;
+            s.spawn(move || {
+                for n in 1..=40_u64 {
+                    let c = coord(&format!("till:{t}"));
+                    store.append(&c, SOLD, &Sale { cents: n }).unwrap();
+                }
+            });
+        }
+        let store = &store;
+        s.spawn(move || {
+            for _ in 0..30 {
+                let r = store.project::<Revenue>(&Region::all()).unwrap();
+                assert!(r.cents <= 3 * 820);
+            }
+        });
+    });
+    let (r, _) = store
+        .project_with_report::<Revenue>(&Region::all())
+        .unwrap();
+    assert_eq!((r.cents, r.applies), (3 * 820, 120));
+}
