@@ -1,9 +1,9 @@
 //! The projection-cache suite on the in-memory cache (the default).
 
-mod common;
+#[path = "common/cache_suite.rs"]
+mod cache_suite;
 
 use batpak::MemoryCache;
-use common::cache_suite;
 
 #[test]
 fn memory_cache_projection_is_incremental() {

@@ -1,11 +1,12 @@
 //! Projections on the store: kind skipping, bad regions, durability of the
 //! cache, and a read model across many entities.
 
-mod common;
+#[path = "common/cache_suite.rs"]
+mod cache_suite;
 
 use batpak::prelude::*;
 use batpak::{RegionError, StoreError};
-use common::cache_suite::{NOTE, Revenue, SOLD, Sale};
+use cache_suite::{NOTE, Revenue, SOLD, Sale};
 use serde::{Deserialize, Serialize};
 
 fn coord(e: &str) -> Coordinate {
@@ -160,7 +161,7 @@ fn read_model_across_entities_matches_a_full_replay() {
 #[test]
 fn cache_value_layout_matches_format_md() {
     use batpak::{MemoryCache, ProjectionCache, projection_cache_key};
-    use common::cache_suite::SharedCache;
+    use cache_suite::SharedCache;
     let dir = tempfile::tempdir().unwrap();
     let cache = std::sync::Arc::new(MemoryCache::new());
     let store = Store::open(

@@ -2,7 +2,8 @@
 //! flume channels, and the commit notification cursors block on.
 //!
 //! The store publishes from one place: right after the durable watermark
-//! advances (inside the group-commit sync, so publishes never interleave).
+//! advances (in the group-commit sync). Publishes are serialized by the
+//! registry lock and its own watermark, so they never interleave.
 //! Each newly durable event is read once, matched against every
 //! subscriber's [`Region`] with [`Region::matches`], and offered to the
 //! matching subscribers in global position order.
@@ -185,8 +186,9 @@ fn index_matches(index: &Index, region: &Region, p: u64) -> bool {
 
 impl Shared {
     /// The commit hook: positions below `target` just became durable. Wakes
-    /// cursors and offers the new events to subscribers. Called with the
-    /// sync lock held, so calls never overlap and positions go out in order.
+    /// cursors and offers the new events to subscribers. Safe to call from
+    /// concurrent syncs: the registry lock and its `published` watermark
+    /// make each position go out once, in order, whatever the call order.
     pub(crate) fn publish_durable(&self, target: u64) {
         {
             let mut mark = lock(&self.hub.watermark);

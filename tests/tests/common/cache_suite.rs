@@ -1,7 +1,9 @@
 //! The projection-cache suite, written once and run against every
 //! `ProjectionCache` (memory here; redb and LMDB in their own test files).
 //!
-//! Call each case with a factory that makes a fresh, empty cache:
+//! Include it with `#[path = "common/cache_suite.rs"] mod cache_suite;` (or
+//! `pub mod cache_suite;` in `common/mod.rs`). Call each case with a
+//! factory that makes a fresh, empty cache:
 //! `cache_suite::incremental_applies_only_new_events(&|| MyCache::new())`,
 //! or all of them with `cache_suite::run_all(&|| MyCache::new())`.
 //! The store is given a handle that shares the cache with the test, so a
