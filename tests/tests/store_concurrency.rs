@@ -15,10 +15,12 @@ use common::*;
 fn eight_threads_over_a_hundred_entities_lose_and_duplicate_nothing() {
     let dir = fast_dir();
     let store = Arc::new(
-        Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::EveryN {
-            events: 256,
-            max_delay_ms: 5,
-        }))
+        Store::open(
+            StoreConfig::new(dir.path()).sync_policy(SyncPolicy::EveryN {
+                events: 256,
+                max_delay_ms: 5,
+            }),
+        )
         .unwrap(),
     );
     const THREADS: u64 = 8;
@@ -39,8 +41,10 @@ fn eight_threads_over_a_hundred_entities_lose_and_duplicate_nothing() {
             })
         })
         .collect();
-    let receipts: Vec<(u64, AppendReceipt)> =
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let receipts: Vec<(u64, AppendReceipt)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let total = THREADS * PER_THREAD;
     assert_eq!(receipts.len() as u64, total);
     let positions: HashSet<u64> = receipts.iter().map(|(_, r)| r.position).collect();
@@ -50,7 +54,11 @@ fn eight_threads_over_a_hundred_entities_lose_and_duplicate_nothing() {
         let all = store.query::<Payload>(&Region::all()).unwrap();
         assert_eq!(all.len() as u64, total);
         let payloads: HashSet<u64> = all.iter().map(|e| e.payload.n).collect();
-        assert_eq!(payloads.len() as u64, total, "a payload is missing or duplicated");
+        assert_eq!(
+            payloads.len() as u64,
+            total,
+            "a payload is missing or duplicated"
+        );
         let mut per_entity: HashMap<String, (u64, Hash)> = HashMap::new();
         for e in &all {
             let slot = per_entity
@@ -119,7 +127,9 @@ fn concurrent_durable_appenders_share_fsyncs() {
             let store = store.clone();
             std::thread::spawn(move || {
                 for i in 0..50 {
-                    store.append(&coord(&format!("t{t}")), KIND, &payload(i)).unwrap();
+                    store
+                        .append(&coord(&format!("t{t}")), KIND, &payload(i))
+                        .unwrap();
                 }
             })
         })
@@ -129,7 +139,13 @@ fn concurrent_durable_appenders_share_fsyncs() {
     }
     let stats = store.stats();
     assert_eq!(stats.events, 400);
-    assert_eq!(stats.durable_events, 400, "every acknowledged event is durable");
-    eprintln!("400 durable appends from 8 threads took {} fsyncs", stats.syncs);
+    assert_eq!(
+        stats.durable_events, 400,
+        "every acknowledged event is durable"
+    );
+    eprintln!(
+        "400 durable appends from 8 threads took {} fsyncs",
+        stats.syncs
+    );
     assert!(stats.syncs <= 400);
 }
