@@ -48,10 +48,13 @@ fn op() -> impl Strategy<Value = Op> {
 /// One event of the model: (entity, kind, payload n, sequence).
 type ModelEvent = (u8, EventKind, u64, u64);
 
+/// What a key was first used for: entity, content, positions written.
+type KeyRecord = (u8, Vec<(EventKind, u64)>, Vec<u64>);
+
 #[derive(Default)]
 struct Model {
     events: Vec<ModelEvent>,
-    keys: HashMap<u8, (u8, Vec<(EventKind, u64)>, Vec<u64>)>,
+    keys: HashMap<u8, KeyRecord>,
 }
 
 #[derive(Debug, PartialEq)]
