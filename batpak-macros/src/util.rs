@@ -99,16 +99,9 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// "`a`, `b` or `c`", for messages.
+/// "a, b, c", for messages.
 pub(crate) fn list(names: &[String]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => format!("`{one}`"),
-        [init @ .., last] => {
-            let init: Vec<String> = init.iter().map(|n| format!("`{n}`")).collect();
-            format!("{} or `{last}`", init.join(", "))
-        }
-    }
+    names.join(", ")
 }
 
 /// The text of `#[doc = ".."]` attributes, lines trimmed and joined.

@@ -190,6 +190,10 @@ fn reachable(machine: &Machine<'_>, errors: &mut Errors) {
     let Some(initial) = &machine.attr.initial else {
         return;
     };
+    if !machine.states().contains(initial) {
+        // Reported as an unknown state; every state would look unreachable.
+        return;
+    }
     let mut next: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (from, _, to) in machine.edges() {
         next.entry(from.to_string())

@@ -59,8 +59,12 @@ impl Names {
     }
 }
 
-fn doc(text: &str) -> LitStr {
-    LitStr::new(text, proc_macro2::Span::call_site())
+/// One `#[doc = ".."]` per line, so formatted output reads as `///` lines.
+fn doc(text: &str) -> TokenStream {
+    let lines = text
+        .split('\n')
+        .map(|line| LitStr::new(line, proc_macro2::Span::call_site()));
+    quote!(#(#[doc = #lines])*)
 }
 
 /// `mod order { pub enum Draft {} .. }`: one marker type per state.
@@ -79,13 +83,13 @@ fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
             state_note(machine, state)
         ));
         quote! {
-            #[doc = #text]
+            #text
             #[derive(Debug)]
             pub enum #state {}
         }
     });
     parse_quote! {
-        #[doc = #module_doc]
+        #module_doc
         #vis mod #module {
             #(#markers)*
         }
@@ -120,12 +124,12 @@ fn state_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
     let states = machine.states();
     let variants = states.iter().map(|s| {
         let text = doc(&format!(" `{s}`{}.", state_note(machine, s)));
-        quote!(#[doc = #text] #s)
+        quote!(#text #s)
     });
     let labels = states.iter().map(|s| LitStr::new(&s.to_string(), s.span()));
     vec![
         parse_quote! {
-            #[doc = #enum_doc]
+            #enum_doc
             #[derive(
                 ::core::clone::Clone,
                 ::core::marker::Copy,
@@ -399,20 +403,23 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
                     #krate::MachineError<Db::Error>,
                 >
             };
+            // clippy's limit is 7 parameters: self, store, ctx and the fields.
+            let allow =
+                (params.len() + 3 > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
             decls.push(quote! {
-                #[doc = #method_doc]
-                #[allow(clippy::too_many_arguments)]
+                #method_doc
+                #allow
                 #signature;
             });
             defs.push(quote! {
-                #[allow(clippy::too_many_arguments)]
+                #allow
                 #signature {
                     #krate::__private::step(self, store, #ctx_arg, #build)
                 }
             });
         }
         items.push(parse_quote! {
-            #[doc = #trait_doc]
+            #trait_doc
             #vis trait #trait_name: ::core::marker::Sized {
                 #(#decls)*
             }
@@ -445,11 +452,11 @@ fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
     ));
     let variants = states.iter().map(|s| {
         let text = doc(&format!(" The entity is in state `{s}`."));
-        quote!(#[doc = #text] #s(#krate::Machine<#name, #module::#s>))
+        quote!(#text #s(#krate::Machine<#name, #module::#s>))
     });
     vec![
         parse_quote! {
-            #[doc = #enum_doc]
+            #enum_doc
             #[derive(::core::fmt::Debug)]
             #vis enum #handle {
                 #(#variants,)*
@@ -514,10 +521,10 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
     parse_quote! {
         #[automatically_derived]
         impl #name {
-            #[doc = #mermaid_doc]
+            #mermaid_doc
             #vis const MERMAID: &'static str = #mermaid;
 
-            #[doc = #dot_doc]
+            #dot_doc
             #vis const DOT: &'static str = #dot;
 
             /// A handle on a new entity in the initial state. Writes nothing:
