@@ -25,6 +25,21 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// Records an error covering all of `tokens` (first to last token, also
+    /// on stable where spans cannot be joined).
+    pub(crate) fn spanned(
+        &mut self,
+        tokens: impl quote::ToTokens,
+        message: impl std::fmt::Display,
+    ) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Whether anything was recorded.
+    pub(crate) fn any(&self) -> bool {
+        self.first.is_some()
+    }
+
     /// `Ok` when nothing was recorded, else every error combined.
     pub(crate) fn finish(self) -> syn::Result<()> {
         self.first.map_or(Ok(()), Err)

@@ -29,8 +29,8 @@ fn shape(gate: &Gate<'_>, errors: &mut Errors) {
         errors.at(token.span(), "a gate is synchronous: remove `async`");
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.at(
-            sig.generics.span(),
+        errors.spanned(
+            &sig.generics,
             "a gate cannot be generic: name the context and event types, as in \
              `fn(ctx: &Shop, event: &Order) -> bool`",
         );
@@ -77,8 +77,8 @@ fn parameters(gate: &Gate<'_>, errors: &mut Errors) {
                     Type::Reference(r) => r.elem.to_token_stream().to_string(),
                     other => other.to_token_stream().to_string(),
                 };
-                errors.at(
-                    ty.span(),
+                errors.spanned(
+                    ty,
                     format!(
                         "the {role} parameter of a gate is a shared reference: write `&{fix}` \
                          (gates only read)"
@@ -97,15 +97,13 @@ fn returns(gate: &Gate<'_>, errors: &mut Errors) {
         return;
     }
     let sig = &gate.original.sig;
-    let span = match &sig.output {
-        syn::ReturnType::Type(_, ty) => ty.span(),
-        syn::ReturnType::Default => sig.paren_token.span.close(),
-    };
-    errors.at(
-        span,
-        "a gate returns `Result<(), Denial>` (to say why it refuses) or `bool` (a generated \
-         denial); add one of these return types",
-    );
+    let message = "a gate returns \
+        `Result<(), Denial>` (to say why it refuses) or `bool` (a generated denial); add one of \
+        these return types";
+    match &sig.output {
+        syn::ReturnType::Type(_, ty) => errors.spanned(ty, message),
+        syn::ReturnType::Default => errors.at(sig.paren_token.span.close(), message),
+    }
 }
 
 /// `#[gate(Invoice::Paid)]` on `fn(.., event: &Order)` is refused: the

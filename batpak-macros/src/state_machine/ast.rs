@@ -40,6 +40,8 @@ pub(crate) struct Variant<'a> {
     pub(crate) fields: &'a Fields,
     /// Its `#[transition(..)]` attributes.
     pub(crate) transitions: Vec<TransitionAttr>,
+    /// Whether a `#[transition(..)]` could not be read (already reported).
+    pub(crate) unreadable: bool,
     /// Its event code within the machine's category.
     pub(crate) code: Kind,
 }
@@ -126,7 +128,7 @@ impl<'a> Machine<'a> {
 
 impl<'a> Variant<'a> {
     fn from_syn(original: &'a syn::Variant, errors: &mut Errors) -> Self {
-        let transitions = attr::transitions(&original.attrs, errors);
+        let (transitions, unreadable) = attr::transitions(&original.attrs, errors);
         let explicit = transitions.iter().find_map(|t| t.kind.as_ref());
         let code = Kind::read(explicit, errors, derived_code(&original.ident.to_string()));
         Self {
@@ -134,6 +136,7 @@ impl<'a> Variant<'a> {
             ident: &original.ident,
             fields: &original.fields,
             transitions,
+            unreadable,
             code,
         }
     }

@@ -53,7 +53,7 @@ pub(crate) struct TransitionAttr {
 pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
     let mut out = MachineAttr::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("machine")) {
-        out.span.get_or_insert(attr.span());
+        out.span.get_or_insert(attr.path().span());
         let result = attr.parse_nested_meta(|meta| {
             let key = meta
                 .path
@@ -151,19 +151,23 @@ fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
     Ok(())
 }
 
-/// Reads every `#[transition(..)]` of one variant.
-pub(crate) fn transitions(attrs: &[Attribute], errors: &mut Errors) -> Vec<TransitionAttr> {
-    attrs
+/// Reads every `#[transition(..)]` of one variant; the flag says whether
+/// one of them could not be read (already reported).
+pub(crate) fn transitions(attrs: &[Attribute], errors: &mut Errors) -> (Vec<TransitionAttr>, bool) {
+    let mut broken = false;
+    let parsed = attrs
         .iter()
         .filter(|a| a.path().is_ident("transition"))
         .filter_map(|attr| match attr.parse_args::<TransitionAttr>() {
             Ok(parsed) => Some(parsed),
             Err(error) => {
                 errors.push(error);
+                broken = true;
                 None
             }
         })
-        .collect()
+        .collect();
+    (parsed, broken)
 }
 
 impl Parse for TransitionAttr {

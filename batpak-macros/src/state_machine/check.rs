@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use syn::Ident;
-use syn::spanned::Spanned;
 
 use super::ast::Machine;
 use crate::util::{Errors, closest, list};
@@ -14,10 +13,13 @@ use crate::util::{Errors, closest, list};
 pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
     generics(machine, errors);
     if declared_states(machine, errors) {
-        known_states(machine, errors);
+        let all_known = known_states(machine, errors);
         out_of_terminal(machine, errors);
         duplicate_transitions(machine, errors);
-        reachable(machine, errors);
+        if all_known {
+            // With a misspelt state every later state looks unreachable.
+            reachable(machine, errors);
+        }
     }
     every_variant_moves(machine, errors);
     parameter_names(machine, errors);
@@ -29,8 +31,8 @@ pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
 fn generics(machine: &Machine<'_>, errors: &mut Errors) {
     let generics = &machine.original.generics;
     if !generics.params.is_empty() || generics.where_clause.is_some() {
-        errors.at(
-            generics.span(),
+        errors.spanned(
+            generics,
             "a state machine enum cannot be generic: its events are stored and replayed by one \
              concrete type; remove the parameters (use a concrete type in the variant fields)",
         );
@@ -87,14 +89,16 @@ fn declared_states(machine: &Machine<'_>, errors: &mut Errors) -> bool {
 
 /// Every state named in `initial`, `terminal` and `#[transition]` is
 /// declared: `#[transition(Paid -> Shiped)]` is refused and `Shipped` is
-/// suggested.
-fn known_states(machine: &Machine<'_>, errors: &mut Errors) {
+/// suggested. Returns whether every name was known.
+fn known_states(machine: &Machine<'_>, errors: &mut Errors) -> bool {
     let names: Vec<String> = machine.states().iter().map(ToString::to_string).collect();
+    let mut all_known = true;
     let mut require = |state: &Ident, place: &str| {
         let name = state.to_string();
         if names.contains(&name) {
             return;
         }
+        all_known = false;
         let hint = closest(&name, names.iter().map(String::as_str))
             .map(|c| format!("did you mean `{c}`? "))
             .unwrap_or_default();
@@ -121,6 +125,7 @@ fn known_states(machine: &Machine<'_>, errors: &mut Errors) {
             require(&transition.to, "transition");
         }
     }
+    all_known
 }
 
 /// A terminal state has no way out: with `terminal(Shipped)`,
@@ -234,7 +239,7 @@ fn every_variant_moves(machine: &Machine<'_>, errors: &mut Errors) {
         );
     }
     for variant in &machine.variants {
-        if variant.transitions.is_empty() {
+        if variant.transitions.is_empty() && !variant.unreadable {
             errors.at(
                 variant.ident.span(),
                 format!(

@@ -77,6 +77,7 @@ fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
          `Machine<{name}, S>`.\n\n Markers are uninhabited enums: zero-sized, never built, they \
          exist only in types."
     ));
+    let inner = inner_visibility(vis);
     let markers = machine.states().iter().map(|state| {
         let text = doc(&format!(
             " `{name}` in state `{state}`{}.",
@@ -85,7 +86,7 @@ fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
         quote! {
             #text
             #[derive(Debug)]
-            pub enum #state {}
+            #inner enum #state {}
         }
     });
     parse_quote! {
@@ -93,6 +94,27 @@ fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
         #vis mod #module {
             #(#markers)*
         }
+    }
+}
+
+/// The enum's visibility as seen from inside the state module: a private
+/// enum's markers are `pub(super)`, a `pub(super)` enum's are
+/// `pub(in super::super)`, others keep theirs. (Plain `pub` would leak a
+/// private enum through `State::Machine`.)
+fn inner_visibility(vis: &syn::Visibility) -> syn::Visibility {
+    match vis {
+        syn::Visibility::Inherited => parse_quote!(pub(super)),
+        syn::Visibility::Restricted(r) if r.path.is_ident("self") => parse_quote!(pub(super)),
+        syn::Visibility::Restricted(r) if r.path.is_ident("super") => {
+            parse_quote!(pub(in super::super))
+        }
+        syn::Visibility::Restricted(r)
+            if r.path.segments.first().is_some_and(|s| s.ident == "super") =>
+        {
+            let path = &r.path;
+            parse_quote!(pub(in super::#path))
+        }
+        other => other.clone(),
     }
 }
 
@@ -240,7 +262,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             const STATES: &'static [#state] = &[#(#state::#states),*];
             const CATEGORY: u16 = #category;
             const GATES: &'static [#krate::GateSpec<Self>] = &[
-                #(#krate::GateSpec::of::<#gates>()),*
+                #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
 
             fn kind(&self) -> #krate::EventKind {
