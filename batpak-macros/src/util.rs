@@ -35,11 +35,6 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
-    /// Whether anything was recorded.
-    pub(crate) fn any(&self) -> bool {
-        self.first.is_some()
-    }
-
     /// `Ok` when nothing was recorded, else every error combined.
     pub(crate) fn finish(self) -> syn::Result<()> {
         self.first.map_or(Ok(()), Err)
