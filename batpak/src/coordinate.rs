@@ -338,6 +338,18 @@ impl Region {
         self.position
     }
 
+    /// The inclusive per-stream sequence range, if any.
+    #[must_use]
+    pub fn sequence_range(&self) -> Option<(u64, u64)> {
+        self.sequence
+    }
+
+    /// True when only events committed through a bypass are selected.
+    #[must_use]
+    pub fn is_bypassed_only(&self) -> bool {
+        self.bypassed_only
+    }
+
     /// Refuses a region that can never match.
     ///
     /// # Errors

@@ -41,6 +41,7 @@ pub mod event;
 pub mod guard;
 pub mod machine;
 pub mod pipeline;
+pub mod store;
 pub mod typestate;
 
 pub use coordinate::{
@@ -56,6 +57,10 @@ pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, CommitTarget, Committed, ExpectedVersion, Proposal,
     RawAppend, Receipt, bypass,
 };
+pub use store::{
+    Damage, Store, StoreConfig, StoreError, StoreStats, StreamHead, SyncPolicy, Ticket,
+    VerifyReport,
+};
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 
 /// Derives a state machine from an event enum; see [`batpak_macros::StateMachine`].
@@ -67,7 +72,8 @@ pub use batpak_macros::gate;
 pub mod prelude {
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, MachineError, Proposal, Region, StateMachine, StoredEvent, gate,
+        GateSet, Machine, MachineError, Proposal, Region, StateMachine, Store, StoreConfig,
+        StoreError, StoredEvent, SyncPolicy, gate,
     };
 }
 

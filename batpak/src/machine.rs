@@ -27,6 +27,7 @@ use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent};
 use crate::guard::{Denial, FnGate, GateError, GateSet};
 use crate::pipeline::{CommitTarget, ExpectedVersion, Proposal};
+use crate::store::{Store, StoreError};
 use crate::typestate::{InvalidTransition, Machine, State, StateMachine};
 
 /// What a machine needs from a store beyond committing: read a stream back
@@ -51,10 +52,33 @@ pub trait MachineStore: CommitTarget {
     fn version_conflict(error: &Self::Error) -> Option<u64>;
 }
 
+/// The segment store: streams are read back whole, a conflict is
+/// [`StoreError::VersionMismatch`].
+impl MachineStore for Store {
+    fn read_stream<P: DeserializeOwned>(
+        &self,
+        coordinate: &Coordinate,
+    ) -> Result<Vec<StoredEvent<P>>, StoreError> {
+        self.stream(coordinate)
+    }
+
+    fn stream_version(&self, coordinate: &Coordinate) -> Result<(u64, Hash), StoreError> {
+        let head = self.head(coordinate);
+        Ok((head.version, head.hash))
+    }
+
+    fn version_conflict(error: &StoreError) -> Option<u64> {
+        match error {
+            StoreError::VersionMismatch { actual, .. } => Some(*actual),
+            _ => None,
+        }
+    }
+}
+
 /// Why a machine operation wrote nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum MachineError<E> {
+pub enum MachineError<E = StoreError> {
     /// The event has no transition out of the stream's current state.
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),

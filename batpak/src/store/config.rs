@@ -1,0 +1,132 @@
+//! How a store is opened: its directory, durability policy and limits.
+//!
+//! Every knob has a default that is safe (durable on return) and a doc line
+//! saying what it trades; `TUNING.md` has the measured figures. A config is
+//! plain data: nothing here touches the file system.
+
+use std::path::{Path, PathBuf};
+
+/// Default size at which the active segment is closed and a new one begun.
+pub const DEFAULT_SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Default limit on one event's encoded payload (16 MiB): large enough for
+/// documents, small enough that one frame never threatens memory.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+/// Longest idempotency key accepted, in bytes. Keys are stored in every
+/// keyed frame and held in memory, so they stay small.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
+
+/// When an acknowledged event is on disk (survives a power loss).
+///
+/// | policy | `append` returns after | a power loss can take | a process crash can take |
+/// |---|---|---|---|
+/// | `Always` | the event's fdatasync | nothing acknowledged | nothing acknowledged |
+/// | `EveryN` | the bytes are buffered | every event acknowledged since the last completed sync: at most `events` events, and at most `max_delay_ms` of appends | the same (buffered bytes live in the process) |
+/// | `Manual` | the bytes are buffered | every event acknowledged since the last `sync()`/`close()` | the same |
+///
+/// Under every policy a crash never leaves a partial event or a partial
+/// batch visible after reopen, and never a gap in positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SyncPolicy {
+    /// `append` returns only after its event is fsync'd. Concurrent appenders
+    /// share fsyncs (group commit).
+    #[default]
+    Always,
+    /// Buffer; fsync once `events` events are unsynced, and at the latest
+    /// `max_delay_ms` after the first unsynced event (a background thread).
+    EveryN {
+        /// Unsynced events that trigger a sync (0 behaves as 1).
+        events: u32,
+        /// Longest time an acknowledged event stays unsynced, in ms.
+        max_delay_ms: u64,
+    },
+    /// Buffer; fsync only on [`Store::sync`](crate::Store::sync) and
+    /// [`Store::close`](crate::Store::close).
+    Manual,
+}
+
+/// Where and how to open a store.
+///
+/// ```
+/// use batpak::{StoreConfig, SyncPolicy};
+/// let config = StoreConfig::new("/tmp/my-store")
+///     .sync_policy(SyncPolicy::EveryN { events: 1_000, max_delay_ms: 10 })
+///     .segment_max_bytes(64 * 1024 * 1024);
+/// assert_eq!(config.dir().to_str(), Some("/tmp/my-store"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub(crate) dir: PathBuf,
+    pub(crate) segment_max_bytes: u64,
+    pub(crate) sync_policy: SyncPolicy,
+    pub(crate) max_payload_bytes: usize,
+    pub(crate) verify_on_open: bool,
+    pub(crate) create: bool,
+}
+
+impl StoreConfig {
+    /// A store in `dir` (created if missing), with the defaults: durable
+    /// appends, 64 MiB segments, 16 MiB payloads, no full verify on open.
+    #[must_use]
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            segment_max_bytes: DEFAULT_SEGMENT_MAX_BYTES,
+            sync_policy: SyncPolicy::Always,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            verify_on_open: false,
+            create: true,
+        }
+    }
+
+    /// Segment size at which a new segment is begun. Smaller segments rotate
+    /// more often (one extra fsync of file and directory each).
+    #[must_use]
+    pub fn segment_max_bytes(mut self, bytes: u64) -> Self {
+        self.segment_max_bytes = bytes;
+        self
+    }
+
+    /// When an append is durable; see [`SyncPolicy`].
+    #[must_use]
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Self {
+        self.sync_policy = policy;
+        self
+    }
+
+    /// Largest encoded payload accepted (capped at 1 GiB).
+    #[must_use]
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.max_payload_bytes = bytes.min(crate::store::segment::format::MAX_PAYLOAD_CAP);
+        self
+    }
+
+    /// Whether open also runs a full [`Store::verify`](crate::Store::verify)
+    /// when it loads a checkpoint (a rescan always checks everything).
+    #[must_use]
+    pub fn verify_on_open(mut self, verify: bool) -> Self {
+        self.verify_on_open = verify;
+        self
+    }
+
+    /// Whether open may create a missing directory (default `true`).
+    #[must_use]
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// The store directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The durability policy.
+    #[must_use]
+    pub fn policy(&self) -> SyncPolicy {
+        self.sync_policy
+    }
+}

@@ -1,0 +1,99 @@
+//! The narrow seam between the store's core and a log engine.
+//!
+//! An engine keeps encoded frame bodies in position order and gives them
+//! back; it knows nothing of streams, versions, keys or hashes (the core owns
+//! all semantics). The segment engine is the default; other engines (redb,
+//! LMDB) implement the same trait. Invariants every engine keeps:
+//! - `append` stores bodies for consecutive positions, all-or-nothing per
+//!   call *after a crash* (a batch is one call);
+//! - `sync` makes durable every body appended before it was called;
+//! - `scan` hands back exactly the bodies a previous run appended and did not
+//!   lose to a crash, in order, and never a partial batch.
+
+use super::error::StoreError;
+
+/// Where an engine keeps one frame. For the segment engine: segment number,
+/// byte offset of the frame in the file and the body length. Other engines
+/// may use `offset` as the key and leave `segment` at 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub(crate) segment: u32,
+    pub(crate) len: u32,
+    pub(crate) offset: u64,
+}
+
+/// Encoded bodies of one append call, concatenated.
+#[derive(Debug, Default)]
+pub(crate) struct BodyBatch {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) ends: Vec<usize>,
+}
+
+impl BodyBatch {
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    pub(crate) fn bodies(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let body = self.buf.get(start..end).unwrap_or(&[]);
+            start = end;
+            body
+        })
+    }
+}
+
+/// Called for each body a read returns, with its index in the request.
+pub(crate) type BodyVisitor<'a> = dyn FnMut(usize, &[u8]) -> Result<(), StoreError> + 'a;
+/// Called for each frame a scan finds, in position order.
+pub(crate) type FrameVisitor<'a> = dyn FnMut(Loc, &[u8]) -> Result<(), StoreError> + 'a;
+
+/// What open found and repaired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OpenReport {
+    /// Bytes cut from a torn tail (or ignored, when read-only).
+    pub(crate) truncated_bytes: u64,
+    /// True when the index came from a checkpoint (no scan).
+    pub(crate) from_checkpoint: bool,
+}
+
+/// A log engine: ordered, durable storage of frame bodies.
+pub(crate) trait LogEngine: Send + Sync {
+    /// Stores `bodies` for positions `first_position..`; fills `locs`.
+    /// With `flush`, the bytes reach the OS before return.
+    fn append(
+        &self,
+        first_position: u64,
+        bodies: &BodyBatch,
+        flush: bool,
+        locs: &mut Vec<Loc>,
+    ) -> Result<(), StoreError>;
+
+    /// Makes every body appended before this call durable (fdatasync).
+    fn sync(&self) -> Result<(), StoreError>;
+
+    /// Hands buffered bytes to the OS without syncing.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Reads one body (checksum verified) into `out`.
+    fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError>;
+
+    /// Reads many bodies in the order given, coalescing adjacent ones.
+    fn read_many(&self, locs: &[Loc], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError>;
+
+    /// Visits every stored body in position order, checking framing; damage
+    /// is reported through `damage` (a fresh scan: what `verify` uses).
+    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError>;
+
+    /// A fingerprint of the log's extent (e.g. segment lengths) that a
+    /// checkpoint records and is validated against.
+    fn extent(&self) -> Vec<u64>;
+
+    /// Durably replaces the stored checkpoint.
+    fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Number of storage units (segments) and bytes on disk.
+    fn size(&self) -> (u64, u64);
+}

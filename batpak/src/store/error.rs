@@ -1,0 +1,146 @@
+//! Everything the store can refuse or fail at, as data.
+//!
+//! One enum for the store layer. Variants carry the facts (segment, offset,
+//! coordinate, versions) so callers can act on them; messages are lowercase
+//! and never print the whole error with `{:?}`.
+
+use std::path::PathBuf;
+
+use crate::coordinate::{Coordinate, RegionError};
+use crate::event::{CodecError, EventKind};
+use crate::pipeline::ExpectedVersion;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file-system call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// The operation (`"open"`, `"write"`, `"fdatasync"`, ...).
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another `Store` (in this or another process) holds the directory.
+    #[error("store directory {dir} is locked by another open store")]
+    StoreLocked {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// The store path exists and is not a directory.
+    #[error("store path {path} is not a directory")]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The stream was not at the expected version; nothing was written.
+    #[error("stream {coordinate} is at version {actual}, expected {expected:?}")]
+    VersionMismatch {
+        /// The stream.
+        coordinate: Coordinate,
+        /// What the caller required.
+        expected: ExpectedVersion,
+        /// How many events the stream holds.
+        actual: u64,
+    },
+    /// The idempotency key was already used for a different append.
+    #[error(
+        "idempotency key {key:?} was already used for different content (at position {position})"
+    )]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// Position of the first event the key was used for.
+        position: u64,
+    },
+    /// The idempotency key is longer than allowed.
+    #[error("idempotency key is {len} bytes long; the maximum is {max}")]
+    IdempotencyKeyTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// User code tried to append a kind of the reserved system category.
+    #[error("event kind {kind} belongs to the reserved system category")]
+    ReservedKind {
+        /// The refused kind.
+        kind: EventKind,
+    },
+    /// The encoded payload is larger than the configured maximum.
+    #[error("encoded payload is {len} bytes; the maximum is {max}")]
+    PayloadTooLarge {
+        /// Encoded length in bytes.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The encoded header (coordinate, key, admission) is too large.
+    #[error("encoded header is {len} bytes; the maximum is {max}")]
+    HeaderTooLarge {
+        /// Encoded length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A batch was empty or held more events than one frame batch allows.
+    #[error("a batch must hold 1..={max} events, got {len}")]
+    BatchSize {
+        /// Events in the batch.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A payload or header failed to encode or decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Stored bytes are damaged (not a torn tail in the last segment).
+    #[error("corrupt store: segment {segment} offset {offset}: {reason}")]
+    Corrupt {
+        /// Segment number.
+        segment: u32,
+        /// Byte offset within the segment file.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A previous write or fsync failed; the store refuses appends until
+    /// reopened (the OS may have dropped the unsynced pages).
+    #[error("store is poisoned by an earlier write or sync failure; reopen it")]
+    Poisoned,
+    /// The store was opened read-only.
+    #[error("store is open read-only")]
+    ReadOnly,
+    /// The files were written by a format version this build cannot read.
+    #[error("store format version {found} is not supported (this build reads up to {supported})")]
+    UnsupportedFormat {
+        /// The version found on disk.
+        found: u16,
+        /// The newest version this build understands.
+        supported: u16,
+    },
+    /// The region can never match anything.
+    #[error(transparent)]
+    InvalidRegion(#[from] RegionError),
+}
+
+impl StoreError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(segment: u32, offset: u64, reason: impl Into<String>) -> Self {
+        Self::Corrupt {
+            segment,
+            offset,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The byte layout of segment files, exactly as `batpak/FORMAT.md` specifies.
+//!
+//! Offsets are named constants derived from field sizes; nothing else in the
+//! crate hard-codes a layout number. Decoding never allocates from a length
+//! read off disk before checking it against the bytes actually present and
+//! the segment's declared maximum frame length.
+
+/// First bytes of every segment file.
+pub(crate) const MAGIC: [u8; 8] = *b"BATPAKSG";
+/// Format version written by this build (and the newest it reads).
+pub(crate) const FORMAT_VERSION: u16 = 1;
+
+// Segment header fields, in order.
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = MAGIC_AT + 8;
+const FLAGS_AT: usize = VERSION_AT + 2;
+const SEGMENT_AT: usize = FLAGS_AT + 2;
+const FIRST_POSITION_AT: usize = SEGMENT_AT + 4;
+const MAX_FRAME_AT: usize = FIRST_POSITION_AT + 8;
+const HEADER_CRC_AT: usize = MAX_FRAME_AT + 4;
+/// Length of the segment header; the first frame starts here.
+pub(crate) const SEGMENT_HEADER_LEN: usize = HEADER_CRC_AT + 4;
+
+// Frame prefix: body length, then CRC-32 of (length bytes ‖ body).
+const FRAME_LEN_AT: usize = 0;
+const FRAME_CRC_AT: usize = FRAME_LEN_AT + 4;
+/// Bytes before a frame's body.
+pub(crate) const FRAME_PREFIX_LEN: usize = FRAME_CRC_AT + 4;
+
+// Body prefix: encoded header length, then how many frames of the same batch follow.
+const BODY_HEADER_LEN_AT: usize = 0;
+const BODY_BATCH_REST_AT: usize = BODY_HEADER_LEN_AT + 4;
+/// Bytes of a body before the encoded header.
+pub(crate) const BODY_PREFIX_LEN: usize = BODY_BATCH_REST_AT + 4;
+
+/// Largest encoded header accepted (coordinate parts are at most 1 KiB each,
+/// keys 256 bytes; the rest is admission text).
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Hard cap on the configurable payload limit, so a frame length fits u32.
+pub(crate) const MAX_PAYLOAD_CAP: usize = 1024 * 1024 * 1024;
+/// Most events one batch may hold.
+pub(crate) const MAX_BATCH_EVENTS: usize = 1 << 20;
+
+/// Largest body a store with this payload limit writes.
+pub(crate) fn max_body_len(max_payload: usize) -> u32 {
+    let len = BODY_PREFIX_LEN + MAX_HEADER_BYTES + max_payload.min(MAX_PAYLOAD_CAP);
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// File name of segment `n`: ten decimal digits, so names sort by number.
+pub(crate) fn segment_file_name(n: u32) -> String {
+    format!("{n:010}.seg")
+}
+
+/// Parses a segment file name back into its number.
+pub(crate) fn parse_segment_file_name(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The decoded fixed header of a segment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    pub(crate) version: u16,
+    pub(crate) segment: u32,
+    pub(crate) first_position: u64,
+    pub(crate) max_body_len: u32,
+}
+
+impl SegmentHeader {
+    pub(crate) fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        let mut out = [0u8; SEGMENT_HEADER_LEN];
+        out[MAGIC_AT..VERSION_AT].copy_from_slice(&MAGIC);
+        out[VERSION_AT..FLAGS_AT].copy_from_slice(&self.version.to_le_bytes());
+        out[SEGMENT_AT..FIRST_POSITION_AT].copy_from_slice(&self.segment.to_le_bytes());
+        out[FIRST_POSITION_AT..MAX_FRAME_AT].copy_from_slice(&self.first_position.to_le_bytes());
+        out[MAX_FRAME_AT..HEADER_CRC_AT].copy_from_slice(&self.max_body_len.to_le_bytes());
+        let crc = crc32fast::hash(&out[..HEADER_CRC_AT]);
+        out[HEADER_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+}
+
+/// Why a segment header was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeaderProblem {
+    /// Fewer bytes than a header.
+    Short,
+    /// Wrong magic or checksum, or nonzero reserved bits.
+    Damaged(&'static str),
+    /// Written by a newer format.
+    Newer(u16),
+}
+
+pub(crate) fn decode_segment_header(bytes: &[u8]) -> Result<SegmentHeader, HeaderProblem> {
+    let Some(bytes) = bytes.get(..SEGMENT_HEADER_LEN) else {
+        return Err(HeaderProblem::Short);
+    };
+    if bytes[MAGIC_AT..VERSION_AT] != MAGIC {
+        return Err(HeaderProblem::Damaged("bad segment magic"));
+    }
+    if read_u32(bytes, HEADER_CRC_AT) != crc32fast::hash(&bytes[..HEADER_CRC_AT]) {
+        return Err(HeaderProblem::Damaged("segment header checksum mismatch"));
+    }
+    let version = u16::from_le_bytes([bytes[VERSION_AT], bytes[VERSION_AT + 1]]);
+    if version > FORMAT_VERSION {
+        return Err(HeaderProblem::Newer(version));
+    }
+    if version == 0 || bytes[FLAGS_AT..SEGMENT_AT] != [0, 0] {
+        return Err(HeaderProblem::Damaged("unknown segment version or flags"));
+    }
+    Ok(SegmentHeader {
+        version,
+        segment: read_u32(bytes, SEGMENT_AT),
+        first_position: read_u64(bytes, FIRST_POSITION_AT),
+        max_body_len: read_u32(bytes, MAX_FRAME_AT),
+    })
+}
+
+/// Appends one complete frame (prefix + body) to `out`.
+pub(crate) fn push_frame(out: &mut Vec<u8>, body: &[u8]) {
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&len);
+    crc.update(body);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Fills the body prefix at the start of `body` (which begins with
+/// [`BODY_PREFIX_LEN`] reserved bytes): the encoded header's length and how
+/// many frames of the same batch follow this one.
+pub(crate) fn write_body_prefix(body: &mut [u8], header_len: u32, batch_rest: u32) {
+    if let Some(prefix) = body.get_mut(..BODY_PREFIX_LEN) {
+        prefix[BODY_HEADER_LEN_AT..BODY_BATCH_REST_AT].copy_from_slice(&header_len.to_le_bytes());
+        prefix[BODY_BATCH_REST_AT..].copy_from_slice(&batch_rest.to_le_bytes());
+    }
+}
+
+/// A body split into its parts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyParts<'a> {
+    pub(crate) header: &'a [u8],
+    pub(crate) payload: &'a [u8],
+    pub(crate) batch_rest: u32,
+}
+
+/// Splits a body; `None` when its header length does not fit.
+pub(crate) fn split_body(body: &[u8]) -> Option<BodyParts<'_>> {
+    let prefix = body.get(..BODY_PREFIX_LEN)?;
+    let header_len = usize::try_from(read_u32(prefix, BODY_HEADER_LEN_AT)).ok()?;
+    let batch_rest = read_u32(prefix, BODY_BATCH_REST_AT);
+    let rest = &body[BODY_PREFIX_LEN..];
+    if header_len == 0 || header_len > rest.len() {
+        return None;
+    }
+    let (header, payload) = rest.split_at(header_len);
+    Some(BodyParts {
+        header,
+        payload,
+        batch_rest,
+    })
+}
+
+/// What sits at an offset of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameCheck {
+    /// A complete frame whose CRC matches; its body is `body_len` bytes.
+    Valid { body_len: u32 },
+    /// Fewer than a frame prefix's bytes remain.
+    ShortPrefix,
+    /// Length 0 (also what a zero-filled tail looks like).
+    ZeroLength,
+    /// Length above the segment's declared maximum.
+    TooLong(u32),
+    /// Length runs past the end of the bytes present.
+    PastEnd(u32),
+    /// Length fits but the checksum does not match.
+    BadCrc,
+}
+
+/// Checks the frame at the start of `bytes` without allocating.
+pub(crate) fn check_frame(bytes: &[u8], max_body_len: u32) -> FrameCheck {
+    if bytes.len() < FRAME_PREFIX_LEN {
+        return FrameCheck::ShortPrefix;
+    }
+    let len = read_u32(bytes, FRAME_LEN_AT);
+    if len == 0 {
+        return FrameCheck::ZeroLength;
+    }
+    if len > max_body_len {
+        return FrameCheck::TooLong(len);
+    }
+    let Ok(body_len) = usize::try_from(len) else {
+        return FrameCheck::TooLong(len);
+    };
+    let Some(body) = bytes.get(FRAME_PREFIX_LEN..FRAME_PREFIX_LEN + body_len) else {
+        return FrameCheck::PastEnd(len);
+    };
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[FRAME_LEN_AT..FRAME_CRC_AT]);
+    crc.update(body);
+    if crc.finalize() != read_u32(bytes, FRAME_CRC_AT) {
+        return FrameCheck::BadCrc;
+    }
+    FrameCheck::Valid { body_len: len }
+}
+
+/// The body of a frame already known valid by [`check_frame`].
+pub(crate) fn frame_body(frame: &[u8]) -> &[u8] {
+    frame.get(FRAME_PREFIX_LEN..).unwrap_or(&[])
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    if let Some(src) = bytes.get(at..at + 4) {
+        b.copy_from_slice(src);
+    }
+    u32::from_le_bytes(b)
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(src) = bytes.get(at..at + 8) {
+        b.copy_from_slice(src);
+    }
+    u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Golden bytes: these literals are FORMAT.md's layout, computed once
+    //! and frozen. A change here is a format change (bump FORMAT_VERSION).
+
+    use super::*;
+    use crate::coordinate::Coordinate;
+    use crate::event::{Admission, EventHeader, EventId, EventKind, Hash, encode_header};
+
+    #[test]
+    fn segment_header_matches_golden_bytes() {
+        let header = SegmentHeader {
+            version: 1,
+            segment: 2,
+            first_position: 0x0102_0304_0506_0708,
+            max_body_len: 0x0001_0000,
+        };
+        let bytes = header.encode();
+        let golden: [u8; SEGMENT_HEADER_LEN] = GOLDEN_SEGMENT_HEADER;
+        assert_eq!(bytes, golden, "{bytes:?}");
+        assert_eq!(decode_segment_header(&bytes), Ok(header));
+    }
+
+    #[test]
+    fn frame_matches_golden_bytes_and_crc_covers_length() {
+        let mut out = Vec::new();
+        push_frame(&mut out, &[1, 2, 3]);
+        assert_eq!(out, GOLDEN_FRAME, "{out:?}");
+        assert_eq!(check_frame(&out, 16), FrameCheck::Valid { body_len: 3 });
+        // Same body, different length bytes: the CRC must catch it.
+        let mut longer = out.clone();
+        longer[0] = 2;
+        assert_eq!(check_frame(&longer, 16), FrameCheck::BadCrc);
+        // All zeros is never a frame.
+        assert_eq!(check_frame(&[0u8; 16], 16), FrameCheck::ZeroLength);
+        assert_eq!(check_frame(&out, 2), FrameCheck::TooLong(3));
+        assert_eq!(check_frame(&out[..10], 16), FrameCheck::PastEnd(3));
+    }
+
+    #[test]
+    fn event_header_encoding_matches_golden_bytes() {
+        let header = EventHeader {
+            id: EventId::from_u128(1),
+            correlation: EventId::from_u128(1),
+            causation: None,
+            timestamp_us: 1_700_000_000_000_000,
+            sequence: 1,
+            position: 0,
+            kind: EventKind::new(7, 1),
+            coordinate: Coordinate::new("o:1", "s").unwrap_or_else(|_| unreachable!()),
+            prev_hash: Hash::ZERO,
+            idempotency_key: None,
+            admission: Admission::Direct,
+        };
+        let bytes = encode_header(&header).unwrap_or_default();
+        assert_eq!(bytes, GOLDEN_HEADER, "{bytes:?}");
+    }
+
+    #[test]
+    fn segment_names_sort_by_number() {
+        assert_eq!(segment_file_name(1), "0000000001.seg");
+        assert_eq!(parse_segment_file_name("0000000042.seg"), Some(42));
+        assert_eq!(parse_segment_file_name("42.seg"), None);
+        assert_eq!(parse_segment_file_name("0000000042.seg.tmp"), None);
+    }
+
+    #[rustfmt::skip]
+    const GOLDEN_SEGMENT_HEADER: [u8; 32] = [
+        b'B', b'A', b'T', b'P', b'A', b'K', b'S', b'G', // magic
+        1, 0,                                           // format version 1
+        0, 0,                                           // flags
+        2, 0, 0, 0,                                     // segment 2
+        8, 7, 6, 5, 4, 3, 2, 1,                         // first position
+        0, 0, 1, 0,                                     // max body length 65536
+        206, 122, 173, 192,                             // CRC-32 of bytes 0..28
+    ];
+
+    #[rustfmt::skip]
+    const GOLDEN_FRAME: &[u8] = &[
+        3, 0, 0, 0,          // body length 3
+        236, 156, 121, 6,    // CRC-32 of [3, 0, 0, 0, 1, 2, 3]
+        1, 2, 3,             // body
+    ];
+
+    #[rustfmt::skip]
+    const GOLDEN_HEADER: &[u8] = &[
+        0x9b,                                   // array of 11 fields
+        0xc4, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // id: bin 16
+        0xc4, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // correlation
+        0xc0,                                   // causation: nil
+        0xcf, 0, 6, 10, 36, 24, 30, 64, 0,      // timestamp_us: u64
+        1,                                      // sequence
+        0,                                      // position
+        0xce, 0, 7, 0, 1,                       // kind 7:1 as u32
+        0x92, 0xa3, b'o', b':', b'1', 0xa1, b's', // coordinate [entity, scope]
+        0xc4, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // prev_hash: bin 32
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0xc0,                                   // idempotency_key: nil
+        0xa6, b'D', b'i', b'r', b'e', b'c', b't', // admission: Direct
+    ];
+}

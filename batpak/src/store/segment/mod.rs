@@ -1,0 +1,563 @@
+//! The default log engine: numbered, append-only segment files.
+//!
+//! Layout and recovery rules are in `batpak/FORMAT.md`; [`format`] is the
+//! one place that encodes them. The engine stores frame bodies in position
+//! order and hands them back; it never interprets a body beyond its framing
+//! prefix (batch count), so all event semantics stay in the core.
+//!
+//! Concurrency: appends are serialized by the `active` mutex (the core also
+//! serializes them); readers use positional reads on shared file handles and
+//! only take the mutex for bytes still in the write buffer.
+
+pub(crate) mod format;
+pub(crate) mod reader;
+pub(crate) mod recovery;
+pub(crate) mod writer;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use self::format::{FRAME_PREFIX_LEN, max_body_len, parse_segment_file_name, segment_file_name};
+use self::reader::{checked_body, frame_len, read_at};
+use self::recovery::{SegmentScan, scan_segment};
+use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
+use super::config::StoreConfig;
+use super::engine::{BodyBatch, BodyVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
+use super::error::StoreError;
+
+/// Name of the index checkpoint file inside the store directory.
+pub(crate) const CHECKPOINT_FILE: &str = "index.ckpt";
+const CHECKPOINT_TMP: &str = "index.ckpt.tmp";
+/// Largest contiguous run read with one positional read.
+const MAX_RUN_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A segment file readers can use, with its known valid length.
+#[derive(Debug)]
+struct Sealed {
+    file: Arc<File>,
+    len: u64,
+}
+
+/// Segment files in a directory.
+#[derive(Debug)]
+pub(crate) struct SegmentEngine {
+    dir: PathBuf,
+    max_body_len: u32,
+    segment_max: u64,
+    /// Segment `n` is at index `n - 1`. `len` is exact for every segment
+    /// but the active one (see `active_os_len`).
+    files: RwLock<Vec<Sealed>>,
+    active: Mutex<Option<Active>>,
+    active_segment: AtomicU32,
+    active_os_len: AtomicU64,
+    poisoned: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SegmentEngine {
+    /// Opens (and, when `writable`, repairs) the segments in `dir`, calling
+    /// `visit` for every stored body in position order.
+    ///
+    /// When a checkpoint file exists, `try_checkpoint` gets its bytes and the
+    /// current segment lengths; if it accepts them, no segment is scanned.
+    pub(crate) fn open(
+        config: &StoreConfig,
+        writable: bool,
+        try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
+        visit: &mut FrameVisitor<'_>,
+    ) -> Result<(Self, OpenReport), StoreError> {
+        let dir = config.dir.clone();
+        let numbers = list_segments(&dir)?;
+        let mut report = OpenReport::default();
+        if let Some(engine) =
+            Self::open_from_checkpoint(config, writable, &numbers, try_checkpoint)?
+        {
+            report.from_checkpoint = true;
+            return Ok((engine, report));
+        }
+        if writable {
+            remove_checkpoint_in(&dir)?;
+        }
+        let mut files = Vec::with_capacity(numbers.len());
+        let mut next_first: u64 = 0;
+        let mut last_frames = 0u64;
+        let mut removed_last = false;
+        for (i, &n) in numbers.iter().enumerate() {
+            let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if n != expected {
+                return Err(StoreError::corrupt(
+                    expected,
+                    0,
+                    "segment file is missing (segment numbers must be contiguous from 1)",
+                ));
+            }
+            let path = dir.join(segment_file_name(n));
+            let bytes = std::fs::read(&path).map_err(|e| StoreError::io("read", &path, e))?;
+            let is_last = i + 1 == numbers.len();
+            match scan_segment(&bytes, n, is_last)? {
+                SegmentScan::TornHeader => {
+                    report.truncated_bytes += bytes.len() as u64;
+                    if writable {
+                        std::fs::remove_file(&path)
+                            .map_err(|e| StoreError::io("remove torn segment", &path, e))?;
+                        sync_dir(&dir)?;
+                    }
+                    removed_last = true;
+                }
+                SegmentScan::Frames {
+                    header,
+                    frames,
+                    valid_end,
+                } => {
+                    if header.first_position != next_first {
+                        return Err(StoreError::corrupt(
+                            n,
+                            0,
+                            format!(
+                                "segment starts at position {}, expected {next_first}",
+                                header.first_position
+                            ),
+                        ));
+                    }
+                    let cut = bytes.len() as u64 - valid_end;
+                    if cut > 0 {
+                        report.truncated_bytes += cut;
+                        if writable {
+                            truncate_file(&path, valid_end)?;
+                        }
+                    }
+                    for f in &frames {
+                        let start = f.offset as usize + FRAME_PREFIX_LEN;
+                        let body = bytes.get(start..start + f.body_len as usize).unwrap_or(&[]);
+                        visit(
+                            Loc {
+                                segment: n,
+                                len: f.body_len,
+                                offset: f.offset,
+                            },
+                            body,
+                        )?;
+                    }
+                    next_first += frames.len() as u64;
+                    last_frames = frames.len() as u64;
+                    let file = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+                    files.push(Sealed {
+                        file: Arc::new(file),
+                        len: valid_end,
+                    });
+                }
+            }
+        }
+        let max_body = max_body_len(config.max_payload_bytes);
+        let mut active = None;
+        if writable {
+            let a = match files.last() {
+                Some(last) if !removed_last => {
+                    let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
+                    reopen_segment(dir.join(segment_file_name(n)), n, last.len, last_frames)?
+                }
+                _ => {
+                    let n = u32::try_from(files.len() + 1).unwrap_or(u32::MAX);
+                    let a = create_segment(&dir, n, next_first, max_body)?;
+                    files.push(Sealed {
+                        file: Arc::clone(&a.file),
+                        len: a.os_len,
+                    });
+                    a
+                }
+            };
+            if let Some(last) = files.last_mut() {
+                last.file = Arc::clone(&a.file);
+            }
+            active = Some(a);
+        }
+        Ok((Self::assemble(config, files, active), report))
+    }
+
+    fn open_from_checkpoint(
+        config: &StoreConfig,
+        writable: bool,
+        numbers: &[u32],
+        try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
+    ) -> Result<Option<Self>, StoreError> {
+        let dir = &config.dir;
+        let Ok(bytes) = std::fs::read(dir.join(CHECKPOINT_FILE)) else {
+            return Ok(None);
+        };
+        let mut lens = Vec::with_capacity(numbers.len());
+        for (i, &n) in numbers.iter().enumerate() {
+            if u32::try_from(i + 1).ok() != Some(n) {
+                return Ok(None);
+            }
+            let path = dir.join(segment_file_name(n));
+            let meta = std::fs::metadata(&path).map_err(|e| StoreError::io("stat", &path, e))?;
+            lens.push(meta.len());
+        }
+        if lens.is_empty() || !try_checkpoint(&bytes, &lens) {
+            return Ok(None);
+        }
+        // The log is exactly as the checkpoint saw it: no scan needed. The
+        // checkpoint goes away now, so it can never describe a later log.
+        let mut files = Vec::with_capacity(numbers.len());
+        for (&n, &len) in numbers.iter().zip(&lens) {
+            let path = dir.join(segment_file_name(n));
+            let file = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+            files.push(Sealed {
+                file: Arc::new(file),
+                len,
+            });
+        }
+        let mut active = None;
+        if writable {
+            remove_checkpoint_in(dir)?;
+            let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
+            let len = lens.last().copied().unwrap_or(0);
+            let frames = u64::from(len > format::SEGMENT_HEADER_LEN as u64);
+            let a = reopen_segment(dir.join(segment_file_name(n)), n, len, frames)?;
+            if let Some(last) = files.last_mut() {
+                last.file = Arc::clone(&a.file);
+            }
+            active = Some(a);
+        }
+        Ok(Some(Self::assemble(config, files, active)))
+    }
+
+    fn assemble(config: &StoreConfig, files: Vec<Sealed>, active: Option<Active>) -> Self {
+        let (active_segment, active_os_len) = active
+            .as_ref()
+            .map_or((u32::MAX, 0), |a: &Active| (a.segment, a.os_len));
+        Self {
+            dir: config.dir.clone(),
+            max_body_len: max_body_len(config.max_payload_bytes),
+            segment_max: config.segment_max_bytes.max(1),
+            files: RwLock::new(files),
+            active: Mutex::new(active),
+            active_segment: AtomicU32::new(active_segment),
+            active_os_len: AtomicU64::new(active_os_len),
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    fn file(&self, segment: u32) -> Result<Arc<File>, StoreError> {
+        let files = self
+            .files
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        segment
+            .checked_sub(1)
+            .and_then(|i| files.get(i as usize))
+            .map(|s| Arc::clone(&s.file))
+            .ok_or_else(|| StoreError::corrupt(segment, 0, "index names a missing segment"))
+    }
+
+    /// True when the bytes of `loc` are certainly in the OS's hands.
+    fn on_disk(&self, loc: Loc) -> bool {
+        let active = self.active_segment.load(Ordering::SeqCst);
+        loc.segment < active
+            || (loc.segment == active
+                && loc.offset + frame_len(loc) <= self.active_os_len.load(Ordering::SeqCst))
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Option<Active>>, StoreError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        Ok(lock(&self.active))
+    }
+
+    fn poison<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_err() {
+            self.poisoned.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn rotate(&self, a: &mut Active, first_position: u64) -> Result<(), StoreError> {
+        a.sync()?;
+        let next = create_segment(&self.dir, a.segment + 1, first_position, self.max_body_len)?;
+        {
+            let mut files = self
+                .files
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(old) = files.last_mut() {
+                old.len = a.os_len;
+            }
+            files.push(Sealed {
+                file: Arc::clone(&next.file),
+                len: next.os_len,
+            });
+        }
+        self.active_os_len.store(next.os_len, Ordering::SeqCst);
+        self.active_segment.store(next.segment, Ordering::SeqCst);
+        *a = next;
+        Ok(())
+    }
+
+    fn read_pending(&self, loc: Loc, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        let guard = lock(&self.active);
+        let Some(a) = guard.as_ref() else {
+            return Ok(false);
+        };
+        if a.segment != loc.segment || loc.offset < a.os_len {
+            return Ok(false);
+        }
+        let start = usize::try_from(loc.offset - a.os_len).unwrap_or(usize::MAX);
+        let end = start.saturating_add(frame_len(loc) as usize);
+        let frame = a.pending.get(start..end).ok_or_else(|| {
+            StoreError::corrupt(loc.segment, loc.offset, "index points past the log end")
+        })?;
+        let body = checked_body(frame, loc)?;
+        out.clear();
+        out.extend_from_slice(body);
+        Ok(true)
+    }
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<u32>, StoreError> {
+    let mut numbers = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io("list", dir, e))?;
+        if let Some(n) = entry.file_name().to_str().and_then(parse_segment_file_name) {
+            numbers.push(n);
+        }
+    }
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
+fn remove_checkpoint_in(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(CHECKPOINT_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io("remove", &path, e)),
+    }
+}
+
+fn truncate_file(path: &Path, len: u64) -> Result<(), StoreError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| StoreError::io("open", path, e))?;
+    file.set_len(len)
+        .map_err(|e| StoreError::io("truncate", path, e))?;
+    file.sync_all()
+        .map_err(|e| StoreError::io("fsync", path, e))
+}
+
+impl LogEngine for SegmentEngine {
+    fn append(
+        &self,
+        first_position: u64,
+        bodies: &BodyBatch,
+        flush: bool,
+        locs: &mut Vec<Loc>,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.writer()?;
+        let Some(a) = guard.as_mut() else {
+            return Err(StoreError::ReadOnly);
+        };
+        let total: u64 = bodies
+            .bodies()
+            .map(|b| (FRAME_PREFIX_LEN + b.len()) as u64)
+            .sum();
+        // A segment created under a smaller payload limit cannot hold a
+        // larger frame (recovery would reject it): start a new segment.
+        let too_big = bodies.bodies().any(|b| b.len() > a.max_body_len as usize);
+        if (a.frames > 0 && a.end() + total > self.segment_max) || too_big {
+            let rotated = self.rotate(a, first_position);
+            self.poison(rotated)?;
+        }
+        for body in bodies.bodies() {
+            let offset = a.push(body);
+            locs.push(Loc {
+                segment: a.segment,
+                len: u32::try_from(body.len()).unwrap_or(u32::MAX),
+                offset,
+            });
+        }
+        if flush || a.pending.len() >= FLUSH_THRESHOLD {
+            let flushed = a.flush();
+            self.poison(flushed)?;
+            self.active_os_len.store(a.os_len, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        let file = {
+            let mut guard = self.writer()?;
+            let Some(a) = guard.as_mut() else {
+                return Ok(());
+            };
+            let flushed = a.flush();
+            self.poison(flushed)?;
+            self.active_os_len.store(a.os_len, Ordering::SeqCst);
+            (Arc::clone(&a.file), a.path.clone())
+        };
+        let synced = file
+            .0
+            .sync_data()
+            .map_err(|e| StoreError::io("fdatasync", &file.1, e));
+        self.poison(synced)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut guard = self.writer()?;
+        let Some(a) = guard.as_mut() else {
+            return Ok(());
+        };
+        let flushed = a.flush();
+        self.poison(flushed)?;
+        self.active_os_len.store(a.os_len, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        if !self.on_disk(loc) && self.read_pending(loc, out)? {
+            return Ok(());
+        }
+        let file = self.file(loc.segment)?;
+        let len = frame_len(loc) as usize;
+        read_at(&file, loc.segment, loc.offset, len, out)?;
+        checked_body(out, loc)?;
+        out.copy_within(FRAME_PREFIX_LEN.., 0);
+        out.truncate(loc.len as usize);
+        Ok(())
+    }
+
+    fn read_many(&self, locs: &[Loc], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
+        let mut buf = Vec::new();
+        let mut i = 0;
+        while i < locs.len() {
+            let first = locs[i];
+            if !self.on_disk(first) {
+                self.read(first, &mut buf)?;
+                visit(i, &buf)?;
+                i += 1;
+                continue;
+            }
+            // Extend the run while frames are adjacent and on disk.
+            let mut end = i + 1;
+            let mut run_end = first.offset + frame_len(first);
+            while end < locs.len() {
+                let next = locs[end];
+                if next.segment != first.segment
+                    || next.offset != run_end
+                    || run_end - first.offset + frame_len(next) > MAX_RUN_BYTES
+                    || !self.on_disk(next)
+                {
+                    break;
+                }
+                run_end += frame_len(next);
+                end += 1;
+            }
+            let file = self.file(first.segment)?;
+            let run_len = usize::try_from(run_end - first.offset).unwrap_or(usize::MAX);
+            read_at(&file, first.segment, first.offset, run_len, &mut buf)?;
+            for (j, loc) in locs.iter().enumerate().take(end).skip(i) {
+                let start = (loc.offset - first.offset) as usize;
+                let frame = buf
+                    .get(start..start + frame_len(*loc) as usize)
+                    .unwrap_or(&[]);
+                visit(j, checked_body(frame, *loc)?)?;
+            }
+            i = end;
+        }
+        Ok(())
+    }
+
+    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError> {
+        // Everything appended so far must be readable from the files.
+        if lock(&self.active).is_some() && !self.poisoned.load(Ordering::SeqCst) {
+            self.flush()?;
+        }
+        let lens = self.extent();
+        let mut next_first = 0u64;
+        let mut buf = Vec::new();
+        for (i, &len) in lens.iter().enumerate() {
+            let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let file = self.file(n)?;
+            read_at(
+                &file,
+                n,
+                0,
+                usize::try_from(len).unwrap_or(usize::MAX),
+                &mut buf,
+            )?;
+            // Recovery already cut any torn tail: here every byte must be good.
+            let SegmentScan::Frames { header, frames, .. } = scan_segment(&buf, n, false)? else {
+                return Err(StoreError::corrupt(n, 0, "segment header damaged"));
+            };
+            if header.first_position != next_first {
+                return Err(StoreError::corrupt(
+                    n,
+                    0,
+                    format!(
+                        "segment starts at position {}, expected {next_first}",
+                        header.first_position
+                    ),
+                ));
+            }
+            for f in &frames {
+                let start = f.offset as usize + FRAME_PREFIX_LEN;
+                let body = buf.get(start..start + f.body_len as usize).unwrap_or(&[]);
+                visit(
+                    Loc {
+                        segment: n,
+                        len: f.body_len,
+                        offset: f.offset,
+                    },
+                    body,
+                )?;
+            }
+            next_first += frames.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn extent(&self) -> Vec<u64> {
+        let files = self
+            .files
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let active = self.active_segment.load(Ordering::SeqCst);
+        files
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if i + 1 == active as usize {
+                    self.active_os_len.load(Ordering::SeqCst)
+                } else {
+                    s.len
+                }
+            })
+            .collect()
+    }
+
+    fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let tmp = self.dir.join(CHECKPOINT_TMP);
+        let path = self.dir.join(CHECKPOINT_FILE);
+        let mut file = File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, e))?;
+        file.write_all(bytes)
+            .map_err(|e| StoreError::io("write", &tmp, e))?;
+        file.sync_all()
+            .map_err(|e| StoreError::io("fsync", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
+        sync_dir(&self.dir)
+    }
+
+    fn size(&self) -> (u64, u64) {
+        let lens = self.extent();
+        let pending = lock(&self.active).as_ref().map_or(0, |a| a.pending.len());
+        (lens.len() as u64, lens.iter().sum::<u64>() + pending as u64)
+    }
+}
