@@ -287,7 +287,7 @@ fn pipeline_commits_record_gates_and_bypasses() {
     bypass(
         &store,
         Proposal::new(a.clone(), KIND, payload(3)),
-        Bypass::new("ops", "incident 42"),
+        Bypass::new("ops", "incident 42").unwrap(),
     )
     .unwrap();
     let events = store.stream::<Payload>(&a).unwrap();
