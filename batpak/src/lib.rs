@@ -39,6 +39,7 @@
 pub mod coordinate;
 pub mod event;
 pub mod guard;
+pub mod machine;
 pub mod outcome;
 pub mod pipeline;
 pub mod store;
@@ -52,6 +53,7 @@ pub use event::{
     Admission, CodecError, Event, EventHeader, EventId, EventKind, Hash, KindError, StoredEvent,
 };
 pub use guard::{Denial, FnGate, Gate, GateError, GateSet};
+pub use machine::{CorruptReason, GateSpec, MachineError, MachineGate, MachineStore};
 pub use outcome::{NotOk, Outcome, Wait};
 pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
@@ -69,13 +71,18 @@ pub use store::{
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 
+/// Derives a state machine from an event enum; see [`batpak_macros::StateMachine`].
+pub use batpak_macros::StateMachine;
+/// Turns a function into a machine gate; see [`batpak_macros::gate`].
+pub use batpak_macros::gate;
+
 /// Everything a user of batpak usually needs, in one `use`.
 pub mod prelude {
     pub use crate::Projection;
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, Outcome, Proposal, Region, StateMachine, Store, StoreConfig, StoreError,
-        StoredEvent, SyncPolicy, Wait,
+        GateSet, Machine, MachineError, Outcome, Proposal, Region, StateMachine, Store,
+        StoreConfig, StoreError, StoredEvent, SyncPolicy, Wait, gate,
     };
 }
 
@@ -84,4 +91,7 @@ pub mod prelude {
 pub mod __private {
     /// Seals [`crate::State`]: implemented only by generated state types.
     pub trait Sealed {}
+
+    pub use crate::machine::{create, load, state_of, step, submit};
+    pub use serde;
 }

@@ -601,6 +601,9 @@ impl Store {
         if !self.shared.writable {
             return Ok(());
         }
+        if self.shared.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
         let end = self.shared.appended.load(Ordering::SeqCst);
         self.shared.wait_durable(end)
     }
