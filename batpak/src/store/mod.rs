@@ -37,6 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+// views: projections, subscriptions, cursors.
 pub use self::cache::{CacheKey, MemoryCache, ProjectionCache};
 pub use self::config::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, MAX_IDEMPOTENCY_KEY_LEN, StoreConfig,
