@@ -37,20 +37,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-// views: projections, subscriptions, cursors.
 pub use self::cache::{CacheKey, MemoryCache, ProjectionCache};
 pub use self::config::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, MAX_IDEMPOTENCY_KEY_LEN, StoreConfig,
     SyncPolicy,
 };
-pub use self::cursor::{Cursor, CursorFileProblem};
 pub use self::error::StoreError;
 pub use self::index::Damage;
-pub use self::projection::{
-    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
-    projection_cache_key,
-};
-pub use self::subscription::{Delivery, Iter as SubscriptionIter, Subscription, SubscriptionError};
 
 use self::engine::{BodyBatch, Loc, LogEngine};
 use self::index::{Fingerprint, Index, KeyEntry, NO_CAUSE};
@@ -64,6 +57,14 @@ use crate::event::{
     encode_header_into, encode_payload,
 };
 use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
+
+// views: projections, subscriptions, cursors.
+pub use self::cursor::{Cursor, CursorFileProblem};
+pub use self::projection::{
+    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
+    projection_cache_key,
+};
+pub use self::subscription::{Delivery, Iter as SubscriptionIter, Subscription, SubscriptionError};
 
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE: &str = "LOCK";
