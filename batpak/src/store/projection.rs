@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use super::cache::{CacheKey, MemoryCache, ProjectionCache};
 use super::config::StoreConfig;
 use super::error::StoreError;
-use super::{Shared, Store, decode_event, read_lock};
+use super::{Shared, Store, read_lock};
 use crate::coordinate::{EntityFilter, KindFilter, Region};
 use crate::event::{EventId, EventKind, StoredEvent, decode_payload, encode_payload};
 
@@ -408,16 +408,10 @@ impl Shared {
         let positions = self.fold_positions::<P>(region, from, to);
         let mut applied = 0;
         for chunk in positions.chunks(FOLD_CHUNK) {
-            let locs = self.locs(chunk);
-            self.engine.read_many(&locs, &mut |i, body| {
-                let (Some(&loc), Some(&position)) = (locs.get(i), chunk.get(i)) else {
-                    return Ok(());
-                };
-                let event: StoredEvent<P::Event> = decode_event(loc, position, body)?;
+            for event in self.read_events::<P::Event>(chunk)? {
                 state.apply(&event);
                 applied += 1;
-                Ok(())
-            })?;
+            }
         }
         Ok(applied)
     }
