@@ -23,10 +23,16 @@ mod engine;
 mod error;
 pub(crate) mod index;
 pub(crate) mod segment;
-// views: projections (hooks marked `views:` below).
+// views: projections, subscriptions, cursors (hooks marked `views:` below).
 mod cursor;
 mod projection;
 mod subscription;
+pub use self::cursor::{Cursor, CursorFileProblem};
+pub use self::projection::{
+    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
+    projection_cache_key,
+};
+pub use self::subscription::{Delivery, Iter as SubscriptionIter, Subscription, SubscriptionError};
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -57,14 +63,6 @@ use crate::event::{
     encode_header_into, encode_payload,
 };
 use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
-
-// views: projections, subscriptions, cursors.
-pub use self::cursor::{Cursor, CursorFileProblem};
-pub use self::projection::{
-    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
-    projection_cache_key,
-};
-pub use self::subscription::{Delivery, Iter as SubscriptionIter, Subscription, SubscriptionError};
 
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE: &str = "LOCK";
