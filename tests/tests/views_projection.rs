@@ -217,3 +217,23 @@ fn concurrent_appends_and_projections_agree_with_a_full_replay() {
         .unwrap();
     assert_eq!((r.cents, r.applies), (3 * 820, 120));
 }
+
+#[test]
+fn bounded_position_range_is_folded_once_and_then_stays_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let c = coord("till:1");
+    for cents in 1..=10 {
+        store.append(&c, SOLD, &Sale { cents }).unwrap();
+    }
+    let first_five = Region::all().positions(0..=4);
+    let (r, report) = store.project_with_report::<Revenue>(&first_five).unwrap();
+    assert_eq!((r.cents, report.applied), (15, 5));
+    store.append(&c, SOLD, &Sale { cents: 100 }).unwrap();
+    let (r, report) = store.project_with_report::<Revenue>(&first_five).unwrap();
+    assert_eq!((r.cents, report.applied), (15, 0));
+    assert!(report.from_cache);
+    let tail = Region::all().from_position(8);
+    let r = store.project::<Revenue>(&tail).unwrap();
+    assert_eq!(r.cents, 9 + 10 + 100);
+}

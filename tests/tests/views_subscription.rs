@@ -215,3 +215,21 @@ fn inverted_region_cannot_be_subscribed() {
     let err = store.subscribe::<u64>(region).unwrap_err();
     assert!(matches!(err, StoreError::InvalidRegion(_)));
 }
+
+#[test]
+fn a_subscription_starts_at_the_durable_watermark_and_delivers_only_newer_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
+    for n in 0..5_u64 {
+        store.append(&coord("order:1"), PLACED, &n).unwrap();
+    }
+    store.sync().unwrap();
+    // Appended but not durable: still ahead of the subscription's start.
+    store.append(&coord("order:1"), PLACED, &5_u64).unwrap();
+    let sub: Subscription<u64> = store.subscribe(Region::all()).unwrap();
+    assert_eq!(sub.start_position(), 5);
+    assert!(sub.try_recv().unwrap().is_none());
+    store.sync().unwrap();
+    let e = event(sub.try_recv().unwrap().unwrap());
+    assert_eq!((e.payload, e.position()), (5, 5));
+}

@@ -180,9 +180,9 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
         Ok(self.pop())
     }
 
-    /// The next durable event, blocking until one is committed. Blocks
-    /// forever on a store opened read-only once caught up; use
-    /// [`Cursor::next_timeout`] there.
+    /// The next durable event, blocking until one is committed. Once caught
+    /// up it blocks forever on a store opened read-only, or when the region's
+    /// position range has ended; use [`Cursor::next_timeout`] there.
     ///
     /// # Errors
     /// As [`Cursor::try_next`].

@@ -320,7 +320,20 @@ pub enum SubscriptionError {
 }
 
 /// A live feed of the durable events inside a [`Region`], decoded into `P`.
-/// See the [module docs](self) for the slow-consumer policy.
+///
+/// Delivery: each event once, in global position order, only after it is
+/// durable under the store's sync policy (with `Manual`, after `sync()`).
+///
+/// Slow consumers: the channel is bounded. When it is full the store neither
+/// blocks nor drops silently: the subscription is marked lagged and later
+/// events for it are only counted. After the queued events, the next
+/// receive yields [`Delivery::Lagged`] with the exact number missed and the
+/// first missed position; read those with a [`Cursor`](crate::Cursor), while
+/// this subscription goes on with newer events.
+///
+/// Dropping a subscription unregisters it. When the store is closed or
+/// dropped, receives drain the queue and then return
+/// [`SubscriptionError::Closed`].
 ///
 /// ```
 /// use batpak::{Coordinate, Delivery, EventKind, Region, Store, StoreConfig, Subscription};
