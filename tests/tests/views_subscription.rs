@@ -233,3 +233,62 @@ fn a_subscription_starts_at_the_durable_watermark_and_delivers_only_newer_events
     let e = event(sub.try_recv().unwrap().unwrap());
     assert_eq!((e.payload, e.position()), (5, 5));
 }
+
+#[test]
+fn a_small_buffer_under_concurrent_appends_loses_and_repeats_nothing_with_cursor_catch_up() {
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 250;
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new(dir.path()).sync_policy(SyncPolicy::EveryN {
+        events: 16,
+        max_delay_ms: 2,
+    });
+    let store = Store::open(config).unwrap();
+    let sub: Subscription<u64> = store.subscribe_with_capacity(Region::all(), 8).unwrap();
+    let total = THREADS * PER_THREAD;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let store = &store;
+            s.spawn(move || {
+                for n in 0..PER_THREAD {
+                    store
+                        .append(&coord(&format!("order:{t}")), PLACED, &n)
+                        .unwrap();
+                }
+            });
+        }
+        let store = &store;
+        let sub = &sub;
+        let consumer = s.spawn(move || {
+            let mut seen: Vec<u64> = Vec::new();
+            let mut lags = 0;
+            while (seen.len() as u64) < total {
+                match sub.recv_timeout(Duration::from_secs(10)).unwrap() {
+                    Some(Delivery::Event(e)) => seen.push(e.position()),
+                    Some(Delivery::Lagged {
+                        missed,
+                        resume_from,
+                    }) => {
+                        lags += 1;
+                        assert!(seen.last().is_none_or(|&p| p < resume_from));
+                        let cursor = store.cursor::<u64>(Region::all(), resume_from).unwrap();
+                        let caught: Vec<u64> = cursor
+                            .take(missed as usize)
+                            .map(|e| e.unwrap().position())
+                            .collect();
+                        assert_eq!(caught.len() as u64, missed);
+                        seen.extend(caught);
+                    }
+                    None => panic!("stalled after {} events", seen.len()),
+                }
+                // A slow consumer: let the buffer overflow now and then.
+                if seen.len() % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+            }
+            (seen, lags)
+        });
+        let (seen, lags) = consumer.join().unwrap();
+        assert_eq!(seen, (0..total).collect::<Vec<_>>(), "after {lags} lags");
+    });
+}
