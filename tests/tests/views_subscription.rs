@@ -282,7 +282,7 @@ fn a_small_buffer_under_concurrent_appends_loses_and_repeats_nothing_with_cursor
                     None => panic!("stalled after {} events", seen.len()),
                 }
                 // A slow consumer: let the buffer overflow now and then.
-                if seen.len() % 50 == 0 {
+                if seen.len().is_multiple_of(50) {
                     std::thread::sleep(Duration::from_millis(3));
                 }
             }
