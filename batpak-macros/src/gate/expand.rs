@@ -4,8 +4,8 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
+use syn::LitStr;
 use syn::spanned::Spanned;
-use syn::{LitStr, parse_quote};
 
 use super::ast::{Gate, Returns};
 
@@ -18,7 +18,7 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
         let original = gate.original;
         return quote!(#original);
     };
-    let krate: syn::Path = parse_quote!(::batpak);
+    let krate = &gate.krate;
     let original = gate.original;
     let name = gate.ident;
     let vis = &original.vis;

@@ -11,7 +11,8 @@
 //!
 //! `#[gate]` alone runs on every transition of a machine that lists it in
 //! `#[machine(gates(..))]`; `#[gate(Order::Placed, ..)]` only on those
-//! variants. A `bool` gate that returns `false` is denied with code = the
+//! variants; `crate = path` names the runtime crate when it is not
+//! `::batpak`. A `bool` gate that returns `false` is denied with code = the
 //! gate's name and message = its doc comment.
 //!
 //! # What is generated
@@ -54,9 +55,9 @@ use crate::util::Errors;
 /// it, generate the companion.
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
-    let filter = attr::filter(args, &mut errors);
+    let attr = attr::gate(args, &mut errors);
     let function: syn::ItemFn = syn::parse2(item)?;
-    let gate = ast::Gate::from_syn(&function, filter, &mut errors);
+    let gate = ast::Gate::from_syn(&function, attr, &mut errors);
     if let Some(gate) = &gate {
         check::check(gate, &mut errors);
     }
@@ -69,3 +70,6 @@ pub(crate) fn fallback(item: TokenStream, error: &syn::Error) -> TokenStream {
     let error = error.to_compile_error();
     quote!(#item #error)
 }
+
+#[cfg(test)]
+mod tests;
