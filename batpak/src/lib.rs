@@ -84,5 +84,20 @@ pub mod __private {
     pub trait Sealed {}
 
     pub use crate::machine::{create, load, state_of, step, submit};
+
+    /// The state type of a machine whose derive failed: the derive still
+    /// emits a stub `StateMachine` impl (beside its errors) so code that
+    /// names the machine, such as its gates, adds no follow-on errors.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum FallbackState {
+        /// The only value; never stored.
+        Invalid,
+    }
+
+    impl core::fmt::Display for FallbackState {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("invalid machine")
+        }
+    }
     pub use serde;
 }

@@ -22,6 +22,7 @@ pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
         }
     }
     every_variant_moves(machine, errors);
+    gates_listed_once(machine, errors);
     parameter_names(machine, errors);
     kinds(machine, errors);
 }
@@ -247,6 +248,21 @@ fn every_variant_moves(machine: &Machine<'_>, errors: &mut Errors) {
                      event, so it must move the machine between declared states)",
                     variant.ident
                 ),
+            );
+        }
+    }
+}
+
+/// A gate runs once per step: `gates(open, open)` is refused (the second
+/// would record the same name twice).
+fn gates_listed_once(machine: &Machine<'_>, errors: &mut Errors) {
+    let mut seen = BTreeSet::new();
+    for gate in &machine.attr.gates {
+        let name = quote::ToTokens::to_token_stream(gate).to_string();
+        if !seen.insert(name.clone()) {
+            errors.spanned(
+                gate,
+                format!("gate `{name}` is listed twice in `gates(..)`; remove one"),
             );
         }
     }
