@@ -64,6 +64,14 @@ impl<'a> Gate<'a> {
         self.params.first().and_then(|p| Self::referent(p))
     }
 
+    /// The context parameter's type as written (`&Shop`).
+    pub(crate) fn context_ref(&self) -> Option<&Type> {
+        match self.params.first()? {
+            FnArg::Typed(typed) => Some(&typed.ty),
+            FnArg::Receiver(_) => None,
+        }
+    }
+
     /// The event type (last parameter's referent).
     pub(crate) fn event(&self) -> Option<&Type> {
         if self.params.len() < 2 {

@@ -3,9 +3,8 @@
 //! `MachineGate` (see the module docs for why a same-named struct).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::quote;
 use syn::LitStr;
-use syn::spanned::Spanned;
 
 use super::ast::{Gate, Returns};
 
@@ -64,11 +63,14 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
             }
         }
     };
-    // Spanned on the user's context type: a context that is not the
-    // machine's is reported there.
-    let check = quote_spanned! {context.span()=>
+    // The user's own `&Ctx` tokens: a context that is not the machine's is
+    // reported on them, with a suggestion that fits.
+    let context_ref = gate
+        .context_ref()
+        .map_or_else(|| quote!(&#context), |ty| quote!(#ty));
+    let check = quote! {
         fn check(
-            ctx: &#context,
+            ctx: #context_ref,
             #state_param: <#event as #krate::StateMachine>::State,
             event: &#event,
         ) -> ::core::result::Result<(), #krate::Denial> {
