@@ -40,6 +40,7 @@ pub mod coordinate;
 pub mod event;
 pub mod guard;
 pub mod machine;
+pub mod outcome;
 pub mod pipeline;
 pub mod store;
 pub mod typestate;
@@ -53,13 +54,14 @@ pub use event::{
 };
 pub use guard::{Denial, FnGate, Gate, GateError, GateSet};
 pub use machine::{CorruptReason, GateSpec, MachineError, MachineGate, MachineStore};
+pub use outcome::{NotOk, Outcome, Wait};
 pub use pipeline::{
-    AppendOptions, AppendReceipt, Bypass, CommitTarget, Committed, ExpectedVersion, Proposal,
-    RawAppend, Receipt, bypass,
+    AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
+    Proposal, RawAppend, Receipt, bypass,
 };
 pub use store::{
-    Damage, Store, StoreConfig, StoreError, StoreStats, StreamHead, SyncPolicy, Ticket,
-    VerifyReport,
+    CacheKey, Damage, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError, StoreStats,
+    StreamHead, SyncPolicy, Ticket, VerifyReport,
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 
@@ -72,8 +74,8 @@ pub use batpak_macros::gate;
 pub mod prelude {
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, MachineError, Proposal, Region, StateMachine, Store, StoreConfig,
-        StoreError, StoredEvent, SyncPolicy, gate,
+        GateSet, Machine, MachineError, Outcome, Proposal, Region, StateMachine, Store,
+        StoreConfig, StoreError, StoredEvent, SyncPolicy, Wait, gate,
     };
 }
 

@@ -297,7 +297,25 @@ impl<P> Receipt<P> {
     }
 }
 
+/// Why a bypass was refused: it would not say who or why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BypassError {
+    /// `by` or `reason` is empty or only whitespace.
+    #[error("bypass {field} is empty; a bypass must say who bypassed and why")]
+    Empty {
+        /// `"by"` or `"reason"`.
+        field: &'static str,
+    },
+}
+
 /// Who skipped the gates and why; stored in the event's header.
+///
+/// ```
+/// use batpak::{Bypass, BypassError};
+/// assert!(Bypass::new("ops:alice", "ledger outage").is_ok());
+/// assert_eq!(Bypass::new("ops:alice", " "), Err(BypassError::Empty { field: "reason" }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bypass {
     by: String,
@@ -305,12 +323,33 @@ pub struct Bypass {
 }
 
 impl Bypass {
-    /// Records `by` (a person, service or operator) and `reason`.
-    pub fn new(by: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            by: by.into(),
-            reason: reason.into(),
+    /// Records `by` (a person, service or operator) and `reason`. Both must
+    /// say something: a bypass is never anonymous or unexplained.
+    ///
+    /// # Errors
+    /// [`BypassError::Empty`] naming the part that is empty or whitespace.
+    pub fn new(by: impl Into<String>, reason: impl Into<String>) -> Result<Self, BypassError> {
+        let by = by.into();
+        let reason = reason.into();
+        if by.trim().is_empty() {
+            return Err(BypassError::Empty { field: "by" });
         }
+        if reason.trim().is_empty() {
+            return Err(BypassError::Empty { field: "reason" });
+        }
+        Ok(Self { by, reason })
+    }
+
+    /// Who bypassed.
+    #[must_use]
+    pub fn by(&self) -> &str {
+        &self.by
+    }
+
+    /// Why.
+    #[must_use]
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 

@@ -36,6 +36,14 @@ pub enum CodecError {
         /// The decoder's error.
         source: rmp_serde::decode::Error,
     },
+    /// The bytes held a complete value followed by more bytes.
+    #[error("{what} is followed by {extra} unexpected bytes")]
+    TrailingBytes {
+        /// `"header"` or `"payload"`.
+        what: &'static str,
+        /// How many bytes were left over.
+        extra: usize,
+    },
 }
 
 /// Encodes a header as a compact msgpack array.
@@ -76,25 +84,38 @@ pub fn encode_payload<P: Serialize + ?Sized>(payload: &P) -> Result<Vec<u8>, Cod
 ///
 /// # Errors
 /// [`CodecError::Decode`] when the bytes are not a valid header (including a
-/// coordinate that breaks the validation rules).
+/// coordinate that breaks the validation rules, or an id or hash not stored
+/// as `bin` of the right length); [`CodecError::TrailingBytes`] when bytes
+/// are left after the header.
 pub fn decode_header(bytes: &[u8]) -> Result<EventHeader, CodecError> {
     decode("header", bytes)
 }
 
-/// Decodes a payload straight into the caller's type.
+/// Decodes a payload, from exactly its bytes, straight into the caller's type.
 ///
 /// # Errors
-/// [`CodecError::Decode`] when the bytes do not fit `P`.
+/// [`CodecError::Decode`] when the bytes do not fit `P`;
+/// [`CodecError::TrailingBytes`] when bytes are left after the payload.
 pub fn decode_payload<P: DeserializeOwned>(bytes: &[u8]) -> Result<P, CodecError> {
     decode("payload", bytes)
 }
 
 fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
-    let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
+    // Read through a `&[u8]` cursor so what is left over can be checked: a
+    // frame holds exactly one value, and extra bytes mean corruption.
+    let mut rest = bytes;
+    let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
     deserializer.set_max_depth(MAX_DECODE_DEPTH);
-    T::deserialize(&mut deserializer).map_err(|source| CodecError::Decode {
+    let value = T::deserialize(&mut deserializer).map_err(|source| CodecError::Decode {
         what,
         type_name: std::any::type_name::<T>(),
         source,
-    })
+    })?;
+    if !rest.is_empty() {
+        return Err(CodecError::TrailingBytes {
+            what,
+            extra: rest.len(),
+        });
+    }
+    Ok(value)
 }

@@ -76,10 +76,17 @@ impl<'de> Deserialize<'de> for Hash {
 }
 
 /// Decodes exactly `N` bytes stored as msgpack `bin` (ids and hashes).
+///
+/// In binary formats an array of integers is refused: one value has one
+/// encoding, so the bytes hashed into the chain are the bytes a re-encode
+/// gives. Human-readable formats (which have no bytes type, e.g. JSON) may
+/// give an array of integers.
 pub(crate) fn fixed_bytes<'de, D: Deserializer<'de>, const N: usize>(
     deserializer: D,
 ) -> Result<[u8; N], D::Error> {
-    struct Fixed<const N: usize>;
+    struct Fixed<const N: usize> {
+        accept_seq: bool,
+    }
     impl<'de, const N: usize> Visitor<'de> for Fixed<N> {
         type Value = [u8; N];
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -89,14 +96,21 @@ pub(crate) fn fixed_bytes<'de, D: Deserializer<'de>, const N: usize>(
             v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
         }
         fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            if !self.accept_seq {
+                return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+            }
             let mut out = [0u8; N];
             for (i, slot) in out.iter_mut().enumerate() {
                 *slot = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::invalid_length(i, &self))?;
             }
+            if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                return Err(de::Error::invalid_length(N + 1, &self));
+            }
             Ok(out)
         }
     }
-    deserializer.deserialize_bytes(Fixed::<N>)
+    let accept_seq = deserializer.is_human_readable();
+    deserializer.deserialize_bytes(Fixed::<N> { accept_seq })
 }

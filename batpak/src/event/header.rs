@@ -74,3 +74,27 @@ pub struct EventHeader {
     /// How the event passed the policy layer.
     pub admission: Admission,
 }
+
+impl EventHeader {
+    /// A header for the first event of a stream at global position 0:
+    /// correlated with itself, no causation, timestamp 0, sequence 1, chained
+    /// from [`Hash::ZERO`], no idempotency key, [`Admission::Direct`]. The
+    /// store fills in the real values; the fields are public so tests and
+    /// tools can set them.
+    #[must_use]
+    pub fn new(id: EventId, coordinate: Coordinate, kind: EventKind) -> Self {
+        Self {
+            id,
+            correlation: id,
+            causation: None,
+            timestamp_us: 0,
+            sequence: 1,
+            position: 0,
+            kind,
+            coordinate,
+            prev_hash: Hash::ZERO,
+            idempotency_key: None,
+            admission: Admission::Direct,
+        }
+    }
+}

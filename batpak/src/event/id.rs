@@ -2,7 +2,9 @@
 //!
 //! Layout (most significant first): 48 bits of Unix milliseconds, 16 bits
 //! drawn once per process, 64 bits of a process-wide counter. Within one
-//! process ids strictly increase; across processes they sort by millisecond.
+//! process ids strictly increase (a call that returns before another starts
+//! gets the smaller id, even if the wall clock steps back: the millisecond
+//! field never decreases); across processes they sort by millisecond.
 //! Ids are encoded as 16 big-endian bytes (msgpack `bin`), so byte order is
 //! time order.
 
@@ -18,6 +20,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct EventId(u128);
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The largest millisecond value any id of this process has used; ids never
+/// go below it, so a clock stepping back cannot reorder ids.
+static LAST_MILLIS: AtomicU64 = AtomicU64::new(0);
+
+/// The id's time field is 48 bits wide (enough until the year 10889).
+const MILLIS_MASK: u64 = 0xFFFF_FFFF_FFFF;
 
 fn process_tag() -> u16 {
     static TAG: OnceLock<u16> = OnceLock::new();
@@ -37,11 +46,15 @@ impl EventId {
     /// A fresh id: later than every id this process made before.
     #[must_use]
     pub fn generate() -> Self {
-        let millis = SystemTime::now()
+        let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let time = (millis & 0xFFFF_FFFF_FFFF) << 80;
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            & MILLIS_MASK;
+        // SeqCst read-modify-writes: a later call sees every earlier call's
+        // clock and counter, so its id compares greater.
+        let millis = LAST_MILLIS.fetch_max(now, Ordering::SeqCst).max(now);
+        let count = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let time = u128::from(millis) << 80;
         Self(time | (u128::from(process_tag()) << 64) | u128::from(count))
     }
 

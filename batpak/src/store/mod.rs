@@ -17,6 +17,7 @@
 //! engine; after a failed write or sync the store is poisoned and refuses
 //! appends until reopened, and nothing from the failed call is acknowledged.
 
+mod cache;
 mod config;
 mod engine;
 mod error;
@@ -32,6 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use self::cache::{CacheKey, MemoryCache, ProjectionCache};
 pub use self::config::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, MAX_IDEMPOTENCY_KEY_LEN, StoreConfig,
     SyncPolicy,
@@ -580,6 +582,9 @@ impl Store {
     pub fn sync(&self) -> Result<(), StoreError> {
         if !self.shared.writable {
             return Ok(());
+        }
+        if self.shared.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
         }
         let end = self.shared.appended.load(Ordering::SeqCst);
         self.shared.wait_durable(end)

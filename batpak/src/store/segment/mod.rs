@@ -87,7 +87,6 @@ impl SegmentEngine {
         let mut files = Vec::with_capacity(numbers.len());
         let mut next_first: u64 = 0;
         let mut last_frames = 0u64;
-        let mut removed_last = false;
         for (i, &n) in numbers.iter().enumerate() {
             let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if n != expected {
@@ -108,7 +107,6 @@ impl SegmentEngine {
                             .map_err(|e| StoreError::io("remove torn segment", &path, e))?;
                         sync_dir(&dir)?;
                     }
-                    removed_last = true;
                 }
                 SegmentScan::Frames {
                     header,
@@ -158,7 +156,9 @@ impl SegmentEngine {
         let mut active = None;
         if writable {
             let a = match files.last() {
-                Some(last) if !removed_last => {
+                // After removing a torn new segment, the one before it is
+                // active again: open never needs to write a new file.
+                Some(last) => {
                     let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
                     reopen_segment(dir.join(segment_file_name(n)), n, last.len, last_frames)?
                 }

@@ -1,0 +1,700 @@
+//! Store benchmark: batpak against what users would pick instead.
+//!
+//! `cargo bench -p batpak --bench store` prints one markdown table. Every
+//! system stores the same events (a header of ids, clocks, place and chain
+//! link plus a ~100-byte msgpack payload; ~250 bytes a record) keyed by
+//! (entity, sequence), 1,000 entities written round-robin. Figures are
+//! medians over `ROUNDS` rounds, measured in one process, one after another.
+//!
+//! Environment knobs (for quick local runs): `BATPAK_BENCH_ROUNDS`,
+//! `BATPAK_BENCH_EVENTS`, `BATPAK_BENCH_REOPEN_EVENTS`.
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_precision_loss
+)]
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use batpak::prelude::*;
+use batpak::{Store, StoreConfig, SyncPolicy};
+use serde::{Deserialize, Serialize};
+
+const ENTITIES: usize = 1_000;
+const BATCH: usize = 1_000;
+const DURABLE_EVENTS: usize = 2_000;
+const THREADS: usize = 8;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Payment {
+    order: String,
+    amount_cents: u64,
+    currency: String,
+    note: String,
+}
+
+/// The header fields the peers store beside the payload, mirroring batpak's.
+#[derive(Serialize, Deserialize)]
+struct PeerRecord<'a> {
+    #[serde(with = "bytes16")]
+    id: u128,
+    #[serde(with = "bytes16")]
+    correlation: u128,
+    timestamp_us: u64,
+    sequence: u64,
+    position: u64,
+    kind: u32,
+    entity: &'a str,
+    scope: &'a str,
+    #[serde(with = "serde_bytes32")]
+    prev_hash: [u8; 32],
+    payload: Payment,
+}
+
+mod bytes16 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&v.to_be_bytes())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let b: &[u8] = Deserialize::deserialize(d)?;
+        Ok(u128::from_be_bytes(b.try_into().unwrap_or([0; 16])))
+    }
+}
+
+mod serde_bytes32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let b: &[u8] = Deserialize::deserialize(d)?;
+        Ok(b.try_into().unwrap_or([0; 32]))
+    }
+}
+
+/// One event of the workload: its stream and payload.
+struct Ev {
+    entity: String,
+    sequence: u64,
+    payload: Payment,
+}
+
+fn workload(events: usize) -> Vec<Ev> {
+    (0..events)
+        .map(|i| {
+            let e = i % ENTITIES;
+            Ev {
+                entity: format!("order:{e:06}"),
+                sequence: (i / ENTITIES) as u64 + 1,
+                payload: Payment {
+                    order: format!("order:{e:06}"),
+                    amount_cents: 1_000 + i as u64,
+                    currency: "EUR".to_owned(),
+                    note: format!("payment {i:08} settled by card ending 4242; ref"),
+                },
+            }
+        })
+        .collect()
+}
+
+const SCOPE: &str = "shop:acme";
+const KIND: EventKind = EventKind::new(7, 1);
+
+fn peer_record(ev: &Ev, position: u64) -> Vec<u8> {
+    let record = PeerRecord {
+        id: u128::from(position) << 64 | 0xBEEF,
+        correlation: u128::from(position) << 64 | 0xBEEF,
+        timestamp_us: 1_764_000_000_000_000 + position,
+        sequence: ev.sequence,
+        position,
+        kind: KIND.to_u32(),
+        entity: &ev.entity,
+        scope: SCOPE,
+        prev_hash: [7; 32],
+        payload: ev.payload.clone(),
+    };
+    rmp_serde::to_vec_named(&record).unwrap()
+}
+
+fn peer_key(ev: &Ev) -> Vec<u8> {
+    let mut key = ev.entity.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&ev.sequence.to_be_bytes());
+    key
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            let meta = entry.metadata().unwrap();
+            total += if meta.is_dir() {
+                dir_bytes(&entry.path())
+            } else {
+                meta.len()
+            };
+        }
+    }
+    total
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn rate(events: usize, elapsed: Duration) -> f64 {
+    events as f64 / elapsed.as_secs_f64()
+}
+
+// ---------------------------------------------------------------- batpak
+
+fn batpak_open(dir: &Path, policy: SyncPolicy) -> Store {
+    Store::open(StoreConfig::new(dir).sync_policy(policy)).unwrap()
+}
+
+fn coord(ev: &Ev) -> Coordinate {
+    Coordinate::new(ev.entity.clone(), SCOPE).unwrap()
+}
+
+fn batpak_append_each(store: &Store, events: &[Ev]) {
+    for ev in events {
+        store.append(&coord(ev), KIND, &ev.payload).unwrap();
+    }
+}
+
+fn batpak_durable_threads(dir: &Path, events: &[Ev]) -> Duration {
+    let store = Arc::new(batpak_open(dir, SyncPolicy::Always));
+    let per = events.len() / THREADS;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let store = Arc::clone(&store);
+            let chunk = &events[t * per..(t + 1) * per];
+            s.spawn(move || batpak_append_each(&store, chunk));
+        }
+    });
+    start.elapsed()
+}
+
+fn batpak_pipelined(store: &Store, events: &[Ev]) {
+    let mut tickets = Vec::with_capacity(BATCH);
+    for chunk in events.chunks(BATCH) {
+        for ev in chunk {
+            tickets.push(
+                store
+                    .submit(&coord(ev), KIND, &ev.payload, AppendOptions::new())
+                    .unwrap(),
+            );
+        }
+        for ticket in tickets.drain(..) {
+            ticket.wait().unwrap();
+        }
+    }
+    store.sync().unwrap();
+}
+
+fn batpak_replay(store: &Store) -> usize {
+    let events: Vec<StoredEvent<Payment>> = store.query(&Region::all()).unwrap();
+    events.len()
+}
+
+// ---------------------------------------------------------------- peers
+
+/// Writes each record and fdatasyncs: the floor any durable log pays.
+fn raw_fsync_loop(dir: &Path, events: &[Ev]) -> Duration {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("raw.log"))
+        .unwrap();
+    let start = Instant::now();
+    for (position, ev) in events.iter().enumerate() {
+        let record = peer_record(ev, position as u64);
+        file.write_all(&(record.len() as u32).to_le_bytes())
+            .unwrap();
+        file.write_all(&record).unwrap();
+        file.sync_data().unwrap();
+    }
+    start.elapsed()
+}
+
+trait Peer {
+    fn name(&self) -> &'static str;
+    /// Writes events in transactions of `per_txn`, each committed durably
+    /// (`durable`) or with the engine's fastest safe-on-crash setting.
+    fn write(&mut self, events: &[Ev], per_txn: usize, durable: bool);
+    fn replay(&self) -> usize;
+}
+
+const REDB_EVENTS: redb::TableDefinition<'_, &[u8], &[u8]> = redb::TableDefinition::new("events");
+
+struct RedbPeer {
+    db: redb::Database,
+    position: u64,
+}
+
+impl RedbPeer {
+    fn open(dir: &Path) -> Self {
+        Self {
+            db: redb::Database::create(dir.join("bench.redb")).unwrap(),
+            position: 0,
+        }
+    }
+}
+
+impl Peer for RedbPeer {
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+    fn write(&mut self, events: &[Ev], per_txn: usize, _durable: bool) {
+        for chunk in events.chunks(per_txn) {
+            let txn = self.db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(REDB_EVENTS).unwrap();
+                for ev in chunk {
+                    let record = peer_record(ev, self.position);
+                    self.position += 1;
+                    table
+                        .insert(peer_key(ev).as_slice(), record.as_slice())
+                        .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+    }
+    fn replay(&self) -> usize {
+        use redb::{ReadableDatabase, ReadableTable};
+        let txn = self.db.begin_read().unwrap();
+        let table = txn.open_table(REDB_EVENTS).unwrap();
+        let mut n = 0;
+        for row in table.iter().unwrap() {
+            let (_, value) = row.unwrap();
+            let record: PeerRecord<'_> = rmp_serde::from_slice(value.value()).unwrap();
+            n += usize::from(record.payload.amount_cents > 0);
+        }
+        n
+    }
+}
+
+struct LmdbPeer {
+    env: heed::Env,
+    db: heed::Database<heed::types::Bytes, heed::types::Bytes>,
+    position: u64,
+}
+
+impl LmdbPeer {
+    #[allow(unsafe_code)]
+    fn open(dir: &Path) -> Self {
+        let path = dir.join("lmdb");
+        std::fs::create_dir_all(&path).unwrap();
+        // SAFETY: the environment is opened once, by this process only, on a
+        // fresh directory nobody else maps; LMDB's rule is that one process
+        // must not open the same environment twice.
+        let env = unsafe {
+            heed::EnvOpenOptions::new()
+                .map_size(4 << 30)
+                .max_dbs(1)
+                .open(&path)
+                .unwrap()
+        };
+        let mut wtxn = env.write_txn().unwrap();
+        let db = env.create_database(&mut wtxn, Some("events")).unwrap();
+        wtxn.commit().unwrap();
+        Self {
+            env,
+            db,
+            position: 0,
+        }
+    }
+}
+
+impl Peer for LmdbPeer {
+    fn name(&self) -> &'static str {
+        "LMDB (heed)"
+    }
+    fn write(&mut self, events: &[Ev], per_txn: usize, _durable: bool) {
+        for chunk in events.chunks(per_txn) {
+            let mut txn = self.env.write_txn().unwrap();
+            for ev in chunk {
+                let record = peer_record(ev, self.position);
+                self.position += 1;
+                self.db.put(&mut txn, &peer_key(ev), &record).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+    }
+    fn replay(&self) -> usize {
+        let txn = self.env.read_txn().unwrap();
+        let mut n = 0;
+        for row in self.db.iter(&txn).unwrap() {
+            let (_, value) = row.unwrap();
+            let record: PeerRecord<'_> = rmp_serde::from_slice(value).unwrap();
+            n += usize::from(record.payload.amount_cents > 0);
+        }
+        n
+    }
+}
+
+struct SqlitePeer {
+    conn: rusqlite::Connection,
+    position: u64,
+}
+
+impl SqlitePeer {
+    fn open(dir: &Path) -> Self {
+        let conn = rusqlite::Connection::open(dir.join("bench.sqlite")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+             CREATE TABLE IF NOT EXISTS events (entity TEXT NOT NULL, sequence INTEGER NOT NULL,
+               record BLOB NOT NULL, PRIMARY KEY (entity, sequence)) WITHOUT ROWID;",
+        )
+        .unwrap();
+        Self { conn, position: 0 }
+    }
+}
+
+impl Peer for SqlitePeer {
+    fn name(&self) -> &'static str {
+        "SQLite (WAL, FULL)"
+    }
+    fn write(&mut self, events: &[Ev], per_txn: usize, _durable: bool) {
+        for chunk in events.chunks(per_txn) {
+            let txn = self.conn.transaction().unwrap();
+            {
+                let mut stmt = txn
+                    .prepare_cached(
+                        "INSERT INTO events (entity, sequence, record) VALUES (?1, ?2, ?3)",
+                    )
+                    .unwrap();
+                for ev in chunk {
+                    let record = peer_record(ev, self.position);
+                    self.position += 1;
+                    stmt.execute(rusqlite::params![ev.entity, ev.sequence as i64, record])
+                        .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+    }
+    fn replay(&self) -> usize {
+        let mut stmt = self.conn.prepare("SELECT record FROM events").unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let mut n = 0;
+        while let Some(row) = rows.next().unwrap() {
+            let bytes: Vec<u8> = row.get(0).unwrap();
+            let record: PeerRecord<'_> = rmp_serde::from_slice(&bytes).unwrap();
+            n += usize::from(record.payload.amount_cents > 0);
+        }
+        n
+    }
+}
+
+fn open_peer(kind: usize, dir: &Path) -> Box<dyn Peer> {
+    match kind {
+        0 => Box::new(RedbPeer::open(dir)),
+        1 => Box::new(LmdbPeer::open(dir)),
+        _ => Box::new(SqlitePeer::open(dir)),
+    }
+}
+
+const PEERS: usize = 3;
+
+/// A peer's database and the directory that holds it.
+type PeerStore = (tempfile::TempDir, Box<dyn Peer>);
+
+// ---------------------------------------------------------------- harness
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn tempdir() -> tempfile::TempDir {
+    // Benchmarks run on the real disk (not tmpfs): fsync must cost what it costs.
+    let base = std::env::var_os("BATPAK_BENCH_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data"),
+        std::path::PathBuf::from,
+    );
+    std::fs::create_dir_all(&base).unwrap();
+    tempfile::Builder::new()
+        .prefix("batpak-bench-")
+        .tempdir_in(base)
+        .unwrap()
+}
+
+struct Row {
+    figure: String,
+    batpak: f64,
+    unit: &'static str,
+    peers: Vec<(String, f64)>,
+    target: String,
+}
+
+fn print_table(rows: &[Row], rounds: usize, events: usize) {
+    println!();
+    println!(
+        "batpak store benchmark: {events} events over {ENTITIES} entities, median of {rounds} rounds"
+    );
+    println!();
+    println!("| figure | batpak | peers (batpak / peer) | target |");
+    println!("|---|---|---|---|");
+    for row in rows {
+        let peers: Vec<String> = row
+            .peers
+            .iter()
+            .map(|(name, value)| {
+                let ratio = row.batpak / value;
+                format!("{name} {} ({ratio:.2}x)", fmt_value(*value, row.unit))
+            })
+            .collect();
+        println!(
+            "| {} | {} | {} | {} |",
+            row.figure,
+            fmt_value(row.batpak, row.unit),
+            if peers.is_empty() {
+                "—".to_owned()
+            } else {
+                peers.join("; ")
+            },
+            row.target
+        );
+    }
+}
+
+fn fmt_value(value: f64, unit: &str) -> String {
+    match unit {
+        "ev/s" if value >= 1e6 => format!("{:.2}M/s", value / 1e6),
+        "ev/s" => format!("{:.1}k/s", value / 1e3),
+        "ms" => format!("{value:.1} ms"),
+        "bytes" => format!("{value:.0} B"),
+        _ => format!("{value:.2}"),
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a list; nothing to list.
+    }
+    let rounds = env_usize("BATPAK_BENCH_ROUNDS", 5);
+    let n = env_usize("BATPAK_BENCH_EVENTS", 200_000);
+    let reopen_n = env_usize("BATPAK_BENCH_REOPEN_EVENTS", 1_000_000);
+    let events = workload(n);
+    let durable = &events[..DURABLE_EVENTS.min(n)];
+    let mut rows = Vec::new();
+
+    // 1. Durable append, one thread, fsync per event.
+    let mut raw = Vec::new();
+    let mut ours = Vec::new();
+    let mut peers = vec![Vec::new(); PEERS];
+    for _ in 0..rounds {
+        let dir = tempdir();
+        raw.push(rate(durable.len(), raw_fsync_loop(dir.path(), durable)));
+        let dir = tempdir();
+        let store = batpak_open(dir.path(), SyncPolicy::Always);
+        let start = Instant::now();
+        batpak_append_each(&store, durable);
+        ours.push(rate(durable.len(), start.elapsed()));
+        drop(store);
+        for (kind, samples) in peers.iter_mut().enumerate() {
+            let dir = tempdir();
+            let mut peer = open_peer(kind, dir.path());
+            let start = Instant::now();
+            peer.write(durable, 1, true);
+            samples.push(rate(durable.len(), start.elapsed()));
+        }
+    }
+    let raw_median = median(raw);
+    let one_thread = median(ours);
+    let mut peer_rows = vec![("raw write+fdatasync".to_owned(), raw_median)];
+    for (kind, samples) in peers.into_iter().enumerate() {
+        let dir = tempdir();
+        peer_rows.push((
+            open_peer(kind, dir.path()).name().to_owned(),
+            median(samples),
+        ));
+    }
+    rows.push(Row {
+        figure: format!(
+            "durable append, 1 thread, fsync per event ({} events)",
+            durable.len()
+        ),
+        batpak: one_thread,
+        unit: "ev/s",
+        peers: peer_rows,
+        target: format!("≥ 0.85 × raw = {}", fmt_value(0.85 * raw_median, "ev/s")),
+    });
+
+    // 2. Durable append, 8 threads, each waits for durability.
+    let samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let dir = tempdir();
+            rate(durable.len(), batpak_durable_threads(dir.path(), durable))
+        })
+        .collect();
+    rows.push(Row {
+        figure: format!(
+            "durable append, {THREADS} threads ({} events)",
+            durable.len()
+        ),
+        batpak: median(samples),
+        unit: "ev/s",
+        peers: Vec::new(),
+        target: format!("≥ 5 × 1 thread = {}", fmt_value(5.0 * one_thread, "ev/s")),
+    });
+
+    // 3. One thread, EveryN (peers: 1,000 events per transaction); keep the
+    //    stores of the last round for the replay and size rows.
+    let mut ours = Vec::new();
+    let mut peers = vec![Vec::new(); PEERS];
+    let mut kept: Option<(tempfile::TempDir, Vec<PeerStore>)> = None;
+    for _ in 0..rounds {
+        let dir = tempdir();
+        let store = batpak_open(
+            dir.path(),
+            SyncPolicy::EveryN {
+                events: BATCH as u32,
+                max_delay_ms: 10,
+            },
+        );
+        let start = Instant::now();
+        batpak_append_each(&store, &events);
+        store.sync().unwrap();
+        ours.push(rate(events.len(), start.elapsed()));
+        store.close().unwrap();
+        let mut peer_stores = Vec::new();
+        for (kind, samples) in peers.iter_mut().enumerate() {
+            let pdir = tempdir();
+            let mut peer = open_peer(kind, pdir.path());
+            let start = Instant::now();
+            peer.write(&events, BATCH, true);
+            samples.push(rate(events.len(), start.elapsed()));
+            peer_stores.push((pdir, peer));
+        }
+        kept = Some((dir, peer_stores));
+    }
+    let (ours_dir, peer_stores) = kept.unwrap();
+    rows.push(Row {
+        figure: "append, 1 thread, EveryN (peers: 1,000 per txn)".to_owned(),
+        batpak: median(ours),
+        unit: "ev/s",
+        peers: peer_stores
+            .iter()
+            .zip(peers)
+            .map(|((_, p), s)| (p.name().to_owned(), median(s)))
+            .collect(),
+        target: "≥ 300k/s".to_owned(),
+    });
+
+    // 4. Pipelined submit.
+    let samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let dir = tempdir();
+            let store = batpak_open(
+                dir.path(),
+                SyncPolicy::EveryN {
+                    events: BATCH as u32,
+                    max_delay_ms: 10,
+                },
+            );
+            let start = Instant::now();
+            batpak_pipelined(&store, &events);
+            rate(events.len(), start.elapsed())
+        })
+        .collect();
+    rows.push(Row {
+        figure: "pipelined submit, 1 thread".to_owned(),
+        batpak: median(samples),
+        unit: "ev/s",
+        peers: Vec::new(),
+        target: "≥ 1,000k/s".to_owned(),
+    });
+
+    // 5. Replay everything, payloads decoded.
+    let store = batpak_open(ours_dir.path(), SyncPolicy::Always);
+    let samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            assert_eq!(batpak_replay(&store), events.len());
+            rate(events.len(), start.elapsed())
+        })
+        .collect();
+    store.close().unwrap();
+    rows.push(Row {
+        figure: "replay all, payloads decoded".to_owned(),
+        batpak: median(samples),
+        unit: "ev/s",
+        peers: peer_stores
+            .iter()
+            .map(|(_, p)| {
+                let s: Vec<f64> = (0..rounds)
+                    .map(|_| {
+                        let start = Instant::now();
+                        assert_eq!(p.replay(), events.len());
+                        rate(events.len(), start.elapsed())
+                    })
+                    .collect();
+                (p.name().to_owned(), median(s))
+            })
+            .collect(),
+        target: "≥ 3M/s".to_owned(),
+    });
+
+    // 6. Bytes on disk per event.
+    rows.push(Row {
+        figure: "bytes on disk per event".to_owned(),
+        batpak: dir_bytes(ours_dir.path()) as f64 / events.len() as f64,
+        unit: "bytes",
+        peers: peer_stores
+            .iter()
+            .map(|(d, p)| {
+                (
+                    p.name().to_owned(),
+                    dir_bytes(d.path()) as f64 / events.len() as f64,
+                )
+            })
+            .collect(),
+        target: "≤ 320 B".to_owned(),
+    });
+    drop(peer_stores);
+
+    // 7. Clean reopen of a large store.
+    let big = tempdir();
+    {
+        let store = batpak_open(big.path(), SyncPolicy::Manual);
+        let template = workload(ENTITIES);
+        for i in 0..reopen_n {
+            let ev = &template[i % ENTITIES];
+            store.append(&coord(ev), KIND, &ev.payload).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            let store = batpak_open(big.path(), SyncPolicy::Always);
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            store.close().unwrap();
+            ms
+        })
+        .collect();
+    rows.push(Row {
+        figure: format!("clean reopen of {reopen_n} events"),
+        batpak: median(samples),
+        unit: "ms",
+        peers: Vec::new(),
+        target: "≤ 100 ms".to_owned(),
+    });
+
+    print_table(&rows, rounds, n);
+}

@@ -1,0 +1,314 @@
+//! Gates, receipts and the pipeline: which gate denies, what a receipt
+//! carries, and what committing (or bypassing) hands the store.
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use batpak::event::{Admission, CodecError, encode_payload};
+use batpak::{
+    AppendReceipt, Bypass, BypassError, CommitTarget, Coordinate, Denial, EventHeader, EventId,
+    EventKind, ExpectedVersion, FnGate, Gate, GateError, GateSet, Hash, Proposal, RawAppend,
+    Region, bypass,
+};
+use serde::Serialize;
+
+const PLACED: EventKind = EventKind::new(7, 1);
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Order {
+    total_cents: u64,
+}
+
+fn proposal(total_cents: u64) -> Proposal<Order> {
+    Proposal::new(
+        Coordinate::new("order:1", "shop:acme").unwrap(),
+        PLACED,
+        Order { total_cents },
+    )
+    .expect(ExpectedVersion::Exact(3))
+}
+
+fn pass(name: &'static str) -> impl Gate<u64, Order> + Send + Sync + 'static {
+    FnGate::new(name, |_: &u64, _: &Proposal<Order>| Ok(()))
+}
+
+fn deny(name: &'static str, code: &'static str) -> impl Gate<u64, Order> + Send + Sync + 'static {
+    FnGate::new(name, move |_: &u64, _: &Proposal<Order>| {
+        Err(Denial::new(code, format!("{code} said no")))
+    })
+}
+
+/// A gate written as a type: it sees the context (a limit) and the proposal.
+struct WithinLimit;
+
+impl Gate<u64, Order> for WithinLimit {
+    fn name(&self) -> &str {
+        "within_limit"
+    }
+
+    fn description(&self) -> &str {
+        "Orders above the limit are refused."
+    }
+
+    fn evaluate(&self, limit: &u64, proposal: &Proposal<Order>) -> Result<(), Denial> {
+        let total = proposal.payload().total_cents;
+        if total <= *limit {
+            Ok(())
+        } else {
+            Err(Denial::new("over_limit", "order total exceeds the limit")
+                .with("limit_cents", limit)
+                .with("total_cents", total))
+        }
+    }
+}
+
+/// Records every append it is handed; refuses a version it does not hold.
+#[derive(Default)]
+struct Recorder {
+    appends: RefCell<Vec<RawAppend>>,
+    version: u64,
+}
+
+#[derive(Debug)]
+enum RecorderError {
+    WrongVersion,
+    Codec,
+}
+
+impl From<CodecError> for RecorderError {
+    fn from(_: CodecError) -> Self {
+        Self::Codec
+    }
+}
+
+impl CommitTarget for Recorder {
+    type Error = RecorderError;
+
+    fn commit_raw(&self, append: RawAppend) -> Result<AppendReceipt, RecorderError> {
+        if !append.options.expected_version.allows(self.version) {
+            return Err(RecorderError::WrongVersion);
+        }
+        let mut appends = self.appends.borrow_mut();
+        appends.push(append);
+        let sequence = self.version + 1;
+        Ok(AppendReceipt {
+            event_id: EventId::generate(),
+            sequence,
+            position: u64::try_from(appends.len()).unwrap() - 1,
+            hash: Hash::ZERO,
+        })
+    }
+}
+
+#[test]
+fn gate_set_stops_at_first_denial_and_names_the_gate() {
+    let later_runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = later_runs.clone();
+    let gates = GateSet::new()
+        .with(pass("shop_is_open"))
+        .with(deny("credit_check", "no_credit"))
+        .with(FnGate::new(
+            "audited",
+            move |_: &u64, _: &Proposal<Order>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            },
+        ));
+    let Err(GateError::Denied(denial)) = gates.evaluate(&0, proposal(10)) else {
+        panic!("expected a denial");
+    };
+    assert_eq!(denial.gate(), "credit_check");
+    assert_eq!(denial.code(), "no_credit");
+    assert_eq!(denial.message(), "no_credit said no");
+    assert_eq!(
+        later_runs.load(Ordering::SeqCst),
+        0,
+        "a gate after the denial ran"
+    );
+    assert_eq!(
+        denial.to_string(),
+        "gate `credit_check` denied (no_credit): no_credit said no"
+    );
+}
+
+#[test]
+fn gates_run_in_the_order_added() {
+    let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let mut gates = GateSet::new();
+    for name in ["first", "second", "third"] {
+        let order = order.clone();
+        gates.push(FnGate::new(name, move |_: &u64, _: &Proposal<Order>| {
+            order.lock().unwrap().push(name);
+            Ok(())
+        }));
+    }
+    assert_eq!(
+        gates.names().collect::<Vec<_>>(),
+        ["first", "second", "third"]
+    );
+    let receipt = gates.evaluate(&0, proposal(1)).unwrap();
+    assert_eq!(*order.lock().unwrap(), ["first", "second", "third"]);
+    assert_eq!(receipt.gates(), ["first", "second", "third"]);
+}
+
+#[test]
+fn check_all_collects_every_denial_in_order() {
+    let gates = GateSet::new()
+        .with(deny("a", "a_no"))
+        .with(pass("b"))
+        .with(deny("c", "c_no"))
+        .with(WithinLimit);
+    let denials = gates.check_all(&5, &proposal(10));
+    let named: Vec<(&str, &str)> = denials.iter().map(|d| (d.gate(), d.code())).collect();
+    assert_eq!(
+        named,
+        [("a", "a_no"), ("c", "c_no"), ("within_limit", "over_limit")]
+    );
+    assert!(
+        GateSet::new()
+            .with(pass("b"))
+            .with(WithinLimit)
+            .check_all(&50, &proposal(10))
+            .is_empty()
+    );
+}
+
+#[test]
+fn denial_carries_structured_context() {
+    let gates = GateSet::new().with(WithinLimit);
+    let Err(GateError::Denied(denial)) = gates.evaluate(&5_000, proposal(7_250)) else {
+        panic!("expected a denial");
+    };
+    assert_eq!(denial.gate(), "within_limit");
+    assert_eq!(denial.context()["limit_cents"], "5000");
+    assert_eq!(denial.context()["total_cents"], "7250");
+    assert_eq!(
+        WithinLimit.description(),
+        "Orders above the limit are refused."
+    );
+}
+
+#[test]
+fn receipt_carries_gate_names_payload_and_payload_hash() {
+    let gates = GateSet::new().with(pass("shop_is_open")).with(WithinLimit);
+    let receipt = gates.evaluate(&5_000, proposal(4_200)).unwrap();
+    assert_eq!(receipt.gates(), ["shop_is_open", "within_limit"]);
+    assert_eq!(receipt.payload(), &Order { total_cents: 4_200 });
+    let encoded = encode_payload(&Order { total_cents: 4_200 }).unwrap();
+    assert_eq!(receipt.payload_hash(), Hash::of(&encoded));
+    assert_eq!(
+        receipt.proposal().expected_version(),
+        ExpectedVersion::Exact(3)
+    );
+    assert_eq!(receipt.proposal().kind(), PLACED);
+    assert_eq!(receipt.proposal().coordinate().entity(), "order:1");
+}
+
+#[test]
+fn empty_gate_set_issues_a_receipt_naming_no_gates() {
+    let receipt = GateSet::<u64, Order>::new()
+        .evaluate(&0, proposal(1))
+        .unwrap();
+    assert!(receipt.gates().is_empty());
+}
+
+#[test]
+fn committing_a_receipt_appends_the_admitted_bytes_with_gate_names() {
+    let store = Recorder {
+        version: 3,
+        ..Recorder::default()
+    };
+    let gates = GateSet::new().with(pass("shop_is_open")).with(WithinLimit);
+    let receipt = gates.evaluate(&5_000, proposal(4_200)).unwrap();
+    let payload_hash = receipt.payload_hash();
+    let committed = receipt.commit(&store).unwrap();
+
+    let appends = store.appends.borrow();
+    let [append] = appends.as_slice() else {
+        panic!("expected one append")
+    };
+    let names = vec!["shop_is_open".to_owned(), "within_limit".to_owned()];
+    assert_eq!(
+        append.admission,
+        Admission::Gated {
+            gates: names.clone()
+        }
+    );
+    assert_eq!(Hash::of(&append.payload), payload_hash);
+    assert_eq!(append.kind, PLACED);
+    assert_eq!(append.options.expected_version, ExpectedVersion::Exact(3));
+    assert_eq!(committed.admission().gates(), names);
+    assert_eq!(committed.receipt().sequence, 4);
+    assert_eq!(committed.into_payload(), Order { total_cents: 4_200 });
+}
+
+#[test]
+fn receipt_for_a_stream_that_moved_is_refused_and_writes_nothing() {
+    let store = Recorder {
+        version: 4,
+        ..Recorder::default()
+    }; // moved past 3
+    let receipt = GateSet::new()
+        .with(WithinLimit)
+        .evaluate(&5_000, proposal(1))
+        .unwrap();
+    assert!(matches!(
+        receipt.commit(&store),
+        Err(RecorderError::WrongVersion)
+    ));
+    assert!(store.appends.borrow().is_empty());
+}
+
+#[test]
+fn bypass_records_who_and_why_and_is_found_by_region() {
+    let store = Recorder {
+        version: 3,
+        ..Recorder::default()
+    };
+    let committed = bypass(
+        &store,
+        proposal(99_999),
+        Bypass::new("ops:alice", "ledger outage").unwrap(),
+    )
+    .unwrap();
+    let expected = Admission::Bypassed {
+        by: "ops:alice".to_owned(),
+        reason: "ledger outage".to_owned(),
+    };
+    assert_eq!(committed.admission(), &expected);
+
+    let appends = store.appends.borrow();
+    let [append] = appends.as_slice() else {
+        panic!("expected one append")
+    };
+    assert_eq!(append.admission, expected);
+    assert_eq!(
+        append.payload,
+        encode_payload(&Order {
+            total_cents: 99_999
+        })
+        .unwrap()
+    );
+
+    // The header the store writes for it is what an audit query finds.
+    let mut header = EventHeader::new(EventId::generate(), append.coordinate.clone(), append.kind);
+    header.admission = append.admission.clone();
+    assert!(Region::all().bypassed().matches(&header));
+    header.admission = Admission::Gated { gates: vec![] };
+    assert!(!Region::all().bypassed().matches(&header));
+}
+
+#[test]
+fn bypass_without_who_or_why_is_refused() {
+    assert_eq!(
+        Bypass::new("", "outage"),
+        Err(BypassError::Empty { field: "by" })
+    );
+    assert_eq!(
+        Bypass::new("ops:alice", " \t"),
+        Err(BypassError::Empty { field: "reason" })
+    );
+    let ok = Bypass::new("ops:alice", "outage").unwrap();
+    assert_eq!((ok.by(), ok.reason()), ("ops:alice", "outage"));
+}
