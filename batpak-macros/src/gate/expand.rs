@@ -93,3 +93,37 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
         }
     }
 }
+
+/// A companion whose check never runs (it is only emitted next to compile
+/// errors): keeps `gates(name)` in a machine resolving while the gate's own
+/// mistake is fixed. `None` when the context or event type is unreadable.
+pub(crate) fn stub(function: &syn::ItemFn) -> Option<TokenStream> {
+    let mut ignored = crate::util::Errors::default();
+    let attr = super::attr::gate(TokenStream::new(), &mut ignored);
+    let gate = Gate::from_syn(function, attr, &mut ignored)?;
+    let (Some(context), Some(event)) = (gate.context(), gate.event()) else {
+        return None;
+    };
+    let krate = &gate.krate;
+    let name = gate.ident;
+    let vis = &function.vis;
+    let name_str = LitStr::new(&name.to_string(), name.span());
+    Some(quote! {
+        #[allow(non_camel_case_types)]
+        #vis struct #name {}
+
+        #[automatically_derived]
+        impl #krate::MachineGate<#event> for #name {
+            const NAME: &'static str = #name_str;
+            const DESCRIPTION: &'static str = "";
+            fn applies(_event: &#event) -> bool { true }
+            fn check(
+                _ctx: &#context,
+                _state: <#event as #krate::StateMachine>::State,
+                _event: &#event,
+            ) -> ::core::result::Result<(), #krate::Denial> {
+                ::core::result::Result::Ok(())
+            }
+        }
+    })
+}

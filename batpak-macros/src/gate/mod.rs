@@ -36,10 +36,15 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     Ok(gate.map(|g| expand::gate(&g)).unwrap_or_default())
 }
 
-/// The item unchanged, plus the errors.
+/// The item unchanged, plus the errors, plus (when the context and event
+/// types can be read) a stub companion, so a machine listing the gate adds
+/// no follow-on error.
 pub(crate) fn fallback(item: TokenStream, error: &syn::Error) -> TokenStream {
     let error = error.to_compile_error();
-    quote!(#item #error)
+    let stub = syn::parse2::<syn::ItemFn>(item.clone())
+        .ok()
+        .and_then(|function| expand::stub(&function));
+    quote!(#item #error #stub)
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
         let all_known = known_states(machine, errors);
         out_of_terminal(machine, errors);
         duplicate_transitions(machine, errors);
-        if all_known {
-            // With a misspelt state every later state looks unreachable.
+        // With a misspelt state or an unreadable transition, states after
+        // it would look unreachable: report only the real mistake.
+        if all_known && !machine.variants.iter().any(|v| v.unreadable) {
             reachable(machine, errors);
         }
     }
