@@ -31,7 +31,9 @@ const KIND: EventKind = EventKind::new(7, 1);
 
 fn coords(n: usize) -> Vec<Coordinate> {
     (0..n)
-        .map(|i| Coordinate::new(format!("order:{i:06}"), "shop:acme").unwrap_or_else(|_| unreachable!()))
+        .map(|i| {
+            Coordinate::new(format!("order:{i:06}"), "shop:acme").unwrap_or_else(|_| unreachable!())
+        })
         .collect()
 }
 
@@ -63,7 +65,10 @@ fn main() -> R<()> {
             f.write_all(&buf)?;
             f.sync_data()?;
         }
-        println!("| raw write+fdatasync loop | {} |", rate(n, t.elapsed().as_secs_f64()));
+        println!(
+            "| raw write+fdatasync loop | {} |",
+            rate(n, t.elapsed().as_secs_f64())
+        );
     }
     // Durable, one thread.
     {
@@ -74,7 +79,10 @@ fn main() -> R<()> {
         for i in 0..n {
             store.append(&cs[(i % 1000) as usize], KIND, &order(i))?;
         }
-        println!("| durable append, 1 thread | {} |", rate(n, t.elapsed().as_secs_f64()));
+        println!(
+            "| durable append, 1 thread | {} |",
+            rate(n, t.elapsed().as_secs_f64())
+        );
     }
     // Durable, 8 threads.
     {
@@ -107,15 +115,19 @@ fn main() -> R<()> {
     // EveryN, one thread.
     {
         let d = dir();
-        let store = Store::open(
-            StoreConfig::new(d.path()).sync_policy(SyncPolicy::EveryN { events: 1_000, max_delay_ms: 10 }),
-        )?;
+        let store = Store::open(StoreConfig::new(d.path()).sync_policy(SyncPolicy::EveryN {
+            events: 1_000,
+            max_delay_ms: 10,
+        }))?;
         let t = Instant::now();
         for i in 0..n {
             store.append(&cs[(i % 1000) as usize], KIND, &order(i))?;
         }
         store.sync()?;
-        println!("| append, 1 thread, EveryN(1000) | {} |", rate(n, t.elapsed().as_secs_f64()));
+        println!(
+            "| append, 1 thread, EveryN(1000) | {} |",
+            rate(n, t.elapsed().as_secs_f64())
+        );
     }
     // Pipelined submit, durable policy.
     let d = dir();
@@ -124,24 +136,41 @@ fn main() -> R<()> {
         let t = Instant::now();
         let mut last = None;
         for i in 0..n {
-            last = Some(store.submit(&cs[(i % 1000) as usize], KIND, &order(i), AppendOptions::new())?);
+            last = Some(store.submit(
+                &cs[(i % 1000) as usize],
+                KIND,
+                &order(i),
+                AppendOptions::new(),
+            )?);
         }
         if let Some(t) = last {
             t.wait()?;
         }
-        println!("| submit, pipelined, one wait | {} |", rate(n, t.elapsed().as_secs_f64()));
+        println!(
+            "| submit, pipelined, one wait | {} |",
+            rate(n, t.elapsed().as_secs_f64())
+        );
         let bytes = store.stats().log_bytes;
-        println!("| bytes on disk per event | {:>10.1} |", bytes as f64 / n as f64);
+        println!(
+            "| bytes on disk per event | {:>10.1} |",
+            bytes as f64 / n as f64
+        );
         // Replay all entities, payloads decoded.
         let t = Instant::now();
         let events = store.query::<Order>(&Region::all())?;
-        println!("| replay all, decoded | {} |", rate(events.len() as u64, t.elapsed().as_secs_f64()));
+        println!(
+            "| replay all, decoded | {} |",
+            rate(events.len() as u64, t.elapsed().as_secs_f64())
+        );
         let t = Instant::now();
         let mut total = 0;
         for c in &cs {
             total += store.stream::<Order>(c)?.len();
         }
-        println!("| replay per stream, decoded | {} |", rate(total as u64, t.elapsed().as_secs_f64()));
+        println!(
+            "| replay per stream, decoded | {} |",
+            rate(total as u64, t.elapsed().as_secs_f64())
+        );
     }
     // append_batch of 100.
     {
@@ -152,11 +181,17 @@ fn main() -> R<()> {
             let batch: Vec<_> = (0..100).map(|i| (KIND, order(b * 100 + i))).collect();
             store.append_batch(&cs[(b % 1000) as usize], &batch, AppendOptions::new())?;
         }
-        println!("| append_batch of 100, durable | {} |", rate(n, t.elapsed().as_secs_f64()));
+        println!(
+            "| append_batch of 100, durable | {} |",
+            rate(n, t.elapsed().as_secs_f64())
+        );
     }
     // Clean reopen.
     {
-        let m: u64 = std::env::var("BATPAK_BENCH_REOPEN").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+        let m: u64 = std::env::var("BATPAK_BENCH_REOPEN")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000_000);
         let d = dir();
         let store = Store::open(StoreConfig::new(d.path()).sync_policy(SyncPolicy::Manual))?;
         for b in 0..(m / 1000) {
@@ -173,8 +208,14 @@ fn main() -> R<()> {
         let store = Store::open(StoreConfig::new(d.path()))?;
         let scan = t.elapsed();
         drop(store);
-        println!("| clean reopen of {m} events | {:>9.1} ms |", clean.as_secs_f64() * 1e3);
-        println!("| reopen by full scan of {m} events | {:>9.1} ms |", scan.as_secs_f64() * 1e3);
+        println!(
+            "| clean reopen of {m} events | {:>9.1} ms |",
+            clean.as_secs_f64() * 1e3
+        );
+        println!(
+            "| reopen by full scan of {m} events | {:>9.1} ms |",
+            scan.as_secs_f64() * 1e3
+        );
     }
     Ok(())
 }
