@@ -15,7 +15,7 @@ use crate::coordinate::Coordinate;
 use crate::event::{EventHeader, EventId, EventKind, Hash, decode_header};
 use crate::pipeline::AppendReceipt;
 use crate::store::engine::Loc;
-use crate::store::segment::format::split_body;
+use crate::store::segment::format::{FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, split_body};
 
 /// Marks "no causing event in this store".
 pub(crate) const NO_CAUSE: u64 = u64::MAX;
@@ -291,8 +291,10 @@ impl Index {
 
 const CHECKPOINT_MAGIC: [u8; 8] = *b"BATPAKCK";
 const CHECKPOINT_VERSION: u16 = 1;
-/// Bytes of one entry in a checkpoint.
-const ENTRY_BYTES: usize = 16 + 8 + 8 + 4 + 4 + 4 + 4 + 1;
+/// Bytes of one entry in a checkpoint (without its optional cause).
+const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 4 + 1;
+/// Checkpoint entry flag: a cause position follows.
+const FLAG_HAS_CAUSE: u8 = 0x80;
 
 struct Writer(Vec<u8>);
 
@@ -385,14 +387,18 @@ impl Index {
         }
         w.u64(self.entries.len() as u64);
         for e in &self.entries {
+            // Offsets are implied: frames of a segment are back to back.
             w.u128(e.id.as_u128());
-            w.u64(e.offset);
-            w.u64(e.cause);
             w.u32(e.segment);
             w.u32(e.len);
             w.u32(e.kind.to_u32());
             w.u32(e.stream);
-            w.u8(e.flags);
+            if e.cause == NO_CAUSE {
+                w.u8(e.flags);
+            } else {
+                w.u8(e.flags | FLAG_HAS_CAUSE);
+                w.u64(e.cause);
+            }
         }
         w.u64(self.keys.len() as u64);
         for (key, k) in &self.keys {
@@ -406,17 +412,19 @@ impl Index {
                 w.hash(&r.hash);
             }
         }
-        let sum = Hash::of(&w.0);
-        w.hash(&sum);
+        // A checksum against accidental damage; the checkpoint is only
+        // trusted when it also matches the segment lengths exactly.
+        let sum = crc32fast::hash(&w.0);
+        w.u32(sum);
         w.0
     }
 
     /// Decodes a checkpoint, only if it is intact and describes exactly the
     /// log `extent` present now; otherwise `None` (the caller rescans).
     pub(crate) fn decode_checkpoint(bytes: &[u8], extent: &[u64]) -> Option<Self> {
-        let body_len = bytes.len().checked_sub(32)?;
+        let body_len = bytes.len().checked_sub(4)?;
         let (body, sum) = bytes.split_at(body_len);
-        if Hash::of(body).as_bytes()[..] != sum[..] {
+        if crc32fast::hash(body).to_le_bytes()[..] != sum[..] {
             return None;
         }
         let mut r = Reader(body);
@@ -452,15 +460,25 @@ impl Index {
         let n = r.count(ENTRY_BYTES)?;
         index.entries.reserve(n);
         index.by_id.reserve(n);
+        let mut prev: Option<(u32, u64)> = None;
         for position in 0..n as u64 {
             let id = EventId::from_u128(r.u128()?);
-            let offset = r.u64()?;
-            let cause = r.u64()?;
             let segment = r.u32()?;
             let len = r.u32()?;
             let kind = EventKind::from_u32(r.u32()?);
             let stream = r.u32()?;
-            let flags = r.u8()?;
+            let stored_flags = r.u8()?;
+            let cause = if stored_flags & FLAG_HAS_CAUSE != 0 {
+                r.u64()?
+            } else {
+                NO_CAUSE
+            };
+            let flags = stored_flags & !FLAG_HAS_CAUSE;
+            let offset = match prev {
+                Some((s, next)) if s == segment => next,
+                _ => SEGMENT_HEADER_LEN as u64,
+            };
+            prev = Some((segment, offset + FRAME_PREFIX_LEN as u64 + u64::from(len)));
             let state = index.streams.get_mut(stream as usize)?;
             state.positions.push(position);
             let sequence = state.positions.len() as u64;
