@@ -87,6 +87,43 @@ impl Hasher for IdHasher {
 
 type IdMap = HashMap<EventId, u64, BuildHasherDefault<IdHasher>>;
 
+/// Event id → position. Ids made by one process increase with position
+/// (they are generated under the writer lock) and later processes make
+/// later ids, so nearly every id extends an increasing run: those positions
+/// go in `ordered` (binary-searched through the entries), and only ids that
+/// break the order (a clock stepping back) go in a hash map.
+#[derive(Default)]
+pub(crate) struct IdIndex {
+    ordered: Vec<u64>,
+    max: Option<EventId>,
+    others: IdMap,
+}
+
+impl IdIndex {
+    fn insert(&mut self, id: EventId, position: u64) {
+        if self.max.is_none_or(|m| id > m) {
+            self.ordered.push(position);
+            self.max = Some(id);
+        } else {
+            self.others.insert(id, position);
+        }
+    }
+
+    /// The position of event `id`, if indexed.
+    pub(crate) fn get(&self, id: EventId, entries: &[Entry]) -> Option<u64> {
+        let found = self
+            .ordered
+            .binary_search_by(|&p| {
+                entries
+                    .get(p as usize)
+                    .map_or(std::cmp::Ordering::Greater, |e| e.id.cmp(&id))
+            })
+            .ok()
+            .and_then(|i| self.ordered.get(i).copied());
+        found.or_else(|| self.others.get(&id).copied())
+    }
+}
+
 /// Content fingerprint an idempotency key is bound to: the stream and every
 /// event's kind and encoded payload.
 pub(crate) struct Fingerprint(blake3::Hasher);
@@ -140,7 +177,7 @@ pub(crate) struct Index {
     pub(crate) entries: Vec<Entry>,
     pub(crate) streams: Vec<StreamState>,
     pub(crate) by_coordinate: HashMap<Coordinate, u32>,
-    pub(crate) by_id: IdMap,
+    pub(crate) by_id: IdIndex,
     pub(crate) keys: HashMap<String, KeyEntry>,
     pub(crate) children: HashMap<u64, Vec<u64>>,
     scanning_key: Option<OpenKey>,
@@ -180,7 +217,7 @@ impl Index {
         }
         let cause = header
             .causation
-            .and_then(|c| self.by_id.get(&c).copied())
+            .and_then(|c| self.by_id.get(c, &self.entries))
             .unwrap_or(NO_CAUSE);
         if cause != NO_CAUSE {
             self.children.entry(cause).or_default().push(position);
@@ -247,7 +284,7 @@ impl Index {
                 h,
             ));
         }
-        if self.by_id.contains_key(&header.id) {
+        if self.by_id.get(header.id, &self.entries).is_some() {
             return Err(damage(format!("duplicate event id {}", header.id), h));
         }
         let hash = Hash::chain(&header.prev_hash, parts.header, parts.payload);
@@ -459,7 +496,7 @@ impl Index {
         }
         let n = r.count(ENTRY_BYTES)?;
         index.entries.reserve(n);
-        index.by_id.reserve(n);
+        index.by_id.ordered.reserve(n);
         let mut prev: Option<(u32, u64)> = None;
         for position in 0..n as u64 {
             let id = EventId::from_u128(r.u128()?);
@@ -524,5 +561,40 @@ impl Index {
             );
         }
         r.0.is_empty().then_some(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u128) -> Entry {
+        Entry {
+            id: EventId::from_u128(id),
+            offset: 0,
+            sequence: 1,
+            cause: NO_CAUSE,
+            segment: 1,
+            len: 1,
+            kind: EventKind::new(1, 1),
+            stream: 0,
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn id_index_finds_ids_in_and_out_of_order() {
+        // Ids 10, 20, 15 (clock stepped back), 30, 5.
+        let ids = [10u128, 20, 15, 30, 5];
+        let entries: Vec<Entry> = ids.iter().map(|&i| entry(i)).collect();
+        let mut index = IdIndex::default();
+        for (p, &i) in ids.iter().enumerate() {
+            index.insert(EventId::from_u128(i), p as u64);
+        }
+        for (p, &i) in ids.iter().enumerate() {
+            assert_eq!(index.get(EventId::from_u128(i), &entries), Some(p as u64));
+        }
+        assert_eq!(index.get(EventId::from_u128(11), &entries), None);
+        assert_eq!(index.others.len(), 2);
     }
 }

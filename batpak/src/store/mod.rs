@@ -476,8 +476,8 @@ impl Store {
             let index = read_lock(&self.shared.index);
             index
                 .by_id
-                .get(&id)
-                .and_then(|&p| index.entries.get(p as usize).map(|e| (p, e.loc())))
+                .get(id, &index.entries)
+                .and_then(|p| index.entries.get(p as usize).map(|e| (p, e.loc())))
         };
         let Some((position, loc)) = found else {
             return Ok(None);
@@ -550,7 +550,7 @@ impl Store {
     pub fn walk_causation(&self, id: EventId) -> Result<Vec<EventHeader>, StoreError> {
         let positions = {
             let index = read_lock(&self.shared.index);
-            let Some(&root) = index.by_id.get(&id) else {
+            let Some(root) = index.by_id.get(id, &index.entries) else {
                 return Ok(Vec::new());
             };
             let mut found = vec![root];
@@ -925,8 +925,8 @@ impl Shared {
     fn correlation_of(&self, index: &Index, cause: EventId) -> Option<EventId> {
         let entry = index
             .by_id
-            .get(&cause)
-            .and_then(|&p| index.entries.get(p as usize))?;
+            .get(cause, &index.entries)
+            .and_then(|p| index.entries.get(p as usize))?;
         let mut buf = Vec::new();
         self.engine.read(entry.loc(), &mut buf).ok()?;
         let parts = split_body(&buf)?;
@@ -1131,6 +1131,9 @@ impl Shared {
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
+        // Events indexed before the scan starts must all be found by it
+        // (appends racing with the scan may add more).
+        let live = read_lock(&self.index).len();
         let mut fresh = Index::default();
         let mut damage = None;
         let scanned = self.engine.scan(&mut |loc, body| {
@@ -1159,7 +1162,6 @@ impl Shared {
             (Err(e), None) => return Err(e),
         };
         let damage = damage.or_else(|| {
-            let live = read_lock(&self.index).len();
             (fresh.len() < live).then(|| Damage {
                 segment: 0,
                 offset: 0,
