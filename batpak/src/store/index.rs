@@ -79,6 +79,12 @@ impl Hasher for IdHasher {
                 (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
     }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
     fn write_u128(&mut self, v: u128) {
         let folded = (v as u64) ^ ((v >> 64) as u64).rotate_left(32);
         self.0 = (self.0 ^ folded).wrapping_mul(0x9E37_79B9_7F4A_7C15);
