@@ -83,7 +83,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///     pub enum Draft {}
 ///     // .. Placed, Done
 /// }
-/// /// The state of a [`Order`] entity at run time (the typed handles carry it in their type).
+/// /// The run-time state of one [`Order`] entity (typed handles carry it in their type instead).
 /// #[derive(::core::clone::Clone, ::core::marker::Copy, /* .. */ ::batpak::__private::serde::Serialize, /* .. */)]
 /// #[serde(crate = "::batpak::__private::serde")]
 /// pub enum OrderState { Draft, Placed, Done }
@@ -118,7 +118,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///     }
 ///     // .. STATES, variant_name
 /// }
-/// /// The steps an [`Order`] in state [`order::Draft`] can take: one method per legal event. ..
+/// /// The steps one [`Order`] in state [`order::Draft`] can take: one method per legal event. ..
 /// pub trait OrderDraftTransitions: ::core::marker::Sized {
 ///     /// Records [`Order::Placed`]: `Draft` → `Placed`. ..
 ///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
