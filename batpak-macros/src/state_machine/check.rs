@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use syn::Ident;
 
 use super::ast::Machine;
-use crate::util::{Errors, closest, list};
+use crate::util::{Errors, closest, list, snake_case};
 
 /// Runs every rule, recording each violation.
 pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
@@ -282,7 +282,7 @@ fn parameter_names(machine: &Machine<'_>, errors: &mut Errors) {
                     format!(
                         "field `{name}` clashes with the `{name}` parameter of the generated \
                          `{}` method; rename the field",
-                        crate::util::snake_case(&variant.ident.to_string())
+                        snake_case(&variant.ident.to_string())
                     ),
                 );
             }
