@@ -54,6 +54,9 @@ use crate::event::{
 };
 use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
 
+/// Most times a sync leader yields to let concurrent appends join its sync.
+const GROUP_COMMIT_YIELDS: u32 = 8;
+
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -977,6 +980,18 @@ impl Shared {
         }
         *syncing = true;
         drop(syncing);
+        // Let appenders that are mid-append (typically the ones the last
+        // sync just released) land in this sync: yield while the log keeps
+        // growing, a few times at most. A lone appender pays one yield.
+        let mut target = self.appended.load(Ordering::SeqCst);
+        for _ in 0..GROUP_COMMIT_YIELDS {
+            std::thread::yield_now();
+            let now = self.appended.load(Ordering::SeqCst);
+            if now == target {
+                break;
+            }
+            target = now;
+        }
         // Everything handed to the engine before this load is covered by the
         // sync below (the engine flushes its buffer first).
         let target = self.appended.load(Ordering::SeqCst);
