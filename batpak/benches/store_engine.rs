@@ -37,9 +37,8 @@ fn coords(n: usize) -> Vec<Coordinate> {
         .collect()
 }
 
-fn dir() -> tempfile::TempDir {
+fn dir() -> std::io::Result<tempfile::TempDir> {
     tempfile::tempdir_in(std::env::var("BATPAK_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn rate(n: u64, secs: f64) -> String {
@@ -61,7 +60,7 @@ fn main() -> R<()> {
     // Raw write + fdatasync loop, the durable ceiling.
     if want("raw") {
         use std::io::Write;
-        let d = dir();
+        let d = dir()?;
         let mut f = std::fs::File::create(d.path().join("raw"))?;
         let buf = vec![7u8; 250];
         let n = 2_000;
@@ -77,7 +76,7 @@ fn main() -> R<()> {
     }
     // Durable, one thread.
     if want("durable1") {
-        let d = dir();
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()))?;
         let n = 2_000u64;
         let t = Instant::now();
@@ -91,7 +90,7 @@ fn main() -> R<()> {
     }
     // Durable, 8 threads.
     if want("durable8") {
-        let d = dir();
+        let d = dir()?;
         let store = Arc::new(Store::open(StoreConfig::new(d.path()))?);
         let per = 1_000u64;
         let t = Instant::now();
@@ -119,7 +118,7 @@ fn main() -> R<()> {
     let n = 200_000u64;
     // EveryN, one thread.
     if want("everyn") {
-        let d = dir();
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()).sync_policy(SyncPolicy::EveryN {
             events: 1_000,
             max_delay_ms: 10,
@@ -135,7 +134,7 @@ fn main() -> R<()> {
         );
     }
     // Pipelined submit, durable policy.
-    let d = dir();
+    let d = dir()?;
     if want("submit") {
         let store = Store::open(StoreConfig::new(d.path()))?;
         let t = Instant::now();
@@ -179,7 +178,7 @@ fn main() -> R<()> {
     }
     // append_batch of 100.
     if want("batch") {
-        let d = dir();
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()))?;
         let t = Instant::now();
         for b in 0..(n / 100) {
@@ -193,7 +192,7 @@ fn main() -> R<()> {
     }
     // append_batch of 1000, EveryN: the CPU cost of encoding, hashing, writing.
     if want("batch") {
-        let d = dir();
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()).sync_policy(SyncPolicy::EveryN {
             events: 10_000,
             max_delay_ms: 10,
@@ -217,7 +216,7 @@ fn main() -> R<()> {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(1_000_000);
-        let d = dir();
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()).sync_policy(SyncPolicy::Manual))?;
         for b in 0..(m / 1000) {
             let batch: Vec<_> = (0..1000).map(|i| (KIND, order(b * 1000 + i))).collect();
