@@ -47,6 +47,7 @@ use self::segment::SegmentEngine;
 use self::segment::format::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, split_body, write_body_prefix,
 };
+use self::segment::fs::StdFs;
 use crate::coordinate::{Coordinate, EntityFilter, Region};
 use crate::event::{
     Admission, EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
@@ -313,6 +314,7 @@ impl Store {
         let mut from_checkpoint = None;
         let mut damage = None;
         let opened = SegmentEngine::open(
+            Arc::new(StdFs),
             &config,
             writable,
             &mut |bytes, extent| {
