@@ -37,9 +37,8 @@ fn coords(n: usize) -> Vec<Coordinate> {
         .collect()
 }
 
-fn dir() -> tempfile::TempDir {
+fn dir() -> std::io::Result<tempfile::TempDir> {
     tempfile::tempdir_in(std::env::var("BATPAK_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn rate(n: u64, secs: f64) -> String {
@@ -48,15 +47,20 @@ fn rate(n: u64, secs: f64) -> String {
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// Runs a row unless BATPAK_BENCH_ONLY is set and does not name it.
+fn want(row: &str) -> bool {
+    std::env::var("BATPAK_BENCH_ONLY").map_or(true, |only| only.split(',').any(|o| row.contains(o)))
+}
+
 fn main() -> R<()> {
     let cs = coords(1_000);
     println!("| figure | batpak |");
     println!("|---|---|");
 
     // Raw write + fdatasync loop, the durable ceiling.
-    {
+    if want("raw") {
         use std::io::Write;
-        let d = dir();
+        let d = dir()?;
         let mut f = std::fs::File::create(d.path().join("raw"))?;
         let buf = vec![7u8; 250];
         let n = 2_000;
@@ -71,8 +75,8 @@ fn main() -> R<()> {
         );
     }
     // Durable, one thread.
-    {
-        let d = dir();
+    if want("durable1") {
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()))?;
         let n = 2_000u64;
         let t = Instant::now();
@@ -85,8 +89,8 @@ fn main() -> R<()> {
         );
     }
     // Durable, 8 threads.
-    {
-        let d = dir();
+    if want("durable8") {
+        let d = dir()?;
         let store = Arc::new(Store::open(StoreConfig::new(d.path()))?);
         let per = 1_000u64;
         let t = Instant::now();
@@ -113,8 +117,8 @@ fn main() -> R<()> {
     }
     let n = 200_000u64;
     // EveryN, one thread.
-    {
-        let d = dir();
+    if want("everyn") {
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()).sync_policy(SyncPolicy::EveryN {
             events: 1_000,
             max_delay_ms: 10,
@@ -130,8 +134,8 @@ fn main() -> R<()> {
         );
     }
     // Pipelined submit, durable policy.
-    let d = dir();
-    {
+    let d = dir()?;
+    if want("submit") {
         let store = Store::open(StoreConfig::new(d.path()))?;
         let t = Instant::now();
         let mut last = None;
@@ -173,8 +177,8 @@ fn main() -> R<()> {
         );
     }
     // append_batch of 100.
-    {
-        let d = dir();
+    if want("batch") {
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()))?;
         let t = Instant::now();
         for b in 0..(n / 100) {
@@ -186,13 +190,33 @@ fn main() -> R<()> {
             rate(n, t.elapsed().as_secs_f64())
         );
     }
+    // append_batch of 1000, EveryN: the CPU cost of encoding, hashing, writing.
+    if want("batch") {
+        let d = dir()?;
+        let store = Store::open(StoreConfig::new(d.path()).sync_policy(SyncPolicy::EveryN {
+            events: 10_000,
+            max_delay_ms: 10,
+        }))?;
+        let batches: Vec<Vec<(EventKind, Order)>> = (0..(n / 1000))
+            .map(|b| (0..1000).map(|i| (KIND, order(b * 1000 + i))).collect())
+            .collect();
+        let t = Instant::now();
+        for (b, batch) in batches.iter().enumerate() {
+            store.append_batch(&cs[b % 1000], batch, AppendOptions::new())?;
+        }
+        store.sync()?;
+        println!(
+            "| append_batch of 1000, EveryN | {} |",
+            rate(n, t.elapsed().as_secs_f64())
+        );
+    }
     // Clean reopen.
-    {
+    if want("reopen") {
         let m: u64 = std::env::var("BATPAK_BENCH_REOPEN")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(1_000_000);
-        let d = dir();
+        let d = dir()?;
         let store = Store::open(StoreConfig::new(d.path()).sync_policy(SyncPolicy::Manual))?;
         for b in 0..(m / 1000) {
             let batch: Vec<_> = (0..1000).map(|i| (KIND, order(b * 1000 + i))).collect();

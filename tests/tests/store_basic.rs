@@ -166,3 +166,12 @@ fn query_hashes_match_recomputed_hashes_for_any_region() {
     let last = store.stream::<Placed>(&coord("e2")).unwrap();
     assert_eq!(last.last().unwrap().hash, store.head(&coord("e2")).hash);
 }
+
+#[test]
+fn store_and_tickets_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Store>();
+    send::<batpak::Ticket>();
+    send_sync::<StoreError>();
+}

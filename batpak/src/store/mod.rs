@@ -49,12 +49,16 @@ use self::segment::SegmentEngine;
 use self::segment::format::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, split_body, write_body_prefix,
 };
+use self::segment::fs::StdFs;
 use crate::coordinate::{Coordinate, EntityFilter, Region};
 use crate::event::{
     Admission, EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
     encode_header_into, encode_payload,
 };
 use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
+
+/// Most times a sync leader yields to let concurrent appends join its sync.
+const GROUP_COMMIT_YIELDS: u32 = 8;
 
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -312,6 +316,7 @@ impl Store {
         let mut from_checkpoint = None;
         let mut damage = None;
         let opened = SegmentEngine::open(
+            Arc::new(StdFs),
             &config,
             writable,
             &mut |bytes, extent| {
@@ -979,6 +984,18 @@ impl Shared {
         }
         *syncing = true;
         drop(syncing);
+        // Let appenders that are mid-append (typically the ones the last
+        // sync just released) land in this sync: yield while the log keeps
+        // growing, a few times at most. A lone appender pays one yield.
+        let mut target = self.appended.load(Ordering::SeqCst);
+        for _ in 0..GROUP_COMMIT_YIELDS {
+            std::thread::yield_now();
+            let now = self.appended.load(Ordering::SeqCst);
+            if now == target {
+                break;
+            }
+            target = now;
+        }
         // Everything handed to the engine before this load is covered by the
         // sync below (the engine flushes its buffer first).
         let target = self.appended.load(Ordering::SeqCst);
