@@ -2,7 +2,7 @@
 //! warning under the strictest lints a user might set, so the derive never
 //! forces an `#[allow]` on anyone. `cargo clippy --all-targets` checks this
 //! file in CI (the pedantic group included).
-#![deny(warnings, missing_docs, unused_qualifications)]
+#![deny(warnings, missing_docs, unused_qualifications, unreachable_pub)]
 #![deny(clippy::pedantic)]
 
 use batpak::prelude::*;
@@ -78,8 +78,30 @@ pub fn not_after_payment(_shop: &Shop, state: &OrderState, _event: &Order) -> bo
     *state != OrderState::Paid
 }
 
+/// A private machine without context or gates, with unit and tuple
+/// variants: its generated items must not trip `dead_code`,
+/// `unreachable_pub` or `private_interfaces` either.
+mod internal {
+    use batpak::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(StateMachine, Debug, Serialize, Deserialize)]
+    #[machine(states(Off, On), initial = Off)]
+    enum Switch {
+        #[transition(Off -> On)]
+        TurnOn(u8),
+        #[transition(On -> Off)]
+        TurnOff,
+    }
+
+    pub(super) fn initial() -> &'static str {
+        <Switch as StateMachine>::NAME
+    }
+}
+
 #[test]
 fn strict_lints_accept_the_generated_code() {
+    assert_eq!(internal::initial(), "Switch");
     assert_eq!(Order::NAME, "Order");
     assert_eq!(Order::GATES.len(), 3);
     assert!(Order::MERMAID.starts_with("stateDiagram-v2"));

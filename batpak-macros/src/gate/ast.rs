@@ -3,6 +3,7 @@
 
 use syn::{FnArg, Ident, ItemFn, Path, ReturnType, Type};
 
+use super::attr::GateAttr;
 use crate::util::{Errors, doc_text};
 
 /// One `#[gate]` function.
@@ -15,6 +16,8 @@ pub(crate) struct Gate<'a> {
     pub(crate) description: String,
     /// The variants it is limited to.
     pub(crate) filter: Vec<Path>,
+    /// Root path of the runtime crate.
+    pub(crate) krate: Path,
     /// The parameters, in order.
     pub(crate) params: Vec<&'a FnArg>,
 }
@@ -32,14 +35,15 @@ impl<'a> Gate<'a> {
     /// `check.rs`).
     pub(crate) fn from_syn(
         original: &'a ItemFn,
-        filter: Vec<syn::Path>,
+        attr: GateAttr,
         _errors: &mut Errors,
     ) -> Option<Self> {
         Some(Self {
             original,
             ident: &original.sig.ident,
             description: doc_text(&original.attrs),
-            filter,
+            filter: attr.filter,
+            krate: attr.krate,
             params: original.sig.inputs.iter().collect(),
         })
     }
@@ -58,6 +62,14 @@ impl<'a> Gate<'a> {
     /// The context type (first parameter's referent).
     pub(crate) fn context(&self) -> Option<&Type> {
         self.params.first().and_then(|p| Self::referent(p))
+    }
+
+    /// The context parameter's type as written (`&Shop`).
+    pub(crate) fn context_ref(&self) -> Option<&Type> {
+        match self.params.first()? {
+            FnArg::Typed(typed) => Some(&typed.ty),
+            FnArg::Receiver(_) => None,
+        }
     }
 
     /// The event type (last parameter's referent).

@@ -3,9 +3,8 @@
 //! `MachineGate` (see the module docs for why a same-named struct).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
-use syn::{LitStr, parse_quote};
+use quote::quote;
+use syn::LitStr;
 
 use super::ast::{Gate, Returns};
 
@@ -18,7 +17,7 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
         let original = gate.original;
         return quote!(#original);
     };
-    let krate: syn::Path = parse_quote!(::batpak);
+    let krate = &gate.krate;
     let original = gate.original;
     let name = gate.ident;
     let vis = &original.vis;
@@ -64,11 +63,14 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
             }
         }
     };
-    // Spanned on the user's context type: a context that is not the
-    // machine's is reported there.
-    let check = quote_spanned! {context.span()=>
+    // The user's own `&Ctx` tokens: a context that is not the machine's is
+    // reported on them, with a suggestion that fits.
+    let context_ref = gate
+        .context_ref()
+        .map_or_else(|| quote!(&#context), |ty| quote!(#ty));
+    let check = quote! {
         fn check(
-            ctx: &#context,
+            ctx: #context_ref,
             #state_param: <#event as #krate::StateMachine>::State,
             event: &#event,
         ) -> ::core::result::Result<(), #krate::Denial> {
@@ -90,4 +92,38 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
             #check
         }
     }
+}
+
+/// A companion whose check never runs (it is only emitted next to compile
+/// errors): keeps `gates(name)` in a machine resolving while the gate's own
+/// mistake is fixed. `None` when the context or event type is unreadable.
+pub(crate) fn stub(function: &syn::ItemFn) -> Option<TokenStream> {
+    let mut ignored = crate::util::Errors::default();
+    let attr = super::attr::gate(TokenStream::new(), &mut ignored);
+    let gate = Gate::from_syn(function, attr, &mut ignored)?;
+    let (Some(context), Some(event)) = (gate.context(), gate.event()) else {
+        return None;
+    };
+    let krate = &gate.krate;
+    let name = gate.ident;
+    let vis = &function.vis;
+    let name_str = LitStr::new(&name.to_string(), name.span());
+    Some(quote! {
+        #[allow(non_camel_case_types)]
+        #vis struct #name {}
+
+        #[automatically_derived]
+        impl #krate::MachineGate<#event> for #name {
+            const NAME: &'static str = #name_str;
+            const DESCRIPTION: &'static str = "";
+            fn applies(_event: &#event) -> bool { true }
+            fn check(
+                _ctx: &#context,
+                _state: <#event as #krate::StateMachine>::State,
+                _event: &#event,
+            ) -> ::core::result::Result<(), #krate::Denial> {
+                ::core::result::Result::Ok(())
+            }
+        }
+    })
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use syn::Ident;
 
 use super::ast::Machine;
-use crate::util::{Errors, closest, list};
+use crate::util::{Errors, closest, list, snake_case};
 
 /// Runs every rule, recording each violation.
 pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
@@ -16,12 +16,14 @@ pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
         let all_known = known_states(machine, errors);
         out_of_terminal(machine, errors);
         duplicate_transitions(machine, errors);
-        if all_known {
-            // With a misspelt state every later state looks unreachable.
+        // With a misspelt state or an unreadable transition, states after
+        // it would look unreachable: report only the real mistake.
+        if all_known && !machine.variants.iter().any(|v| v.unreadable) {
             reachable(machine, errors);
         }
     }
     every_variant_moves(machine, errors);
+    gates_listed_once(machine, errors);
     parameter_names(machine, errors);
     kinds(machine, errors);
 }
@@ -252,6 +254,21 @@ fn every_variant_moves(machine: &Machine<'_>, errors: &mut Errors) {
     }
 }
 
+/// A gate runs once per step: `gates(open, open)` is refused (the second
+/// would record the same name twice).
+fn gates_listed_once(machine: &Machine<'_>, errors: &mut Errors) {
+    let mut seen = BTreeSet::new();
+    for gate in &machine.attr.gates {
+        let name = quote::ToTokens::to_token_stream(gate).to_string();
+        if !seen.insert(name.clone()) {
+            errors.spanned(
+                gate,
+                format!("gate `{name}` is listed twice in `gates(..)`; remove one"),
+            );
+        }
+    }
+}
+
 /// Typed handle methods take `store` and `ctx` before the variant's fields:
 /// a field named `store` or `ctx` is refused (rename it).
 fn parameter_names(machine: &Machine<'_>, errors: &mut Errors) {
@@ -265,7 +282,7 @@ fn parameter_names(machine: &Machine<'_>, errors: &mut Errors) {
                     format!(
                         "field `{name}` clashes with the `{name}` parameter of the generated \
                          `{}` method; rename the field",
-                        crate::util::snake_case(&variant.ident.to_string())
+                        snake_case(&variant.ident.to_string())
                     ),
                 );
             }

@@ -141,7 +141,7 @@ fn state_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         proc_macro2::Span::call_site(),
     );
     let enum_doc = doc(&format!(
-        " The state of a [`{name}`] entity at run time (the typed handles carry it in their type)."
+        " The run-time state of one [`{name}`] entity (typed handles carry it in their type instead)."
     ));
     let states = machine.states();
     let variants = states.iter().map(|s| {
@@ -396,7 +396,7 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         }
         let trait_name = names.steps(machine, from);
         let trait_doc = doc(&format!(
-            " The steps an [`{name}`] in state [`{module}::{from}`] can take: one method per \
+            " The steps one [`{name}`] in state [`{module}::{from}`] can take: one method per \
              legal event. Each consumes the handle, runs the machine's gates, commits at the \
              handle's version and returns the handle in the target state."
         ));

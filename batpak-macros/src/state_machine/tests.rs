@@ -107,3 +107,39 @@ fn every_error_is_reported_at_once() {
     let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
     insta::assert_snapshot!(messages.join("\n"));
 }
+
+#[test]
+fn derived_code_collision_names_both_variants() {
+    // Find two variant names whose derived codes collide (a birthday search
+    // over 16 bits finds one within a few hundred names), then check the
+    // derive refuses them, naming both and the fix.
+    let mut seen = std::collections::HashMap::new();
+    let (first, second) = (0..5_000)
+        .map(|i| format!("Event{i}"))
+        .find_map(|name| {
+            let code = super::ast::derived_code(&name);
+            seen.insert(code, name.clone()).map(|other| (other, name))
+        })
+        .unwrap_or_default();
+    assert!(!first.is_empty(), "no collision among 5000 names");
+    let a = syn::Ident::new(&first, proc_macro2::Span::call_site());
+    let b = syn::Ident::new(&second, proc_macro2::Span::call_site());
+    let input = quote! {
+        #[machine(states(S0, S1, S2), initial = S0)]
+        enum Colliding {
+            #[transition(S0 -> S1)]
+            #a,
+            #[transition(S1 -> S2)]
+            #b,
+        }
+    };
+    let Err(error) = expand(input) else {
+        unreachable!("`{first}` and `{second}` share a code");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("of `{second}` collides with `{first}`")),
+        "{message}"
+    );
+    assert!(message.contains("kind = N"), "{message}");
+}

@@ -1,14 +1,14 @@
 use batpak::prelude::*;
 use serde::{Deserialize, Serialize};
 
+struct Shop;
+
 #[derive(StateMachine, Serialize, Deserialize)]
-#[machine(states(Draft, Placed), initial = Draft)]
+#[machine(states(Draft, Placed), initial = Draft, context = Shop)]
 enum Order {
     #[transition(Draft -> Placed)]
     Placed,
 }
-
-struct Shop;
 
 /// Takes the context by value.
 #[gate]

@@ -6,12 +6,18 @@ mod runtime {
 }
 
 #[derive(runtime::StateMachine, Serialize, Deserialize)]
-#[machine(states(Off, On), initial = Off, crate = crate::runtime)]
+#[machine(states(Off, On), initial = Off, crate = crate::runtime, gates(powered))]
 pub enum Switch {
     #[transition(Off -> On)]
     TurnOn,
     #[transition(On -> Off)]
     TurnOff,
+}
+
+/// Only a powered switch moves.
+#[runtime::gate(crate = crate::runtime)]
+fn powered(_ctx: &(), _event: &Switch) -> bool {
+    true
 }
 
 fn main() {
