@@ -49,26 +49,32 @@ const CHECKSUM_AT: usize = REGION_AT + REGION_LEN;
 const CURSOR_FILE_LEN: usize = CHECKSUM_AT + CHECKSUM_LEN;
 
 /// What is wrong with a saved cursor position file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CursorFileProblem {
     /// The file is not exactly as long as the layout.
+    #[error("it is {len} bytes long, not {CURSOR_FILE_LEN}")]
     Length {
         /// Bytes found.
         len: usize,
     },
     /// The file does not start with the cursor magic bytes.
+    #[error("it is not a cursor file")]
     Magic,
     /// A layout version this build cannot read.
+    #[error("layout version {found} is not supported")]
     Version {
         /// The version found.
         found: u16,
     },
     /// The checksum does not match the contents.
+    #[error("its checksum does not match")]
     Checksum,
     /// The file was saved by a cursor over another region.
+    #[error("it was saved for another region")]
     Region,
     /// The saved position lies beyond this store's log.
+    #[error("position {position} lies beyond the log's {events} events")]
     BeyondLog {
         /// The saved position.
         position: u64,

@@ -37,7 +37,7 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// A saved cursor position file cannot be used (views: cursor.rs).
-    #[error("cursor file {path}: {problem:?}")]
+    #[error("cursor file {path}: {problem}")]
     CursorFile {
         /// The file.
         path: PathBuf,
