@@ -292,3 +292,18 @@ fn a_small_buffer_under_concurrent_appends_loses_and_repeats_nothing_with_cursor
         assert_eq!(seen, (0..total).collect::<Vec<_>>(), "after {lags} lags");
     });
 }
+
+#[test]
+fn every_n_policy_delivers_when_the_background_sync_covers_the_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new(dir.path()).sync_policy(SyncPolicy::EveryN {
+        events: 1_000,
+        max_delay_ms: 20,
+    });
+    let store = Store::open(config).unwrap();
+    let sub: Subscription<u64> = store.subscribe(Region::all()).unwrap();
+    store.append(&coord("order:1"), PLACED, &1_u64).unwrap();
+    let e = event(sub.recv_timeout(Duration::from_secs(10)).unwrap().unwrap());
+    assert_eq!(e.payload, 1);
+    assert!(store.stats().durable_events >= 1);
+}
