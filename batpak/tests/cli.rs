@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 use batpak::prelude::*;
 use serde::Serialize;
@@ -46,7 +47,25 @@ impl Run {
     }
 }
 
+/// Held while a test store is open in this process and while a child is
+/// spawned. A child forked while a store's `LOCK` is open keeps that lock
+/// until it execs (FORMAT.md, `LOCK`), so without this a test running in
+/// parallel could make another test's closed store look locked.
+static FORK_GUARD: Mutex<()> = Mutex::new(());
+
+fn fork_guard() -> MutexGuard<'static, ()> {
+    FORK_GUARD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn batpak(args: &[&str]) -> Run {
+    let _guard = fork_guard();
+    batpak_unguarded(args)
+}
+
+/// Runs the tool; the caller holds [`fork_guard`].
+fn batpak_unguarded(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_batpak"))
         .args(args)
         .output()
@@ -118,6 +137,7 @@ fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
 /// | 5 | order:2@shop:acme | 7:2 | direct |
 fn build() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    let _guard = fork_guard();
     let store = Store::open(StoreConfig::new(dir.path()).segment_max_bytes(700)).unwrap();
     let acme = |e: &str| Coordinate::new(e, "shop:acme").unwrap();
     store
@@ -127,10 +147,10 @@ fn build() -> tempfile::TempDir {
         .append(&acme("order:2"), PLACED, &order(100, "say \"hi\"\n"))
         .unwrap();
     let gates = GateSet::<(), Order>::new()
-        .with(FnGate::new("credit_ok", |_: &(), _: &Proposal<Order>| {
+        .with(FnGate::new("credit_ok", |(): &(), _: &Proposal<Order>| {
             Ok(())
         }))
-        .with(FnGate::new("shop_open", |_: &(), _: &Proposal<Order>| {
+        .with(FnGate::new("shop_open", |(): &(), _: &Proposal<Order>| {
             Ok(())
         }));
     gates
@@ -344,9 +364,10 @@ fn a_missing_store_exits_2_and_is_not_created() {
 #[test]
 fn a_store_held_by_a_writer_is_reported_as_locked() {
     let dir = build();
+    let _guard = fork_guard();
     let store = Store::open(StoreConfig::new(dir.path())).unwrap();
     for command in ["verify", "stats", "dump"] {
-        let run = batpak(&[command, path(&dir)]);
+        let run = batpak_unguarded(&[command, path(&dir)]);
         assert_eq!(run.code, 2, "{command}: {run:?}");
         assert!(run.stderr.contains("is locked"), "{command}: {run:?}");
         assert!(run.stderr.contains("writer"), "{command}: {run:?}");
@@ -452,11 +473,11 @@ fn verify_names_the_stream_and_sequence_where_a_chain_breaks() {
 fn a_torn_tail_is_reported_but_not_cut() {
     let dir = build();
     std::fs::remove_file(dir.path().join("index.ckpt")).unwrap();
-    let last = (1..)
-        .map(|n| seg(dir.path(), n))
-        .take_while(|p| p.exists())
-        .last()
-        .unwrap();
+    let segments = snapshot(dir.path())
+        .iter()
+        .filter(|(name, _)| Path::new(name).extension() == Some("seg".as_ref()))
+        .count();
+    let last = seg(dir.path(), u32::try_from(segments).unwrap());
     let mut bytes = std::fs::read(&last).unwrap();
     bytes.extend_from_slice(&[0xAB; 13]);
     std::fs::write(&last, &bytes).unwrap();

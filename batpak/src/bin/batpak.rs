@@ -129,13 +129,7 @@ fn parse(args: &[OsString]) -> Result<Command, String> {
         other => return Err(format!("unknown command `{other}`")),
     };
     let mut dir = None;
-    let mut entity = None;
-    let mut prefix = None;
-    let mut scope = None;
-    let mut kinds = Vec::new();
-    let mut from = None;
-    let mut limit = None;
-    let mut bypassed = false;
+    let mut filters = DumpArgs::default();
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str().filter(|t| t.starts_with("--")) else {
             if dir.is_some() {
@@ -161,27 +155,17 @@ fn parse(args: &[OsString]) -> Result<Command, String> {
             if inline.is_some() {
                 return Err("--bypassed takes no value".to_owned());
             }
-            bypassed = true;
+            filters.bypassed = true;
             continue;
         }
-        let mut value = || -> Result<String, String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .ok_or_else(|| format!("{flag} needs a value"))
-                    .and_then(|v| utf8(v, flag).map(str::to_owned)),
-            }
+        let value = match inline {
+            Some(v) => v,
+            None => args
+                .next()
+                .ok_or_else(|| format!("{flag} needs a value"))
+                .and_then(|v| utf8(v, flag).map(str::to_owned))?,
         };
-        match flag {
-            "--entity" => set_once(&mut entity, flag, value()?)?,
-            "--prefix" => set_once(&mut prefix, flag, value()?)?,
-            "--scope" => set_once(&mut scope, flag, value()?)?,
-            "--kind" => kinds.push(parse_kind(&value()?)?),
-            "--from" => set_once(&mut from, flag, parse_u64(flag, &value()?)?)?,
-            "--limit" => set_once(&mut limit, flag, parse_u64(flag, &value()?)?)?,
-            other => return Err(format!("unknown option `{other}`")),
-        }
+        filters.set(flag, &value)?;
     }
     let Some(dir) = dir else {
         return Err(format!("`{command}` needs a store directory"));
@@ -189,40 +173,80 @@ fn parse(args: &[OsString]) -> Result<Command, String> {
     Ok(match command {
         "verify" => Command::Verify { dir },
         "stats" => Command::Stats { dir },
-        _ => {
-            let mut region = match (entity, prefix) {
-                (Some(_), Some(_)) => {
-                    return Err("--entity and --prefix cannot be combined".to_owned());
-                }
-                (Some(e), None) => Region::entity(e),
-                (None, Some(p)) => Region::entity_prefix(p),
-                (None, None) => Region::all(),
-            };
-            if let Some(s) = scope {
-                region = region.scope(s);
-            }
-            for kind in kinds {
-                region = match kind {
-                    KindArg::Exact(k) => region.kind(k),
-                    KindArg::Category(c) => region.category(c),
-                };
-            }
-            if bypassed {
-                region = region.bypassed();
-            }
-            let from = from.unwrap_or(0);
-            region = region.from_position(from);
-            region.check().map_err(|e| e.to_string())?;
-            Command::Dump {
-                dir,
-                options: DumpOptions {
-                    region,
-                    from,
-                    limit,
-                },
-            }
-        }
+        _ => Command::Dump {
+            dir,
+            options: filters.into_options()?,
+        },
     })
+}
+
+/// The `dump` options as given, before they become a [`Region`].
+#[derive(Debug, Default)]
+struct DumpArgs {
+    /// `--entity`.
+    entity: Option<String>,
+    /// `--prefix`.
+    prefix: Option<String>,
+    /// `--scope`.
+    scope: Option<String>,
+    /// Every `--kind`, in order.
+    kinds: Vec<KindArg>,
+    /// `--from`.
+    from: Option<u64>,
+    /// `--limit`.
+    limit: Option<u64>,
+    /// `--bypassed`.
+    bypassed: bool,
+}
+
+impl DumpArgs {
+    /// Records one `--flag value`.
+    fn set(&mut self, flag: &str, value: &str) -> Result<(), String> {
+        match flag {
+            "--entity" => set_once(&mut self.entity, flag, value.to_owned()),
+            "--prefix" => set_once(&mut self.prefix, flag, value.to_owned()),
+            "--scope" => set_once(&mut self.scope, flag, value.to_owned()),
+            "--kind" => {
+                self.kinds.push(parse_kind(value)?);
+                Ok(())
+            }
+            "--from" => set_once(&mut self.from, flag, parse_u64(flag, value)?),
+            "--limit" => set_once(&mut self.limit, flag, parse_u64(flag, value)?),
+            other => Err(format!("unknown option `{other}`")),
+        }
+    }
+
+    /// Builds the region with [`Region`]'s own builders and checks it.
+    fn into_options(self) -> Result<DumpOptions, String> {
+        let mut region = match (self.entity, self.prefix) {
+            (Some(_), Some(_)) => {
+                return Err("--entity and --prefix cannot be combined".to_owned());
+            }
+            (Some(e), None) => Region::entity(e),
+            (None, Some(p)) => Region::entity_prefix(p),
+            (None, None) => Region::all(),
+        };
+        if let Some(s) = self.scope {
+            region = region.scope(s);
+        }
+        for kind in self.kinds {
+            region = match kind {
+                KindArg::Exact(k) => region.kind(k),
+                KindArg::Category(c) => region.category(c),
+            };
+        }
+        if self.bypassed {
+            region = region.bypassed();
+        }
+        let from = self.from.unwrap_or(0);
+        region = region.from_position(from);
+        region.check().map_err(|e| e.to_string())?;
+        Ok(DumpOptions {
+            region,
+            from,
+            limit: self.limit,
+        })
+    }
 }
 
 /// A `--kind` value.
