@@ -489,3 +489,50 @@ fn a_torn_tail_is_reported_but_not_cut() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("ok: 6 events"), "{run:?}");
 }
+
+/// Rewrites the payload of the store's last event (position 5, the last of
+/// order:2) so it is no msgpack value at all, with a correct CRC.
+fn rewrite_last_payload(dir: &Path) {
+    let segments = snapshot(dir)
+        .iter()
+        .filter(|(name, _)| Path::new(name).extension() == Some("seg".as_ref()))
+        .count();
+    let file = seg(dir, u32::try_from(segments).unwrap());
+    let mut bytes = std::fs::read(&file).unwrap();
+    let frames = frame_offsets(&bytes);
+    let at = *frames.last().unwrap();
+    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let body = at + FRAME_PREFIX_LEN;
+    let header_len = u32::from_le_bytes(bytes[body..body + 4].try_into().unwrap()) as usize;
+    // 0xc1 is the one byte msgpack never uses.
+    bytes[body + 8 + header_len] = 0xc1;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[at..at + 4]);
+    crc.update(&bytes[body..body + len]);
+    bytes[at + 4..at + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    std::fs::write(&file, &bytes).unwrap();
+}
+
+#[test]
+fn dump_shows_every_other_event_when_one_payload_is_not_msgpack() {
+    let dir = build();
+    rewrite_last_payload(dir.path());
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(positions(&run), [0, 1, 2, 3, 4, 5]);
+    let lines = run.lines();
+    assert!(
+        lines[5].starts_with("5 order:2@shop:acme seq=2 kind=7:2 id="),
+        "{run:?}"
+    );
+    assert!(
+        lines[5].contains(" direct <undecodable payload: "),
+        "{run:?}"
+    );
+    assert!(lines[4].ends_with(r#"{"total_cents": 7, "note": "beta"}"#));
+    assert!(run.stderr.contains("1 payload is not"), "{run:?}");
+    // Filters still apply on the slow path.
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir), "--entity", "order:2"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(positions(&run), [1, 5]);
+}

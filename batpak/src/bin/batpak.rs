@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use batpak::{
-    Admission, EventKind, Region, Store, StoreConfig, StoreError, StoredEvent, VerifyReport,
+    Admission, EventHeader, EventKind, Region, Store, StoreConfig, StoreError, StoredEvent,
+    VerifyReport,
 };
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -448,32 +449,83 @@ fn stats(store: &Store, out: &mut dyn Write) -> Result<u8, Failure> {
 
 /// `batpak dump`: the selected events in global order, read in chunks of
 /// positions so memory stays bounded and `--limit` stops early.
+///
+/// A payload that is not msgpack at all (the store only writes msgpack, so
+/// its bytes were changed, or it nests deeper than the decoder allows) does
+/// not hide the other events: its line says why it cannot be shown, and the
+/// exit status is 1.
 fn dump(store: &Store, options: &DumpOptions, out: &mut dyn Write) -> Result<u8, Failure> {
     let end = store.stats().events;
     let mut left = options.limit.unwrap_or(u64::MAX);
     let mut start = options.from;
+    let mut undecodable = 0u64;
     let mut line = String::new();
     while start < end && left > 0 {
         let last = start.saturating_add(DUMP_CHUNK - 1).min(end - 1);
         let region = options.region.clone().positions(start..=last);
-        let events = store.query::<Dynamic>(&region)?;
+        let events = match store.query::<Dynamic>(&region) {
+            Ok(events) => events.into_iter().map(Ok).collect(),
+            Err(StoreError::Codec(_)) => one_by_one(store, &region)?,
+            Err(e) => return Err(e.into()),
+        };
         for event in events
             .iter()
             .take(usize::try_from(left).unwrap_or(usize::MAX))
         {
             line.clear();
-            render_event(event, &mut line);
+            match event {
+                Ok(event) => {
+                    render_header(&event.header, &mut line);
+                    let _ = write!(line, "{}", event.payload);
+                }
+                Err((header, reason)) => {
+                    undecodable += 1;
+                    render_header(header, &mut line);
+                    let _ = write!(line, "<undecodable payload: {reason}>");
+                }
+            }
             writeln!(out, "{line}")?;
             left -= 1;
         }
         start = last + 1;
     }
+    if undecodable > 0 {
+        let (noun, verb) = if undecodable == 1 {
+            ("payload", "is")
+        } else {
+            ("payloads", "are")
+        };
+        eprintln!(
+            "batpak: {undecodable} {noun} {verb} not a msgpack value (damaged, or nested \
+             deeper than the decoder allows)"
+        );
+        return Ok(EXIT_DAMAGE);
+    }
     Ok(EXIT_OK)
 }
 
-/// One dump line (without the newline).
-fn render_event(event: &StoredEvent<Dynamic>, line: &mut String) {
-    let h = &event.header;
+/// An event to print, or the header of one whose payload does not decode
+/// and the reason.
+type DumpItem = Result<StoredEvent<Dynamic>, (EventHeader, String)>;
+
+/// Reads `region` one event at a time, after a chunk failed to decode, so
+/// the payloads that do decode are still shown.
+fn one_by_one(store: &Store, region: &Region) -> Result<Vec<DumpItem>, StoreError> {
+    let headers = store.query_headers(region)?;
+    let mut items = Vec::with_capacity(headers.len());
+    for header in headers {
+        let p = header.position;
+        match store.query::<Dynamic>(&region.clone().positions(p..=p)) {
+            Ok(events) => items.extend(events.into_iter().map(Ok)),
+            Err(StoreError::Codec(e)) => items.push(Err((header, e.to_string()))),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(items)
+}
+
+/// The start of a dump line: everything but the payload, and a space.
+fn render_header(h: &EventHeader, line: &mut String) {
     // Writing into a String cannot fail.
     let _ = write!(
         line,
@@ -495,7 +547,6 @@ fn render_event(event: &StoredEvent<Dynamic>, line: &mut String) {
         _ => line.push_str("admission=unknown"),
     }
     line.push(' ');
-    let _ = write!(line, "{}", event.payload);
 }
 
 /// Any msgpack value: what a payload is when its Rust type is unknown.
