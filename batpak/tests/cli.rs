@@ -536,3 +536,38 @@ fn dump_shows_every_other_event_when_one_payload_is_not_msgpack() {
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(positions(&run), [1, 5]);
 }
+
+#[test]
+fn dump_into_a_closed_pipe_stops_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = fork_guard();
+    {
+        let store =
+            Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
+        let coord = Coordinate::new("order:1", "shop:acme").unwrap();
+        // Far more output than a pipe buffers, so writing must hit the
+        // closed pipe.
+        let note = "x".repeat(200);
+        for i in 0..3_000 {
+            store.append(&coord, PLACED, &order(i, &note)).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_batpak"))
+        .args(["dump", path(&dir)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("0 order:1@shop:acme seq=1 "), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
+}

@@ -132,6 +132,9 @@ fn parse(args: &[OsString]) -> Result<Command, String> {
     let mut dir = None;
     let mut filters = DumpArgs::default();
     while let Some(arg) = args.next() {
+        if arg == "-h" {
+            return Ok(Command::Help);
+        }
         let Some(text) = arg.to_str().filter(|t| t.starts_with("--")) else {
             if dir.is_some() {
                 return Err(format!(
@@ -351,15 +354,20 @@ fn run(
     match (result, flushed) {
         (Ok(code), Ok(())) => code,
         (Err(Failure::Store(e)), _) => report_store_error(dir, &e),
-        (Err(Failure::Output(e)), _) | (Ok(_), Err(e)) => {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                // `batpak dump .. | head`: the reader has what it wanted.
-                EXIT_OK
-            } else {
-                eprintln!("batpak: cannot write output: {e}");
-                EXIT_USAGE
-            }
-        }
+        (Ok(code), Err(e)) => output_failed(&e, code),
+        (Err(Failure::Output(e)), _) => output_failed(&e, EXIT_OK),
+    }
+}
+
+/// The exit status after stdout failed: a closed pipe (`batpak dump .. |
+/// head`) is the reader having what it wanted, so the command's own status
+/// stands; any other write error is reported.
+fn output_failed(e: &io::Error, status: u8) -> u8 {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        status
+    } else {
+        eprintln!("batpak: cannot write output: {e}");
+        EXIT_USAGE
     }
 }
 
@@ -390,15 +398,12 @@ fn report_store_error(dir: &std::path::Path, e: &StoreError) -> u8 {
     }
 }
 
+/// Prints `text` to stdout (the help).
 fn print_out(text: &str) -> u8 {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => EXIT_OK,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
-        Err(e) => {
-            eprintln!("batpak: cannot write output: {e}");
-            EXIT_USAGE
-        }
+        Err(e) => output_failed(&e, EXIT_OK),
     }
 }
 
@@ -862,9 +867,8 @@ mod tests {
             assert!(parse(&args(bad)).is_err(), "{bad:?} was accepted");
         }
         assert!(matches!(parse(&args(&["--help"])), Ok(Command::Help)));
-        assert!(matches!(
-            parse(&args(&["dump", "d", "--help"])),
-            Ok(Command::Help)
-        ));
+        for help in [&["dump", "d", "--help"][..], &["verify", "-h"]] {
+            assert!(matches!(parse(&args(help)), Ok(Command::Help)), "{help:?}");
+        }
     }
 }
