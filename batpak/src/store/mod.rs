@@ -23,6 +23,9 @@ mod error;
 pub(crate) mod index;
 pub(crate) mod segment;
 
+#[cfg(test)]
+mod crash_model;
+
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::hash::BuildHasherDefault;
@@ -309,12 +312,21 @@ impl Store {
     }
 
     fn open_inner(config: StoreConfig, writable: bool) -> Result<Self, StoreError> {
+        Self::open_with_fs(config, writable, Arc::new(StdFs))
+    }
+
+    /// Opens with segment files on `fs` (tests substitute a crash model).
+    pub(crate) fn open_with_fs(
+        config: StoreConfig,
+        writable: bool,
+        fs: Arc<dyn segment::fs::SegmentFs>,
+    ) -> Result<Self, StoreError> {
         let lock_file = prepare_dir(&config, writable)?;
         let mut index = Index::default();
         let mut from_checkpoint = None;
         let mut damage = None;
         let opened = SegmentEngine::open(
-            Arc::new(StdFs),
+            fs,
             &config,
             writable,
             &mut |bytes, extent| {
