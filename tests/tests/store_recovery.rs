@@ -437,3 +437,22 @@ fn damage_behind_a_valid_checkpoint_is_caught_by_verify_on_open_and_by_reads() {
     assert!(store.query::<Payload>(&Region::all()).is_err());
     assert!(!store.verify().unwrap().is_ok());
 }
+
+#[test]
+fn verify_names_the_stream_and_sequence_of_a_frame_in_the_wrong_place() {
+    let (dir, events) = build(6);
+    let seg = segment_path(dir.path(), 1);
+    let original = std::fs::read(&seg).unwrap();
+    let store = open(dir.path()).unwrap();
+    // Swap frames 3 and 4: both CRCs stay valid.
+    std::fs::write(&seg, rebuild(&original, &[0, 1, 2, 4, 3, 5])).unwrap();
+    let damage = store.verify().unwrap().damage.unwrap();
+    let frames = frames(&original);
+    assert_eq!((damage.segment, damage.offset), (1, frames[3].0 as u64));
+    assert_eq!(
+        damage.coordinate.as_ref(),
+        Some(&events[4].header.coordinate)
+    );
+    assert_eq!(damage.sequence, Some(events[4].sequence()));
+    assert!(damage.reason.contains("position"), "{}", damage.reason);
+}
