@@ -34,8 +34,9 @@ pub enum SyncPolicy {
     /// share fsyncs (group commit).
     #[default]
     Always,
-    /// Buffer; fsync once `events` events are unsynced, and at the latest
-    /// `max_delay_ms` after the first unsynced event (a background thread).
+    /// Buffer; fsync once `events` events are unsynced, and otherwise about
+    /// `max_delay_ms` after an event was appended at the latest (a background
+    /// thread checks every `max_delay_ms / 2`).
     EveryN {
         /// Unsynced events that trigger a sync (0 behaves as 1).
         events: u32,
