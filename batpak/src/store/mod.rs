@@ -1,6 +1,6 @@
 //! PERSIST: the embedded event store.
 //!
-//! Two layers. The **core** (this module and [`index`]) owns every rule:
+//! Two layers. The **core** (this module and `index.rs`) owns every rule:
 //! validation, idempotency then expected-version checks, sequence, position
 //! and id assignment, the hash chain, the in-memory index. The **log engine**
 //! (behind the internal `LogEngine` trait; the segment engine by default)
