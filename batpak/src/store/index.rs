@@ -117,6 +117,9 @@ impl IdIndex {
 
     /// The position of event `id`, if indexed.
     pub(crate) fn get(&self, id: EventId, entries: &[Entry]) -> Option<u64> {
+        if self.others.is_empty() && self.max.is_none_or(|m| id > m) {
+            return None;
+        }
         let found = self
             .ordered
             .binary_search_by(|&p| {

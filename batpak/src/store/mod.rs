@@ -121,6 +121,7 @@ struct WriteScratch {
     batch: BodyBatch,
     locs: Vec<Loc>,
     headers: Vec<EventHeader>,
+    ids: Vec<EventId>,
     hashes: Vec<Hash>,
 }
 
@@ -844,6 +845,18 @@ impl Shared {
                 (None, Some(cause)) => self.correlation_of(&index, cause),
                 (None, None) => None,
             };
+            // Ids from this process never repeat (a counter); an id from an
+            // earlier run could, if the clock stepped back and the random
+            // process tag matched, so check (cheap: an id above every indexed
+            // id is new). A duplicate id would make the log unopenable.
+            scratch.ids.clear();
+            for _ in 0..events.len() {
+                let mut id = EventId::generate();
+                while index.by_id.get(id, &index.entries).is_some() {
+                    id = EventId::generate();
+                }
+                scratch.ids.push(id);
+            }
             drop(index);
 
             scratch.batch.clear();
@@ -851,8 +864,7 @@ impl Shared {
             scratch.hashes.clear();
             let timestamp_us = now_micros();
             let last = events.len() - 1;
-            for (i, (kind, payload)) in events.iter().enumerate() {
-                let id = EventId::generate();
+            for (i, ((kind, payload), &id)) in events.iter().zip(&scratch.ids).enumerate() {
                 let header = EventHeader {
                     id,
                     correlation: correlation.unwrap_or(id),
