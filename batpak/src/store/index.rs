@@ -206,9 +206,21 @@ impl Index {
 
     /// Records one event (append path or scan). `hash` is its chain hash.
     pub(crate) fn insert(&mut self, header: &EventHeader, loc: Loc, hash: Hash) {
+        self.insert_in(None, header, loc, hash);
+    }
+
+    /// [`Index::insert`] when the caller already knows the stream's id.
+    pub(crate) fn insert_in(
+        &mut self,
+        known: Option<u32>,
+        header: &EventHeader,
+        loc: Loc,
+        hash: Hash,
+    ) {
         let position = self.len();
-        let stream = match self.by_coordinate.get(&header.coordinate) {
-            Some(&s) => s,
+        let found = known.or_else(|| self.by_coordinate.get(&header.coordinate).copied());
+        let stream = match found {
+            Some(s) => s,
             None => {
                 let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
                 self.streams.push(StreamState {

@@ -812,6 +812,7 @@ impl Shared {
         }
         let scratch = &mut *scratch;
         let first_position;
+        let stream_id;
         {
             let index = read_lock(&self.index);
             if let (Some(key), Some(fp)) = (&options.idempotency_key, fingerprint)
@@ -829,8 +830,9 @@ impl Shared {
                     position: receipts.first().map_or(0, |r| r.position),
                 });
             }
-            let (version, mut prev) = index
-                .stream(coord)
+            stream_id = index.by_coordinate.get(coord).copied();
+            let (version, mut prev) = stream_id
+                .and_then(|s| index.streams.get(s as usize))
                 .map_or((0, Hash::ZERO), |s| (s.positions.len() as u64, s.head));
             if !options.expected_version.allows(version) {
                 return Err(StoreError::VersionMismatch {
@@ -929,7 +931,7 @@ impl Shared {
                 .zip(&scratch.hashes)
                 .zip(&scratch.locs)
             {
-                index.insert(header, *loc, *hash);
+                index.insert_in(stream_id, header, *loc, *hash);
                 receipts.push(AppendReceipt {
                     event_id: header.id,
                     sequence: header.sequence,
