@@ -716,8 +716,8 @@ fn spawn_flusher(shared: Weak<Shared>, max_delay_ms: u64) -> Result<Flusher, Sto
 enum HashFrom {
     /// The `prev_hash` of the same stream's next event, read in the same call.
     Successor,
-    /// The stream's head: the event is the stream's last.
-    Head(Hash),
+    /// The stream's head (captured with the plan): the event is its last.
+    Head,
     /// Neither is known: hash the stored bytes.
     Compute,
 }
@@ -1102,9 +1102,11 @@ impl Shared {
         let mut locs = Vec::with_capacity(n);
         let mut plan = vec![HashFrom::Compute; n];
         let mut streams = Vec::with_capacity(n);
+        let mut heads: HashMap<u32, Hash, BuildHasherDefault<IdHasher>> = HashMap::default();
         {
             let index = read_lock(&self.index);
             let mut next_seq: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
+            // Captured now: a later append would move the head.
             for (i, &p) in positions.iter().enumerate().rev() {
                 let entry = index
                     .entries
@@ -1114,7 +1116,8 @@ impl Shared {
                     plan[i] = if next_seq.get(&entry.stream) == Some(&(entry.sequence + 1)) {
                         HashFrom::Successor
                     } else if entry.sequence == stream.positions.len() as u64 {
-                        HashFrom::Head(stream.head)
+                        heads.insert(entry.stream, stream.head);
+                        HashFrom::Head
                     } else {
                         HashFrom::Compute
                     };
@@ -1141,7 +1144,11 @@ impl Shared {
             let stream = streams[i];
             match plan[i] {
                 HashFrom::Compute => {}
-                HashFrom::Head(hash) => out[i].hash = hash,
+                HashFrom::Head => {
+                    if let Some(hash) = heads.get(&stream) {
+                        out[i].hash = *hash;
+                    }
+                }
                 HashFrom::Successor => {
                     if let Some(hash) = successor_prev.get(&stream) {
                         out[i].hash = *hash;
