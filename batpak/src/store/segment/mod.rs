@@ -164,7 +164,7 @@ impl SegmentEngine {
         let max_body = max_body_len(config.max_payload_bytes);
         let mut active = None;
         if writable {
-            let a = match files.last() {
+            let mut a = match files.last() {
                 // After removing a torn new segment, the one before it is
                 // active again: open never needs to write a new file.
                 Some(last) => {
@@ -185,6 +185,9 @@ impl SegmentEngine {
             if let Some(last) = files.last_mut() {
                 last.file = Arc::clone(&a.file);
             }
+            // What a crashed process left in the page cache is indexed now
+            // (and may be returned to an idempotent retry): make it durable.
+            a.sync()?;
             active = Some(a);
         }
         Ok((Self::assemble(fs, config, files, active), report))
@@ -231,10 +234,13 @@ impl SegmentEngine {
             let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
             let len = lens.last().copied().unwrap_or(0);
             let frames = u64::from(len > format::SEGMENT_HEADER_LEN as u64);
-            let a = reopen_segment(&**fs, dir.join(segment_file_name(n)), n, len, frames)?;
+            let mut a = reopen_segment(&**fs, dir.join(segment_file_name(n)), n, len, frames)?;
             if let Some(last) = files.last_mut() {
                 last.file = Arc::clone(&a.file);
             }
+            // What a crashed process left in the page cache is indexed now
+            // (and may be returned to an idempotent retry): make it durable.
+            a.sync()?;
             active = Some(a);
         }
         Ok(Some(Self::assemble(Arc::clone(fs), config, files, active)))
