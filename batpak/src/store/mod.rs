@@ -16,6 +16,11 @@
 //! sequence n; an event is visible to readers only once its bytes are in the
 //! engine; after a failed write or sync the store is poisoned and refuses
 //! appends until reopened, and nothing from the failed call is acknowledged.
+//!
+//! Visibility is not durability: readers (and later appends to the same
+//! stream) see an event as soon as it is written, possibly before the fsync
+//! that its appender waits for. If that fsync fails, the store is poisoned
+//! and a reopen may not have the event (nor anything after it).
 
 mod config;
 mod engine;
