@@ -307,13 +307,27 @@ fn power_loss_at_any_point_keeps_every_durable_event() {
         } else {
             SyncPolicy::Always
         };
-        let store = open(dir.path(), &fs, policy).unwrap();
+        let mut store = open(dir.path(), &fs, policy).unwrap();
         let mut durable: Vec<EventId> = Vec::new();
         let mut pending: Vec<EventId> = Vec::new();
         let steps = 1 + rng.below(40);
         for _ in 0..steps {
             let c = coord(rng.below(4));
-            match rng.below(10) {
+            match rng.below(12) {
+                // A clean close (checkpoint) and reopen, or a process exit
+                // without close (rescan), on the same files.
+                10 => {
+                    store.close().unwrap();
+                    durable.append(&mut pending);
+                    store = open(dir.path(), &fs, policy).unwrap();
+                    assert!(store.stats().opened_from_checkpoint, "seed {seed}");
+                }
+                11 => {
+                    drop(store);
+                    // Open syncs what it found: buffered events are now durable.
+                    durable.append(&mut pending);
+                    store = open(dir.path(), &fs, policy).unwrap();
+                }
                 0..=5 => pending.push(store.append(&c, KIND, &rng.next()).unwrap().event_id),
                 6..=7 => {
                     let batch: Vec<_> = (0..1 + rng.below(4)).map(|i| (KIND, i)).collect();
