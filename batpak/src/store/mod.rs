@@ -143,6 +143,8 @@ struct Shared {
     appended: AtomicU64,
     /// Positions below this are durable.
     durable: AtomicU64,
+    /// Threads inside `append`/`append_batch` (appending or waiting).
+    in_flight: AtomicU64,
     poisoned: AtomicBool,
     syncs: AtomicU64,
     truncated_bytes: u64,
@@ -223,6 +225,22 @@ impl Ticket {
     #[must_use]
     pub fn receipt(&self) -> &AppendReceipt {
         &self.receipt
+    }
+}
+
+/// Counts a thread in `append`/`append_batch` for as long as it lives.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -365,6 +383,7 @@ impl Store {
             sync_done: std::sync::Condvar::new(),
             appended: AtomicU64::new(events),
             durable: AtomicU64::new(events),
+            in_flight: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
             truncated_bytes: report.truncated_bytes,
@@ -436,6 +455,7 @@ impl Store {
         for (kind, payload) in events {
             encoded.push((*kind, encode_payload(payload)?));
         }
+        let _in_flight = InFlight::enter(&self.shared.in_flight);
         let (receipts, end) =
             self.shared
                 .append_events(coord, &encoded, &options, &Admission::Direct, false)?;
@@ -469,6 +489,7 @@ impl Store {
         admission: Admission,
         submit: bool,
     ) -> Result<Ticket, StoreError> {
+        let _in_flight = InFlight::enter(&self.shared.in_flight);
         let events = [(kind, payload)];
         let (receipts, end) = self
             .shared
@@ -1019,7 +1040,14 @@ impl Shared {
         // sync just released) land in this sync: yield while the log keeps
         // growing, a few times at most. A lone appender pays one yield.
         let mut target = self.appended.load(Ordering::SeqCst);
-        for _ in 0..GROUP_COMMIT_YIELDS {
+        // Only worth it when other appenders are around: a lone thread must
+        // not give its core away on a busy machine.
+        let yields = if self.in_flight.load(Ordering::SeqCst) > 1 {
+            GROUP_COMMIT_YIELDS
+        } else {
+            0
+        };
+        for _ in 0..yields {
             std::thread::yield_now();
             let now = self.appended.load(Ordering::SeqCst);
             if now == target {
