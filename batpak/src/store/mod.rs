@@ -63,8 +63,9 @@ use crate::event::{
 };
 use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
 
-/// Most times a sync leader yields to let concurrent appends join its sync.
-const GROUP_COMMIT_YIELDS: u32 = 8;
+/// Longest a sync leader waits for concurrent appends to join its sync
+/// (a fraction of one fdatasync on any disk).
+const GROUP_COMMIT_MAX_WAIT: Duration = Duration::from_micros(100);
 
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -145,6 +146,8 @@ struct Shared {
     durable: AtomicU64,
     /// Threads inside `append`/`append_batch` (appending or waiting).
     in_flight: AtomicU64,
+    /// Threads inside `append_events` (encoding and writing).
+    appending: AtomicU64,
     poisoned: AtomicBool,
     syncs: AtomicU64,
     truncated_bytes: u64,
@@ -228,7 +231,7 @@ impl Ticket {
     }
 }
 
-/// Counts a thread in `append`/`append_batch` for as long as it lives.
+/// Counts a thread in a section (appending, waiting) for as long as it lives.
 struct InFlight<'a>(&'a AtomicU64);
 
 impl<'a> InFlight<'a> {
@@ -384,6 +387,7 @@ impl Store {
             appended: AtomicU64::new(events),
             durable: AtomicU64::new(events),
             in_flight: AtomicU64::new(0),
+            appending: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
             truncated_bytes: report.truncated_bytes,
@@ -794,6 +798,7 @@ impl Shared {
         admission: &Admission,
         submit: bool,
     ) -> Result<(Vec<AppendReceipt>, u64), StoreError> {
+        let _appending = InFlight::enter(&self.appending);
         if !self.writable {
             return Err(StoreError::ReadOnly);
         }
@@ -1037,23 +1042,20 @@ impl Shared {
         *syncing = true;
         drop(syncing);
         // Let appenders that are mid-append (typically the ones the last
-        // sync just released) land in this sync: yield while the log keeps
-        // growing, a few times at most. A lone appender pays one yield.
-        let mut target = self.appended.load(Ordering::SeqCst);
-        // Only worth it when other appenders are around: a lone thread must
-        // not give its core away on a busy machine.
-        let yields = if self.in_flight.load(Ordering::SeqCst) > 1 {
-            GROUP_COMMIT_YIELDS
-        } else {
-            0
-        };
-        for _ in 0..yields {
-            std::thread::yield_now();
-            let now = self.appended.load(Ordering::SeqCst);
-            if now == target {
-                break;
+        // sync just released) land in this sync: yield while someone is
+        // appending or the log is still growing, for a short while at most.
+        // A lone appender never yields.
+        if self.in_flight.load(Ordering::SeqCst) > 1 {
+            let deadline = std::time::Instant::now() + GROUP_COMMIT_MAX_WAIT;
+            let mut seen = self.appended.load(Ordering::SeqCst);
+            while std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+                let now = self.appended.load(Ordering::SeqCst);
+                if now == seen && self.appending.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                seen = now;
             }
-            target = now;
         }
         // Everything handed to the engine before this load is covered by the
         // sync below (the engine flushes its buffer first).
