@@ -7,6 +7,7 @@
 //! durable. The countdown test fails the N-th file operation for N = 1, 2, …
 //! until a workload completes: never a panic, never an acknowledged event
 //! lost, and the store refuses appends after the failure.
+//! `BATPAK_CRASH_MODEL_SEEDS=<n>` runs more power-loss scripts (default 200).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
@@ -298,7 +299,11 @@ fn check(dir: &Path, fs: &MemFs, acked: &[EventId], context: &str) {
 #[test]
 fn power_loss_at_any_point_keeps_every_durable_event() {
     let dir = tempfile::tempdir().unwrap();
-    for seed in 1..=200u64 {
+    let seeds: u64 = std::env::var("BATPAK_CRASH_MODEL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    for seed in 1..=seeds {
         let mut rng = Rng(seed);
         let fs = MemFs::default();
         let manual = seed % 3 == 0;
