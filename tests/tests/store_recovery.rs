@@ -456,3 +456,26 @@ fn verify_names_the_stream_and_sequence_of_a_frame_in_the_wrong_place() {
     assert_eq!(damage.sequence, Some(events[4].sequence()));
     assert!(damage.reason.contains("position"), "{}", damage.reason);
 }
+
+#[test]
+fn repair_mode_cuts_the_last_segment_at_its_first_damage() {
+    let (dir, events) = build(6);
+    let seg = segment_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let frames = frames(&bytes);
+    let (offset, len) = frames[2];
+    bytes[offset + len / 2] ^= 0x40;
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = open(dir.path()).err();
+    assert!(
+        matches!(err, Some(StoreError::Corrupt { segment: 1, offset: o, .. }) if o == offset as u64)
+    );
+    let store = Store::open(StoreConfig::new(dir.path()).truncate_damaged_tail(true)).unwrap();
+    assert_eq!(store.stats().truncated_bytes, (bytes.len() - offset) as u64);
+    assert_eq!(all(&store), events[..2]);
+    store.append(&coord("after"), KIND, &payload(7)).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+    let store = open(dir.path()).unwrap();
+    assert_eq!(store.stats().events, 3);
+}

@@ -105,7 +105,7 @@ impl SegmentEngine {
                 .read(&path)
                 .map_err(|e| StoreError::io("read", &path, e))?;
             let is_last = i + 1 == numbers.len();
-            match scan_segment(&bytes, n, is_last)? {
+            match scan_segment(&bytes, n, is_last, config.truncate_damaged_tail)? {
                 SegmentScan::TornHeader => {
                     report.truncated_bytes += bytes.len() as u64;
                     if writable {
@@ -510,7 +510,8 @@ impl LogEngine for SegmentEngine {
                 &mut buf,
             )?;
             // Recovery already cut any torn tail: here every byte must be good.
-            let SegmentScan::Frames { header, frames, .. } = scan_segment(&buf, n, false)? else {
+            let SegmentScan::Frames { header, frames, .. } = scan_segment(&buf, n, false, false)?
+            else {
                 return Err(StoreError::corrupt(n, 0, "segment header damaged"));
             };
             if header.first_position != next_first {
