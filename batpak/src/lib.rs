@@ -57,9 +57,13 @@ pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
     Proposal, RawAppend, Receipt, bypass,
 };
+#[cfg(feature = "lmdb")]
+pub use store::LmdbCache;
+#[cfg(feature = "redb")]
+pub use store::RedbCache;
 pub use store::{
-    CacheKey, Damage, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError, StoreStats,
-    StreamHead, SyncPolicy, Ticket, VerifyReport,
+    Backend, CacheKey, Damage, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError,
+    StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::backend::Backend;
+
 /// Default size at which the active segment is closed and a new one begun.
 pub const DEFAULT_SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -64,6 +66,8 @@ pub struct StoreConfig {
     pub(crate) max_payload_bytes: usize,
     pub(crate) verify_on_open: bool,
     pub(crate) create: bool,
+    /// The log engine (added with the redb and LMDB backends).
+    pub(crate) backend: Backend,
 }
 
 impl StoreConfig {
@@ -78,6 +82,7 @@ impl StoreConfig {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             verify_on_open: false,
             create: true,
+            backend: Backend::Segment,
         }
     }
 
@@ -116,6 +121,22 @@ impl StoreConfig {
     pub fn create_if_missing(mut self, create: bool) -> Self {
         self.create = create;
         self
+    }
+
+    /// The engine that holds the log (default [`Backend::Segment`]). A
+    /// directory keeps the backend that created it: opening it with another
+    /// is [`StoreError::BackendMismatch`](crate::StoreError::BackendMismatch).
+    /// `segment_max_bytes` applies to the segment backend only.
+    #[must_use]
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The chosen log engine.
+    #[must_use]
+    pub fn chosen_backend(&self) -> Backend {
+        self.backend
     }
 
     /// The store directory.

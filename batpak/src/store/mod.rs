@@ -17,11 +17,20 @@
 //! engine; after a failed write or sync the store is poisoned and refuses
 //! appends until reopened, and nothing from the failed call is acknowledged.
 
+// Engine choice (redb / LMDB backends): `backend` picks the engine,
+// `kv` is the shared buffered engine over a transactional key-value store.
+mod backend;
 mod cache;
 mod config;
 mod engine;
 mod error;
 pub(crate) mod index;
+#[cfg(any(feature = "redb", feature = "lmdb"))]
+mod kv;
+#[cfg(feature = "lmdb")]
+mod lmdb;
+#[cfg(feature = "redb")]
+mod redb;
 pub(crate) mod segment;
 
 use std::fs::{File, OpenOptions};
@@ -33,6 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use self::backend::{BACKEND_FILE, Backend};
 pub use self::cache::{CacheKey, MemoryCache, ProjectionCache};
 pub use self::config::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, MAX_IDEMPOTENCY_KEY_LEN, StoreConfig,
@@ -40,10 +50,13 @@ pub use self::config::{
 };
 pub use self::error::StoreError;
 pub use self::index::Damage;
+#[cfg(feature = "lmdb")]
+pub use self::lmdb::LmdbCache;
+#[cfg(feature = "redb")]
+pub use self::redb::RedbCache;
 
 use self::engine::{BodyBatch, Loc, LogEngine};
 use self::index::{Fingerprint, Index, KeyEntry, NO_CAUSE};
-use self::segment::SegmentEngine;
 use self::segment::format::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, split_body, write_body_prefix,
 };
@@ -307,7 +320,10 @@ impl Store {
         let mut index = Index::default();
         let mut from_checkpoint = None;
         let mut damage = None;
-        let opened = SegmentEngine::open(
+        // Backend choice: refuse a directory made by another engine, then
+        // open the chosen one (segment by default).
+        backend::check_marker(&config, writable)?;
+        let opened = backend::open_engine(
             &config,
             writable,
             &mut |bytes, extent| {
@@ -333,7 +349,7 @@ impl Store {
         let shared = Arc::new(Shared {
             config,
             writable,
-            engine: Box::new(engine),
+            engine,
             index: RwLock::new(index),
             writer: Mutex::new(WriteScratch::default()),
             sync_lock: Mutex::new(()),

@@ -1,0 +1,395 @@
+//! A log engine over a transactional key-value store (redb, LMDB).
+//!
+//! The key-value store keeps one record per global position (key: the
+//! position, big-endian; value: CRC-32 of position and body, then the body)
+//! and a small meta table (format version, index checkpoint). Appends are
+//! buffered in memory, whole calls at a time, and committed together in one
+//! durable transaction by `sync`, `flush`, or when the buffer passes
+//! [`COMMIT_THRESHOLD`]. Every commit is durable, so the store's
+//! [`SyncPolicy`](super::SyncPolicy) table holds exactly as for segments:
+//! what a power loss or a process crash can take is the buffer, never a
+//! committed transaction, and never part of an `append` call (a call is
+//! never split across transactions).
+//!
+//! Invariants: keys are gapless from 0 (checked at open); positions below
+//! `committed` are in the store, positions from `pending.first` on are in
+//! the buffer, and a reader that finds neither retries the store (the
+//! commit moved them). After a failed commit the engine is poisoned and
+//! refuses appends; the buffer is never acknowledged as durable. This module
+//! never interprets a body (all event semantics stay in the core).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::engine::{BodyBatch, BodyVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
+use super::error::StoreError;
+
+/// Buffered bytes at which `append` commits without waiting for a sync
+/// (bounds memory under `SyncPolicy::Manual`; 4 MiB is ~16k typical events).
+pub(crate) const COMMIT_THRESHOLD: usize = 4 * 1024 * 1024;
+/// Bytes before a body in a stored value: CRC-32 (little-endian).
+const CRC_LEN: usize = 4;
+/// Format of the records and meta keys below; a newer one is refused.
+const KV_FORMAT_VERSION: u16 = 1;
+/// Meta key of the format version (u16, little-endian).
+pub(crate) const META_FORMAT: &str = "format";
+/// Meta key of the index checkpoint.
+pub(crate) const META_CHECKPOINT: &str = "checkpoint";
+
+/// Called with (position, stored value) in ascending position order.
+pub(crate) type RecordVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), StoreError> + 'a;
+
+/// What an engine-specific store must provide: durable transactions over
+/// `position → value` and a small string-keyed meta table.
+pub(crate) trait KvLog: Send + Sync {
+    /// Writes every record in one transaction and returns only once the
+    /// transaction is durable (fsync'd).
+    fn commit(&self, records: &mut dyn Iterator<Item = (u64, &[u8])>) -> Result<(), StoreError>;
+    /// Copies the value stored at `position` into `out`; false when absent.
+    fn get(&self, position: u64, out: &mut Vec<u8>) -> Result<bool, StoreError>;
+    /// Visits the values at `positions` (in the given order) in one read
+    /// transaction; `visit` gets the index in `positions`; an absent
+    /// position gets an empty value.
+    fn get_many(&self, positions: &[u64], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError>;
+    /// Visits every record in position order, in one read transaction.
+    fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<(), StoreError>;
+    /// Number of records, and the first and last key.
+    fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError>;
+    /// A meta value.
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Durably replaces a meta value.
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Bytes the store occupies on disk.
+    fn disk_bytes(&self) -> u64;
+}
+
+fn crc(position: u64, body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&position.to_be_bytes());
+    h.update(body);
+    h.finalize()
+}
+
+/// Checks a stored value and returns its body.
+fn checked(position: u64, value: &[u8]) -> Result<&[u8], StoreError> {
+    let (sum, body) = value
+        .split_at_checked(CRC_LEN)
+        .ok_or_else(|| StoreError::corrupt(0, position, "record shorter than its checksum"))?;
+    let mut want = [0u8; CRC_LEN];
+    want.copy_from_slice(sum);
+    if u32::from_le_bytes(want) != crc(position, body) {
+        return Err(StoreError::corrupt(0, position, "record checksum mismatch"));
+    }
+    Ok(body)
+}
+
+/// Calls not yet committed: stored values (CRC ‖ body) back to back.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Position of the first buffered record.
+    first: u64,
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Pending {
+    fn value(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(prev) => *self.ends.get(prev)?,
+            None => 0,
+        };
+        self.buf.get(start..end)
+    }
+
+    fn end(&self) -> u64 {
+        self.first + self.ends.len() as u64
+    }
+}
+
+/// The buffered log engine over a [`KvLog`].
+#[derive(Debug)]
+pub(crate) struct KvEngine<K> {
+    kv: K,
+    writable: bool,
+    pending: Mutex<Pending>,
+    /// Positions below this are committed.
+    committed: AtomicU64,
+    poisoned: AtomicBool,
+}
+
+impl<K: KvLog> KvEngine<K> {
+    /// Opens the engine over `kv`: checks the format and that positions are
+    /// gapless, then either hands the stored checkpoint to `try_checkpoint`
+    /// (extent: the record count) or visits every record in order.
+    pub(crate) fn open(
+        kv: K,
+        writable: bool,
+        try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
+        visit: &mut FrameVisitor<'_>,
+    ) -> Result<(Self, OpenReport), StoreError> {
+        match kv.meta_get(META_FORMAT)? {
+            Some(v) => {
+                let found = v
+                    .get(..2)
+                    .map_or(u16::MAX, |b| u16::from_le_bytes([b[0], b[1]]));
+                if found > KV_FORMAT_VERSION || found == 0 {
+                    return Err(StoreError::UnsupportedFormat {
+                        found,
+                        supported: KV_FORMAT_VERSION,
+                    });
+                }
+            }
+            None if writable => kv.meta_put(META_FORMAT, &KV_FORMAT_VERSION.to_le_bytes())?,
+            None => {}
+        }
+        let (count, keys) = kv.bounds()?;
+        if let Some((first, last)) = keys
+            && (first != 0 || last + 1 != count)
+        {
+            return Err(StoreError::corrupt(
+                0,
+                first,
+                format!("positions are not gapless: {count} records with keys {first}..={last}"),
+            ));
+        }
+        let mut report = OpenReport::default();
+        // A checkpoint is written only after everything is committed, and
+        // records below the count never change: a matching count means the
+        // checkpoint describes exactly this log.
+        if let Some(bytes) = kv.meta_get(META_CHECKPOINT)?
+            && try_checkpoint(&bytes, &[count])
+        {
+            report.from_checkpoint = true;
+        } else {
+            scan_records(&kv, visit)?;
+        }
+        let engine = Self {
+            kv,
+            writable,
+            pending: Mutex::new(Pending {
+                first: count,
+                ..Pending::default()
+            }),
+            committed: AtomicU64::new(count),
+            poisoned: AtomicBool::new(false),
+        };
+        Ok((engine, report))
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        // Every change to `Pending` under this lock is completed before any
+        // call that could panic, so a poisoned lock still holds whole calls.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Commits the buffer in one durable transaction.
+    fn commit(&self, pending: &mut Pending) -> Result<(), StoreError> {
+        if pending.ends.is_empty() {
+            return Ok(());
+        }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        let first = pending.first;
+        let mut records =
+            (0..pending.ends.len()).filter_map(|i| pending.value(i).map(|v| (first + i as u64, v)));
+        if let Err(e) = self.kv.commit(&mut records) {
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        let end = pending.end();
+        self.committed.store(end, Ordering::SeqCst);
+        pending.first = end;
+        pending.buf.clear();
+        pending.ends.clear();
+        Ok(())
+    }
+
+    /// The body at `position` if it is still buffered.
+    fn read_pending(&self, position: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        let pending = self.pending();
+        let Some(i) = position.checked_sub(pending.first) else {
+            return Ok(false);
+        };
+        let value = usize::try_from(i)
+            .ok()
+            .and_then(|i| pending.value(i))
+            .ok_or_else(|| StoreError::corrupt(0, position, "index points past the log end"))?;
+        let body = checked(position, value)?;
+        out.clear();
+        out.extend_from_slice(body);
+        Ok(true)
+    }
+}
+
+fn scan_records<K: KvLog>(kv: &K, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError> {
+    let mut expected = 0u64;
+    kv.scan(&mut |position, value| {
+        if position != expected {
+            return Err(StoreError::corrupt(
+                0,
+                expected,
+                format!("record for position {expected} is missing (next is {position})"),
+            ));
+        }
+        expected += 1;
+        let body = checked(position, value)?;
+        let len = u32::try_from(body.len())
+            .map_err(|_| StoreError::corrupt(0, position, "record longer than 4 GiB"))?;
+        visit(
+            Loc {
+                segment: 0,
+                len,
+                offset: position,
+            },
+            body,
+        )
+    })
+}
+
+fn check_len(loc: Loc, body: &[u8]) -> Result<(), StoreError> {
+    if body.len() == loc.len as usize {
+        Ok(())
+    } else {
+        Err(StoreError::corrupt(
+            0,
+            loc.offset,
+            format!(
+                "record holds {} bytes, index expects {}",
+                body.len(),
+                loc.len
+            ),
+        ))
+    }
+}
+
+impl<K: KvLog> LogEngine for KvEngine<K> {
+    /// Buffers the call's bodies (never split across transactions); the
+    /// commit happens in `sync`/`flush`, or here once the buffer is large.
+    /// `flush` is not needed: a commit is what makes bytes durable, and
+    /// leaving it to `sync` lets concurrent appenders share one commit.
+    fn append(
+        &self,
+        first_position: u64,
+        bodies: &BodyBatch,
+        _flush: bool,
+        locs: &mut Vec<Loc>,
+    ) -> Result<(), StoreError> {
+        if !self.writable {
+            return Err(StoreError::ReadOnly);
+        }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        let mut pending = self.pending();
+        if pending.end() != first_position {
+            return Err(StoreError::corrupt(
+                0,
+                first_position,
+                format!(
+                    "append at position {first_position}, log ends at {}",
+                    pending.end()
+                ),
+            ));
+        }
+        for (position, body) in (first_position..).zip(bodies.bodies()) {
+            let len = u32::try_from(body.len())
+                .map_err(|_| StoreError::corrupt(0, position, "body longer than 4 GiB"))?;
+            pending
+                .buf
+                .extend_from_slice(&crc(position, body).to_le_bytes());
+            pending.buf.extend_from_slice(body);
+            let end = pending.buf.len();
+            pending.ends.push(end);
+            locs.push(Loc {
+                segment: 0,
+                len,
+                offset: position,
+            });
+        }
+        if pending.buf.len() >= COMMIT_THRESHOLD {
+            self.commit(&mut pending)?;
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        let mut pending = self.pending();
+        self.commit(&mut pending)
+    }
+
+    /// Commits the buffer (durably: these engines have no "in the OS but
+    /// not synced" state worth keeping apart).
+    fn flush(&self) -> Result<(), StoreError> {
+        self.sync()
+    }
+
+    fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        let position = loc.offset;
+        if position >= self.committed.load(Ordering::SeqCst) && self.read_pending(position, out)? {
+            return check_len(loc, out);
+        }
+        let mut value = Vec::new();
+        if !self.kv.get(position, &mut value)? {
+            return Err(StoreError::corrupt(0, position, "record is missing"));
+        }
+        let body = checked(position, &value)?;
+        check_len(loc, body)?;
+        out.clear();
+        out.extend_from_slice(body);
+        Ok(())
+    }
+
+    fn read_many(&self, locs: &[Loc], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
+        let committed = self.committed.load(Ordering::SeqCst);
+        let split = locs.partition_point(|l| l.offset < committed);
+        let (stored, rest) = if locs[..split].iter().all(|l| l.offset < committed) {
+            locs.split_at(split)
+        } else {
+            (&locs[..0], locs)
+        };
+        let positions: Vec<u64> = stored.iter().map(|l| l.offset).collect();
+        self.kv.get_many(&positions, &mut |i, value| {
+            let loc = stored[i];
+            if value.is_empty() {
+                return Err(StoreError::corrupt(0, loc.offset, "record is missing"));
+            }
+            let body = checked(loc.offset, value)?;
+            check_len(loc, body)?;
+            visit(i, body)
+        })?;
+        let mut buf = Vec::new();
+        for (j, loc) in rest.iter().enumerate() {
+            self.read(*loc, &mut buf)?;
+            visit(stored.len() + j, &buf)?;
+        }
+        Ok(())
+    }
+
+    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError> {
+        // Everything appended so far must be readable from the store.
+        if self.writable && !self.poisoned.load(Ordering::SeqCst) {
+            self.sync()?;
+        }
+        scan_records(&self.kv, visit)
+    }
+
+    fn extent(&self) -> Vec<u64> {
+        vec![self.pending().end()]
+    }
+
+    fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.kv.meta_put(META_CHECKPOINT, bytes)
+    }
+
+    fn size(&self) -> (u64, u64) {
+        let buffered = self.pending().buf.len() as u64;
+        (1, self.kv.disk_bytes() + buffered)
+    }
+}
