@@ -87,12 +87,19 @@ impl RedbLog {
     pub(crate) fn open(path: &Path, writable: bool) -> Result<Self, StoreError> {
         let db = if writable {
             let db = Database::create(path).map_err(|e| engine_err("open", e))?;
-            let txn = db.begin_write().map_err(|e| engine_err("begin write", e))?;
-            txn.open_table(EVENTS)
-                .map_err(|e| engine_err("open table", e))?;
-            txn.open_table(META)
-                .map_err(|e| engine_err("open table", e))?;
-            txn.commit().map_err(|e| engine_err("commit", e))?;
+            // Create the tables once (a durable commit); a reopen only reads,
+            // so a clean reopen costs no fsync.
+            let read = db.begin_read().map_err(|e| engine_err("begin read", e))?;
+            let exists = read.open_table(EVENTS).is_ok() && read.open_table(META).is_ok();
+            drop(read);
+            if !exists {
+                let txn = db.begin_write().map_err(|e| engine_err("begin write", e))?;
+                txn.open_table(EVENTS)
+                    .map_err(|e| engine_err("open table", e))?;
+                txn.open_table(META)
+                    .map_err(|e| engine_err("open table", e))?;
+                txn.commit().map_err(|e| engine_err("commit", e))?;
+            }
             Db::Rw(db)
         } else {
             Db::Ro(ReadOnlyDatabase::open(path).map_err(|e| engine_err("open", e))?)
