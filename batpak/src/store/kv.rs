@@ -11,15 +11,20 @@
 //! committed transaction, and never part of an `append` call (a call is
 //! never split across transactions).
 //!
+//! Group commit: a commit takes the whole buffer out (it becomes
+//! `inflight`), releases the lock and commits, so appenders keep buffering
+//! during the fsync and the next commit covers all of them at once.
+//!
 //! Invariants: keys are gapless from 0 (checked at open); positions below
-//! `committed` are in the store, positions from `pending.first` on are in
-//! the buffer, and a reader that finds neither retries the store (the
-//! commit moved them). After a failed commit the engine is poisoned and
-//! refuses appends; the buffer is never acknowledged as durable. This module
+//! `committed` are in the store; the rest are in `inflight` or `pending`
+//! (in that order, contiguous); a reader that finds a position in neither
+//! reads the store (a commit moved it). Commits are serialized by
+//! `commit_lock`. After a failed commit the engine is poisoned and refuses
+//! appends and syncs; nothing of the failed batch is acknowledged durable. This module
 //! never interprets a body (all event semantics stay in the core).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::engine::{BodyBatch, BodyVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
 use super::error::StoreError;
@@ -107,12 +112,34 @@ impl Pending {
     }
 }
 
+/// What is not yet committed: the calls being committed, then the rest.
+#[derive(Debug, Default)]
+struct Buffers {
+    inflight: Option<Arc<Pending>>,
+    pending: Pending,
+}
+
+impl Buffers {
+    /// The stored value at `position`, if buffered.
+    fn value(&self, position: u64) -> Option<&[u8]> {
+        fn from(p: &Pending, position: u64) -> Option<&[u8]> {
+            let i = usize::try_from(position.checked_sub(p.first)?).ok()?;
+            p.value(i)
+        }
+        self.inflight
+            .as_deref()
+            .and_then(|p| from(p, position))
+            .or_else(|| from(&self.pending, position))
+    }
+}
+
 /// The buffered log engine over a [`KvLog`].
 #[derive(Debug)]
 pub(crate) struct KvEngine<K> {
     kv: K,
     writable: bool,
-    pending: Mutex<Pending>,
+    buffers: Mutex<Buffers>,
+    commit_lock: Mutex<()>,
     /// Positions below this are committed.
     committed: AtomicU64,
     poisoned: AtomicBool,
@@ -167,57 +194,71 @@ impl<K: KvLog> KvEngine<K> {
         let engine = Self {
             kv,
             writable,
-            pending: Mutex::new(Pending {
-                first: count,
-                ..Pending::default()
+            buffers: Mutex::new(Buffers {
+                inflight: None,
+                pending: Pending {
+                    first: count,
+                    ..Pending::default()
+                },
             }),
+            commit_lock: Mutex::new(()),
             committed: AtomicU64::new(count),
             poisoned: AtomicBool::new(false),
         };
         Ok((engine, report))
     }
 
-    fn pending(&self) -> MutexGuard<'_, Pending> {
-        // Every change to `Pending` under this lock is completed before any
-        // call that could panic, so a poisoned lock still holds whole calls.
-        self.pending
+    fn buffers(&self) -> MutexGuard<'_, Buffers> {
+        // Every change under this lock is completed before any call that
+        // could panic, so a poisoned lock still holds whole calls.
+        self.buffers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Commits the buffer in one durable transaction.
-    fn commit(&self, pending: &mut Pending) -> Result<(), StoreError> {
-        if pending.ends.is_empty() {
-            return Ok(());
-        }
+    /// Commits everything buffered before this call in one durable
+    /// transaction; appenders keep buffering meanwhile.
+    fn commit(&self) -> Result<(), StoreError> {
+        let _commit = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(StoreError::Poisoned);
         }
-        let first = pending.first;
+        let batch = {
+            let mut buffers = self.buffers();
+            if buffers.pending.ends.is_empty() {
+                return Ok(());
+            }
+            let next = Pending {
+                first: buffers.pending.end(),
+                ..Pending::default()
+            };
+            let batch = Arc::new(std::mem::replace(&mut buffers.pending, next));
+            buffers.inflight = Some(Arc::clone(&batch));
+            batch
+        };
+        let first = batch.first;
         let mut records =
-            (0..pending.ends.len()).filter_map(|i| pending.value(i).map(|v| (first + i as u64, v)));
+            (0..batch.ends.len()).filter_map(|i| batch.value(i).map(|v| (first + i as u64, v)));
         if let Err(e) = self.kv.commit(&mut records) {
+            // The batch stays readable in `inflight`; nothing more commits.
             self.poisoned.store(true, Ordering::SeqCst);
             return Err(e);
         }
-        let end = pending.end();
-        self.committed.store(end, Ordering::SeqCst);
-        pending.first = end;
-        pending.buf.clear();
-        pending.ends.clear();
+        let mut buffers = self.buffers();
+        self.committed.store(batch.end(), Ordering::SeqCst);
+        buffers.inflight = None;
         Ok(())
     }
 
     /// The body at `position` if it is still buffered.
-    fn read_pending(&self, position: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
-        let pending = self.pending();
-        let Some(i) = position.checked_sub(pending.first) else {
+    fn read_buffered(&self, position: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        let buffers = self.buffers();
+        let Some(value) = buffers.value(position) else {
             return Ok(false);
         };
-        let value = usize::try_from(i)
-            .ok()
-            .and_then(|i| pending.value(i))
-            .ok_or_else(|| StoreError::corrupt(0, position, "index points past the log end"))?;
         let body = checked(position, value)?;
         out.clear();
         out.extend_from_slice(body);
@@ -284,7 +325,8 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(StoreError::Poisoned);
         }
-        let mut pending = self.pending();
+        let mut buffers = self.buffers();
+        let pending = &mut buffers.pending;
         if pending.end() != first_position {
             return Err(StoreError::corrupt(
                 0,
@@ -310,8 +352,10 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
                 offset: position,
             });
         }
-        if pending.buf.len() >= COMMIT_THRESHOLD {
-            self.commit(&mut pending)?;
+        let full = pending.buf.len() >= COMMIT_THRESHOLD;
+        drop(buffers);
+        if full {
+            self.commit()?;
         }
         Ok(())
     }
@@ -320,8 +364,7 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(StoreError::Poisoned);
         }
-        let mut pending = self.pending();
-        self.commit(&mut pending)
+        self.commit()
     }
 
     /// Commits the buffer (durably: these engines have no "in the OS but
@@ -332,7 +375,7 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
 
     fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError> {
         let position = loc.offset;
-        if position >= self.committed.load(Ordering::SeqCst) && self.read_pending(position, out)? {
+        if position >= self.committed.load(Ordering::SeqCst) && self.read_buffered(position, out)? {
             return check_len(loc, out);
         }
         let mut value = Vec::new();
@@ -381,7 +424,7 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
     }
 
     fn extent(&self) -> Vec<u64> {
-        vec![self.pending().end()]
+        vec![self.buffers().pending.end()]
     }
 
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
@@ -389,7 +432,10 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
     }
 
     fn size(&self) -> (u64, u64) {
-        let buffered = self.pending().buf.len() as u64;
+        let buffers = self.buffers();
+        let buffered =
+            buffers.pending.buf.len() + buffers.inflight.as_ref().map_or(0, |p| p.buf.len());
+        let buffered = buffered as u64;
         (1, self.kv.disk_bytes() + buffered)
     }
 }
