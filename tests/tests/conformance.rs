@@ -462,8 +462,23 @@ fn a_store_without_a_marker_is_recognised_by_its_files() {
                 Err(StoreError::BackendMismatch { found, .. }) if found == created
             ));
         }
+        // A marker-less store is left as it is (its files name it).
         open(created, dir.path()).close().unwrap();
-        assert!(dir.path().join(batpak::store::BACKEND_FILE).exists());
+        assert!(!dir.path().join(batpak::store::BACKEND_FILE).exists());
+    }
+}
+
+#[test]
+fn a_refused_or_read_only_open_writes_no_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let ro = Store::open_read_only(config(Backend::Segment, dir.path())).unwrap();
+    drop(ro);
+    assert!(!dir.path().join(batpak::store::BACKEND_FILE).exists());
+    for b in ALL {
+        let dir = tempfile::tempdir().unwrap();
+        open(b, dir.path()).close().unwrap();
+        let marker = std::fs::read_to_string(dir.path().join(batpak::store::BACKEND_FILE)).unwrap();
+        assert_eq!(marker, format!("batpak-backend v1 {b}\n"));
     }
 }
 

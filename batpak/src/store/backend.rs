@@ -1,13 +1,15 @@
 //! Which log engine holds a store, and the marker that records it.
 //!
 //! A store directory is written by exactly one engine for its whole life.
-//! The first writable open records the engine in a small marker file
-//! (`BACKEND`), written durably (temp file, fsync, rename, fsync directory)
-//! before any event; every later open compares it with the requested engine
-//! and refuses a mismatch with [`StoreError::BackendMismatch`], touching
-//! nothing. A directory from before markers existed is recognised by its
-//! files. This module must never open an engine on a directory the marker
-//! assigns to another engine, and never rewrite an existing marker.
+//! The writable open that creates a store records the engine in a small
+//! marker file (`BACKEND`), written durably (temp file, fsync, rename, fsync
+//! directory) before that open returns, so before any event is
+//! acknowledged; every later open compares it with the requested engine and
+//! refuses a mismatch with [`StoreError::BackendMismatch`], touching
+//! nothing. A directory without a marker (from before markers, or a crash
+//! between the engine's first file and the marker) is recognised by the
+//! engine's files. This module must never open an engine on a directory
+//! that belongs to another, and never rewrite an existing marker.
 
 use std::fmt;
 use std::fs::File;
@@ -138,35 +140,47 @@ fn write_marker(dir: &Path, backend: Backend) -> Result<(), StoreError> {
     sync_dir(dir)
 }
 
-/// Checks (and on first writable open, writes) the backend marker. Runs
-/// with the directory lock held.
-pub(crate) fn check_marker(config: &StoreConfig, writable: bool) -> Result<(), StoreError> {
+/// Refuses a directory that belongs to another backend (or to one this
+/// build lacks). Returns true when the directory has no store yet, so the
+/// marker must be written once the engine has opened.
+fn check_marker(config: &StoreConfig) -> Result<bool, StoreError> {
     let requested = config.backend;
-    match found_backend(&config.dir)? {
-        Some(found) if found != requested => Err(StoreError::BackendMismatch { found, requested }),
-        Some(_) if !requested.is_available() => {
-            Err(StoreError::BackendUnavailable { backend: requested })
-        }
-        Some(_) => {
-            if writable && !config.dir.join(BACKEND_FILE).exists() {
-                write_marker(&config.dir, requested)?;
-            }
-            Ok(())
-        }
-        None if !requested.is_available() => {
-            Err(StoreError::BackendUnavailable { backend: requested })
-        }
-        None if writable => write_marker(&config.dir, requested),
-        None => Ok(()),
+    let found = found_backend(&config.dir)?;
+    if let Some(found) = found
+        && found != requested
+    {
+        return Err(StoreError::BackendMismatch { found, requested });
     }
+    if !requested.is_available() {
+        return Err(StoreError::BackendUnavailable { backend: requested });
+    }
+    Ok(found.is_none())
 }
 
 /// An opened engine and what its open found.
 pub(crate) type Opened = (Box<dyn LogEngine>, OpenReport);
 
-/// Opens the engine `config` chooses; same contract as
-/// [`SegmentEngine::open`].
+/// Checks the directory's backend, opens the engine `config` chooses (same
+/// contract as [`SegmentEngine::open`]) and, for a new store, writes the
+/// marker. Runs with the directory lock held.
 pub(crate) fn open_engine(
+    config: &StoreConfig,
+    writable: bool,
+    try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
+    visit: &mut FrameVisitor<'_>,
+) -> Result<Opened, StoreError> {
+    let fresh = check_marker(config)?;
+    let opened = open_chosen(config, writable, try_checkpoint, visit)?;
+    // Only a new store gets a marker, and only after its engine opened: a
+    // refused or failed open leaves the directory as it was, and a store
+    // from before markers is recognised by its files instead.
+    if fresh && writable {
+        write_marker(&config.dir, config.backend)?;
+    }
+    Ok(opened)
+}
+
+fn open_chosen(
     config: &StoreConfig,
     writable: bool,
     try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,

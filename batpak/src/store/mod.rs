@@ -320,9 +320,8 @@ impl Store {
         let mut index = Index::default();
         let mut from_checkpoint = None;
         let mut damage = None;
-        // Backend choice: refuse a directory made by another engine, then
-        // open the chosen one (segment by default).
-        backend::check_marker(&config, writable)?;
+        // Backend choice: refuses a directory made by another engine, then
+        // opens the chosen one (segment by default).
         let opened = backend::open_engine(
             &config,
             writable,
