@@ -337,9 +337,16 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
                 ),
             ));
         }
+        // Check the whole call first: the buffer only ever holds whole calls.
+        if bodies.bodies().any(|b| u32::try_from(b.len()).is_err()) {
+            return Err(StoreError::corrupt(
+                0,
+                first_position,
+                "body longer than 4 GiB",
+            ));
+        }
         for (position, body) in (first_position..).zip(bodies.bodies()) {
-            let len = u32::try_from(body.len())
-                .map_err(|_| StoreError::corrupt(0, position, "body longer than 4 GiB"))?;
+            let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
             pending
                 .buf
                 .extend_from_slice(&crc(position, body).to_le_bytes());
