@@ -1,1 +1,208 @@
-//! Procedural macros for batpak. Use them through `batpak::prelude`.
+//! Procedural macros for batpak: `#[derive(StateMachine)]` and `#[gate]`.
+//!
+//! Use them through `batpak` (`use batpak::prelude::*;`), never by naming
+//! this crate. This file only parses, delegates and turns errors into
+//! `compile_error!`; each macro is a pipeline in its own module:
+//! `attr` (read attributes) → `ast` (our model) → `check` (rules across
+//! attributes, every error collected) → `expand` (code generation).
+
+mod gate;
+mod state_machine;
+mod util;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Derives an event-sourced state machine from an event enum.
+///
+/// Each variant is an event; `#[transition(..)]` says which states it moves
+/// between. The derive checks the machine at compile time (unknown,
+/// unreachable or duplicate states and transitions, steps out of terminal
+/// states, kind collisions are errors pointing at your tokens) and generates
+/// typed handles whose methods are exactly the legal steps.
+///
+/// ```text
+/// #[derive(StateMachine, Serialize, Deserialize)]
+/// #[machine(
+///     states(Draft, Placed, Paid, Shipped, Cancelled),  // required
+///     initial = Draft,                                  // required
+///     terminal(Shipped, Cancelled),                     // no way out of these
+///     gates(within_credit_limit, shop_is_open),         // #[gate] functions, run in order
+///     context = Shop,                                   // what gates read (default `()`)
+///     category = 7,                                     // default: blake3 of the enum's name
+///     crate = ::batpak,                                 // path of the runtime crate
+/// )]
+/// pub enum Order {
+///     #[transition(Draft -> Placed)]
+///     Placed { items: u32, total_cents: u64 },          // struct, tuple and unit variants
+///     #[transition(Placed -> Paid)]
+///     Paid(u64),
+///     #[transition(Paid -> Shipped)]
+///     Shipped,
+///     #[transition(Draft | Placed | Paid -> Cancelled, kind = 9)]   // explicit event code
+///     Cancelled,
+/// }
+/// ```
+///
+/// # Event kinds
+/// Every event's `EventKind` is `(category, code)`. The category defaults to
+/// blake3 of the enum's name folded into `1..=65535` (0 is reserved for
+/// system records); a code defaults to blake3 of the variant's name. Neither
+/// depends on declaration order, so reordering or adding variants never
+/// changes a stored kind. Two variants with the same code are a compile
+/// error naming both; `kind = N` resolves it.
+///
+/// # What is generated
+/// For `enum Order`: a module `order` with one marker type per state; the
+/// runtime `OrderState` (`Copy`, `Eq`, `Hash`, `Display`, serde);
+/// `impl batpak::StateMachine for Order` (the transition table `apply`,
+/// `kind`, the gates); per source state a trait `Order<State>Transitions`
+/// implemented for `Machine<Order, order::<State>>` with one method per legal
+/// step (named after the variant in `snake_case`, taking `store`, `ctx` when
+/// the machine has a context, then the variant's fields); `OrderHandle`, the
+/// enum `load` returns; and `Order::{create, load, state_of, submit,
+/// MERMAID, DOT}`.
+///
+/// The step traits are defined beside the enum, so they are in scope
+/// wherever the enum is declared; elsewhere import them (`use
+/// shop::OrderDraftTransitions;`) or glob the enum's module. (They are traits
+/// because `Machine` is batpak's type: Rust allows inherent methods only in
+/// the crate that defines a type.)
+///
+/// A trimmed real expansion of
+/// `#[machine(states(Draft, Placed, Done), initial = Draft, terminal(Done))]`
+/// on `pub enum Order { #[transition(Draft -> Placed)] Placed { items: u32 },
+/// #[transition(Placed -> Done)] Done }` (the untrimmed output is pinned by
+/// snapshot tests):
+///
+/// ```text
+/// /// States of [`Order`]: one marker type per state, used as the `S` of a typed handle `Machine<Order, S>`.
+/// pub mod order {
+///     /// `Order` in state `Draft` (initial).
+///     #[derive(Debug)]
+///     pub enum Draft {}
+///     // .. Placed, Done
+/// }
+/// /// The run-time state of one [`Order`] entity (typed handles carry it in their type instead).
+/// #[derive(::core::clone::Clone, ::core::marker::Copy, /* .. */ ::batpak::__private::serde::Serialize, /* .. */)]
+/// #[serde(crate = "::batpak::__private::serde")]
+/// pub enum OrderState { Draft, Placed, Done }
+/// #[automatically_derived]
+/// impl ::batpak::State for order::Draft {
+///     type Machine = Order;
+///     const VALUE: OrderState = OrderState::Draft;
+/// }
+/// #[automatically_derived]
+/// impl ::batpak::StateMachine for Order {
+///     type State = OrderState;
+///     type Context = ();
+///     const NAME: &'static str = "Order";
+///     const INITIAL: OrderState = OrderState::Draft;
+///     const CATEGORY: u16 = 35246;
+///     const GATES: &'static [::batpak::GateSpec<Self>] = &[];
+///     fn kind(&self) -> ::batpak::EventKind {
+///         match self {
+///             Self::Placed { .. } => ::batpak::EventKind::new(Self::CATEGORY, 14658),
+///             Self::Done => ::batpak::EventKind::new(Self::CATEGORY, 28002),
+///         }
+///     }
+///     fn apply(state: OrderState, event: &Self)
+///         -> ::core::result::Result<OrderState, ::batpak::InvalidTransition> {
+///         match (state, event) {
+///             (OrderState::Draft, Self::Placed { .. }) => ::core::result::Result::Ok(OrderState::Placed),
+///             (OrderState::Placed, Self::Done) => ::core::result::Result::Ok(OrderState::Done),
+///             _ => ::core::result::Result::Err(
+///                 ::batpak::InvalidTransition::new(Self::NAME, state, event.variant_name()),
+///             ),
+///         }
+///     }
+///     // .. STATES, variant_name
+/// }
+/// /// The steps one [`Order`] in state [`order::Draft`] can take: one method per legal event. ..
+/// pub trait OrderDraftTransitions: ::core::marker::Sized {
+///     /// Records [`Order::Placed`]: `Draft` → `Placed`. ..
+///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
+///         -> ::core::result::Result<::batpak::Machine<Order, order::Placed>, ::batpak::MachineError<Db::Error>>;
+/// }
+/// #[automatically_derived]
+/// impl OrderDraftTransitions for ::batpak::Machine<Order, order::Draft> {
+///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
+///         -> /* .. */ {
+///         ::batpak::__private::step(self, store, &(), Order::Placed { items })
+///     }
+/// }
+/// /// A loaded [`Order`]: the typed handle of the state its stream is in ..
+/// pub enum OrderHandle {
+///     Draft(::batpak::Machine<Order, order::Draft>),
+///     // .. Placed, Done; with state(), version(), coordinate()
+/// }
+/// #[automatically_derived]
+/// impl Order {
+///     pub const MERMAID: &'static str = "stateDiagram-v2\n    [*] --> Draft\n    Draft --> Placed : Placed\n ..";
+///     pub const DOT: &'static str = "digraph Order {\n    rankdir=LR;\n ..";
+///     pub fn create<Db: ::batpak::MachineStore + ?::core::marker::Sized>(store: &Db, coordinate: ::batpak::Coordinate)
+///         -> ::core::result::Result<::batpak::Machine<Self, order::Draft>, ::batpak::MachineError<Db::Error>> {
+///         ::batpak::__private::create(store, coordinate)
+///     }
+///     // .. load (-> OrderHandle), state_of (-> OrderState), submit (dynamic, -> OrderState)
+/// }
+/// ```
+#[proc_macro_derive(StateMachine, attributes(machine, transition))]
+pub fn derive_state_machine(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    state_machine::expand(&input)
+        .unwrap_or_else(|error| state_machine::fallback(&input, &error))
+        .into()
+}
+
+/// Turns a function into a named gate a machine can list in
+/// `#[machine(gates(..))]`. Its doc comment becomes the gate's description.
+///
+/// Accepted signatures (parameter names are free; each parameter is a
+/// shared reference):
+///
+/// ```text
+/// #[gate]                 fn open(ctx: &Shop, event: &Order) -> bool
+/// #[gate(Order::Placed)]  fn limit(ctx: &Shop, event: &Order) -> Result<(), Denial>
+/// #[gate]                 fn calm(ctx: &Shop, state: &OrderState, event: &Order) -> bool
+/// ```
+///
+/// `#[gate]` alone runs on every transition of the machines that list it;
+/// `#[gate(Order::Placed, ..)]` only on those variants; `crate = path`
+/// names the runtime crate when it is not `::batpak`. A `bool` gate that
+/// returns `false` is denied with code = the gate's name and message = its
+/// doc comment. The names of the gates that passed are stored in the
+/// event's header (`Admission::Gated`).
+///
+/// # What is generated
+/// The function is kept as written (it stays callable). Beside it comes a
+/// *companion*: an empty braced struct with the same name. A braced struct
+/// lives only in the type namespace and a function only in the value
+/// namespace, so both coexist, and `gates(limit)` names the companion with no
+/// new name to learn. The companion implements `batpak::MachineGate<Order>`:
+///
+/// ```text
+/// /// Gate companion of [`limit()`](fn@limit): ..
+/// #[allow(non_camel_case_types)]
+/// struct limit {}
+/// #[automatically_derived]
+/// impl ::batpak::MachineGate<Order> for limit {
+///     const NAME: &'static str = "limit";
+///     const DESCRIPTION: &'static str = "Orders above the credit limit are refused.";
+///     fn applies(event: &Order) -> bool {
+///         ::core::matches!(event, Order::Placed { .. })
+///     }
+///     fn check(ctx: &Shop, _state: <Order as ::batpak::StateMachine>::State, event: &Order)
+///         -> ::core::result::Result<(), ::batpak::Denial> {
+///         limit(ctx, event)
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn gate(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    let item = proc_macro2::TokenStream::from(item);
+    gate::expand(args, item.clone())
+        .unwrap_or_else(|error| gate::fallback(item, &error))
+        .into()
+}

@@ -17,15 +17,42 @@
 //!
 //! ```
 //! use batpak::prelude::*;
+//! use serde::{Deserialize, Serialize};
 //!
+//! /// What the gates read.
+//! struct Shop { credit_limit_cents: u64 }
+//!
+//! /// What can happen to an order.
+//! #[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! #[machine(states(Draft, Placed, Paid), initial = Draft, terminal(Paid),
+//!           gates(within_credit_limit), context = Shop)]
+//! enum Order {
+//!     #[transition(Draft -> Placed)]
+//!     Placed { total_cents: u64 },
+//!     #[transition(Placed -> Paid)]
+//!     Paid { amount_cents: u64 },
+//! }
+//!
+//! /// Orders above the credit limit are refused.
+//! #[gate(Order::Placed)]
+//! fn within_credit_limit(shop: &Shop, event: &Order) -> bool {
+//!     matches!(event, Order::Placed { total_cents } if *total_cents <= shop.credit_limit_cents)
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(StoreConfig::new(dir.path()))?;
+//! let shop = Shop { credit_limit_cents: 5_000 };
 //! let coord = Coordinate::new("order:507", "shop:acme")?;
-//! let placed = EventKind::custom(7, 1)?;
-//! let proposal = Proposal::new(coord, placed, 4_200_u64).expect(ExpectedVersion::NoStream);
-//! let gates = GateSet::<u64, u64>::new().with(FnGate::new("within_limit", |limit: &u64, p: &Proposal<u64>| {
-//!     if p.payload() <= limit { Ok(()) } else { Err(Denial::new("over_limit", "total exceeds limit")) }
-//! }));
-//! let receipt = gates.evaluate(&5_000, proposal)?;
-//! assert_eq!(receipt.gates(), ["within_limit"]);
+//!
+//! let draft = Order::create(&store, coord.clone())?;     // Machine<Order, order::Draft>
+//! let placed = draft.placed(&store, &shop, 4_200)?;      // gate passes, event committed
+//! let paid = placed.paid(&store, &shop, 4_200)?;         // Machine<Order, order::Paid>
+//! // `paid.placed(..)` does not compile: a paid order has no such step.
+//! assert_eq!(paid.version(), 2);
+//! assert_eq!(Order::state_of(&store, &coord)?, OrderState::Paid);
+//!
+//! let events: Vec<StoredEvent<Order>> = store.stream(&coord)?;
+//! assert_eq!(events[0].header.admission.gates(), ["within_credit_limit"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -39,6 +66,7 @@
 pub mod coordinate;
 pub mod event;
 pub mod guard;
+pub mod machine;
 pub mod outcome;
 pub mod pipeline;
 pub mod store;
@@ -52,6 +80,7 @@ pub use event::{
     Admission, CodecError, Event, EventHeader, EventId, EventKind, Hash, KindError, StoredEvent,
 };
 pub use guard::{Denial, FnGate, Gate, GateError, GateSet};
+pub use machine::{CorruptReason, GateSpec, MachineError, MachineGate, MachineStore};
 pub use outcome::{NotOk, Outcome, Wait};
 pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
@@ -65,14 +94,26 @@ pub use store::{
     Backend, CacheKey, Damage, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError,
     StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
 };
+// views: projections, subscriptions, cursors.
+pub use store::{
+    Cursor, CursorFileProblem, DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, Projection,
+    ProjectionReport, RebuildReason, Subscription, SubscriptionError, SubscriptionIter,
+    projection_cache_key,
+};
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
+
+/// Derives a state machine from an event enum; see [`batpak_macros::StateMachine`].
+pub use batpak_macros::StateMachine;
+/// Turns a function into a machine gate; see [`batpak_macros::gate`].
+pub use batpak_macros::gate;
 
 /// Everything a user of batpak usually needs, in one `use`.
 pub mod prelude {
+    pub use crate::Projection;
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, Outcome, Proposal, Region, StateMachine, Store, StoreConfig, StoreError,
-        StoredEvent, SyncPolicy, Wait,
+        GateSet, Machine, MachineError, Outcome, Proposal, Region, StateMachine, Store,
+        StoreConfig, StoreError, StoredEvent, SyncPolicy, Wait, gate,
     };
 }
 
@@ -81,4 +122,22 @@ pub mod prelude {
 pub mod __private {
     /// Seals [`crate::State`]: implemented only by generated state types.
     pub trait Sealed {}
+
+    pub use crate::machine::{create, load, state_of, step, submit};
+
+    /// The state type of a machine whose derive failed: the derive still
+    /// emits a stub `StateMachine` impl (beside its errors) so code that
+    /// names the machine, such as its gates, adds no follow-on errors.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum FallbackState {
+        /// The only value; never stored.
+        Invalid,
+    }
+
+    impl core::fmt::Display for FallbackState {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("invalid machine")
+        }
+    }
+    pub use serde;
 }

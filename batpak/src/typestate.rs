@@ -17,15 +17,20 @@ use serde::de::DeserializeOwned;
 
 use crate::coordinate::Coordinate;
 use crate::event::{EventKind, Hash};
+use crate::machine::GateSpec;
 
 /// An event enum whose variants are the transitions of a state machine.
 ///
 /// Implemented by `#[derive(StateMachine)]`; the transition table in
 /// [`StateMachine::apply`] is the one source of truth for replay, for the
 /// dynamic API and for the typed handles.
-pub trait StateMachine: Serialize + DeserializeOwned + Sized {
+pub trait StateMachine: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
     /// The runtime state enum (one unit variant per declared state).
     type State: Copy + Eq + StdHash + fmt::Debug + fmt::Display + Send + Sync + 'static;
+
+    /// What the machine's gates read to decide (`#[machine(context = T)]`;
+    /// `()` when the machine has no context).
+    type Context: ?Sized + 'static;
 
     /// The machine's name, as written by the user.
     const NAME: &'static str;
@@ -38,6 +43,9 @@ pub trait StateMachine: Serialize + DeserializeOwned + Sized {
 
     /// The event category shared by all of this machine's kinds.
     const CATEGORY: u16;
+
+    /// The machine's gates (`#[machine(gates(..))]`), in evaluation order.
+    const GATES: &'static [GateSpec<Self>];
 
     /// The stable kind of this event.
     fn kind(&self) -> EventKind;

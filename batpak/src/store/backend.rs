@@ -21,7 +21,7 @@ use super::engine::{FrameVisitor, LogEngine, OpenReport};
 use super::error::StoreError;
 use super::segment::SegmentEngine;
 use super::segment::format::parse_segment_file_name;
-use super::segment::writer::sync_dir;
+use super::segment::fs::StdFs;
 
 /// Name of the marker file that records the engine of a store directory.
 pub const BACKEND_FILE: &str = "BACKEND";
@@ -137,7 +137,9 @@ fn write_marker(dir: &Path, backend: Backend) -> Result<(), StoreError> {
     file.sync_all()
         .map_err(|e| StoreError::io("fsync", &tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
-    sync_dir(dir)
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("fsync directory", dir, e))
 }
 
 /// Refuses a directory that belongs to another backend (or to one this
@@ -188,7 +190,9 @@ fn open_chosen(
 ) -> Result<Opened, StoreError> {
     match config.backend {
         Backend::Segment => {
-            let (engine, report) = SegmentEngine::open(config, writable, try_checkpoint, visit)?;
+            let fs = std::sync::Arc::new(StdFs);
+            let (engine, report) =
+                SegmentEngine::open(fs, config, writable, try_checkpoint, visit)?;
             Ok((Box::new(engine), report))
         }
         #[cfg(feature = "redb")]

@@ -61,6 +61,8 @@ pub enum SyncPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     pub(crate) dir: PathBuf,
+    // views: projection cache and subscription settings (projection.rs).
+    pub(crate) views: super::projection::ViewsConfig,
     pub(crate) segment_max_bytes: u64,
     pub(crate) sync_policy: SyncPolicy,
     pub(crate) max_payload_bytes: usize,
@@ -77,6 +79,7 @@ impl StoreConfig {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
+            views: super::projection::ViewsConfig::default(),
             segment_max_bytes: DEFAULT_SEGMENT_MAX_BYTES,
             sync_policy: SyncPolicy::Always,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,

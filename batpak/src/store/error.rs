@@ -37,6 +37,14 @@ pub enum StoreError {
         /// The path given.
         path: PathBuf,
     },
+    /// A saved cursor position file cannot be used (views: cursor.rs).
+    #[error("cursor file {path}: {problem}")]
+    CursorFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: super::cursor::CursorFileProblem,
+    },
     /// The stream was not at the expected version; nothing was written.
     #[error("stream {coordinate} is at version {actual}, expected {expected:?}")]
     VersionMismatch {

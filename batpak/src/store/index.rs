@@ -15,7 +15,7 @@ use crate::coordinate::Coordinate;
 use crate::event::{EventHeader, EventId, EventKind, Hash, decode_header};
 use crate::pipeline::AppendReceipt;
 use crate::store::engine::Loc;
-use crate::store::segment::format::split_body;
+use crate::store::segment::format::{FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, split_body};
 
 /// Marks "no causing event in this store".
 pub(crate) const NO_CAUSE: u64 = u64::MAX;
@@ -79,6 +79,12 @@ impl Hasher for IdHasher {
                 (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
     }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
     fn write_u128(&mut self, v: u128) {
         let folded = (v as u64) ^ ((v >> 64) as u64).rotate_left(32);
         self.0 = (self.0 ^ folded).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -86,6 +92,43 @@ impl Hasher for IdHasher {
 }
 
 type IdMap = HashMap<EventId, u64, BuildHasherDefault<IdHasher>>;
+
+/// Event id → position. Ids made by one process increase with position
+/// (they are generated under the writer lock) and later processes make
+/// later ids, so nearly every id extends an increasing run: those positions
+/// go in `ordered` (binary-searched through the entries), and only ids that
+/// break the order (a clock stepping back) go in a hash map.
+#[derive(Default)]
+pub(crate) struct IdIndex {
+    ordered: Vec<u64>,
+    max: Option<EventId>,
+    others: IdMap,
+}
+
+impl IdIndex {
+    fn insert(&mut self, id: EventId, position: u64) {
+        if self.max.is_none_or(|m| id > m) {
+            self.ordered.push(position);
+            self.max = Some(id);
+        } else {
+            self.others.insert(id, position);
+        }
+    }
+
+    /// The position of event `id`, if indexed.
+    pub(crate) fn get(&self, id: EventId, entries: &[Entry]) -> Option<u64> {
+        let found = self
+            .ordered
+            .binary_search_by(|&p| {
+                entries
+                    .get(p as usize)
+                    .map_or(std::cmp::Ordering::Greater, |e| e.id.cmp(&id))
+            })
+            .ok()
+            .and_then(|i| self.ordered.get(i).copied());
+        found.or_else(|| self.others.get(&id).copied())
+    }
+}
 
 /// Content fingerprint an idempotency key is bound to: the stream and every
 /// event's kind and encoded payload.
@@ -140,7 +183,7 @@ pub(crate) struct Index {
     pub(crate) entries: Vec<Entry>,
     pub(crate) streams: Vec<StreamState>,
     pub(crate) by_coordinate: HashMap<Coordinate, u32>,
-    pub(crate) by_id: IdMap,
+    pub(crate) by_id: IdIndex,
     pub(crate) keys: HashMap<String, KeyEntry>,
     pub(crate) children: HashMap<u64, Vec<u64>>,
     scanning_key: Option<OpenKey>,
@@ -180,7 +223,7 @@ impl Index {
         }
         let cause = header
             .causation
-            .and_then(|c| self.by_id.get(&c).copied())
+            .and_then(|c| self.by_id.get(c, &self.entries))
             .unwrap_or(NO_CAUSE);
         if cause != NO_CAUSE {
             self.children.entry(cause).or_default().push(position);
@@ -247,7 +290,7 @@ impl Index {
                 h,
             ));
         }
-        if self.by_id.contains_key(&header.id) {
+        if self.by_id.get(header.id, &self.entries).is_some() {
             return Err(damage(format!("duplicate event id {}", header.id), h));
         }
         let hash = Hash::chain(&header.prev_hash, parts.header, parts.payload);
@@ -291,8 +334,10 @@ impl Index {
 
 const CHECKPOINT_MAGIC: [u8; 8] = *b"BATPAKCK";
 const CHECKPOINT_VERSION: u16 = 1;
-/// Bytes of one entry in a checkpoint.
-const ENTRY_BYTES: usize = 16 + 8 + 8 + 4 + 4 + 4 + 4 + 1;
+/// Bytes of one entry in a checkpoint (without its optional cause).
+const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 4 + 1;
+/// Checkpoint entry flag: a cause position follows.
+const FLAG_HAS_CAUSE: u8 = 0x80;
 
 struct Writer(Vec<u8>);
 
@@ -385,14 +430,18 @@ impl Index {
         }
         w.u64(self.entries.len() as u64);
         for e in &self.entries {
+            // Offsets are implied: frames of a segment are back to back.
             w.u128(e.id.as_u128());
-            w.u64(e.offset);
-            w.u64(e.cause);
             w.u32(e.segment);
             w.u32(e.len);
             w.u32(e.kind.to_u32());
             w.u32(e.stream);
-            w.u8(e.flags);
+            if e.cause == NO_CAUSE {
+                w.u8(e.flags);
+            } else {
+                w.u8(e.flags | FLAG_HAS_CAUSE);
+                w.u64(e.cause);
+            }
         }
         w.u64(self.keys.len() as u64);
         for (key, k) in &self.keys {
@@ -406,17 +455,19 @@ impl Index {
                 w.hash(&r.hash);
             }
         }
-        let sum = Hash::of(&w.0);
-        w.hash(&sum);
+        // A checksum against accidental damage; the checkpoint is only
+        // trusted when it also matches the segment lengths exactly.
+        let sum = crc32fast::hash(&w.0);
+        w.u32(sum);
         w.0
     }
 
     /// Decodes a checkpoint, only if it is intact and describes exactly the
     /// log `extent` present now; otherwise `None` (the caller rescans).
     pub(crate) fn decode_checkpoint(bytes: &[u8], extent: &[u64]) -> Option<Self> {
-        let body_len = bytes.len().checked_sub(32)?;
+        let body_len = bytes.len().checked_sub(4)?;
         let (body, sum) = bytes.split_at(body_len);
-        if Hash::of(body).as_bytes()[..] != sum[..] {
+        if crc32fast::hash(body).to_le_bytes()[..] != sum[..] {
             return None;
         }
         let mut r = Reader(body);
@@ -451,16 +502,29 @@ impl Index {
         }
         let n = r.count(ENTRY_BYTES)?;
         index.entries.reserve(n);
-        index.by_id.reserve(n);
+        index.by_id.ordered.reserve(n);
+        let mut prev: Option<(u32, u64)> = None;
         for position in 0..n as u64 {
             let id = EventId::from_u128(r.u128()?);
-            let offset = r.u64()?;
-            let cause = r.u64()?;
             let segment = r.u32()?;
             let len = r.u32()?;
             let kind = EventKind::from_u32(r.u32()?);
             let stream = r.u32()?;
-            let flags = r.u8()?;
+            let stored_flags = r.u8()?;
+            let cause = if stored_flags & FLAG_HAS_CAUSE != 0 {
+                r.u64()?
+            } else {
+                NO_CAUSE
+            };
+            let flags = stored_flags & !FLAG_HAS_CAUSE;
+            let offset = match prev {
+                // backends: redb/LMDB engines use segment 0 (segments count
+                // from 1) and key each record by its position.
+                _ if segment == 0 => position,
+                Some((s, next)) if s == segment => next,
+                _ => SEGMENT_HEADER_LEN as u64,
+            };
+            prev = Some((segment, offset + FRAME_PREFIX_LEN as u64 + u64::from(len)));
             let state = index.streams.get_mut(stream as usize)?;
             state.positions.push(position);
             let sequence = state.positions.len() as u64;
@@ -506,5 +570,40 @@ impl Index {
             );
         }
         r.0.is_empty().then_some(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u128) -> Entry {
+        Entry {
+            id: EventId::from_u128(id),
+            offset: 0,
+            sequence: 1,
+            cause: NO_CAUSE,
+            segment: 1,
+            len: 1,
+            kind: EventKind::new(1, 1),
+            stream: 0,
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn id_index_finds_ids_in_and_out_of_order() {
+        // Ids 10, 20, 15 (clock stepped back), 30, 5.
+        let ids = [10u128, 20, 15, 30, 5];
+        let entries: Vec<Entry> = ids.iter().map(|&i| entry(i)).collect();
+        let mut index = IdIndex::default();
+        for (p, &i) in ids.iter().enumerate() {
+            index.insert(EventId::from_u128(i), p as u64);
+        }
+        for (p, &i) in ids.iter().enumerate() {
+            assert_eq!(index.get(EventId::from_u128(i), &entries), Some(p as u64));
+        }
+        assert_eq!(index.get(EventId::from_u128(11), &entries), None);
+        assert_eq!(index.others.len(), 2);
     }
 }

@@ -32,8 +32,20 @@ mod lmdb;
 #[cfg(feature = "redb")]
 mod redb;
 pub(crate) mod segment;
+// views: projections, subscriptions, cursors (hooks marked `views:` below).
+mod cursor;
+mod projection;
+mod subscription;
+pub use self::cursor::{Cursor, CursorFileProblem};
+pub use self::projection::{
+    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
+    projection_cache_key,
+};
+pub use self::subscription::{Delivery, Iter as SubscriptionIter, Subscription, SubscriptionError};
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
+use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
@@ -56,7 +68,7 @@ pub use self::lmdb::LmdbCache;
 pub use self::redb::RedbCache;
 
 use self::engine::{BodyBatch, Loc, LogEngine};
-use self::index::{Fingerprint, Index, KeyEntry, NO_CAUSE};
+use self::index::{Fingerprint, IdHasher, Index, KeyEntry, NO_CAUSE};
 use self::segment::format::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, split_body, write_body_prefix,
 };
@@ -66,6 +78,9 @@ use crate::event::{
     encode_header_into, encode_payload,
 };
 use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
+
+/// Most times a sync leader yields to let concurrent appends join its sync.
+const GROUP_COMMIT_YIELDS: u32 = 8;
 
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -136,7 +151,9 @@ struct Shared {
     engine: Box<dyn LogEngine>,
     index: RwLock<Index>,
     writer: Mutex<WriteScratch>,
-    sync_lock: Mutex<()>,
+    /// True while a leader is syncing.
+    sync_state: Mutex<bool>,
+    sync_done: std::sync::Condvar,
     /// Positions below this have been handed to the engine.
     appended: AtomicU64,
     /// Positions below this are durable.
@@ -145,6 +162,10 @@ struct Shared {
     syncs: AtomicU64,
     truncated_bytes: u64,
     from_checkpoint: bool,
+    // views: where projection states are cached.
+    cache: Arc<dyn ProjectionCache>,
+    // views: subscribers and the durable watermark cursors wait on.
+    hub: subscription::Hub,
     _lock: File,
 }
 
@@ -345,19 +366,24 @@ impl Store {
             index = loaded;
         }
         let events = index.len();
+        let cache = config.views.open_cache(); // views
+        let hub = subscription::Hub::new(config.views.subscription_capacity, events); // views
         let shared = Arc::new(Shared {
             config,
             writable,
             engine,
             index: RwLock::new(index),
             writer: Mutex::new(WriteScratch::default()),
-            sync_lock: Mutex::new(()),
+            sync_state: Mutex::new(false),
+            sync_done: std::sync::Condvar::new(),
             appended: AtomicU64::new(events),
             durable: AtomicU64::new(events),
             poisoned: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
             truncated_bytes: report.truncated_bytes,
             from_checkpoint: report.from_checkpoint,
+            cache, // views
+            hub,   // views
             _lock: lock_file,
         });
         if report.from_checkpoint && shared.config.verify_on_open {
@@ -488,15 +514,15 @@ impl Store {
             let index = read_lock(&self.shared.index);
             index
                 .by_id
-                .get(&id)
-                .and_then(|&p| index.entries.get(p as usize).map(|e| (p, e.loc())))
+                .get(id, &index.entries)
+                .and_then(|p| index.entries.get(p as usize).map(|e| (p, e.loc())))
         };
         let Some((position, loc)) = found else {
             return Ok(None);
         };
         let mut buf = Vec::new();
         self.shared.engine.read(loc, &mut buf)?;
-        decode_event(loc, position, &buf).map(Some)
+        decode_event(loc, position, &buf, true).map(Some)
     }
 
     /// Every event of one stream, in sequence order, decoded into `P`.
@@ -562,7 +588,7 @@ impl Store {
     pub fn walk_causation(&self, id: EventId) -> Result<Vec<EventHeader>, StoreError> {
         let positions = {
             let index = read_lock(&self.shared.index);
-            let Some(&root) = index.by_id.get(&id) else {
+            let Some(root) = index.by_id.get(id, &index.entries) else {
                 return Ok(Vec::new());
             };
             let mut found = vec![root];
@@ -597,6 +623,9 @@ impl Store {
     pub fn sync(&self) -> Result<(), StoreError> {
         if !self.shared.writable {
             return Ok(());
+        }
+        if self.shared.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
         }
         let end = self.shared.appended.load(Ordering::SeqCst);
         self.shared.wait_durable(end)
@@ -700,10 +729,24 @@ fn spawn_flusher(shared: Weak<Shared>, max_delay_ms: u64) -> Result<Flusher, Sto
     Ok(Flusher { stop, thread })
 }
 
+/// Where a read event's chain hash comes from (see `Shared::read_events`).
+#[derive(Debug, Clone, Copy)]
+enum HashFrom {
+    /// The `prev_hash` of the same stream's next event, read in the same call.
+    Successor,
+    /// The stream's head: the event is the stream's last.
+    Head(Hash),
+    /// Neither is known: hash the stored bytes.
+    Compute,
+}
+
+/// Decodes one body; the hash is computed only when `compute` (otherwise
+/// the caller fills it in).
 fn decode_event<P: DeserializeOwned>(
     loc: Loc,
     position: u64,
     body: &[u8],
+    compute: bool,
 ) -> Result<StoredEvent<P>, StoreError> {
     let parts = split_body(body)
         .ok_or_else(|| StoreError::corrupt(loc.segment, loc.offset, "frame body is malformed"))?;
@@ -719,7 +762,11 @@ fn decode_event<P: DeserializeOwned>(
         ));
     }
     let payload = decode_payload(parts.payload)?;
-    let hash = Hash::chain(&header.prev_hash, parts.header, parts.payload);
+    let hash = if compute {
+        Hash::chain(&header.prev_hash, parts.header, parts.payload)
+    } else {
+        Hash::ZERO
+    };
     Ok(StoredEvent {
         header,
         payload,
@@ -916,8 +963,8 @@ impl Shared {
     fn correlation_of(&self, index: &Index, cause: EventId) -> Option<EventId> {
         let entry = index
             .by_id
-            .get(&cause)
-            .and_then(|&p| index.entries.get(p as usize))?;
+            .get(cause, &index.entries)
+            .and_then(|p| index.entries.get(p as usize))?;
         let mut buf = Vec::new();
         self.engine.read(entry.loc(), &mut buf).ok()?;
         let parts = split_body(&buf)?;
@@ -941,27 +988,65 @@ impl Shared {
     }
 
     /// Group commit: returns once positions below `end` are durable.
+    ///
+    /// One thread at a time syncs (the leader); it covers everything handed
+    /// to the engine before its sync began. Waiters sleep on a condvar and,
+    /// when a sync ends, those it covered return without syncing; one of
+    /// the rest leads the next sync.
     fn wait_durable(&self, end: u64) -> Result<(), StoreError> {
         if self.durable.load(Ordering::SeqCst) >= end {
             return Ok(());
         }
-        let _sync = lock(&self.sync_lock);
-        if self.durable.load(Ordering::SeqCst) >= end {
-            return Ok(());
+        let mut syncing = lock(&self.sync_state);
+        loop {
+            if self.durable.load(Ordering::SeqCst) >= end {
+                return Ok(());
+            }
+            if self.poisoned.load(Ordering::SeqCst) {
+                return Err(StoreError::Poisoned);
+            }
+            if !*syncing {
+                break;
+            }
+            syncing = self
+                .sync_done
+                .wait(syncing)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(StoreError::Poisoned);
+        *syncing = true;
+        drop(syncing);
+        // Let appenders that are mid-append (typically the ones the last
+        // sync just released) land in this sync: yield while the log keeps
+        // growing, a few times at most. A lone appender pays one yield.
+        let mut target = self.appended.load(Ordering::SeqCst);
+        for _ in 0..GROUP_COMMIT_YIELDS {
+            std::thread::yield_now();
+            let now = self.appended.load(Ordering::SeqCst);
+            if now == target {
+                break;
+            }
+            target = now;
         }
         // Everything handed to the engine before this load is covered by the
         // sync below (the engine flushes its buffer first).
         let target = self.appended.load(Ordering::SeqCst);
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.engine.sync() {
-            self.poisoned.store(true, Ordering::SeqCst);
-            return Err(e);
+        let result = self.engine.sync();
+        match &result {
+            Ok(()) => {
+                self.durable.fetch_max(target, Ordering::SeqCst);
+            }
+            Err(_) => self.poisoned.store(true, Ordering::SeqCst),
         }
-        self.durable.fetch_max(target, Ordering::SeqCst);
-        Ok(())
+        *lock(&self.sync_state) = false;
+        self.sync_done.notify_all();
+        // views: wake cursors and fan newly durable events out to subscribers
+        // (after leaving the leader role, so the next group commit is not
+        // delayed; publish_durable orders concurrent calls itself).
+        if result.is_ok() {
+            self.publish_durable(target);
+        }
+        result
     }
 
     /// Positions selected by `region`, ascending, using only the index.
@@ -1013,17 +1098,69 @@ impl Shared {
             .collect()
     }
 
+    /// Reads and decodes the events at `positions` (ascending).
+    ///
+    /// Chain hashes are not recomputed when the index already knows them: an
+    /// event's hash is its stream successor's `prev_hash` (when that
+    /// successor is read too) or the stream's head (when it is the last
+    /// event); only the others are hashed. Every link was checked when the
+    /// index was built.
     fn read_events<P: DeserializeOwned>(
         &self,
         positions: &[u64],
     ) -> Result<Vec<StoredEvent<P>>, StoreError> {
-        let locs = self.locs(positions);
-        let mut out = Vec::with_capacity(locs.len());
+        let n = positions.len();
+        let mut locs = Vec::with_capacity(n);
+        let mut plan = vec![HashFrom::Compute; n];
+        let mut streams = Vec::with_capacity(n);
+        {
+            let index = read_lock(&self.index);
+            let mut next_seq: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
+            for (i, &p) in positions.iter().enumerate().rev() {
+                let entry = index
+                    .entries
+                    .get(p as usize)
+                    .ok_or_else(|| StoreError::corrupt(0, 0, "index position out of range"))?;
+                if let Some(stream) = index.streams.get(entry.stream as usize) {
+                    plan[i] = if next_seq.get(&entry.stream) == Some(&(entry.sequence + 1)) {
+                        HashFrom::Successor
+                    } else if entry.sequence == stream.positions.len() as u64 {
+                        HashFrom::Head(stream.head)
+                    } else {
+                        HashFrom::Compute
+                    };
+                }
+                next_seq.insert(entry.stream, entry.sequence);
+            }
+            for &p in positions {
+                if let Some(e) = index.entries.get(p as usize) {
+                    locs.push(e.loc());
+                    streams.push(e.stream);
+                }
+            }
+        }
+        let mut out: Vec<StoredEvent<P>> = Vec::with_capacity(n);
         self.engine.read_many(&locs, &mut |i, body| {
             let position = positions.get(i).copied().unwrap_or(NO_CAUSE);
-            out.push(decode_event(locs[i], position, body)?);
+            let compute = matches!(plan.get(i), Some(HashFrom::Compute));
+            out.push(decode_event(locs[i], position, body, compute)?);
             Ok(())
         })?;
+        let mut successor_prev: HashMap<u32, Hash, BuildHasherDefault<IdHasher>> =
+            HashMap::default();
+        for i in (0..out.len()).rev() {
+            let stream = streams[i];
+            match plan[i] {
+                HashFrom::Compute => {}
+                HashFrom::Head(hash) => out[i].hash = hash,
+                HashFrom::Successor => {
+                    if let Some(hash) = successor_prev.get(&stream) {
+                        out[i].hash = *hash;
+                    }
+                }
+            }
+            successor_prev.insert(stream, out[i].header.prev_hash);
+        }
         Ok(out)
     }
 
@@ -1050,6 +1187,9 @@ impl Shared {
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
+        // Events indexed before the scan starts must all be found by it
+        // (appends racing with the scan may add more).
+        let live = read_lock(&self.index).len();
         let mut fresh = Index::default();
         let mut damage = None;
         let scanned = self.engine.scan(&mut |loc, body| {
@@ -1078,7 +1218,6 @@ impl Shared {
             (Err(e), None) => return Err(e),
         };
         let damage = damage.or_else(|| {
-            let live = read_lock(&self.index).len();
             (fresh.len() < live).then(|| Damage {
                 segment: 0,
                 offset: 0,

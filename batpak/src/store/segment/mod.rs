@@ -3,24 +3,26 @@
 //! Layout and recovery rules are in `batpak/FORMAT.md`; [`format`] is the
 //! one place that encodes them. The engine stores frame bodies in position
 //! order and hands them back; it never interprets a body beyond its framing
-//! prefix (batch count), so all event semantics stay in the core.
+//! prefix (batch count), so all event semantics stay in the core. Every file
+//! operation goes through [`fs::SegmentFs`], the seam for crash-model and
+//! I/O-error tests.
 //!
 //! Concurrency: appends are serialized by the `active` mutex (the core also
 //! serializes them); readers use positional reads on shared file handles and
 //! only take the mutex for bytes still in the write buffer.
 
 pub(crate) mod format;
+pub(crate) mod fs;
 pub(crate) mod reader;
 pub(crate) mod recovery;
 pub(crate) mod writer;
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use self::format::{FRAME_PREFIX_LEN, max_body_len, parse_segment_file_name, segment_file_name};
+use self::fs::{SegmentFile, SegmentFs};
 use self::reader::{checked_body, frame_len, read_at};
 use self::recovery::{SegmentScan, scan_segment};
 use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
@@ -37,13 +39,14 @@ const MAX_RUN_BYTES: u64 = 8 * 1024 * 1024;
 /// A segment file readers can use, with its known valid length.
 #[derive(Debug)]
 struct Sealed {
-    file: Arc<File>,
+    file: Arc<dyn SegmentFile>,
     len: u64,
 }
 
 /// Segment files in a directory.
 #[derive(Debug)]
 pub(crate) struct SegmentEngine {
+    fs: Arc<dyn SegmentFs>,
     dir: PathBuf,
     max_body_len: u32,
     segment_max: u64,
@@ -67,27 +70,27 @@ impl SegmentEngine {
     /// When a checkpoint file exists, `try_checkpoint` gets its bytes and the
     /// current segment lengths; if it accepts them, no segment is scanned.
     pub(crate) fn open(
+        fs: Arc<dyn SegmentFs>,
         config: &StoreConfig,
         writable: bool,
         try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
         visit: &mut FrameVisitor<'_>,
     ) -> Result<(Self, OpenReport), StoreError> {
         let dir = config.dir.clone();
-        let numbers = list_segments(&dir)?;
+        let numbers = list_segments(&*fs, &dir)?;
         let mut report = OpenReport::default();
         if let Some(engine) =
-            Self::open_from_checkpoint(config, writable, &numbers, try_checkpoint)?
+            Self::open_from_checkpoint(&fs, config, writable, &numbers, try_checkpoint)?
         {
             report.from_checkpoint = true;
             return Ok((engine, report));
         }
         if writable {
-            remove_checkpoint_in(&dir)?;
+            remove_checkpoint_in(&*fs, &dir)?;
         }
         let mut files = Vec::with_capacity(numbers.len());
         let mut next_first: u64 = 0;
         let mut last_frames = 0u64;
-        let mut removed_last = false;
         for (i, &n) in numbers.iter().enumerate() {
             let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if n != expected {
@@ -98,17 +101,18 @@ impl SegmentEngine {
                 ));
             }
             let path = dir.join(segment_file_name(n));
-            let bytes = std::fs::read(&path).map_err(|e| StoreError::io("read", &path, e))?;
+            let bytes = fs
+                .read(&path)
+                .map_err(|e| StoreError::io("read", &path, e))?;
             let is_last = i + 1 == numbers.len();
             match scan_segment(&bytes, n, is_last)? {
                 SegmentScan::TornHeader => {
                     report.truncated_bytes += bytes.len() as u64;
                     if writable {
-                        std::fs::remove_file(&path)
+                        fs.remove(&path)
                             .map_err(|e| StoreError::io("remove torn segment", &path, e))?;
-                        sync_dir(&dir)?;
+                        sync_dir(&*fs, &dir)?;
                     }
-                    removed_last = true;
                 }
                 SegmentScan::Frames {
                     header,
@@ -129,7 +133,8 @@ impl SegmentEngine {
                     if cut > 0 {
                         report.truncated_bytes += cut;
                         if writable {
-                            truncate_file(&path, valid_end)?;
+                            fs.truncate(&path, valid_end)
+                                .map_err(|e| StoreError::io("truncate", &path, e))?;
                         }
                     }
                     for f in &frames {
@@ -146,9 +151,11 @@ impl SegmentEngine {
                     }
                     next_first += frames.len() as u64;
                     last_frames = frames.len() as u64;
-                    let file = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+                    let file = fs
+                        .open_read(&path)
+                        .map_err(|e| StoreError::io("open", &path, e))?;
                     files.push(Sealed {
-                        file: Arc::new(file),
+                        file,
                         len: valid_end,
                     });
                 }
@@ -158,13 +165,16 @@ impl SegmentEngine {
         let mut active = None;
         if writable {
             let a = match files.last() {
-                Some(last) if !removed_last => {
+                // After removing a torn new segment, the one before it is
+                // active again: open never needs to write a new file.
+                Some(last) => {
                     let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
-                    reopen_segment(dir.join(segment_file_name(n)), n, last.len, last_frames)?
+                    let path = dir.join(segment_file_name(n));
+                    reopen_segment(&*fs, path, n, last.len, last_frames)?
                 }
                 _ => {
                     let n = u32::try_from(files.len() + 1).unwrap_or(u32::MAX);
-                    let a = create_segment(&dir, n, next_first, max_body)?;
+                    let a = create_segment(&*fs, &dir, n, next_first, max_body)?;
                     files.push(Sealed {
                         file: Arc::clone(&a.file),
                         len: a.os_len,
@@ -177,17 +187,18 @@ impl SegmentEngine {
             }
             active = Some(a);
         }
-        Ok((Self::assemble(config, files, active), report))
+        Ok((Self::assemble(fs, config, files, active), report))
     }
 
     fn open_from_checkpoint(
+        fs: &Arc<dyn SegmentFs>,
         config: &StoreConfig,
         writable: bool,
         numbers: &[u32],
         try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
     ) -> Result<Option<Self>, StoreError> {
         let dir = &config.dir;
-        let Ok(bytes) = std::fs::read(dir.join(CHECKPOINT_FILE)) else {
+        let Ok(bytes) = fs.read(&dir.join(CHECKPOINT_FILE)) else {
             return Ok(None);
         };
         let mut lens = Vec::with_capacity(numbers.len());
@@ -196,8 +207,10 @@ impl SegmentEngine {
                 return Ok(None);
             }
             let path = dir.join(segment_file_name(n));
-            let meta = std::fs::metadata(&path).map_err(|e| StoreError::io("stat", &path, e))?;
-            lens.push(meta.len());
+            lens.push(
+                fs.len(&path)
+                    .map_err(|e| StoreError::io("stat", &path, e))?,
+            );
         }
         if lens.is_empty() || !try_checkpoint(&bytes, &lens) {
             return Ok(None);
@@ -207,32 +220,37 @@ impl SegmentEngine {
         let mut files = Vec::with_capacity(numbers.len());
         for (&n, &len) in numbers.iter().zip(&lens) {
             let path = dir.join(segment_file_name(n));
-            let file = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
-            files.push(Sealed {
-                file: Arc::new(file),
-                len,
-            });
+            let file = fs
+                .open_read(&path)
+                .map_err(|e| StoreError::io("open", &path, e))?;
+            files.push(Sealed { file, len });
         }
         let mut active = None;
         if writable {
-            remove_checkpoint_in(dir)?;
+            remove_checkpoint_in(&**fs, dir)?;
             let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
             let len = lens.last().copied().unwrap_or(0);
             let frames = u64::from(len > format::SEGMENT_HEADER_LEN as u64);
-            let a = reopen_segment(dir.join(segment_file_name(n)), n, len, frames)?;
+            let a = reopen_segment(&**fs, dir.join(segment_file_name(n)), n, len, frames)?;
             if let Some(last) = files.last_mut() {
                 last.file = Arc::clone(&a.file);
             }
             active = Some(a);
         }
-        Ok(Some(Self::assemble(config, files, active)))
+        Ok(Some(Self::assemble(Arc::clone(fs), config, files, active)))
     }
 
-    fn assemble(config: &StoreConfig, files: Vec<Sealed>, active: Option<Active>) -> Self {
+    fn assemble(
+        fs: Arc<dyn SegmentFs>,
+        config: &StoreConfig,
+        files: Vec<Sealed>,
+        active: Option<Active>,
+    ) -> Self {
         let (active_segment, active_os_len) = active
             .as_ref()
             .map_or((u32::MAX, 0), |a: &Active| (a.segment, a.os_len));
         Self {
+            fs,
             dir: config.dir.clone(),
             max_body_len: max_body_len(config.max_payload_bytes),
             segment_max: config.segment_max_bytes.max(1),
@@ -244,7 +262,7 @@ impl SegmentEngine {
         }
     }
 
-    fn file(&self, segment: u32) -> Result<Arc<File>, StoreError> {
+    fn file(&self, segment: u32) -> Result<Arc<dyn SegmentFile>, StoreError> {
         let files = self
             .files
             .read()
@@ -280,7 +298,13 @@ impl SegmentEngine {
 
     fn rotate(&self, a: &mut Active, first_position: u64) -> Result<(), StoreError> {
         a.sync()?;
-        let next = create_segment(&self.dir, a.segment + 1, first_position, self.max_body_len)?;
+        let next = create_segment(
+            &*self.fs,
+            &self.dir,
+            a.segment + 1,
+            first_position,
+            self.max_body_len,
+        )?;
         {
             let mut files = self
                 .files
@@ -320,37 +344,23 @@ impl SegmentEngine {
     }
 }
 
-fn list_segments(dir: &Path) -> Result<Vec<u32>, StoreError> {
-    let mut numbers = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io("list", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| StoreError::io("list", dir, e))?;
-        if let Some(n) = entry.file_name().to_str().and_then(parse_segment_file_name) {
-            numbers.push(n);
-        }
-    }
+fn list_segments(fs: &dyn SegmentFs, dir: &Path) -> Result<Vec<u32>, StoreError> {
+    let names = fs.list(dir).map_err(|e| StoreError::io("list", dir, e))?;
+    let mut numbers: Vec<u32> = names
+        .iter()
+        .filter_map(|name| parse_segment_file_name(name))
+        .collect();
     numbers.sort_unstable();
     Ok(numbers)
 }
 
-fn remove_checkpoint_in(dir: &Path) -> Result<(), StoreError> {
+fn remove_checkpoint_in(fs: &dyn SegmentFs, dir: &Path) -> Result<(), StoreError> {
     let path = dir.join(CHECKPOINT_FILE);
-    match std::fs::remove_file(&path) {
+    match fs.remove(&path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StoreError::io("remove", &path, e)),
     }
-}
-
-fn truncate_file(path: &Path, len: u64) -> Result<(), StoreError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| StoreError::io("open", path, e))?;
-    file.set_len(len)
-        .map_err(|e| StoreError::io("truncate", path, e))?;
-    file.sync_all()
-        .map_err(|e| StoreError::io("fsync", path, e))
 }
 
 impl LogEngine for SegmentEngine {
@@ -427,7 +437,7 @@ impl LogEngine for SegmentEngine {
         }
         let file = self.file(loc.segment)?;
         let len = frame_len(loc) as usize;
-        read_at(&file, loc.segment, loc.offset, len, out)?;
+        read_at(&*file, loc.segment, loc.offset, len, out)?;
         checked_body(out, loc)?;
         out.copy_within(FRAME_PREFIX_LEN.., 0);
         out.truncate(loc.len as usize);
@@ -462,7 +472,7 @@ impl LogEngine for SegmentEngine {
             }
             let file = self.file(first.segment)?;
             let run_len = usize::try_from(run_end - first.offset).unwrap_or(usize::MAX);
-            read_at(&file, first.segment, first.offset, run_len, &mut buf)?;
+            read_at(&*file, first.segment, first.offset, run_len, &mut buf)?;
             for (j, loc) in locs.iter().enumerate().take(end).skip(i) {
                 let start = (loc.offset - first.offset) as usize;
                 let frame = buf
@@ -487,7 +497,7 @@ impl LogEngine for SegmentEngine {
             let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let file = self.file(n)?;
             read_at(
-                &file,
+                &*file,
                 n,
                 0,
                 usize::try_from(len).unwrap_or(usize::MAX),
@@ -546,13 +556,13 @@ impl LogEngine for SegmentEngine {
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
         let tmp = self.dir.join(CHECKPOINT_TMP);
         let path = self.dir.join(CHECKPOINT_FILE);
-        let mut file = File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, e))?;
-        file.write_all(bytes)
+        self.fs
+            .write_synced(&tmp, bytes)
             .map_err(|e| StoreError::io("write", &tmp, e))?;
-        file.sync_all()
-            .map_err(|e| StoreError::io("fsync", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
-        sync_dir(&self.dir)
+        self.fs
+            .rename(&tmp, &path)
+            .map_err(|e| StoreError::io("rename", &path, e))?;
+        sync_dir(&*self.fs, &self.dir)
     }
 
     fn size(&self) -> (u64, u64) {

@@ -5,10 +5,8 @@
 //! checked (length and CRC) before its body is handed out: a damaged frame
 //! is an error, never a wrong event.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
 use super::format::{FRAME_PREFIX_LEN, FrameCheck, check_frame, frame_body};
+use super::fs::SegmentFile;
 use crate::store::engine::Loc;
 use crate::store::error::StoreError;
 
@@ -31,7 +29,7 @@ pub(crate) fn checked_body(frame: &[u8], loc: Loc) -> Result<&[u8], StoreError> 
 
 /// Reads `len` bytes at `offset` of `file` into `buf` (resized).
 pub(crate) fn read_at(
-    file: &File,
+    file: &dyn SegmentFile,
     segment: u32,
     offset: u64,
     len: usize,
@@ -39,7 +37,7 @@ pub(crate) fn read_at(
 ) -> Result<(), StoreError> {
     buf.clear();
     buf.resize(len, 0);
-    file.read_exact_at(buf, offset).map_err(|e| {
+    file.read_at(buf, offset).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             StoreError::corrupt(segment, offset, "frame runs past the end of the segment")
         } else {

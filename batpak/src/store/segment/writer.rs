@@ -7,17 +7,14 @@
 //! synced completely before the next one becomes active, so syncing the
 //! active file is enough to make everything appended durable.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use std::os::unix::fs::FileExt;
 
 use super::format::{
     FORMAT_VERSION, SEGMENT_HEADER_LEN, SegmentHeader, decode_segment_header, push_frame,
     segment_file_name,
 };
+use super::fs::{SegmentFile, SegmentFs};
 use crate::store::error::StoreError;
 
 /// Pending bytes above which an append hands the buffer to the OS.
@@ -27,7 +24,7 @@ pub(crate) const FLUSH_THRESHOLD: usize = 256 * 1024;
 #[derive(Debug)]
 pub(crate) struct Active {
     pub(crate) segment: u32,
-    pub(crate) file: Arc<File>,
+    pub(crate) file: Arc<dyn SegmentFile>,
     pub(crate) path: PathBuf,
     /// Bytes of the file the OS holds (header included).
     pub(crate) os_len: u64,
@@ -58,8 +55,8 @@ impl Active {
         if self.pending.is_empty() {
             return Ok(());
         }
-        (&*self.file)
-            .write_all(&self.pending)
+        self.file
+            .append(&self.pending)
             .map_err(|e| StoreError::io("write", &self.path, e))?;
         self.os_len += self.pending.len() as u64;
         self.pending.clear();
@@ -76,26 +73,23 @@ impl Active {
 }
 
 /// fsyncs a directory, so a created, renamed or removed entry is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
+pub(crate) fn sync_dir(fs: &dyn SegmentFs, dir: &Path) -> Result<(), StoreError> {
+    fs.sync_dir(dir)
         .map_err(|e| StoreError::io("fsync directory", dir, e))
 }
 
 /// Creates segment `segment` durably: create, write header, fsync file,
 /// fsync directory. Refuses to overwrite an existing file.
 pub(crate) fn create_segment(
+    fs: &dyn SegmentFs,
     dir: &Path,
     segment: u32,
     first_position: u64,
     max_body_len: u32,
 ) -> Result<Active, StoreError> {
     let path = dir.join(segment_file_name(segment));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create_new(true)
-        .open(&path)
+    let file = fs
+        .create_new(&path)
         .map_err(|e| StoreError::io("create segment", &path, e))?;
     let header = SegmentHeader {
         version: FORMAT_VERSION,
@@ -104,14 +98,14 @@ pub(crate) fn create_segment(
         max_body_len,
     }
     .encode();
-    file.write_all(&header)
+    file.append(&header)
         .map_err(|e| StoreError::io("write", &path, e))?;
     file.sync_all()
         .map_err(|e| StoreError::io("fsync", &path, e))?;
-    sync_dir(dir)?;
+    sync_dir(fs, dir)?;
     Ok(Active {
         segment,
-        file: Arc::new(file),
+        file,
         path,
         os_len: header.len() as u64,
         pending: Vec::with_capacity(FLUSH_THRESHOLD + 64 * 1024),
@@ -123,25 +117,24 @@ pub(crate) fn create_segment(
 /// Opens an existing segment for appending at `len` (already truncated to
 /// its valid end by recovery). Its header is re-read for its frame limit.
 pub(crate) fn reopen_segment(
+    fs: &dyn SegmentFs,
     path: PathBuf,
     segment: u32,
     len: u64,
     frames: u64,
 ) -> Result<Active, StoreError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .open(&path)
+    let file = fs
+        .open_append(&path)
         .map_err(|e| StoreError::io("open segment", &path, e))?;
     let mut header = [0u8; SEGMENT_HEADER_LEN];
-    file.read_exact_at(&mut header, 0)
+    file.read_at(&mut header, 0)
         .map_err(|e| StoreError::io("read", &path, e))?;
     let max_body_len = decode_segment_header(&header)
         .map_err(|_| StoreError::corrupt(segment, 0, "segment header damaged"))?
         .max_body_len;
     Ok(Active {
         segment,
-        file: Arc::new(file),
+        file,
         path,
         os_len: len,
         pending: Vec::with_capacity(FLUSH_THRESHOLD + 64 * 1024),

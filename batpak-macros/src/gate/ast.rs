@@ -1,0 +1,105 @@
+//! Our model of a gate function: its name, doc, parameters and return kind,
+//! borrowing the `ItemFn` for spans.
+
+use syn::{FnArg, Ident, ItemFn, Path, ReturnType, Type};
+
+use super::attr::GateAttr;
+use crate::util::{Errors, doc_text};
+
+/// One `#[gate]` function.
+pub(crate) struct Gate<'a> {
+    /// The function as written.
+    pub(crate) original: &'a ItemFn,
+    /// Its name (also the companion's and the gate's).
+    pub(crate) ident: &'a Ident,
+    /// Its doc comment, the gate's description.
+    pub(crate) description: String,
+    /// The variants it is limited to.
+    pub(crate) filter: Vec<Path>,
+    /// Root path of the runtime crate.
+    pub(crate) krate: Path,
+    /// The parameters, in order.
+    pub(crate) params: Vec<&'a FnArg>,
+}
+
+/// What a gate returns.
+pub(crate) enum Returns {
+    /// `bool`: `false` is a generated denial.
+    Bool,
+    /// `Result<(), Denial>`.
+    Result,
+}
+
+impl<'a> Gate<'a> {
+    /// Reads the function into the model (never fails: rules are in
+    /// `check.rs`).
+    pub(crate) fn from_syn(
+        original: &'a ItemFn,
+        attr: GateAttr,
+        _errors: &mut Errors,
+    ) -> Option<Self> {
+        Some(Self {
+            original,
+            ident: &original.sig.ident,
+            description: doc_text(&original.attrs),
+            filter: attr.filter,
+            krate: attr.krate,
+            params: original.sig.inputs.iter().collect(),
+        })
+    }
+
+    /// The type behind a `&T` parameter, if it is one.
+    pub(crate) fn referent(arg: &FnArg) -> Option<&Type> {
+        match arg {
+            FnArg::Typed(typed) => match &*typed.ty {
+                Type::Reference(r) if r.mutability.is_none() => Some(&r.elem),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        }
+    }
+
+    /// The context type (first parameter's referent).
+    pub(crate) fn context(&self) -> Option<&Type> {
+        self.params.first().and_then(|p| Self::referent(p))
+    }
+
+    /// The context parameter's type as written (`&Shop`).
+    pub(crate) fn context_ref(&self) -> Option<&Type> {
+        match self.params.first()? {
+            FnArg::Typed(typed) => Some(&typed.ty),
+            FnArg::Receiver(_) => None,
+        }
+    }
+
+    /// The event type (last parameter's referent).
+    pub(crate) fn event(&self) -> Option<&Type> {
+        if self.params.len() < 2 {
+            return None;
+        }
+        self.params.last().and_then(|p| Self::referent(p))
+    }
+
+    /// Whether the gate takes the current state.
+    pub(crate) fn takes_state(&self) -> bool {
+        self.params.len() == 3
+    }
+
+    /// `bool`, `Result<..>`, or `None` for anything else.
+    pub(crate) fn returns(&self) -> Option<Returns> {
+        let ReturnType::Type(_, ty) = &self.original.sig.output else {
+            return None;
+        };
+        let Type::Path(path) = &**ty else {
+            return None;
+        };
+        let last = path.path.segments.last()?;
+        if path.path.is_ident("bool") {
+            Some(Returns::Bool)
+        } else if last.ident == "Result" {
+            Some(Returns::Result)
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The rules a gate function follows; each violation is reported on the
+//! offending token, with the fix.
+
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{FnArg, Type};
+
+use super::ast::Gate;
+use crate::util::Errors;
+
+/// The accepted signatures, for messages.
+const SIGNATURES: &str = "`fn(ctx: &Ctx, event: &Machine)` or \
+    `fn(ctx: &Ctx, state: &MachineState, event: &Machine)`, returning \
+    `Result<(), Denial>` or `bool`";
+
+/// Runs every rule.
+pub(crate) fn check(gate: &Gate<'_>, errors: &mut Errors) {
+    shape(gate, errors);
+    parameters(gate, errors);
+    returns(gate, errors);
+    filter_matches_event(gate, errors);
+}
+
+/// A gate is a plain sync function: `async fn`, generics or `self` are
+/// refused (the machine calls it by name with fixed arguments).
+fn shape(gate: &Gate<'_>, errors: &mut Errors) {
+    let sig = &gate.original.sig;
+    if let Some(token) = &sig.asyncness {
+        errors.at(token.span(), "a gate is synchronous: remove `async`");
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.spanned(
+            &sig.generics,
+            "a gate cannot be generic: name the context and event types, as in \
+             `fn(ctx: &Shop, event: &Order) -> bool`",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.at(variadic.span(), format!("a gate takes {SIGNATURES}"));
+    }
+}
+
+/// Two or three shared references; `fn(event: &Order)` is refused on its
+/// parameter list, `fn(ctx: Shop, ..)` on `Shop`, `fn(&self, ..)` on `self`.
+fn parameters(gate: &Gate<'_>, errors: &mut Errors) {
+    let sig = &gate.original.sig;
+    if !(2..=3).contains(&gate.params.len()) {
+        let span = if gate.params.is_empty() {
+            sig.paren_token.span.join()
+        } else {
+            sig.inputs.span()
+        };
+        errors.at(
+            span,
+            format!(
+                "a gate takes {SIGNATURES}; this one takes {} parameter(s)",
+                gate.params.len()
+            ),
+        );
+        return;
+    }
+    let roles: &[&str] = if gate.takes_state() {
+        &["context", "state", "event"]
+    } else {
+        &["context", "event"]
+    };
+    for (param, role) in gate.params.iter().zip(roles) {
+        match param {
+            FnArg::Receiver(receiver) => errors.at(
+                receiver.span(),
+                "a gate is a free function, not a method: remove `self` and take the context \
+                 as the first parameter",
+            ),
+            FnArg::Typed(typed) if Gate::referent(param).is_none() => {
+                let ty = &typed.ty;
+                let fix = match &**ty {
+                    Type::Reference(r) => r.elem.to_token_stream().to_string(),
+                    other => other.to_token_stream().to_string(),
+                };
+                errors.spanned(
+                    ty,
+                    format!(
+                        "the {role} parameter of a gate is a shared reference: write `&{fix}` \
+                         (gates only read)"
+                    ),
+                );
+            }
+            FnArg::Typed(_) => {}
+        }
+    }
+}
+
+/// `-> bool` or `-> Result<(), Denial>`; `-> u8` or no return type is
+/// refused on the return type (or the name).
+fn returns(gate: &Gate<'_>, errors: &mut Errors) {
+    if gate.returns().is_some() {
+        return;
+    }
+    let sig = &gate.original.sig;
+    let message = "a gate returns \
+        `Result<(), Denial>` (to say why it refuses) or `bool` (a generated denial); add one of \
+        these return types";
+    match &sig.output {
+        syn::ReturnType::Type(_, ty) => errors.spanned(ty, message),
+        syn::ReturnType::Default => errors.at(sig.paren_token.span.close(), message),
+    }
+}
+
+/// `#[gate(Invoice::Paid)]` on `fn(.., event: &Order)` is refused: the
+/// filter names a variant of the event's enum.
+fn filter_matches_event(gate: &Gate<'_>, errors: &mut Errors) {
+    let Some(Type::Path(event)) = gate.event() else {
+        return;
+    };
+    let Some(event_name) = event.path.segments.last().map(|s| s.ident.to_string()) else {
+        return;
+    };
+    for path in &gate.filter {
+        let segments: Vec<_> = path.segments.iter().collect();
+        if let [.., machine, _] = segments.as_slice()
+            && machine.ident != event_name
+        {
+            errors.at(
+                machine.ident.span(),
+                format!(
+                    "this gate's event is `{event_name}`, so it can only be limited to \
+                     `{event_name}::..` variants; change the filter or the event parameter"
+                ),
+            );
+        }
+    }
+}

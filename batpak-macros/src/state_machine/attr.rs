@@ -1,0 +1,205 @@
+//! Reads `#[machine(..)]` on the enum and `#[transition(..)]` on variants.
+//!
+//! Parsing only: every key is read into [`MachineAttr`] / [`TransitionAttr`]
+//! keeping the user's tokens for spans; rules that relate keys to each other
+//! live in `check.rs`. An unknown or repeated key is reported and parsing
+//! goes on, so one compile shows every mistake.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Attribute, Ident, LitInt, Path, Token, Type, parenthesized};
+
+use crate::util::{Errors, closest};
+
+/// Keys accepted in `#[machine(..)]`, for messages and suggestions.
+const MACHINE_KEYS: [&str; 7] = [
+    "states", "initial", "terminal", "gates", "context", "category", "crate",
+];
+
+/// What `#[machine(..)]` says, with the user's tokens.
+#[derive(Default)]
+pub(crate) struct MachineAttr {
+    /// Span of the first `#[machine]` attribute (or the enum name).
+    pub(crate) span: Option<Span>,
+    /// `states(A, B, ..)`; `None` when the key is missing.
+    pub(crate) states: Option<Vec<Ident>>,
+    /// `initial = A`.
+    pub(crate) initial: Option<Ident>,
+    /// `terminal(A, ..)`.
+    pub(crate) terminal: Vec<Ident>,
+    /// `gates(path, ..)`.
+    pub(crate) gates: Vec<Path>,
+    /// `context = Type`.
+    pub(crate) context: Option<Type>,
+    /// `category = N`.
+    pub(crate) category: Option<LitInt>,
+    /// `crate = path`.
+    pub(crate) krate: Option<Path>,
+}
+
+/// One `#[transition(A | B -> C, kind = N)]`.
+pub(crate) struct TransitionAttr {
+    /// The source states, in order written.
+    pub(crate) from: Vec<Ident>,
+    /// The target state.
+    pub(crate) to: Ident,
+    /// `kind = N`.
+    pub(crate) kind: Option<LitInt>,
+}
+
+/// Reads every `#[machine(..)]` attribute of the enum.
+pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
+    let mut out = MachineAttr::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("machine")) {
+        out.span.get_or_insert(attr.path().span());
+        let result = attr.parse_nested_meta(|meta| {
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let span = meta.path.span();
+            let repeated = |errors: &mut Errors| {
+                errors.at(
+                    span,
+                    format!("`{key}` is given twice in #[machine(..)]; keep one"),
+                );
+            };
+            match key.as_str() {
+                "states" | "terminal" => {
+                    let content;
+                    parenthesized!(content in meta.input);
+                    let names: Vec<Ident> =
+                        Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
+                            .into_iter()
+                            .collect();
+                    if key == "states" {
+                        if out.states.is_some() {
+                            repeated(errors);
+                        }
+                        out.states = Some(names);
+                    } else {
+                        out.terminal.extend(names);
+                    }
+                }
+                "gates" => {
+                    let content;
+                    parenthesized!(content in meta.input);
+                    out.gates
+                        .extend(Punctuated::<Path, Token![,]>::parse_terminated(&content)?);
+                }
+                "initial" => {
+                    let value: Ident = meta.value()?.parse()?;
+                    if out.initial.is_some() {
+                        repeated(errors);
+                    }
+                    out.initial = Some(value);
+                }
+                "context" => {
+                    let value: Type = meta.value()?.parse()?;
+                    if out.context.is_some() {
+                        repeated(errors);
+                    }
+                    out.context = Some(value);
+                }
+                "category" => {
+                    let value: LitInt = meta.value()?.parse()?;
+                    if out.category.is_some() {
+                        repeated(errors);
+                    }
+                    out.category = Some(value);
+                }
+                "crate" => {
+                    let value: Path = meta.value()?.parse()?;
+                    out.krate = Some(value);
+                }
+                _ => {
+                    let hint = closest(&key, MACHINE_KEYS)
+                        .map(|k| format!("did you mean `{k}`? "))
+                        .unwrap_or_default();
+                    errors.at(
+                        span,
+                        format!(
+                            "unknown key `{key}` in #[machine(..)]; {hint}expected one of: {}",
+                            MACHINE_KEYS.join(", ")
+                        ),
+                    );
+                    skip_value(meta.input)?;
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            errors.push(error);
+        }
+    }
+    out
+}
+
+/// Consumes `= value` or `(..)` after an unknown key so parsing can go on.
+fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        input.parse::<syn::Expr>()?;
+    } else if input.peek(syn::token::Paren) {
+        let content;
+        parenthesized!(content in input);
+        content.parse::<TokenStream>()?;
+    }
+    Ok(())
+}
+
+/// Reads every `#[transition(..)]` of one variant; the flag says whether
+/// one of them could not be read (already reported).
+pub(crate) fn transitions(attrs: &[Attribute], errors: &mut Errors) -> (Vec<TransitionAttr>, bool) {
+    let mut broken = false;
+    let parsed = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("transition"))
+        .filter_map(|attr| match attr.parse_args::<TransitionAttr>() {
+            Ok(parsed) => Some(parsed),
+            Err(error) => {
+                errors.push(error);
+                broken = true;
+                None
+            }
+        })
+        .collect();
+    (parsed, broken)
+}
+
+impl Parse for TransitionAttr {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let from = Punctuated::<Ident, Token![|]>::parse_separated_nonempty(input)?
+            .into_iter()
+            .collect();
+        input.parse::<Token![->]>().map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                "expected `->` between source and target states, as in `#[transition(Draft -> Placed)]`",
+            )
+        })?;
+        let to: Ident = input.parse()?;
+        let mut kind = None;
+        while input.peek(Token![,]) {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let key: Ident = input.parse()?;
+            if key != "kind" {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!(
+                        "unknown key `{key}` in #[transition(..)]; the only key is `kind = N` (an explicit event code)"
+                    ),
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            kind = Some(input.parse::<LitInt>()?);
+        }
+        Ok(Self { from, to, kind })
+    }
+}

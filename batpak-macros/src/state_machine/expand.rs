@@ -1,0 +1,685 @@
+//! Code generation for a checked machine. Each function builds one group of
+//! items with `parse_quote!` (so malformed output fails here, not in the
+//! user's crate); [`machine`] lists them in the order a reader of
+//! `cargo expand` meets them.
+//!
+//! Generated code uses absolute paths only (`::core`, the runtime crate's
+//! root), documents every public item and marks impls
+//! `#[automatically_derived]`.
+
+use std::collections::BTreeSet;
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+use syn::{Fields, Ident, Item, LitStr, Pat, Path, parse_quote};
+
+use super::ast::{Machine, Variant};
+use crate::util::{ident, snake_case};
+
+/// Everything one derive emits.
+pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
+    let names = Names::new(machine);
+    let mut items = Vec::new();
+    items.push(state_module(machine, &names));
+    items.extend(state_enum(machine, &names));
+    items.extend(state_markers(machine, &names));
+    items.push(state_machine_impl(machine, &names));
+    items.extend(transitions(machine, &names));
+    items.extend(handle_enum(machine, &names));
+    items.push(inherent(machine, &names));
+    quote!(#(#items)*)
+}
+
+/// Names of the generated items, derived from the enum's.
+struct Names {
+    /// The runtime crate root.
+    krate: Path,
+    /// The state module (`order`).
+    module: Ident,
+    /// The runtime state enum (`OrderState`).
+    state: Ident,
+    /// The loaded-handle enum (`OrderHandle`).
+    handle: Ident,
+}
+
+impl Names {
+    fn new(machine: &Machine<'_>) -> Self {
+        let span = machine.ident.span();
+        Self {
+            krate: machine.krate.clone(),
+            module: ident(&machine.module_name(), span),
+            state: format_ident!("{}State", machine.ident),
+            handle: format_ident!("{}Handle", machine.ident),
+        }
+    }
+
+    /// The trait holding the typed steps out of `state`.
+    fn steps(&self, machine: &Machine<'_>, state: &Ident) -> Ident {
+        format_ident!("{}{}Transitions", machine.ident, state)
+    }
+}
+
+/// One `#[doc = ".."]` per line, so formatted output reads as `///` lines.
+fn doc(text: &str) -> TokenStream {
+    let lines = text
+        .split('\n')
+        .map(|line| LitStr::new(line, proc_macro2::Span::call_site()));
+    quote!(#(#[doc = #lines])*)
+}
+
+/// `mod order { pub enum Draft {} .. }`: one marker type per state.
+fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
+    let vis = machine.vis;
+    let module = &names.module;
+    let name = machine.ident;
+    let module_doc = doc(&format!(
+        " States of [`{name}`]: one marker type per state, used as the `S` of a typed handle \
+         `Machine<{name}, S>`.\n\n Markers are uninhabited enums: zero-sized, never built, they \
+         exist only in types."
+    ));
+    let inner = inner_visibility(vis);
+    let markers = machine.states().iter().map(|state| {
+        let text = doc(&format!(
+            " `{name}` in state `{state}`{}.",
+            state_note(machine, state)
+        ));
+        quote! {
+            #text
+            #[derive(Debug)]
+            #inner enum #state {}
+        }
+    });
+    parse_quote! {
+        #module_doc
+        #vis mod #module {
+            #(#markers)*
+        }
+    }
+}
+
+/// The enum's visibility as seen from inside the state module: a private
+/// enum's markers are `pub(super)`, a `pub(super)` enum's are
+/// `pub(in super::super)`, others keep theirs. (Plain `pub` would leak a
+/// private enum through `State::Machine`.)
+fn inner_visibility(vis: &syn::Visibility) -> syn::Visibility {
+    match vis {
+        syn::Visibility::Inherited => parse_quote!(pub(super)),
+        syn::Visibility::Restricted(r) if r.path.is_ident("self") => parse_quote!(pub(super)),
+        syn::Visibility::Restricted(r) if r.path.is_ident("super") => {
+            parse_quote!(pub(in super::super))
+        }
+        syn::Visibility::Restricted(r)
+            if r.path.segments.first().is_some_and(|s| s.ident == "super") =>
+        {
+            let path = &r.path;
+            parse_quote!(pub(in super::#path))
+        }
+        other => other.clone(),
+    }
+}
+
+/// " (initial)", " (terminal)" or nothing.
+fn state_note(machine: &Machine<'_>, state: &Ident) -> &'static str {
+    if machine.attr.initial.as_ref() == Some(state) {
+        " (initial)"
+    } else if machine.attr.terminal.contains(state) {
+        " (terminal)"
+    } else {
+        ""
+    }
+}
+
+/// `enum OrderState { Draft, .. }` with `Display` and serde.
+fn state_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
+    let Names { krate, state, .. } = names;
+    let vis = machine.vis;
+    let name = machine.ident;
+    let serde_path = LitStr::new(
+        &quote!(#krate::__private::serde)
+            .to_string()
+            .replace(' ', ""),
+        proc_macro2::Span::call_site(),
+    );
+    let enum_doc = doc(&format!(
+        " The run-time state of one [`{name}`] entity (typed handles carry it in their type instead)."
+    ));
+    let states = machine.states();
+    let variants = states.iter().map(|s| {
+        let text = doc(&format!(" `{s}`{}.", state_note(machine, s)));
+        quote!(#text #s)
+    });
+    let labels = states.iter().map(|s| LitStr::new(&s.to_string(), s.span()));
+    vec![
+        parse_quote! {
+            #enum_doc
+            #[derive(
+                ::core::clone::Clone,
+                ::core::marker::Copy,
+                ::core::fmt::Debug,
+                ::core::cmp::PartialEq,
+                ::core::cmp::Eq,
+                ::core::hash::Hash,
+                #krate::__private::serde::Serialize,
+                #krate::__private::serde::Deserialize,
+            )]
+            #[serde(crate = #serde_path)]
+            #vis enum #state {
+                #(#variants,)*
+            }
+        },
+        parse_quote! {
+            #[automatically_derived]
+            impl ::core::fmt::Display for #state {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.write_str(match self {
+                        #(Self::#states => #labels,)*
+                    })
+                }
+            }
+        },
+    ]
+}
+
+/// `impl State for order::Draft` (and the seal) for every state.
+fn state_markers(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
+    let Names {
+        krate,
+        module,
+        state,
+        ..
+    } = names;
+    let name = machine.ident;
+    machine
+        .states()
+        .iter()
+        .flat_map(|s| {
+            [
+                parse_quote! {
+                    #[automatically_derived]
+                    impl #krate::__private::Sealed for #module::#s {}
+                },
+                parse_quote! {
+                    #[automatically_derived]
+                    impl #krate::State for #module::#s {
+                        type Machine = #name;
+                        const VALUE: #state = #state::#s;
+                    }
+                },
+            ]
+        })
+        .collect()
+}
+
+/// The pattern matching any value of `variant`: `Self::A`, `Self::A(..)`
+/// or `Self::A { .. }`.
+fn pattern(variant: &Variant<'_>) -> Pat {
+    let v = variant.ident;
+    match variant.fields {
+        Fields::Unit => parse_quote!(Self::#v),
+        Fields::Unnamed(_) => parse_quote!(Self::#v(..)),
+        Fields::Named(_) => parse_quote!(Self::#v { .. }),
+    }
+}
+
+/// `impl StateMachine for Order`: names, kinds and the transition table.
+fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
+    let Names { krate, state, .. } = names;
+    let name = machine.ident;
+    let name_str = LitStr::new(&name.to_string(), name.span());
+    let context = machine.context();
+    let initial = &machine.attr.initial;
+    let states = machine.states();
+    let category = Literal::u16_unsuffixed(machine.category.value);
+    let gates = &machine.attr.gates;
+    let patterns: Vec<Pat> = machine.variants.iter().map(pattern).collect();
+    let codes = machine
+        .variants
+        .iter()
+        .map(|v| Literal::u16_unsuffixed(v.code.value));
+    let labels = machine
+        .variants
+        .iter()
+        .map(|v| LitStr::new(&v.ident.to_string(), v.ident.span()));
+    let arms = table_arms(machine, names);
+    let covered: BTreeSet<(String, String)> = machine
+        .edges()
+        .map(|(from, variant, _)| (from.to_string(), variant.ident.to_string()))
+        .collect();
+    let fallback = (covered.len() < states.len() * machine.variants.len()).then(|| {
+        quote! {
+            _ => ::core::result::Result::Err(#krate::InvalidTransition::new(
+                Self::NAME, state, event.variant_name(),
+            )),
+        }
+    });
+    parse_quote! {
+        #[automatically_derived]
+        impl #krate::StateMachine for #name {
+            type State = #state;
+            type Context = #context;
+            const NAME: &'static str = #name_str;
+            const INITIAL: #state = #state::#initial;
+            const STATES: &'static [#state] = &[#(#state::#states),*];
+            const CATEGORY: u16 = #category;
+            const GATES: &'static [#krate::GateSpec<Self>] = &[
+                #(#krate::GateSpec::<Self>::of::<#gates>()),*
+            ];
+
+            fn kind(&self) -> #krate::EventKind {
+                match self {
+                    #(#patterns => #krate::EventKind::new(Self::CATEGORY, #codes),)*
+                }
+            }
+
+            fn variant_name(&self) -> &'static str {
+                match self {
+                    #(#patterns => #labels,)*
+                }
+            }
+
+            fn apply(
+                state: #state,
+                event: &Self,
+            ) -> ::core::result::Result<#state, #krate::InvalidTransition> {
+                match (state, event) {
+                    #(#arms)*
+                    #fallback
+                }
+            }
+        }
+    }
+}
+
+/// One match arm per target state: `(A | B, Self::X { .. }) | (C, Self::Y)
+/// => Ok(T)`, so no two arms share a body.
+fn table_arms(machine: &Machine<'_>, names: &Names) -> Vec<TokenStream> {
+    let state = &names.state;
+    let mut targets: Vec<&Ident> = Vec::new();
+    for (_, _, to) in machine.edges() {
+        if !targets.contains(&to) {
+            targets.push(to);
+        }
+    }
+    targets
+        .into_iter()
+        .map(|target| {
+            let cases = machine.variants.iter().filter_map(|variant| {
+                let sources: Vec<&Ident> = machine
+                    .edges()
+                    .filter(|(_, v, to)| v.ident == variant.ident && *to == target)
+                    .map(|(from, _, _)| from)
+                    .collect();
+                if sources.is_empty() {
+                    return None;
+                }
+                let pat = pattern(variant);
+                Some(quote!((#(#state::#sources)|*, #pat)))
+            });
+            quote!(#(#cases)|* => ::core::result::Result::Ok(#state::#target),)
+        })
+        .collect()
+}
+
+/// The arguments of a typed step or constructor: the variant's fields.
+struct Args {
+    /// `items: u32, total_cents: u64`.
+    params: Vec<TokenStream>,
+    /// `Order::Placed { items, total_cents }`.
+    build: TokenStream,
+}
+
+fn args(machine: &Machine<'_>, variant: &Variant<'_>) -> Args {
+    let name = machine.ident;
+    let v = variant.ident;
+    match variant.fields {
+        Fields::Unit => Args {
+            params: Vec::new(),
+            build: quote!(#name::#v),
+        },
+        Fields::Unnamed(fields) => {
+            let idents: Vec<Ident> = (0..fields.unnamed.len())
+                .map(|i| format_ident!("field{i}"))
+                .collect();
+            let types = fields.unnamed.iter().map(|f| &f.ty);
+            Args {
+                params: idents
+                    .iter()
+                    .zip(types)
+                    .map(|(i, ty)| quote!(#i: #ty))
+                    .collect(),
+                build: quote!(#name::#v(#(#idents),*)),
+            }
+        }
+        Fields::Named(fields) => {
+            let idents: Vec<&Ident> = fields
+                .named
+                .iter()
+                .filter_map(|f| f.ident.as_ref())
+                .collect();
+            let types = fields.named.iter().map(|f| &f.ty);
+            Args {
+                params: idents
+                    .iter()
+                    .zip(types)
+                    .map(|(i, ty)| quote!(#i: #ty))
+                    .collect(),
+                build: quote!(#name::#v { #(#idents),* }),
+            }
+        }
+    }
+}
+
+/// `ctx: &Ctx` when the machine declares a context, else nothing (and the
+/// runtime gets `&()`).
+fn ctx_param(machine: &Machine<'_>) -> (Option<TokenStream>, TokenStream) {
+    match &machine.attr.context {
+        Some(ty) => (Some(quote!(ctx: &#ty,)), quote!(ctx)),
+        None => (None, quote!(&())),
+    }
+}
+
+/// Per source state: a trait with one method per legal step, implemented
+/// for `Machine<Order, order::State>`. (A trait because `Machine` is
+/// batpak's type: the orphan rule forbids inherent methods on it here. The
+/// traits live beside the enum, so they are in scope wherever it is
+/// defined; elsewhere import them, e.g. `use shop::OrderDraftTransitions`.)
+fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
+    let Names { krate, module, .. } = names;
+    let name = machine.ident;
+    let vis = machine.vis;
+    let (ctx_param, ctx_arg) = ctx_param(machine);
+    let mut items = Vec::new();
+    for from in machine.states() {
+        let steps: Vec<_> = machine.edges().filter(|(f, _, _)| *f == from).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let trait_name = names.steps(machine, from);
+        let trait_doc = doc(&format!(
+            " The steps one [`{name}`] in state [`{module}::{from}`] can take: one method per \
+             legal event. Each consumes the handle, runs the machine's gates, commits at the \
+             handle's version and returns the handle in the target state."
+        ));
+        let mut decls = Vec::new();
+        let mut defs = Vec::new();
+        for (_, variant, to) in steps {
+            let method = ident(
+                &snake_case(&variant.ident.to_string()),
+                variant.ident.span(),
+            );
+            let Args { params, build } = args(machine, variant);
+            let v = variant.ident;
+            let method_doc = doc(&format!(
+                " Records [`{name}::{v}`]: `{from}` → `{to}`.\n\n # Errors\n `Denied` when a \
+                 gate refuses, `Conflict` when the stream moved since this handle was made, or \
+                 the store's error; nothing is written on error."
+            ));
+            let signature = quote! {
+                fn #method<Db: #krate::MachineStore + ?::core::marker::Sized>(
+                    self,
+                    store: &Db,
+                    #ctx_param
+                    #(#params),*
+                ) -> ::core::result::Result<
+                    #krate::Machine<#name, #module::#to>,
+                    #krate::MachineError<Db::Error>,
+                >
+            };
+            // clippy's limit is 7 parameters: self, store, ctx and the fields.
+            let allow =
+                (params.len() + 3 > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+            decls.push(quote! {
+                #method_doc
+                #allow
+                #signature;
+            });
+            defs.push(quote! {
+                #allow
+                #signature {
+                    #krate::__private::step(self, store, #ctx_arg, #build)
+                }
+            });
+        }
+        items.push(parse_quote! {
+            #trait_doc
+            #vis trait #trait_name: ::core::marker::Sized {
+                #(#decls)*
+            }
+        });
+        items.push(parse_quote! {
+            #[automatically_derived]
+            impl #trait_name for #krate::Machine<#name, #module::#from> {
+                #(#defs)*
+            }
+        });
+    }
+    items
+}
+
+/// `enum OrderHandle { Draft(Machine<Order, order::Draft>), .. }`: what
+/// `load` returns.
+fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
+    let Names {
+        krate,
+        module,
+        state,
+        handle,
+    } = names;
+    let name = machine.ident;
+    let vis = machine.vis;
+    let states = machine.states();
+    let enum_doc = doc(&format!(
+        " A loaded [`{name}`]: the typed handle of the state its stream is in (see \
+         [`{name}::load`]). Match on it to reach that state's steps."
+    ));
+    let variants = states.iter().map(|s| {
+        let text = doc(&format!(" The entity is in state `{s}`."));
+        quote!(#text #s(#krate::Machine<#name, #module::#s>))
+    });
+    vec![
+        parse_quote! {
+            #enum_doc
+            #[derive(::core::fmt::Debug)]
+            #vis enum #handle {
+                #(#variants,)*
+            }
+        },
+        parse_quote! {
+            #[automatically_derived]
+            impl #handle {
+                /// The entity's current state.
+                #[must_use]
+                #vis fn state(&self) -> #state {
+                    match self {
+                        #(Self::#states(handle) => handle.state(),)*
+                    }
+                }
+
+                /// The stream's version (number of events) when loaded.
+                #[must_use]
+                #vis fn version(&self) -> u64 {
+                    match self {
+                        #(Self::#states(handle) => handle.version(),)*
+                    }
+                }
+
+                /// The entity's coordinate.
+                #[must_use]
+                #vis fn coordinate(&self) -> &#krate::Coordinate {
+                    match self {
+                        #(Self::#states(handle) => handle.coordinate(),)*
+                    }
+                }
+            }
+        },
+    ]
+}
+
+/// `impl Order { create, load, state_of, submit, MERMAID, DOT }`.
+fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
+    let Names {
+        krate,
+        module,
+        state,
+        handle,
+    } = names;
+    let name = machine.ident;
+    let vis = machine.vis;
+    let initial = &machine.attr.initial;
+    let states = machine.states();
+    let (ctx_param, ctx_arg) = ctx_param(machine);
+    let mermaid = mermaid(machine);
+    let dot = dot(machine);
+    let mermaid_doc = doc(&format!(
+        " This machine as a Mermaid `stateDiagram-v2`:\n\n ```text\n{}\n ```",
+        indent(&mermaid)
+    ));
+    let dot_doc = doc(&format!(
+        " This machine as a Graphviz digraph:\n\n ```text\n{}\n ```",
+        indent(&dot)
+    ));
+    let mermaid = LitStr::new(&mermaid, proc_macro2::Span::call_site());
+    let dot = LitStr::new(&dot, proc_macro2::Span::call_site());
+    parse_quote! {
+        #[automatically_derived]
+        impl #name {
+            #mermaid_doc
+            #vis const MERMAID: &'static str = #mermaid;
+
+            #dot_doc
+            #vis const DOT: &'static str = #dot;
+
+            /// A handle on a new entity in the initial state. Writes nothing:
+            /// the entity exists once its first step commits (at version 0,
+            /// so a concurrent creator cannot also land).
+            ///
+            /// # Errors
+            /// `AlreadyExists` when the entity has events, or the store's error.
+            #vis fn create<Db: #krate::MachineStore + ?::core::marker::Sized>(
+                store: &Db,
+                coordinate: #krate::Coordinate,
+            ) -> ::core::result::Result<
+                #krate::Machine<Self, #module::#initial>,
+                #krate::MachineError<Db::Error>,
+            > {
+                #krate::__private::create(store, coordinate)
+            }
+
+            /// Replays the entity's stream into the typed handle of its
+            /// current state.
+            ///
+            /// # Errors
+            /// `NotFound` for an entity without events, `CorruptStream` (with
+            /// the sequence) for a stored step the table forbids, or the
+            /// store's error.
+            #vis fn load<Db: #krate::MachineStore + ?::core::marker::Sized>(
+                store: &Db,
+                coordinate: &#krate::Coordinate,
+            ) -> ::core::result::Result<#handle, #krate::MachineError<Db::Error>> {
+                let (state, version, head) = #krate::__private::load::<Self, Db>(store, coordinate)?;
+                let coordinate = ::core::clone::Clone::clone(coordinate);
+                ::core::result::Result::Ok(match state {
+                    #(#state::#states => #handle::#states(
+                        #krate::Machine::__from_parts(coordinate, version, head),
+                    ),)*
+                })
+            }
+
+            /// The entity's current state, by replaying its stream.
+            ///
+            /// # Errors
+            /// As [`Self::load`].
+            #vis fn state_of<Db: #krate::MachineStore + ?::core::marker::Sized>(
+                store: &Db,
+                coordinate: &#krate::Coordinate,
+            ) -> ::core::result::Result<#state, #krate::MachineError<Db::Error>> {
+                #krate::__private::state_of::<Self, Db>(store, coordinate)
+            }
+
+            /// Applies an event that arrived at run time (e.g. from a queue):
+            /// checks it against the transition table and the gates in the
+            /// entity's current state, then commits it at the replayed
+            /// version. Returns the new state.
+            ///
+            /// # Errors
+            /// `InvalidTransition`, `Denied`, `Conflict`, `CorruptStream` or
+            /// the store's error; nothing is written on error.
+            #vis fn submit<Db: #krate::MachineStore + ?::core::marker::Sized>(
+                store: &Db,
+                #ctx_param
+                coordinate: &#krate::Coordinate,
+                event: Self,
+            ) -> ::core::result::Result<#state, #krate::MachineError<Db::Error>> {
+                #krate::__private::submit(store, #ctx_arg, coordinate, event)
+            }
+        }
+    }
+}
+
+/// Doc-comment indentation for a multi-line block.
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|line| format!(" {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The last segment of each gate path.
+fn gate_names(machine: &Machine<'_>) -> Vec<String> {
+    machine
+        .attr
+        .gates
+        .iter()
+        .filter_map(|path| path.segments.last().map(|s| s.ident.to_string()))
+        .collect()
+}
+
+/// Mermaid `stateDiagram-v2`: start, every edge labelled by its event,
+/// terminal states to the end, gates as a note on the initial state.
+pub(crate) fn mermaid(machine: &Machine<'_>) -> String {
+    let mut out = String::from("stateDiagram-v2\n");
+    if let Some(initial) = &machine.attr.initial {
+        out.push_str(&format!("    [*] --> {initial}\n"));
+    }
+    for (from, variant, to) in machine.edges() {
+        out.push_str(&format!("    {from} --> {to} : {}\n", variant.ident));
+    }
+    for terminal in &machine.attr.terminal {
+        out.push_str(&format!("    {terminal} --> [*]\n"));
+    }
+    let gates = gate_names(machine);
+    if let (Some(initial), false) = (&machine.attr.initial, gates.is_empty()) {
+        out.push_str(&format!(
+            "    note right of {initial} : gates {}\n",
+            gates.join(", ")
+        ));
+    }
+    out.trim_end().to_owned()
+}
+
+/// Graphviz: the same graph as [`mermaid`].
+pub(crate) fn dot(machine: &Machine<'_>) -> String {
+    let name = machine.ident;
+    let mut out = format!("digraph {name} {{\n    rankdir=LR;\n    \"[*]\" [shape=point];\n");
+    if let Some(initial) = &machine.attr.initial {
+        out.push_str(&format!("    \"[*]\" -> \"{initial}\";\n"));
+    }
+    for (from, variant, to) in machine.edges() {
+        out.push_str(&format!(
+            "    \"{from}\" -> \"{to}\" [label=\"{}\"];\n",
+            variant.ident
+        ));
+    }
+    for terminal in &machine.attr.terminal {
+        out.push_str(&format!("    \"{terminal}\" [shape=doublecircle];\n"));
+    }
+    let gates = gate_names(machine);
+    if !gates.is_empty() {
+        out.push_str(&format!(
+            "    \"gates\" [shape=note, label=\"gates: {}\"];\n",
+            gates.join(", ")
+        ));
+    }
+    out.push('}');
+    out
+}

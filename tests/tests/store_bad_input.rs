@@ -1,0 +1,158 @@
+//! Bad input: each a typed error, and nothing stored is damaged afterwards.
+
+mod common;
+
+use batpak::prelude::*;
+use batpak::{CodecError, CoordinateError};
+use common::*;
+
+fn assert_intact(store: &Store, events: u64) {
+    assert_eq!(store.stats().events, events);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn invalid_coordinates_are_refused_before_reaching_the_store() {
+    assert!(matches!(
+        Coordinate::new("", "s"),
+        Err(CoordinateError::Empty { .. })
+    ));
+    assert!(matches!(
+        Coordinate::new("a\0b", "s"),
+        Err(CoordinateError::ControlCharacter { .. })
+    ));
+    assert!(matches!(
+        Coordinate::new("x".repeat(1025), "s"),
+        Err(CoordinateError::TooLong { .. })
+    ));
+}
+
+#[test]
+fn oversized_payload_and_reserved_kind_are_refused_and_write_nothing() {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path()).max_payload_bytes(1_000)).unwrap();
+    store.append(&coord("a"), KIND, &payload(1)).unwrap();
+    let big = "x".repeat(2_000);
+    let err = store.append(&coord("a"), KIND, &big).unwrap_err();
+    assert!(matches!(err, StoreError::PayloadTooLarge { max: 1_000, len } if len > 2_000));
+    let err = store
+        .append(&coord("a"), EventKind::new(0, 9), &payload(2))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ReservedKind { .. }));
+    assert_intact(&store, 1);
+    drop(store);
+    // Reopening with a larger limit accepts larger payloads (in a new segment).
+    let store = Store::open(StoreConfig::new(dir.path()).max_payload_bytes(1 << 20)).unwrap();
+    store.append(&coord("a"), KIND, &big).unwrap();
+    drop(store);
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    assert_intact(&store, 2);
+}
+
+#[test]
+fn path_like_entity_is_plain_data_and_creates_no_file() {
+    let root = fast_dir();
+    let dir = root.path().join("store");
+    let store = Store::open(StoreConfig::new(&dir)).unwrap();
+    let evil = Coordinate::new("../../etc", "../passwd").unwrap();
+    store.append(&evil, KIND, &payload(1)).unwrap();
+    assert_eq!(
+        store.stream::<Payload>(&evil).unwrap()[0].header.coordinate,
+        evil
+    );
+    drop(store);
+    let outside: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(outside, ["store"]);
+    let mut inside: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    inside.sort();
+    // BACKEND: the marker naming the engine that created the store.
+    assert_eq!(inside, ["0000000001.seg", "BACKEND", "LOCK"]);
+}
+
+#[test]
+fn store_path_that_is_a_file_is_refused() {
+    let root = fast_dir();
+    let file = root.path().join("not-a-dir");
+    std::fs::write(&file, b"hello").unwrap();
+    let err = Store::open(StoreConfig::new(&file)).unwrap_err();
+    assert!(matches!(err, StoreError::NotADirectory { .. }));
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+}
+
+#[test]
+fn symlink_to_a_directory_is_followed_and_to_a_file_is_refused() {
+    let root = fast_dir();
+    let real = root.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = root.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let store = Store::open(StoreConfig::new(&link)).unwrap();
+    store.append(&coord("a"), KIND, &payload(1)).unwrap();
+    drop(store);
+    assert!(real.join("0000000001.seg").exists());
+    let file = root.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let file_link = root.path().join("file-link");
+    std::os::unix::fs::symlink(&file, &file_link).unwrap();
+    assert!(matches!(
+        Store::open(StoreConfig::new(&file_link)),
+        Err(StoreError::NotADirectory { .. })
+    ));
+}
+
+#[test]
+fn second_opener_gets_store_locked_until_the_first_closes() {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let err = Store::open(StoreConfig::new(dir.path())).unwrap_err();
+    assert!(matches!(err, StoreError::StoreLocked { .. }));
+    assert!(matches!(
+        Store::open_read_only(StoreConfig::new(dir.path())),
+        Err(StoreError::StoreLocked { .. })
+    ));
+    store.append(&coord("a"), KIND, &payload(1)).unwrap();
+    store.close().unwrap();
+    let a = Store::open_read_only(StoreConfig::new(dir.path())).unwrap();
+    let b = Store::open_read_only(StoreConfig::new(dir.path())).unwrap();
+    assert_eq!(a.stats().events, 1);
+    assert_eq!(b.stats().events, 1);
+    assert!(matches!(
+        Store::open(StoreConfig::new(dir.path())),
+        Err(StoreError::StoreLocked { .. })
+    ));
+    drop((a, b));
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    assert_intact(&store, 1);
+}
+
+#[test]
+fn payload_decoded_as_the_wrong_type_is_a_typed_error() {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let r = store.append(&coord("a"), KIND, &payload(1)).unwrap();
+    let err = store.stream::<Vec<u64>>(&coord("a")).unwrap_err();
+    assert!(matches!(err, StoreError::Codec(CodecError::Decode { .. })));
+    let err = store.get::<String>(r.event_id).unwrap_err();
+    assert!(matches!(err, StoreError::Codec(CodecError::Decode { .. })));
+    assert_eq!(
+        store.stream::<Payload>(&coord("a")).unwrap()[0].payload,
+        payload(1)
+    );
+    assert_intact(&store, 1);
+}
+
+#[test]
+fn missing_directory_without_create_is_an_io_error() {
+    let root = fast_dir();
+    let err = Store::open(StoreConfig::new(root.path().join("nope")).create_if_missing(false))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }));
+    let err = Store::open_read_only(StoreConfig::new(root.path().join("nope"))).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }));
+}

@@ -1,0 +1,368 @@
+//! Recovery: torn tails at every byte, zero and garbage tails, torn batches,
+//! bit flips at every byte, spliced frames, missing segments, checkpoints.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use batpak::StoredEvent;
+use batpak::prelude::*;
+use common::*;
+
+/// Builds a store of `n` events over 3 streams (unsynced policy, dropped
+/// without close: no checkpoint) and returns its directory and events.
+fn build(n: u64) -> (tempfile::TempDir, Vec<StoredEvent<Payload>>) {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
+    for i in 0..n {
+        store
+            .append(&coord(&format!("e{}", i % 3)), KIND, &payload(i))
+            .unwrap();
+    }
+    let events = store.query::<Payload>(&Region::all()).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    (dir, events)
+}
+
+fn open(dir: &Path) -> Result<Store, StoreError> {
+    Store::open(StoreConfig::new(dir).sync_policy(SyncPolicy::Manual))
+}
+
+fn all(store: &Store) -> Vec<StoredEvent<Payload>> {
+    store.query::<Payload>(&Region::all()).unwrap()
+}
+
+#[test]
+fn torn_tail_at_every_byte_of_the_last_three_frames_keeps_complete_frames() {
+    let (dir, events) = build(8);
+    let seg = segment_path(dir.path(), 1);
+    let original = std::fs::read(&seg).unwrap();
+    let frames = frames(&original);
+    assert_eq!(frames.len(), 8);
+    let from = frames[frames.len() - 3].0;
+    for cut in from..original.len() {
+        let copy = copy_store(dir.path());
+        let path = segment_path(copy.path(), 1);
+        std::fs::write(&path, &original[..cut]).unwrap();
+        let kept = frames.iter().filter(|(o, l)| o + l <= cut).count();
+        let kept_end = frames[..kept].last().map_or(32, |(o, l)| o + l);
+        let store = open(copy.path()).unwrap();
+        assert_eq!(
+            store.stats().truncated_bytes,
+            (cut - kept_end) as u64,
+            "cut {cut}"
+        );
+        assert_eq!(all(&store), events[..kept], "cut {cut}");
+        assert!(store.verify().unwrap().is_ok(), "cut {cut}");
+        let r = store.append(&coord("new"), KIND, &payload(99)).unwrap();
+        assert_eq!(r.position, kept as u64, "cut {cut}");
+        drop(store);
+        // A second open finds nothing to repair and changes nothing.
+        let before = snapshot(copy.path());
+        let store = open(copy.path()).unwrap();
+        assert_eq!(store.stats().truncated_bytes, 0);
+        assert_eq!(store.stats().events, kept as u64 + 1);
+        drop(store);
+        assert_eq!(snapshot(copy.path()), before, "cut {cut}");
+    }
+}
+
+#[test]
+fn zero_filled_tail_is_truncated_and_reported() {
+    let (dir, events) = build(5);
+    for extra in [1usize, 4, 7, 8, 9, 100, 4096] {
+        let copy = copy_store(dir.path());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(segment_path(copy.path(), 1))
+            .unwrap();
+        f.write_all(&vec![0u8; extra]).unwrap();
+        drop(f);
+        let store = open(copy.path()).unwrap();
+        assert_eq!(store.stats().truncated_bytes, extra as u64);
+        assert_eq!(all(&store), events);
+        store.append(&coord("new"), KIND, &payload(1)).unwrap();
+        assert!(store.verify().unwrap().is_ok());
+    }
+}
+
+#[test]
+fn garbage_tail_is_truncated_and_reported() {
+    let (dir, events) = build(5);
+    let (mut rng, _seed) = Rng::from_env("BATPAK_GARBAGE_SEED");
+    for _ in 0..50 {
+        let extra = 1 + rng.below(600) as usize;
+        let garbage: Vec<u8> = (0..extra).map(|_| rng.next() as u8).collect();
+        let copy = copy_store(dir.path());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(segment_path(copy.path(), 1))
+            .unwrap();
+        f.write_all(&garbage).unwrap();
+        drop(f);
+        let store = open(copy.path()).unwrap();
+        assert_eq!(store.stats().truncated_bytes, extra as u64);
+        assert_eq!(all(&store), events);
+        store.append(&coord("new"), KIND, &payload(1)).unwrap();
+        assert!(store.verify().unwrap().is_ok());
+    }
+}
+
+#[test]
+fn torn_batch_is_cut_whole() {
+    let dir = fast_dir();
+    let store = open(dir.path()).unwrap();
+    store.append(&coord("a"), KIND, &payload(0)).unwrap();
+    let batch: Vec<(EventKind, Payload)> = (1..=4).map(|i| (KIND, payload(i))).collect();
+    store
+        .append_batch(&coord("b"), &batch, AppendOptions::new())
+        .unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let original = std::fs::read(segment_path(dir.path(), 1)).unwrap();
+    let frames = frames(&original);
+    assert_eq!(frames.len(), 5);
+    for cut in frames[1].0..original.len() {
+        let copy = copy_store(dir.path());
+        std::fs::write(segment_path(copy.path(), 1), &original[..cut]).unwrap();
+        let store = open(copy.path()).unwrap();
+        assert_eq!(
+            store.stats().events,
+            1,
+            "cut {cut}: a partial batch must vanish whole"
+        );
+        assert_eq!(store.head(&coord("b")).version, 0);
+    }
+}
+
+#[test]
+fn bit_flips_are_detected_and_never_return_a_wrong_event() {
+    let (dir, events) = build(4);
+    let seg = segment_path(dir.path(), 1);
+    let original = std::fs::read(&seg).unwrap();
+    let frames = frames(&original);
+    let frame_of = |i: usize| frames.iter().position(|(o, l)| (*o..o + l).contains(&i));
+    let last_frame = frames.len() - 1;
+    for i in 0..original.len() {
+        let copy = copy_store(dir.path());
+        let mut bytes = original.clone();
+        bytes[i] ^= 0x5a;
+        std::fs::write(segment_path(copy.path(), 1), &bytes).unwrap();
+        match open(copy.path()) {
+            Err(StoreError::Corrupt {
+                segment, offset, ..
+            }) => {
+                assert_eq!(segment, 1);
+                let expected = frame_of(i).map_or(0, |f| frames[f].0 as u64);
+                assert_eq!(offset, expected, "flip at {i}");
+            }
+            Err(other) => panic!("flip at {i}: unexpected error {other}"),
+            Ok(store) => {
+                // Only a flip in the last frame can pass as a torn tail, and
+                // it must be reported; the events kept are the originals.
+                assert_eq!(frame_of(i), Some(last_frame), "flip at {i} went unnoticed");
+                assert!(store.stats().truncated_bytes > 0);
+                assert_eq!(all(&store), events[..last_frame]);
+            }
+        }
+    }
+}
+
+#[test]
+fn verify_reports_bit_flips_in_an_open_store_at_the_right_frame() {
+    let (dir, events) = build(4);
+    let seg = segment_path(dir.path(), 1);
+    let original = std::fs::read(&seg).unwrap();
+    let frames = frames(&original);
+    let store = open(dir.path()).unwrap();
+    for i in 0..original.len() {
+        let mut bytes = original.clone();
+        bytes[i] ^= 0x01;
+        std::fs::write(&seg, &bytes).unwrap();
+        let report = store.verify().unwrap();
+        let damage = report
+            .damage
+            .unwrap_or_else(|| panic!("flip at {i} not reported"));
+        let expected = frames
+            .iter()
+            .find(|(o, l)| (*o..o + l).contains(&i))
+            .map_or(0, |(o, _)| *o as u64);
+        assert_eq!(
+            (damage.segment, damage.offset),
+            (1, expected),
+            "flip at {i}"
+        );
+        // Reads either fail or return exactly what was written.
+        if let Ok(got) = store.query::<Payload>(&Region::all()) {
+            assert_eq!(got, events, "flip at {i}");
+        }
+        for e in &events {
+            if let Ok(Some(got)) = store.get::<Payload>(e.header.id) {
+                assert_eq!(&got, e, "flip at {i}");
+            }
+        }
+    }
+    std::fs::write(&seg, &original).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+}
+
+fn rebuild(original: &[u8], order: &[usize]) -> Vec<u8> {
+    let frames = frames(original);
+    let mut out = original[..SEGMENT_HEADER_LEN].to_vec();
+    for &i in order {
+        let (o, l) = frames[i];
+        out.extend_from_slice(&original[o..o + l]);
+    }
+    out
+}
+
+#[test]
+fn swapped_deleted_duplicated_or_spliced_frames_are_detected() {
+    let (dir, _) = build(6);
+    let original = std::fs::read(segment_path(dir.path(), 1)).unwrap();
+    let (other, _) = build(6);
+    let foreign = std::fs::read(segment_path(other.path(), 1)).unwrap();
+    let foreign_frames = frames(&foreign);
+    let mut spliced = rebuild(&original, &[0, 1, 2]);
+    let (o, l) = foreign_frames[3];
+    spliced.extend_from_slice(&foreign[o..o + l]);
+    spliced.extend_from_slice(&rebuild(&original, &[4, 5])[SEGMENT_HEADER_LEN..]);
+    let cases = [
+        ("swap", rebuild(&original, &[0, 1, 3, 2, 4, 5])),
+        ("delete", rebuild(&original, &[0, 1, 2, 4, 5])),
+        ("duplicate", rebuild(&original, &[0, 1, 2, 2, 3, 4, 5])),
+        ("splice", spliced),
+    ];
+    for (name, bytes) in cases {
+        let copy = copy_store(dir.path());
+        std::fs::write(segment_path(copy.path(), 1), &bytes).unwrap();
+        let err = open(copy.path()).err();
+        assert!(
+            matches!(err, Some(StoreError::Corrupt { segment: 1, .. })),
+            "{name}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn rotation_spreads_events_over_segments_and_a_missing_segment_is_an_error() {
+    let dir = fast_dir();
+    let config = || {
+        StoreConfig::new(dir.path())
+            .segment_max_bytes(2_000)
+            .sync_policy(SyncPolicy::Manual)
+    };
+    let store = Store::open(config()).unwrap();
+    for i in 0..60 {
+        store
+            .append(&coord(&format!("e{}", i % 4)), KIND, &payload(i))
+            .unwrap();
+    }
+    let events = all(&store);
+    let segments = store.stats().segments;
+    assert!(segments >= 5, "{segments} segments");
+    drop(store);
+    let store = Store::open(config()).unwrap();
+    assert_eq!(all(&store), events);
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+    let copy = copy_store(dir.path());
+    std::fs::remove_file(segment_path(copy.path(), 2)).unwrap();
+    let err = Store::open(StoreConfig::new(copy.path())).err();
+    assert!(
+        matches!(err, Some(StoreError::Corrupt { segment: 2, .. })),
+        "{err:?}"
+    );
+    // A torn tail in a segment that is not the last is damage, not a tear.
+    let copy = copy_store(dir.path());
+    let first = segment_path(copy.path(), 1);
+    let len = std::fs::metadata(&first).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    let err = Store::open(StoreConfig::new(copy.path())).err();
+    assert!(
+        matches!(err, Some(StoreError::Corrupt { segment: 1, .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn newer_format_version_is_refused() {
+    let (dir, _) = build(2);
+    let seg = segment_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[8] = 2; // format version
+    let crc = crc32fast::hash(&bytes[..28]);
+    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = Store::open(StoreConfig::new(dir.path())).err();
+    assert!(
+        matches!(
+            err,
+            Some(StoreError::UnsupportedFormat {
+                found: 2,
+                supported: 1
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn checkpoint_is_used_when_valid_and_ignored_when_damaged_or_stale() {
+    let (dir, events) = build(30);
+    open(dir.path()).unwrap().close().unwrap();
+    assert!(dir.path().join("index.ckpt").exists());
+    let ckpt = std::fs::read(dir.path().join("index.ckpt")).unwrap();
+    {
+        let store = open(dir.path()).unwrap();
+        assert!(store.stats().opened_from_checkpoint);
+        assert_eq!(all(&store), events);
+        assert!(
+            !dir.path().join("index.ckpt").exists(),
+            "removed once loaded"
+        );
+        store.append(&coord("e0"), KIND, &payload(1000)).unwrap();
+    }
+    // Stale: the log grew after the checkpoint was written.
+    std::fs::write(dir.path().join("index.ckpt"), &ckpt).unwrap();
+    let store = open(dir.path()).unwrap();
+    assert!(!store.stats().opened_from_checkpoint);
+    assert_eq!(store.stats().events, 31);
+    store.close().unwrap();
+    // Damaged: one flipped byte.
+    let mut bad = std::fs::read(dir.path().join("index.ckpt")).unwrap();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    std::fs::write(dir.path().join("index.ckpt"), &bad).unwrap();
+    let store = open(dir.path()).unwrap();
+    assert!(!store.stats().opened_from_checkpoint);
+    assert_eq!(store.stats().events, 31);
+    assert_eq!(all(&store)[..30], events[..]);
+}
+
+#[test]
+fn read_only_open_ignores_a_torn_tail_without_cutting_it() {
+    let (dir, events) = build(3);
+    let seg = segment_path(dir.path(), 1);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&[0u8; 10]).unwrap();
+    drop(f);
+    let len = std::fs::metadata(&seg).unwrap().len();
+    let store = Store::open_read_only(StoreConfig::new(dir.path())).unwrap();
+    assert_eq!(store.stats().truncated_bytes, 10);
+    assert_eq!(all(&store), events);
+    assert!(matches!(
+        store.append(&coord("x"), KIND, &payload(1)),
+        Err(StoreError::ReadOnly)
+    ));
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), len);
+}

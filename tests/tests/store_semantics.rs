@@ -1,0 +1,363 @@
+//! Append semantics: durable default, expected version, idempotency keys
+//! (checked before the version, rebuilt on reopen), batches, causation,
+//! pipeline commits, submit tickets, sync policies.
+
+mod common;
+
+use batpak::prelude::*;
+use batpak::{Admission, FnGate, bypass};
+use common::*;
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(StoreConfig::new(dir)).unwrap()
+}
+
+#[test]
+fn default_policy_acknowledges_only_durable_events() {
+    let dir = fast_dir();
+    let store = open(dir.path());
+    for i in 0..5 {
+        store.append(&coord("a"), KIND, &payload(i)).unwrap();
+        let stats = store.stats();
+        assert_eq!(
+            stats.durable_events, stats.events,
+            "append returned before fsync"
+        );
+    }
+    assert!(store.stats().syncs >= 1);
+}
+
+#[test]
+fn expected_version_no_stream_and_exact_one_are_distinct() {
+    let dir = fast_dir();
+    let store = open(dir.path());
+    let a = coord("a");
+    let opts = |v| AppendOptions::new().expect(v);
+    // Exact(0) and NoStream both mean "empty"; Exact(1) does not.
+    let err = store
+        .append_with(&a, KIND, &payload(0), opts(ExpectedVersion::Exact(1)))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::VersionMismatch {
+            actual: 0,
+            expected: ExpectedVersion::Exact(1),
+            ..
+        }
+    ));
+    store
+        .append_with(&a, KIND, &payload(1), opts(ExpectedVersion::NoStream))
+        .unwrap();
+    let err = store
+        .append_with(&a, KIND, &payload(2), opts(ExpectedVersion::NoStream))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::VersionMismatch {
+            actual: 1,
+            expected: ExpectedVersion::NoStream,
+            ..
+        }
+    ));
+    let r = store
+        .append_with(&a, KIND, &payload(3), opts(ExpectedVersion::Exact(1)))
+        .unwrap();
+    assert_eq!(r.sequence, 2);
+    // A mismatch writes nothing.
+    let before = store.stats();
+    let err = store
+        .append_with(&a, KIND, &payload(4), opts(ExpectedVersion::Exact(7)))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionMismatch { actual: 2, .. }));
+    assert_eq!(store.stats().events, before.events);
+    assert_eq!(store.stats().log_bytes, before.log_bytes);
+    assert_eq!(store.stream::<Payload>(&a).unwrap().len(), 2);
+}
+
+#[test]
+fn idempotency_key_returns_original_receipt_before_version_check_and_after_reopen() {
+    let dir = fast_dir();
+    let a = coord("a");
+    let keyed = |v| {
+        AppendOptions::new()
+            .expect(v)
+            .idempotency_key("order-507-placed")
+    };
+    let original = {
+        let store = open(dir.path());
+        let original = store
+            .append_with(&a, KIND, &payload(1), keyed(ExpectedVersion::NoStream))
+            .unwrap();
+        // Same key, same content: the original receipt, even though the
+        // expected version no longer holds (key checked first).
+        let retry = store
+            .append_with(&a, KIND, &payload(1), keyed(ExpectedVersion::NoStream))
+            .unwrap();
+        assert_eq!(retry, original);
+        assert_eq!(store.stats().events, 1);
+        // Same key, different content: a conflict, nothing written.
+        let err = store
+            .append_with(&a, KIND, &payload(2), keyed(ExpectedVersion::Any))
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::IdempotencyConflict { ref key, position: 0 } if key == "order-507-placed")
+        );
+        let err = store
+            .append_with(&a, OTHER_KIND, &payload(1), keyed(ExpectedVersion::Any))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::IdempotencyConflict { .. }));
+        let err = store
+            .append_with(&coord("b"), KIND, &payload(1), keyed(ExpectedVersion::Any))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::IdempotencyConflict { .. }));
+        assert_eq!(store.stats().events, 1);
+        original
+    }; // dropped: the next open rebuilds keys from the segments
+    let store = open(dir.path());
+    assert!(!store.stats().opened_from_checkpoint);
+    let retry = store
+        .append_with(&a, KIND, &payload(1), keyed(ExpectedVersion::NoStream))
+        .unwrap();
+    assert_eq!(retry, original);
+    store.close().unwrap();
+    let store = open(dir.path());
+    assert!(store.stats().opened_from_checkpoint);
+    let retry = store
+        .append_with(&a, KIND, &payload(1), keyed(ExpectedVersion::Any))
+        .unwrap();
+    assert_eq!(retry, original);
+    assert_eq!(store.stats().events, 1);
+}
+
+#[test]
+fn keyed_batch_retry_returns_all_original_receipts_after_reopen() {
+    let dir = fast_dir();
+    let a = coord("a");
+    let batch: Vec<(EventKind, Payload)> = (0..3).map(|i| (KIND, payload(i))).collect();
+    let opts = || AppendOptions::new().idempotency_key("batch-1");
+    let original = {
+        let store = open(dir.path());
+        store.append(&a, KIND, &payload(100)).unwrap();
+        let original = store.append_batch(&a, &batch, opts()).unwrap();
+        assert_eq!(
+            original.iter().map(|r| r.sequence).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        store.append(&a, KIND, &payload(101)).unwrap();
+        original
+    };
+    let store = open(dir.path());
+    assert_eq!(store.append_batch(&a, &batch, opts()).unwrap(), original);
+    assert_eq!(store.stats().events, 5);
+}
+
+#[test]
+fn idempotency_keys_are_bounded() {
+    let dir = fast_dir();
+    let store = open(dir.path());
+    let long = "k".repeat(257);
+    let err = store
+        .append_with(
+            &coord("a"),
+            KIND,
+            &payload(0),
+            AppendOptions::new().idempotency_key(long),
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::IdempotencyKeyTooLong { len: 257, max: 256 }
+    ));
+    let ok = "k".repeat(256);
+    store
+        .append_with(
+            &coord("a"),
+            KIND,
+            &payload(0),
+            AppendOptions::new().idempotency_key(ok),
+        )
+        .unwrap();
+}
+
+#[test]
+fn batch_is_atomic_and_checks_version_once() {
+    let dir = fast_dir();
+    let store = open(dir.path());
+    let a = coord("a");
+    let batch: Vec<(EventKind, Payload)> = (0..4).map(|i| (KIND, payload(i))).collect();
+    let receipts = store
+        .append_batch(
+            &a,
+            &batch,
+            AppendOptions::new().expect(ExpectedVersion::NoStream),
+        )
+        .unwrap();
+    assert_eq!(receipts.len(), 4);
+    assert!(
+        receipts
+            .windows(2)
+            .all(|w| w[1].position == w[0].position + 1)
+    );
+    let err = store
+        .append_batch(
+            &a,
+            &batch,
+            AppendOptions::new().expect(ExpectedVersion::NoStream),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionMismatch { actual: 4, .. }));
+    let empty: Vec<(EventKind, Payload)> = Vec::new();
+    assert!(matches!(
+        store.append_batch(&a, &empty, AppendOptions::new()),
+        Err(StoreError::BatchSize { len: 0, .. })
+    ));
+    // A reserved kind anywhere in the batch refuses all of it.
+    let bad = vec![(KIND, payload(9)), (EventKind::new(0, 1), payload(10))];
+    assert!(matches!(
+        store.append_batch(&a, &bad, AppendOptions::new()),
+        Err(StoreError::ReservedKind { .. })
+    ));
+    assert_eq!(store.head(&a).version, 4);
+    let events = store.stream::<Payload>(&a).unwrap();
+    assert_eq!(events.last().unwrap().hash, receipts[3].hash);
+}
+
+#[test]
+fn causation_links_are_walked_and_correlation_inherited() {
+    let dir = fast_dir();
+    let store = open(dir.path());
+    let root = store.append(&coord("a"), KIND, &payload(0)).unwrap();
+    let child = store
+        .append_with(
+            &coord("b"),
+            KIND,
+            &payload(1),
+            AppendOptions::new().caused_by(root.event_id),
+        )
+        .unwrap();
+    let unrelated = store.append(&coord("a"), KIND, &payload(2)).unwrap();
+    let grandchild = store
+        .append_with(
+            &coord("c"),
+            KIND,
+            &payload(3),
+            AppendOptions::new().caused_by(child.event_id),
+        )
+        .unwrap();
+    let walked = store.walk_causation(root.event_id).unwrap();
+    let ids: Vec<_> = walked.iter().map(|h| h.id).collect();
+    assert_eq!(ids, [root.event_id, child.event_id, grandchild.event_id]);
+    assert!(walked.iter().all(|h| h.correlation == root.event_id));
+    assert_eq!(store.walk_causation(unrelated.event_id).unwrap().len(), 1);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.walk_causation(root.event_id).unwrap().len(), 3);
+}
+
+#[test]
+fn pipeline_commits_record_gates_and_bypasses() {
+    let dir = fast_dir();
+    let store = open(dir.path());
+    let a = coord("order:1");
+    let gates = GateSet::<u64, Payload>::new().with(FnGate::new(
+        "limit",
+        |limit: &u64, p: &Proposal<Payload>| {
+            if p.payload().amount_cents <= *limit {
+                Ok(())
+            } else {
+                Err(Denial::new("over", "too much"))
+            }
+        },
+    ));
+    let proposal = Proposal::new(a.clone(), KIND, payload(1)).expect(ExpectedVersion::NoStream);
+    let committed = gates
+        .evaluate(&1_000, proposal)
+        .unwrap()
+        .commit(&store)
+        .unwrap();
+    assert_eq!(committed.receipt().sequence, 1);
+    // A stale receipt (decided at version 0) cannot land now.
+    let stale = Proposal::new(a.clone(), KIND, payload(2)).expect(ExpectedVersion::NoStream);
+    let err = gates
+        .evaluate(&1_000, stale)
+        .unwrap()
+        .commit(&store)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionMismatch { .. }));
+    bypass(
+        &store,
+        Proposal::new(a.clone(), KIND, payload(3)),
+        Bypass::new("ops", "incident 42").unwrap(),
+    )
+    .unwrap();
+    let events = store.stream::<Payload>(&a).unwrap();
+    assert_eq!(events[0].header.admission.gates(), ["limit"]);
+    let bypasses = store.query_headers(&Region::all().bypassed()).unwrap();
+    assert_eq!(bypasses.len(), 1);
+    assert!(matches!(&bypasses[0].admission, Admission::Bypassed { by, .. } if by == "ops"));
+}
+
+#[test]
+fn submitted_tickets_become_durable_on_wait() {
+    let dir = fast_dir();
+    let store = open(dir.path());
+    let tickets: Vec<_> = (0..100)
+        .map(|i| {
+            store
+                .submit(&coord("a"), KIND, &payload(i), AppendOptions::new())
+                .unwrap()
+        })
+        .collect();
+    let syncs_before = store.stats().syncs;
+    let receipts: Vec<_> = tickets.into_iter().map(|t| t.wait().unwrap()).collect();
+    assert_eq!(receipts.len(), 100);
+    assert_eq!(store.stats().durable_events, 100);
+    assert!(
+        store.stats().syncs - syncs_before <= 1,
+        "one sync covers all waits"
+    );
+    assert_eq!(store.stream::<Payload>(&coord("a")).unwrap().len(), 100);
+}
+
+#[test]
+fn manual_and_every_n_policies_sync_when_they_say() {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
+    for i in 0..10 {
+        store.append(&coord("a"), KIND, &payload(i)).unwrap();
+    }
+    // Buffered events are readable before they are durable.
+    assert_eq!(store.stream::<Payload>(&coord("a")).unwrap().len(), 10);
+    assert_eq!(store.stats().durable_events, 0);
+    store.sync().unwrap();
+    assert_eq!(store.stats().durable_events, 10);
+    drop(store);
+
+    let dir = fast_dir();
+    let store = Store::open(
+        StoreConfig::new(dir.path()).sync_policy(SyncPolicy::EveryN {
+            events: 4,
+            max_delay_ms: 20,
+        }),
+    )
+    .unwrap();
+    for i in 0..3 {
+        store.append(&coord("a"), KIND, &payload(i)).unwrap();
+    }
+    assert_eq!(store.stats().durable_events, 0);
+    store.append(&coord("a"), KIND, &payload(3)).unwrap();
+    assert_eq!(
+        store.stats().durable_events,
+        4,
+        "the 4th event triggers a sync"
+    );
+    store.append(&coord("a"), KIND, &payload(4)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        store.stats().durable_events,
+        5,
+        "max_delay_ms bounds the wait"
+    );
+    store.close().unwrap();
+    assert_eq!(open(dir.path()).head(&coord("a")).version, 5);
+}

@@ -1,0 +1,6 @@
+use batpak::prelude::*;
+
+#[gate]
+struct Open;
+
+fn main() {}

@@ -1,0 +1,11 @@
+use batpak::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(StateMachine, Serialize, Deserialize)]
+#[machine(states(Draft, Placed), initial = Draft)]
+enum Order<T> {
+    #[transition(Draft -> Placed)]
+    Placed(T),
+}
+
+fn main() {}
