@@ -7,7 +7,7 @@
 //! semantics, so none may depend on the engine.
 
 use batpak::prelude::*;
-use batpak::{Admission, Backend, EventId, FnGate, Hash, StreamHead, bypass};
+use batpak::{Admission, Backend, Delivery, EventId, FnGate, Hash, Projection, StreamHead, bypass};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +58,24 @@ macro_rules! conformance {
             $(#[test] fn $name() { super::$name(batpak::Backend::Lmdb) })*
         }
     };
+}
+
+/// Revenue over the region (for the views body below).
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Revenue {
+    cents: u64,
+}
+
+impl Projection for Revenue {
+    type Event = Payment;
+    const NAME: &'static str = "conformance.revenue";
+    const VERSION: u32 = 1;
+    fn kinds() -> Option<&'static [EventKind]> {
+        Some(&[PAID])
+    }
+    fn apply(&mut self, event: &StoredEvent<Payment>) {
+        self.cents += event.payload.amount_cents;
+    }
 }
 
 conformance! {
@@ -412,6 +430,41 @@ conformance! {
             assert_eq!(store.head(&coord(&format!("t{t}"))).version, 25);
         }
         assert!(store.verify().unwrap().is_ok());
+    }
+
+    fn projections_subscriptions_and_cursors_work_unchanged(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let caches = tempfile::tempdir().unwrap();
+        let cache_path = caches.path().join("projections.redb");
+        let open_views = || {
+            let cache = batpak::RedbCache::open(&cache_path).unwrap();
+            Store::open(config(b, dir.path()).projection_cache(cache)).unwrap()
+        };
+        let store = open_views();
+        let sub = store.subscribe::<Payment>(Region::all().kind(PAID)).unwrap();
+        for n in 1..=6 {
+            let kind = if n % 2 == 0 { PAID } else { PLACED };
+            store.append(&coord(&format!("order:{}", n % 3)), kind, &pay(n)).unwrap();
+        }
+        let (r, report) = store.project_with_report::<Revenue>(&Region::all()).unwrap();
+        assert_eq!((r.cents, report.applied), (1200, 3));
+        for n in [2, 4, 6] {
+            match sub.recv_timeout(std::time::Duration::from_secs(5)).unwrap() {
+                Some(Delivery::Event(e)) => assert_eq!(e.payload, pay(n)),
+                other => panic!("{b}: expected the event paid {n}, got {other:?}"),
+            }
+        }
+        let mut cursor = store.cursor::<Payment>(Region::all(), 2).unwrap();
+        assert_eq!(cursor.try_next().unwrap().unwrap().position(), 2);
+        drop((sub, cursor));
+        store.close().unwrap();
+        // A new process: the log and the cache file are reopened from disk.
+        let store = open_views();
+        store.append(&coord("order:9"), PAID, &pay(10)).unwrap();
+        let (r, report) = store.project_with_report::<Revenue>(&Region::all()).unwrap();
+        assert_eq!(r.cents, 2200);
+        assert!(report.from_cache, "{b}: the persistent cache was not used");
+        assert_eq!((report.applied, report.rebuilt), (1, None));
     }
 }
 
