@@ -322,11 +322,20 @@ conformance! {
         store.close().unwrap();
         let reader = Store::open_read_only(config(b, dir.path())).unwrap();
         assert_eq!(reader.stream::<Payment>(&coord("a")).unwrap().len(), 1);
+        // Read-only stores share the directory, also within one process.
+        let second = Store::open_read_only(config(b, dir.path())).unwrap();
+        assert_eq!(second.stream::<Payment>(&coord("a")).unwrap().len(), 1);
+        drop(second);
+        assert_eq!(reader.stats().events, 1);
         assert!(matches!(
             reader.append(&coord("a"), PLACED, &pay(2)),
             Err(StoreError::ReadOnly)
         ));
         assert!(matches!(Store::open(config(b, dir.path())), Err(StoreError::StoreLocked { .. })));
+        drop(reader);
+        let store = open(b, dir.path());
+        store.append(&coord("a"), PLACED, &pay(3)).unwrap();
+        store.close().unwrap();
     }
 
     fn pipeline_records_gates_and_bypasses(b: Backend) {

@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, PutFlags, WithoutTls};
@@ -71,6 +72,7 @@ fn open_env(path: &Path, writable: bool, map_size: usize) -> Result<Env<WithoutT
     // open of the same path in this process (`EnvAlreadyOpened`); batpak
     // changes these files only through LMDB, with LMDB's own lock file
     // active (no NO_LOCK), so other processes are coordinated by LMDB.
+    // Read-only stores of one process share one handle (`READERS`).
     unsafe { options.open(path) }.map_err(|e| engine_err("open", e))
 }
 
@@ -80,7 +82,21 @@ pub(crate) struct LmdbLog {
     events: Table,
     meta: Table,
     path: PathBuf,
+    /// Keeps this process's shared read-only handle alive (read-only opens).
+    _reader: Option<Arc<Reader>>,
 }
+
+/// A read-only log environment shared by every read-only store of this
+/// process on one directory (LMDB allows one handle per process and path).
+struct Reader {
+    env: Env<WithoutTls>,
+    events: Table,
+    meta: Table,
+}
+
+/// Live read-only handles by canonical path. A writable open never shares:
+/// the store's lock file keeps writers and readers of one directory apart.
+static READERS: Mutex<Vec<(PathBuf, Weak<Reader>)>> = Mutex::new(Vec::new());
 
 impl fmt::Debug for LmdbLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,37 +108,69 @@ impl fmt::Debug for LmdbLog {
 
 impl LmdbLog {
     /// Opens (creating when `writable`) the environment in directory `path`.
+    /// Read-only opens in one process share one handle.
     pub(crate) fn open(path: &Path, writable: bool) -> Result<Self, StoreError> {
-        let env = open_env(path, writable, LOG_MAP_SIZE)?;
-        let (events, meta) = if writable {
-            let mut txn = env.write_txn().map_err(|e| engine_err("begin write", e))?;
-            let events: Table = env
-                .create_database(&mut txn, Some("events"))
-                .map_err(|e| engine_err("create database", e))?;
-            let meta: Table = env
-                .create_database(&mut txn, Some("meta"))
-                .map_err(|e| engine_err("create database", e))?;
-            txn.commit().map_err(|e| engine_err("commit", e))?;
-            (events, meta)
-        } else {
-            let txn = env.read_txn().map_err(|e| engine_err("begin read", e))?;
-            let missing = || StoreError::corrupt(0, 0, "lmdb environment has no events database");
-            let events: Table = env
-                .open_database(&txn, Some("events"))
-                .map_err(|e| engine_err("open database", e))?
-                .ok_or_else(missing)?;
-            let meta: Table = env
-                .open_database(&txn, Some("meta"))
-                .map_err(|e| engine_err("open database", e))?
-                .ok_or_else(missing)?;
-            txn.commit().map_err(|e| engine_err("commit", e))?;
-            (events, meta)
-        };
+        if !writable {
+            return Self::open_shared_reader(path);
+        }
+        let env = open_env(path, true, LOG_MAP_SIZE)?;
+        let mut txn = env.write_txn().map_err(|e| engine_err("begin write", e))?;
+        let events: Table = env
+            .create_database(&mut txn, Some("events"))
+            .map_err(|e| engine_err("create database", e))?;
+        let meta: Table = env
+            .create_database(&mut txn, Some("meta"))
+            .map_err(|e| engine_err("create database", e))?;
+        txn.commit().map_err(|e| engine_err("commit", e))?;
         Ok(Self {
             env,
             events,
             meta,
             path: path.to_path_buf(),
+            _reader: None,
+        })
+    }
+
+    fn open_shared_reader(path: &Path) -> Result<Self, StoreError> {
+        let canonical = path
+            .canonicalize()
+            .map_err(|e| StoreError::io("open", path, e))?;
+        // Held across the open so two readers cannot both open the path.
+        let mut readers = READERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        readers.retain(|(_, weak)| weak.strong_count() > 0);
+        let live = readers
+            .iter()
+            .find(|(p, _)| *p == canonical)
+            .and_then(|(_, weak)| weak.upgrade());
+        let reader = match live {
+            Some(reader) => reader,
+            None => {
+                let env = open_env(path, false, LOG_MAP_SIZE)?;
+                let txn = env.read_txn().map_err(|e| engine_err("begin read", e))?;
+                let missing =
+                    || StoreError::corrupt(0, 0, "lmdb environment has no events database");
+                let events: Table = env
+                    .open_database(&txn, Some("events"))
+                    .map_err(|e| engine_err("open database", e))?
+                    .ok_or_else(missing)?;
+                let meta: Table = env
+                    .open_database(&txn, Some("meta"))
+                    .map_err(|e| engine_err("open database", e))?
+                    .ok_or_else(missing)?;
+                txn.commit().map_err(|e| engine_err("commit", e))?;
+                let reader = Arc::new(Reader { env, events, meta });
+                readers.push((canonical, Arc::downgrade(&reader)));
+                reader
+            }
+        };
+        Ok(Self {
+            env: reader.env.clone(),
+            events: reader.events,
+            meta: reader.meta,
+            path: path.to_path_buf(),
+            _reader: Some(reader),
         })
     }
 }
