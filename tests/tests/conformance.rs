@@ -544,42 +544,75 @@ fn a_refused_or_read_only_open_writes_no_marker() {
     }
 }
 
-#[test]
-fn a_damaged_record_is_reported_not_returned() {
-    // redb and LMDB records carry a CRC over (position, body): a flipped
-    // payload byte in the file is found by verify and by reads.
-    for b in [Backend::Redb, Backend::Lmdb] {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = "find-me-in-the-file-0123456789";
-        {
-            let store = open(b, dir.path());
-            store.append(&coord("a"), PLACED, &marker).unwrap();
-            store.close().unwrap();
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
         }
-        let file = match b {
-            Backend::Redb => dir.path().join("log.redb"),
-            _ => dir.path().join("log.lmdb").join("data.mdb"),
-        };
-        let mut bytes = std::fs::read(&file).unwrap();
-        let at = bytes
-            .windows(marker.len())
-            .position(|w| w == marker.as_bytes())
-            .expect("payload bytes are stored in the file");
-        bytes[at + 3] ^= 0x20;
-        std::fs::write(&file, &bytes).unwrap();
-        match Store::open(config(b, dir.path())) {
-            // redb may detect the damage itself (page checksums).
-            Err(e) => assert!(
-                matches!(e, StoreError::Corrupt { .. } | StoreError::Engine { .. }),
-                "{b}: {e}"
-            ),
-            Ok(store) => {
-                let report = store.verify().unwrap();
-                assert!(!report.is_ok(), "{b}: damage not found");
-                assert!(
-                    store.stream::<String>(&coord("a")).is_err(),
-                    "{b}: damaged event returned"
-                );
+    }
+}
+
+#[test]
+fn every_flipped_payload_byte_is_reported_never_returned() {
+    // redb and LMDB records carry a CRC over (position, body): a flipped
+    // byte anywhere in the stored payload is found by verify and by reads,
+    // whether open loads the checkpoint (closed store) or scans (dropped).
+    let marker = "find-me-in-the-file-0123456789-abcdefghijklmnopqrstuvwxyz";
+    for b in [Backend::Redb, Backend::Lmdb] {
+        for closed in [true, false] {
+            let original = tempfile::tempdir().unwrap();
+            {
+                let store = open(b, original.path());
+                store.append(&coord("a"), PLACED, &marker).unwrap();
+                store.append(&coord("a"), PLACED, &"second").unwrap();
+                if closed {
+                    store.close().unwrap();
+                }
+            }
+            let file = match b {
+                Backend::Redb => std::path::Path::new("log.redb").to_path_buf(),
+                _ => std::path::Path::new("log.lmdb").join("data.mdb"),
+            };
+            let bytes = std::fs::read(original.path().join(&file)).unwrap();
+            // Copy-on-write engines keep stale copies of old pages: damage
+            // the same byte of every copy so the live one is surely hit.
+            let copies: Vec<usize> = bytes
+                .windows(marker.len())
+                .enumerate()
+                .filter(|(_, w)| *w == marker.as_bytes())
+                .map(|(at, _)| at)
+                .collect();
+            assert!(!copies.is_empty(), "payload bytes are stored in the file");
+            for i in 0..marker.len() {
+                let copy = tempfile::tempdir().unwrap();
+                copy_dir(original.path(), copy.path());
+                let mut damaged = bytes.clone();
+                for at in &copies {
+                    damaged[at + i] ^= 0x01;
+                }
+                std::fs::write(copy.path().join(&file), &damaged).unwrap();
+                let ctx = format!("{b} closed={closed} byte {i}");
+                match Store::open(config(b, copy.path())) {
+                    // A scan at open checks every CRC.
+                    Err(e) => assert!(matches!(e, StoreError::Corrupt { .. }), "{ctx}: {e}"),
+                    Ok(store) => {
+                        assert!(closed, "{ctx}: a scanning open missed the damage");
+                        let report = store.verify().unwrap();
+                        assert!(!report.is_ok(), "{ctx}: damage not found");
+                        assert!(
+                            matches!(
+                                store.stream::<String>(&coord("a")),
+                                Err(StoreError::Corrupt { .. })
+                            ),
+                            "{ctx}: damaged event returned"
+                        );
+                    }
+                }
             }
         }
     }
