@@ -338,6 +338,22 @@ conformance! {
         store.close().unwrap();
     }
 
+    fn a_read_only_open_of_an_empty_directory_is_an_empty_store(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = Store::open_read_only(config(b, dir.path())).unwrap();
+        assert_eq!(reader.stats().events, 0);
+        assert!(reader.query_headers(&Region::all()).unwrap().is_empty());
+        assert!(reader.verify().unwrap().is_ok());
+        assert!(matches!(reader.append(&coord("a"), PLACED, &pay(1)), Err(StoreError::ReadOnly)));
+        drop(reader);
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| {
+            let name = e.unwrap().file_name();
+            name != "BACKEND" && name != "log.redb" && name != "log.lmdb"
+        }));
+        let store = open(b, dir.path());
+        store.append(&coord("a"), PLACED, &pay(1)).unwrap();
+    }
+
     fn pipeline_records_gates_and_bypasses(b: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let store = open(b, dir.path());

@@ -123,6 +123,15 @@ fn found_backend(dir: &Path) -> Result<Option<Backend>, StoreError> {
     Ok(None)
 }
 
+/// Where a key-value backend keeps its log inside a store directory.
+#[cfg(any(feature = "redb", feature = "lmdb"))]
+fn engine_path(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Lmdb => LMDB_DIR,
+        _ => REDB_FILE,
+    }
+}
+
 /// File name of the redb log database inside a store directory.
 pub(crate) const REDB_FILE: &str = "log.redb";
 /// Directory name of the LMDB log environment inside a store directory.
@@ -193,6 +202,16 @@ fn open_chosen(
             let fs = std::sync::Arc::new(StdFs);
             let (engine, report) =
                 SegmentEngine::open(fs, config, writable, try_checkpoint, visit)?;
+            Ok((Box::new(engine), report))
+        }
+        // A read-only open of a directory without the engine's files is an
+        // empty store, as it is for segments.
+        #[cfg(any(feature = "redb", feature = "lmdb"))]
+        Backend::Redb | Backend::Lmdb
+            if !writable && !config.dir.join(engine_path(config.backend)).exists() =>
+        {
+            let (engine, report) =
+                super::kv::KvEngine::open(super::kv::EmptyLog, false, try_checkpoint, visit)?;
             Ok((Box::new(engine), report))
         }
         #[cfg(feature = "redb")]

@@ -68,6 +68,38 @@ pub(crate) trait KvLog: Send + Sync {
     fn disk_bytes(&self) -> u64;
 }
 
+/// The log of a store that has no engine files yet, opened read-only: it
+/// holds nothing and refuses writes (as an empty segment directory does).
+#[derive(Debug)]
+pub(crate) struct EmptyLog;
+
+impl KvLog for EmptyLog {
+    fn commit(&self, _: &mut dyn Iterator<Item = (u64, &[u8])>) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+    fn get(&self, _: u64, _: &mut Vec<u8>) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    fn get_many(&self, positions: &[u64], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
+        (0..positions.len()).try_for_each(|i| visit(i, &[]))
+    }
+    fn scan(&self, _: &mut RecordVisitor<'_>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError> {
+        Ok((0, None))
+    }
+    fn meta_get(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    fn meta_put(&self, _: &str, _: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+    fn disk_bytes(&self) -> u64 {
+        0
+    }
+}
+
 fn crc(position: u64, body: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&position.to_be_bytes());
