@@ -114,6 +114,10 @@ impl LmdbLog {
             return Self::open_shared_reader(path);
         }
         let env = open_env(path, true, LOG_MAP_SIZE)?;
+        // Reader slots left by a crashed process would pin old pages and
+        // make the file grow; LMDB frees them only when asked.
+        env.clear_stale_readers()
+            .map_err(|e| engine_err("clear stale readers", e))?;
         let mut txn = env.write_txn().map_err(|e| engine_err("begin write", e))?;
         let events: Table = env
             .create_database(&mut txn, Some("events"))
