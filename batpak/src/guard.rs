@@ -56,12 +56,12 @@ impl Denial {
         self
     }
 
-    /// Names the gate that denied (kept if one is already set).
+    /// Names the gate that denied. A [`GateSet`] calls this with the gate
+    /// that actually ran, replacing any name the gate put there itself, so a
+    /// denial can never speak for another gate.
     #[must_use]
     pub fn from_gate(mut self, gate: &str) -> Self {
-        if self.gate.is_empty() {
-            self.gate = gate.to_owned();
-        }
+        gate.clone_into(&mut self.gate);
         self
     }
 

@@ -80,7 +80,9 @@ pub use event::{
     Admission, CodecError, Event, EventHeader, EventId, EventKind, Hash, KindError, StoredEvent,
 };
 pub use guard::{Denial, FnGate, Gate, GateError, GateSet};
-pub use machine::{CorruptReason, GateSpec, MachineError, MachineGate, MachineStore};
+pub use machine::{
+    CorruptReason, GateSpec, MachineError, MachineGate, MachineProjection, MachineStore,
+};
 pub use outcome::{NotOk, Outcome, Wait};
 pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
@@ -128,7 +130,7 @@ pub mod __private {
     /// The state type of a machine whose derive failed: the derive still
     /// emits a stub `StateMachine` impl (beside its errors) so code that
     /// names the machine, such as its gates, adds no follow-on errors.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
     pub enum FallbackState {
         /// The only value; never stored.
         Invalid,

@@ -55,12 +55,13 @@
 use std::fmt;
 
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::coordinate::Coordinate;
+use crate::coordinate::{Coordinate, Region};
 use crate::event::{Hash, StoredEvent};
 use crate::guard::{Denial, FnGate, GateError, GateSet};
 use crate::pipeline::{CommitTarget, ExpectedVersion, Proposal};
-use crate::store::{Store, StoreError};
+use crate::store::{Projection, Store, StoreError};
 use crate::typestate::{InvalidTransition, Machine, State, StateMachine};
 
 /// What a machine needs from a store beyond committing: read a stream back
@@ -83,6 +84,88 @@ pub trait MachineStore: CommitTarget {
 
     /// The stream's actual version when `error` is a version mismatch.
     fn version_conflict(error: &Self::Error) -> Option<u64>;
+
+    /// The machine's current state as a projection. The default folds the
+    /// whole stream; a store with a projection cache folds only the events
+    /// appended since its last call.
+    ///
+    /// # Errors
+    /// The store's error (I/O, a payload that does not decode as `M`).
+    fn project_machine<M: StateMachine>(
+        &self,
+        coordinate: &Coordinate,
+    ) -> Result<MachineProjection<M>, Self::Error> {
+        let mut projection = MachineProjection::default();
+        for event in &self.read_stream::<M>(coordinate)? {
+            projection.apply(event);
+        }
+        Ok(projection)
+    }
+}
+
+/// The current state of one machine stream, kept as an incremental
+/// projection: what [`StateMachine`]'s generated `state_of` reads.
+///
+/// Folding stops at the first event that does not fit (a gap in sequences,
+/// a kind that disagrees with its payload, an illegal step); `state_of` then
+/// replays the stream to report exactly what is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "", deserialize = ""))]
+pub struct MachineProjection<M: StateMachine> {
+    state: M::State,
+    version: u64,
+    broken_at: Option<u64>,
+}
+
+impl<M: StateMachine> MachineProjection<M> {
+    /// The state after the last event folded.
+    #[must_use]
+    pub fn state(&self) -> M::State {
+        self.state
+    }
+
+    /// Number of events folded (the stream's version when not broken).
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Sequence of the first event that did not fit the machine, if any.
+    #[must_use]
+    pub fn broken_at(&self) -> Option<u64> {
+        self.broken_at
+    }
+}
+
+impl<M: StateMachine> Default for MachineProjection<M> {
+    fn default() -> Self {
+        Self {
+            state: M::INITIAL,
+            version: 0,
+            broken_at: None,
+        }
+    }
+}
+
+impl<M: StateMachine> Projection for MachineProjection<M> {
+    type Event = M;
+    const NAME: &'static str = M::NAME;
+    const VERSION: u32 = 1;
+
+    fn apply(&mut self, event: &StoredEvent<M>) {
+        if self.broken_at.is_some() {
+            return;
+        }
+        let sequence = event.sequence();
+        let fits = sequence == self.version + 1 && event.header.kind == event.payload.kind();
+        match M::apply(self.state, &event.payload) {
+            Ok(next) if fits => {
+                self.state = next;
+                self.version = sequence;
+            }
+            _ => self.broken_at = Some(sequence),
+        }
+    }
 }
 
 /// The segment store: streams are read back whole, a conflict is
@@ -105,6 +188,13 @@ impl MachineStore for Store {
             StoreError::VersionMismatch { actual, .. } => Some(*actual),
             _ => None,
         }
+    }
+
+    fn project_machine<M: StateMachine>(
+        &self,
+        coordinate: &Coordinate,
+    ) -> Result<MachineProjection<M>, StoreError> {
+        self.project(&Region::coordinate(coordinate))
     }
 }
 
@@ -381,7 +471,8 @@ pub fn load<M: StateMachine, S: MachineStore + ?Sized>(
     Ok((state, version, head))
 }
 
-/// `Machine::state_of`: the current state by replay.
+/// `Machine::state_of`: the current state by incremental projection (only
+/// events appended since the last call are folded).
 ///
 /// # Errors
 /// As [`load`].
@@ -389,7 +480,19 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     coordinate: &Coordinate,
 ) -> Result<M::State, MachineError<S::Error>> {
-    load::<M, S>(store, coordinate).map(|(state, _, _)| state)
+    let projection = store
+        .project_machine::<M>(coordinate)
+        .map_err(MachineError::Store)?;
+    if projection.broken_at.is_some() {
+        // The replay names the exact sequence and reason.
+        return load::<M, S>(store, coordinate).map(|(state, _, _)| state);
+    }
+    if projection.version == 0 {
+        return Err(MachineError::NotFound {
+            coordinate: coordinate.clone(),
+        });
+    }
+    Ok(projection.state)
 }
 
 /// A typed step: consumes the handle in state `F`, gates and commits

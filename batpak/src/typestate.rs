@@ -26,7 +26,16 @@ use crate::machine::GateSpec;
 /// dynamic API and for the typed handles.
 pub trait StateMachine: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
     /// The runtime state enum (one unit variant per declared state).
-    type State: Copy + Eq + StdHash + fmt::Debug + fmt::Display + Send + Sync + 'static;
+    type State: Copy
+        + Eq
+        + StdHash
+        + fmt::Debug
+        + fmt::Display
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
 
     /// What the machine's gates read to decide (`#[machine(context = T)]`;
     /// `()` when the machine has no context).

@@ -1,21 +1,19 @@
 //! Gates, receipts and the pipeline: which gate denies, what a receipt
-//! carries, and what committing (or bypassing) hands the store.
+//! carries, and what committing (or bypassing) writes to a real store.
 
-use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use batpak::event::{Admission, CodecError, encode_payload};
+use batpak::event::{Admission, encode_payload};
 use batpak::{
-    AppendReceipt, Bypass, BypassError, CommitTarget, Coordinate, Denial, EventHeader, EventId,
-    EventKind, ExpectedVersion, FnGate, Gate, GateError, GateSet, Hash, Proposal, RawAppend,
-    Region, bypass,
+    Bypass, BypassError, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate, GateError,
+    GateSet, Hash, Proposal, Region, Store, StoreConfig, StoreError, StoredEvent, bypass,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const PLACED: EventKind = EventKind::new(7, 1);
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Order {
     total_cents: u64,
 }
@@ -63,42 +61,18 @@ impl Gate<u64, Order> for WithinLimit {
     }
 }
 
-/// Records every append it is handed; refuses a version it does not hold.
-#[derive(Default)]
-struct Recorder {
-    appends: RefCell<Vec<RawAppend>>,
-    version: u64,
-}
-
-#[derive(Debug)]
-enum RecorderError {
-    WrongVersion,
-    Codec,
-}
-
-impl From<CodecError> for RecorderError {
-    fn from(_: CodecError) -> Self {
-        Self::Codec
+/// A real segment store whose `order:1` stream already holds three events,
+/// so the proposals (which expect version 3) fit it.
+fn store_at_version_3() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let coord = Coordinate::new("order:1", "shop:acme").unwrap();
+    for total_cents in 1..=3 {
+        store
+            .append(&coord, PLACED, &Order { total_cents })
+            .unwrap();
     }
-}
-
-impl CommitTarget for Recorder {
-    type Error = RecorderError;
-
-    fn commit_raw(&self, append: RawAppend) -> Result<AppendReceipt, RecorderError> {
-        if !append.options.expected_version.allows(self.version) {
-            return Err(RecorderError::WrongVersion);
-        }
-        let mut appends = self.appends.borrow_mut();
-        appends.push(append);
-        let sequence = self.version + 1;
-        Ok(AppendReceipt {
-            event_id: EventId::generate(),
-            sequence,
-            position: u64::try_from(appends.len()).unwrap() - 1,
-            hash: Hash::ZERO,
-        })
-    }
+    (dir, store)
 }
 
 #[test]
@@ -215,57 +189,49 @@ fn empty_gate_set_issues_a_receipt_naming_no_gates() {
 
 #[test]
 fn committing_a_receipt_appends_the_admitted_bytes_with_gate_names() {
-    let store = Recorder {
-        version: 3,
-        ..Recorder::default()
-    };
+    let (_dir, store) = store_at_version_3();
     let gates = GateSet::new().with(pass("shop_is_open")).with(WithinLimit);
     let receipt = gates.evaluate(&5_000, proposal(4_200)).unwrap();
     let payload_hash = receipt.payload_hash();
     let committed = receipt.commit(&store).unwrap();
 
-    let appends = store.appends.borrow();
-    let [append] = appends.as_slice() else {
-        panic!("expected one append")
-    };
     let names = vec!["shop_is_open".to_owned(), "within_limit".to_owned()];
-    assert_eq!(
-        append.admission,
-        Admission::Gated {
-            gates: names.clone()
-        }
-    );
-    assert_eq!(Hash::of(&append.payload), payload_hash);
-    assert_eq!(append.kind, PLACED);
-    assert_eq!(append.options.expected_version, ExpectedVersion::Exact(3));
     assert_eq!(committed.admission().gates(), names);
     assert_eq!(committed.receipt().sequence, 4);
+    let stored: StoredEvent<Order> = store.get(committed.receipt().event_id).unwrap().unwrap();
+    assert_eq!(stored.header.admission, Admission::Gated { gates: names });
+    assert_eq!(stored.header.kind, PLACED);
+    assert_eq!(stored.payload, Order { total_cents: 4_200 });
+    assert_eq!(
+        Hash::of(&encode_payload(&stored.payload).unwrap()),
+        payload_hash
+    );
     assert_eq!(committed.into_payload(), Order { total_cents: 4_200 });
+    assert!(store.verify().unwrap().is_ok());
 }
 
 #[test]
 fn receipt_for_a_stream_that_moved_is_refused_and_writes_nothing() {
-    let store = Recorder {
-        version: 4,
-        ..Recorder::default()
-    }; // moved past 3
+    let (_dir, store) = store_at_version_3();
     let receipt = GateSet::new()
         .with(WithinLimit)
         .evaluate(&5_000, proposal(1))
         .unwrap();
+    // Someone appends after the gates looked: the stream is at 4, not 3.
+    let coord = Coordinate::new("order:1", "shop:acme").unwrap();
+    store
+        .append(&coord, PLACED, &Order { total_cents: 9 })
+        .unwrap();
     assert!(matches!(
         receipt.commit(&store),
-        Err(RecorderError::WrongVersion)
+        Err(StoreError::VersionMismatch { actual: 4, .. })
     ));
-    assert!(store.appends.borrow().is_empty());
+    assert_eq!(store.head(&coord).version, 4);
 }
 
 #[test]
 fn bypass_records_who_and_why_and_is_found_by_region() {
-    let store = Recorder {
-        version: 3,
-        ..Recorder::default()
-    };
+    let (_dir, store) = store_at_version_3();
     let committed = bypass(
         &store,
         proposal(99_999),
@@ -278,25 +244,32 @@ fn bypass_records_who_and_why_and_is_found_by_region() {
     };
     assert_eq!(committed.admission(), &expected);
 
-    let appends = store.appends.borrow();
-    let [append] = appends.as_slice() else {
-        panic!("expected one append")
+    // An audit query finds exactly the bypassed event, with who and why.
+    let audited: Vec<StoredEvent<Order>> = store.query(&Region::all().bypassed()).unwrap();
+    let [event] = audited.as_slice() else {
+        panic!("expected one bypassed event, found {}", audited.len())
     };
-    assert_eq!(append.admission, expected);
+    assert_eq!(event.header.admission, expected);
     assert_eq!(
-        append.payload,
-        encode_payload(&Order {
+        event.payload,
+        Order {
             total_cents: 99_999
-        })
-        .unwrap()
+        }
     );
+    assert_eq!(event.header.id, committed.receipt().event_id);
+}
 
-    // The header the store writes for it is what an audit query finds.
-    let mut header = EventHeader::new(EventId::generate(), append.coordinate.clone(), append.kind);
-    header.admission = append.admission.clone();
-    assert!(Region::all().bypassed().matches(&header));
-    header.admission = Admission::Gated { gates: vec![] };
-    assert!(!Region::all().bypassed().matches(&header));
+#[test]
+fn a_gate_cannot_deny_in_another_gates_name() {
+    let impostor = FnGate::new("impostor", |_: &u64, _: &Proposal<Order>| {
+        Err(Denial::new("no", "blame someone else").from_gate("within_limit"))
+    });
+    let gates = GateSet::new().with(impostor);
+    let Err(GateError::Denied(denial)) = gates.evaluate(&5_000, proposal(1)) else {
+        panic!("the impostor denies")
+    };
+    assert_eq!(denial.gate(), "impostor");
+    assert_eq!(gates.check_all(&5_000, &proposal(1))[0].gate(), "impostor");
 }
 
 #[test]

@@ -408,3 +408,51 @@ fn errors_are_distinct_and_readable() {
         ]
     );
 }
+
+#[test]
+fn state_of_folds_only_events_appended_since_the_last_call() {
+    let (_dir, store) = store();
+    let shop = Shop::open();
+    let order = coord("order:20");
+    let placed = Order::create(&store, order.clone())
+        .unwrap()
+        .placed(&store, &shop, 1, 100)
+        .unwrap();
+    assert_eq!(Order::state_of(&store, &order).unwrap(), OrderState::Placed);
+    placed.paid(&store, &shop, 100).unwrap();
+
+    let region = Region::coordinate(&order);
+    let (projection, report) = store
+        .project_with_report::<batpak::MachineProjection<Order>>(&region)
+        .unwrap();
+    assert!(
+        report.from_cache,
+        "the earlier state_of left a cached state"
+    );
+    assert_eq!(report.applied, 1, "only the new `Paid` event is folded");
+    assert_eq!(projection.state(), OrderState::Paid);
+    assert_eq!(projection.version(), 2);
+    assert_eq!(Order::state_of(&store, &order).unwrap(), OrderState::Paid);
+}
+
+#[test]
+fn state_of_reports_an_illegal_step_appended_after_a_cached_state() {
+    let (_dir, store) = store();
+    let order = coord("order:21");
+    let placed = Order::Placed {
+        items: 1,
+        total_cents: 1,
+    };
+    store.append(&order, placed.kind(), &placed).unwrap();
+    assert_eq!(Order::state_of(&store, &order).unwrap(), OrderState::Placed);
+    let shipped = Order::Shipped("post".to_owned());
+    store.append(&order, shipped.kind(), &shipped).unwrap();
+    assert!(matches!(
+        Order::state_of(&store, &order),
+        Err(MachineError::CorruptStream {
+            sequence: 2,
+            reason: CorruptReason::IllegalStep(_),
+            ..
+        })
+    ));
+}
