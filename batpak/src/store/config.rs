@@ -28,7 +28,9 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 /// | `Manual` | the bytes are buffered | every event acknowledged since the last `sync()`/`close()` | the same |
 ///
 /// Under every policy a crash never leaves a partial event or a partial
-/// batch visible after reopen, and never a gap in positions.
+/// batch visible after reopen, and never a gap in positions. The table holds
+/// for every [`Backend`] (redb and LMDB buffer in memory and commit durable
+/// transactions; `TUNING.md`, "Choosing a backend").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SyncPolicy {
