@@ -62,6 +62,7 @@
 //! |---|---|---|
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
+//! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump` a store read-only |
 
 pub mod coordinate;
 pub mod event;

@@ -366,3 +366,116 @@ fn read_only_open_ignores_a_torn_tail_without_cutting_it() {
     drop(store);
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), len);
 }
+
+#[test]
+fn torn_header_of_a_new_last_segment_is_removed_and_reported() {
+    let dir = fast_dir();
+    let config = || {
+        StoreConfig::new(dir.path())
+            .segment_max_bytes(1_000)
+            .sync_policy(SyncPolicy::Manual)
+    };
+    let store = Store::open(config()).unwrap();
+    for i in 0..12 {
+        store.append(&coord("a"), KIND, &payload(i)).unwrap();
+    }
+    let segments = store.stats().segments as u32;
+    drop(store);
+    let last = segment_path(dir.path(), segments);
+    let frames_in_last = frames(&std::fs::read(&last).unwrap()).len() as u64;
+    for torn in [
+        vec![],
+        vec![0u8; 10],
+        vec![0u8; 32],
+        b"BATPAKSG\x01\x00".to_vec(),
+    ] {
+        let copy = copy_store(dir.path());
+        std::fs::write(segment_path(copy.path(), segments), &torn).unwrap();
+        let store = Store::open(StoreConfig::new(copy.path()).segment_max_bytes(1_000)).unwrap();
+        assert_eq!(store.stats().truncated_bytes, torn.len() as u64);
+        assert_eq!(store.stats().events, 12 - frames_in_last);
+        let r = store.append(&coord("a"), KIND, &payload(100)).unwrap();
+        assert_eq!(r.position, 12 - frames_in_last);
+        assert!(store.verify().unwrap().is_ok());
+        drop(store);
+        let before = snapshot(copy.path());
+        let store = Store::open(StoreConfig::new(copy.path()).segment_max_bytes(1_000)).unwrap();
+        assert_eq!(store.stats().truncated_bytes, 0);
+        drop(store);
+        assert_eq!(snapshot(copy.path()), before);
+    }
+}
+
+#[test]
+fn damage_behind_a_valid_checkpoint_is_caught_by_verify_on_open_and_by_reads() {
+    let (dir, events) = build(6);
+    open(dir.path()).unwrap().close().unwrap();
+    let seg = segment_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let (offset, len) = frames(&bytes)[2];
+    bytes[offset + len - 3] ^= 0x10; // inside the payload: length unchanged
+    std::fs::write(&seg, &bytes).unwrap();
+    let ckpt = std::fs::read(dir.path().join("index.ckpt")).unwrap();
+    let err = Store::open(StoreConfig::new(dir.path()).verify_on_open(true)).err();
+    assert!(
+        matches!(err, Some(StoreError::Corrupt { segment: 1, offset: o, .. }) if o == offset as u64),
+        "{err:?}"
+    );
+    // Without the full verify the checkpoint is trusted, but a read of the
+    // damaged frame is an error, never a wrong event.
+    std::fs::write(dir.path().join("index.ckpt"), &ckpt).unwrap();
+    let store = open(dir.path()).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    assert!(matches!(
+        store.get::<Payload>(events[2].header.id),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert_eq!(
+        store.get::<Payload>(events[1].header.id).unwrap().unwrap(),
+        events[1]
+    );
+    assert!(store.query::<Payload>(&Region::all()).is_err());
+    assert!(!store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn verify_names_the_stream_and_sequence_of_a_frame_in_the_wrong_place() {
+    let (dir, events) = build(6);
+    let seg = segment_path(dir.path(), 1);
+    let original = std::fs::read(&seg).unwrap();
+    let store = open(dir.path()).unwrap();
+    // Swap frames 3 and 4: both CRCs stay valid.
+    std::fs::write(&seg, rebuild(&original, &[0, 1, 2, 4, 3, 5])).unwrap();
+    let damage = store.verify().unwrap().damage.unwrap();
+    let frames = frames(&original);
+    assert_eq!((damage.segment, damage.offset), (1, frames[3].0 as u64));
+    assert_eq!(
+        damage.coordinate.as_ref(),
+        Some(&events[4].header.coordinate)
+    );
+    assert_eq!(damage.sequence, Some(events[4].sequence()));
+    assert!(damage.reason.contains("position"), "{}", damage.reason);
+}
+
+#[test]
+fn repair_mode_cuts_the_last_segment_at_its_first_damage() {
+    let (dir, events) = build(6);
+    let seg = segment_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let frames = frames(&bytes);
+    let (offset, len) = frames[2];
+    bytes[offset + len / 2] ^= 0x40;
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = open(dir.path()).err();
+    assert!(
+        matches!(err, Some(StoreError::Corrupt { segment: 1, offset: o, .. }) if o == offset as u64)
+    );
+    let store = Store::open(StoreConfig::new(dir.path()).truncate_damaged_tail(true)).unwrap();
+    assert_eq!(store.stats().truncated_bytes, (bytes.len() - offset) as u64);
+    assert_eq!(all(&store), events[..2]);
+    store.append(&coord("after"), KIND, &payload(7)).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+    let store = open(dir.path()).unwrap();
+    assert_eq!(store.stats().events, 3);
+}

@@ -15,13 +15,14 @@ use std::fmt;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::config::StoreConfig;
 use super::engine::{FrameVisitor, LogEngine, OpenReport};
 use super::error::StoreError;
 use super::segment::SegmentEngine;
 use super::segment::format::parse_segment_file_name;
-use super::segment::fs::StdFs;
+use super::segment::fs::SegmentFs;
 
 /// Name of the marker file that records the engine of a store directory.
 pub const BACKEND_FILE: &str = "BACKEND";
@@ -175,13 +176,14 @@ pub(crate) type Opened = (Box<dyn LogEngine>, OpenReport);
 /// contract as [`SegmentEngine::open`]) and, for a new store, writes the
 /// marker. Runs with the directory lock held.
 pub(crate) fn open_engine(
+    fs: Arc<dyn SegmentFs>,
     config: &StoreConfig,
     writable: bool,
     try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
     visit: &mut FrameVisitor<'_>,
 ) -> Result<Opened, StoreError> {
     let fresh = check_marker(config)?;
-    let opened = open_chosen(config, writable, try_checkpoint, visit)?;
+    let opened = open_chosen(fs, config, writable, try_checkpoint, visit)?;
     // Only a new store gets a marker, and only after its engine opened: a
     // refused or failed open leaves the directory as it was, and a store
     // from before markers is recognised by its files instead.
@@ -192,6 +194,7 @@ pub(crate) fn open_engine(
 }
 
 fn open_chosen(
+    fs: Arc<dyn SegmentFs>,
     config: &StoreConfig,
     writable: bool,
     try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
@@ -199,7 +202,6 @@ fn open_chosen(
 ) -> Result<Opened, StoreError> {
     match config.backend {
         Backend::Segment => {
-            let fs = std::sync::Arc::new(StdFs);
             let (engine, report) =
                 SegmentEngine::open(fs, config, writable, try_checkpoint, visit)?;
             Ok((Box::new(engine), report))

@@ -38,8 +38,9 @@ pub enum SyncPolicy {
     /// share fsyncs (group commit).
     #[default]
     Always,
-    /// Buffer; fsync once `events` events are unsynced, and at the latest
-    /// `max_delay_ms` after the first unsynced event (a background thread).
+    /// Buffer; fsync once `events` events are unsynced, and otherwise about
+    /// `max_delay_ms` after an event was appended at the latest (a background
+    /// thread checks every `max_delay_ms / 2`).
     EveryN {
         /// Unsynced events that trigger a sync (0 behaves as 1).
         events: u32,
@@ -70,6 +71,7 @@ pub struct StoreConfig {
     pub(crate) max_payload_bytes: usize,
     pub(crate) verify_on_open: bool,
     pub(crate) create: bool,
+    pub(crate) truncate_damaged_tail: bool,
     /// The log engine (added with the redb and LMDB backends).
     pub(crate) backend: Backend,
 }
@@ -87,6 +89,7 @@ impl StoreConfig {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             verify_on_open: false,
             create: true,
+            truncate_damaged_tail: false,
             backend: Backend::Segment,
         }
     }
@@ -125,6 +128,20 @@ impl StoreConfig {
     #[must_use]
     pub fn create_if_missing(mut self, create: bool) -> Self {
         self.create = create;
+        self
+    }
+
+    /// Repair mode (default `false`): at open, cut the last segment at its
+    /// first damaged frame even when valid frames follow, instead of failing
+    /// with [`StoreError::Corrupt`](crate::StoreError::Corrupt). Use it to
+    /// recover a store that open refuses, for example after a power loss
+    /// that persisted unsynced pages out of order; it discards every frame
+    /// after the damage (reported in
+    /// [`StoreStats::truncated_bytes`](crate::StoreStats::truncated_bytes)).
+    /// Damage in earlier segments is still an error.
+    #[must_use]
+    pub fn truncate_damaged_tail(mut self, truncate: bool) -> Self {
+        self.truncate_damaged_tail = truncate;
         self
     }
 

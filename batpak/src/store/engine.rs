@@ -9,6 +9,14 @@
 //! - `sync` makes durable every body appended before it was called;
 //! - `scan` hands back exactly the bodies a previous run appended and did not
 //!   lose to a crash, in order, and never a partial batch.
+//!
+//! Adding an engine (redb, LMDB): implement [`LogEngine`] with `Loc.offset`
+//! as the key (the global position) and `segment` 0; give it an `open` like
+//! `SegmentEngine::open` (offer a stored checkpoint to `try_checkpoint`,
+//! else call `visit` for every stored body in order; a transaction per
+//! `append` call makes batches atomic); store the checkpoint wherever the
+//! engine likes; and choose it in `Store::open_with_fs`. The core needs
+//! nothing else.
 
 use super::error::StoreError;
 

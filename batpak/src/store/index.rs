@@ -117,6 +117,9 @@ impl IdIndex {
 
     /// The position of event `id`, if indexed.
     pub(crate) fn get(&self, id: EventId, entries: &[Entry]) -> Option<u64> {
+        if self.others.is_empty() && self.max.is_none_or(|m| id > m) {
+            return None;
+        }
         let found = self
             .ordered
             .binary_search_by(|&p| {
@@ -203,9 +206,21 @@ impl Index {
 
     /// Records one event (append path or scan). `hash` is its chain hash.
     pub(crate) fn insert(&mut self, header: &EventHeader, loc: Loc, hash: Hash) {
+        self.insert_in(None, header, loc, hash);
+    }
+
+    /// [`Index::insert`] when the caller already knows the stream's id.
+    pub(crate) fn insert_in(
+        &mut self,
+        known: Option<u32>,
+        header: &EventHeader,
+        loc: Loc,
+        hash: Hash,
+    ) {
         let position = self.len();
-        let stream = match self.by_coordinate.get(&header.coordinate) {
-            Some(&s) => s,
+        let found = known.or_else(|| self.by_coordinate.get(&header.coordinate).copied());
+        let stream = match found {
+            Some(s) => s,
             None => {
                 let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
                 self.streams.push(StreamState {

@@ -1,6 +1,6 @@
 //! PERSIST: the embedded event store.
 //!
-//! Two layers. The **core** (this module and [`index`]) owns every rule:
+//! Two layers. The **core** (this module and `index.rs`) owns every rule:
 //! validation, idempotency then expected-version checks, sequence, position
 //! and id assignment, the hash chain, the in-memory index. The **log engine**
 //! (behind the internal `LogEngine` trait; the segment engine by default)
@@ -16,6 +16,11 @@
 //! sequence n; an event is visible to readers only once its bytes are in the
 //! engine; after a failed write or sync the store is poisoned and refuses
 //! appends until reopened, and nothing from the failed call is acknowledged.
+//!
+//! Visibility is not durability: readers (and later appends to the same
+//! stream) see an event as soon as it is written, possibly before the fsync
+//! that its appender waits for. If that fsync fails, the store is poisoned
+//! and a reopen may not have the event (nor anything after it).
 
 // Engine choice (redb / LMDB backends): `backend` picks the engine,
 // `kv` is the shared buffered engine over a transactional key-value store.
@@ -42,6 +47,9 @@ pub use self::projection::{
     projection_cache_key,
 };
 pub use self::subscription::{Delivery, Iter as SubscriptionIter, Subscription, SubscriptionError};
+
+#[cfg(test)]
+mod crash_model;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -72,6 +80,7 @@ use self::index::{Fingerprint, IdHasher, Index, KeyEntry, NO_CAUSE};
 use self::segment::format::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, split_body, write_body_prefix,
 };
+use self::segment::fs::StdFs;
 use crate::coordinate::{Coordinate, EntityFilter, Region};
 use crate::event::{
     Admission, EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
@@ -79,8 +88,9 @@ use crate::event::{
 };
 use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
 
-/// Most times a sync leader yields to let concurrent appends join its sync.
-const GROUP_COMMIT_YIELDS: u32 = 8;
+/// Longest a sync leader waits for concurrent appends to join its sync
+/// (a fraction of one fdatasync on any disk).
+const GROUP_COMMIT_MAX_WAIT: Duration = Duration::from_micros(100);
 
 /// Name of the lock file inside the store directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -142,6 +152,7 @@ struct WriteScratch {
     batch: BodyBatch,
     locs: Vec<Loc>,
     headers: Vec<EventHeader>,
+    ids: Vec<EventId>,
     hashes: Vec<Hash>,
 }
 
@@ -158,6 +169,10 @@ struct Shared {
     appended: AtomicU64,
     /// Positions below this are durable.
     durable: AtomicU64,
+    /// Threads inside `append`/`append_batch` (appending or waiting).
+    in_flight: AtomicU64,
+    /// Threads inside `append_events` (encoding and writing).
+    appending: AtomicU64,
     poisoned: AtomicBool,
     syncs: AtomicU64,
     truncated_bytes: u64,
@@ -242,6 +257,22 @@ impl Ticket {
     #[must_use]
     pub fn receipt(&self) -> &AppendReceipt {
         &self.receipt
+    }
+}
+
+/// Counts a thread in a section (appending, waiting) for as long as it lives.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -337,13 +368,23 @@ impl Store {
     }
 
     fn open_inner(config: StoreConfig, writable: bool) -> Result<Self, StoreError> {
+        Self::open_with_fs(config, writable, Arc::new(StdFs))
+    }
+
+    /// Opens with segment files on `fs` (tests substitute a crash model).
+    pub(crate) fn open_with_fs(
+        config: StoreConfig,
+        writable: bool,
+        fs: Arc<dyn segment::fs::SegmentFs>,
+    ) -> Result<Self, StoreError> {
         let lock_file = prepare_dir(&config, writable)?;
         let mut index = Index::default();
         let mut from_checkpoint = None;
         let mut damage = None;
         // Backend choice: refuses a directory made by another engine, then
-        // opens the chosen one (segment by default).
+        // opens the chosen one (segment by default, on `fs`).
         let opened = backend::open_engine(
+            fs,
             &config,
             writable,
             &mut |bytes, extent| {
@@ -378,6 +419,8 @@ impl Store {
             sync_done: std::sync::Condvar::new(),
             appended: AtomicU64::new(events),
             durable: AtomicU64::new(events),
+            in_flight: AtomicU64::new(0),
+            appending: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
             truncated_bytes: report.truncated_bytes,
@@ -451,6 +494,7 @@ impl Store {
         for (kind, payload) in events {
             encoded.push((*kind, encode_payload(payload)?));
         }
+        let _in_flight = InFlight::enter(&self.shared.in_flight);
         let (receipts, end) =
             self.shared
                 .append_events(coord, &encoded, &options, &Admission::Direct, false)?;
@@ -484,6 +528,7 @@ impl Store {
         admission: Admission,
         submit: bool,
     ) -> Result<Ticket, StoreError> {
+        let _in_flight = InFlight::enter(&self.shared.in_flight);
         let events = [(kind, payload)];
         let (receipts, end) = self
             .shared
@@ -656,7 +701,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Poisoned`] or I/O errors; the directory is released
-    /// either way.
+    /// either way (once no [`Ticket`] of this store is alive).
     pub fn close(mut self) -> Result<(), StoreError> {
         if let Some(flusher) = self.flusher.take() {
             flusher.stop();
@@ -705,7 +750,9 @@ impl CommitTarget for Store {
 
 fn spawn_flusher(shared: Weak<Shared>, max_delay_ms: u64) -> Result<Flusher, StoreError> {
     let (stop, rx) = flume::bounded::<()>(1);
-    let delay = Duration::from_millis(max_delay_ms.max(1));
+    // Checking twice per `max_delay_ms` keeps every event's unsynced time
+    // under `max_delay_ms` (plus the sync itself).
+    let delay = Duration::from_micros((max_delay_ms.saturating_mul(1_000) / 2).max(500));
     let dir = shared
         .upgrade()
         .map(|s| s.config.dir.clone())
@@ -734,8 +781,8 @@ fn spawn_flusher(shared: Weak<Shared>, max_delay_ms: u64) -> Result<Flusher, Sto
 enum HashFrom {
     /// The `prev_hash` of the same stream's next event, read in the same call.
     Successor,
-    /// The stream's head: the event is the stream's last.
-    Head(Hash),
+    /// The stream's head (captured with the plan): the event is its last.
+    Head,
     /// Neither is known: hash the stored bytes.
     Compute,
 }
@@ -786,6 +833,7 @@ impl Shared {
         admission: &Admission,
         submit: bool,
     ) -> Result<(Vec<AppendReceipt>, u64), StoreError> {
+        let _appending = InFlight::enter(&self.appending);
         if !self.writable {
             return Err(StoreError::ReadOnly);
         }
@@ -830,6 +878,7 @@ impl Shared {
         }
         let scratch = &mut *scratch;
         let first_position;
+        let stream_id;
         {
             let index = read_lock(&self.index);
             if let (Some(key), Some(fp)) = (&options.idempotency_key, fingerprint)
@@ -847,8 +896,9 @@ impl Shared {
                     position: receipts.first().map_or(0, |r| r.position),
                 });
             }
-            let (version, mut prev) = index
-                .stream(coord)
+            stream_id = index.by_coordinate.get(coord).copied();
+            let (version, mut prev) = stream_id
+                .and_then(|s| index.streams.get(s as usize))
                 .map_or((0, Hash::ZERO), |s| (s.positions.len() as u64, s.head));
             if !options.expected_version.allows(version) {
                 return Err(StoreError::VersionMismatch {
@@ -863,6 +913,18 @@ impl Shared {
                 (None, Some(cause)) => self.correlation_of(&index, cause),
                 (None, None) => None,
             };
+            // Ids from this process never repeat (a counter); an id from an
+            // earlier run could, if the clock stepped back and the random
+            // process tag matched, so check (cheap: an id above every indexed
+            // id is new). A duplicate id would make the log unopenable.
+            scratch.ids.clear();
+            for _ in 0..events.len() {
+                let mut id = EventId::generate();
+                while index.by_id.get(id, &index.entries).is_some() {
+                    id = EventId::generate();
+                }
+                scratch.ids.push(id);
+            }
             drop(index);
 
             scratch.batch.clear();
@@ -870,8 +932,7 @@ impl Shared {
             scratch.hashes.clear();
             let timestamp_us = now_micros();
             let last = events.len() - 1;
-            for (i, (kind, payload)) in events.iter().enumerate() {
-                let id = EventId::generate();
+            for (i, ((kind, payload), &id)) in events.iter().zip(&scratch.ids).enumerate() {
                 let header = EventHeader {
                     id,
                     correlation: correlation.unwrap_or(id),
@@ -936,7 +997,7 @@ impl Shared {
                 .zip(&scratch.hashes)
                 .zip(&scratch.locs)
             {
-                index.insert(header, *loc, *hash);
+                index.insert_in(stream_id, header, *loc, *hash);
                 receipts.push(AppendReceipt {
                     event_id: header.id,
                     sequence: header.sequence,
@@ -1016,16 +1077,20 @@ impl Shared {
         *syncing = true;
         drop(syncing);
         // Let appenders that are mid-append (typically the ones the last
-        // sync just released) land in this sync: yield while the log keeps
-        // growing, a few times at most. A lone appender pays one yield.
-        let mut target = self.appended.load(Ordering::SeqCst);
-        for _ in 0..GROUP_COMMIT_YIELDS {
-            std::thread::yield_now();
-            let now = self.appended.load(Ordering::SeqCst);
-            if now == target {
-                break;
+        // sync just released) land in this sync: yield while someone is
+        // appending or the log is still growing, for a short while at most.
+        // A lone appender never yields.
+        if self.in_flight.load(Ordering::SeqCst) > 1 {
+            let deadline = std::time::Instant::now() + GROUP_COMMIT_MAX_WAIT;
+            let mut seen = self.appended.load(Ordering::SeqCst);
+            while std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+                let now = self.appended.load(Ordering::SeqCst);
+                if now == seen && self.appending.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                seen = now;
             }
-            target = now;
         }
         // Everything handed to the engine before this load is covered by the
         // sync below (the engine flushes its buffer first).
@@ -1113,9 +1178,11 @@ impl Shared {
         let mut locs = Vec::with_capacity(n);
         let mut plan = vec![HashFrom::Compute; n];
         let mut streams = Vec::with_capacity(n);
+        let mut heads: HashMap<u32, Hash, BuildHasherDefault<IdHasher>> = HashMap::default();
         {
             let index = read_lock(&self.index);
             let mut next_seq: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
+            // Captured now: a later append would move the head.
             for (i, &p) in positions.iter().enumerate().rev() {
                 let entry = index
                     .entries
@@ -1125,7 +1192,8 @@ impl Shared {
                     plan[i] = if next_seq.get(&entry.stream) == Some(&(entry.sequence + 1)) {
                         HashFrom::Successor
                     } else if entry.sequence == stream.positions.len() as u64 {
-                        HashFrom::Head(stream.head)
+                        heads.insert(entry.stream, stream.head);
+                        HashFrom::Head
                     } else {
                         HashFrom::Compute
                     };
@@ -1152,7 +1220,11 @@ impl Shared {
             let stream = streams[i];
             match plan[i] {
                 HashFrom::Compute => {}
-                HashFrom::Head(hash) => out[i].hash = hash,
+                HashFrom::Head => {
+                    if let Some(hash) = heads.get(&stream) {
+                        out[i].hash = *hash;
+                    }
+                }
                 HashFrom::Successor => {
                     if let Some(hash) = successor_prev.get(&stream) {
                         out[i].hash = *hash;

@@ -105,7 +105,7 @@ impl SegmentEngine {
                 .read(&path)
                 .map_err(|e| StoreError::io("read", &path, e))?;
             let is_last = i + 1 == numbers.len();
-            match scan_segment(&bytes, n, is_last)? {
+            match scan_segment(&bytes, n, is_last, config.truncate_damaged_tail)? {
                 SegmentScan::TornHeader => {
                     report.truncated_bytes += bytes.len() as u64;
                     if writable {
@@ -164,7 +164,7 @@ impl SegmentEngine {
         let max_body = max_body_len(config.max_payload_bytes);
         let mut active = None;
         if writable {
-            let a = match files.last() {
+            let mut a = match files.last() {
                 // After removing a torn new segment, the one before it is
                 // active again: open never needs to write a new file.
                 Some(last) => {
@@ -185,6 +185,9 @@ impl SegmentEngine {
             if let Some(last) = files.last_mut() {
                 last.file = Arc::clone(&a.file);
             }
+            // What a crashed process left in the page cache is indexed now
+            // (and may be returned to an idempotent retry): make it durable.
+            a.sync()?;
             active = Some(a);
         }
         Ok((Self::assemble(fs, config, files, active), report))
@@ -231,10 +234,13 @@ impl SegmentEngine {
             let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
             let len = lens.last().copied().unwrap_or(0);
             let frames = u64::from(len > format::SEGMENT_HEADER_LEN as u64);
-            let a = reopen_segment(&**fs, dir.join(segment_file_name(n)), n, len, frames)?;
+            let mut a = reopen_segment(&**fs, dir.join(segment_file_name(n)), n, len, frames)?;
             if let Some(last) = files.last_mut() {
                 last.file = Arc::clone(&a.file);
             }
+            // What a crashed process left in the page cache is indexed now
+            // (and may be returned to an idempotent retry): make it durable.
+            a.sync()?;
             active = Some(a);
         }
         Ok(Some(Self::assemble(Arc::clone(fs), config, files, active)))
@@ -504,7 +510,8 @@ impl LogEngine for SegmentEngine {
                 &mut buf,
             )?;
             // Recovery already cut any torn tail: here every byte must be good.
-            let SegmentScan::Frames { header, frames, .. } = scan_segment(&buf, n, false)? else {
+            let SegmentScan::Frames { header, frames, .. } = scan_segment(&buf, n, false, false)?
+            else {
                 return Err(StoreError::corrupt(n, 0, "segment header damaged"));
             };
             if header.first_position != next_first {

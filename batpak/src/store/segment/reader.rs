@@ -35,7 +35,7 @@ pub(crate) fn read_at(
     len: usize,
     buf: &mut Vec<u8>,
 ) -> Result<(), StoreError> {
-    buf.clear();
+    // No clear: the read overwrites all `len` bytes, so only growth is zeroed.
     buf.resize(len, 0);
     file.read_at(buf, offset).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {

@@ -57,10 +57,14 @@ fn valid_frame_after(bytes: &[u8], from: usize, max_body_len: u32) -> Option<usi
 }
 
 /// Scans one segment file's bytes. `is_last` allows a torn tail.
+///
+/// With `repair` (last segment only), damage followed by valid frames is cut
+/// like a torn tail instead of being an error.
 pub(crate) fn scan_segment(
     bytes: &[u8],
     segment: u32,
     is_last: bool,
+    repair: bool,
 ) -> Result<SegmentScan, StoreError> {
     let header = match decode_segment_header(bytes) {
         Ok(header) => header,
@@ -154,6 +158,7 @@ pub(crate) fn scan_segment(
         return Err(StoreError::corrupt(segment, at, reason));
     }
     if let Some(at) = cut_at
+        && !repair
         && let Some(valid) = valid_frame_after(bytes, at + 1, header.max_body_len)
     {
         return Err(StoreError::corrupt(

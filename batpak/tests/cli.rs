@@ -1,0 +1,573 @@
+//! The `batpak` command-line tool, run as a real process against real
+//! stores: output, exit codes, filters, damage reports, and proof that no
+//! command changes a byte of the store directory.
+#![cfg(feature = "cli")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+use batpak::prelude::*;
+use serde::Serialize;
+
+/// Bytes before the first frame of a segment file (FORMAT.md).
+const SEGMENT_HEADER_LEN: usize = 32;
+/// Length and CRC before each frame body (FORMAT.md).
+const FRAME_PREFIX_LEN: usize = 8;
+
+const PLACED: EventKind = EventKind::new(7, 1);
+const PAID: EventKind = EventKind::new(7, 2);
+const NOTE: EventKind = EventKind::new(8, 1);
+
+#[derive(Debug, Clone, Serialize)]
+struct Order {
+    total_cents: u64,
+    note: String,
+}
+
+fn order(total_cents: u64, note: &str) -> Order {
+    Order {
+        total_cents,
+        note: note.to_owned(),
+    }
+}
+
+/// What a run of the tool printed and returned.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// Held while a test store is open in this process and while a child is
+/// spawned. A child forked while a store's `LOCK` is open keeps that lock
+/// until it execs (FORMAT.md, `LOCK`), so without this a test running in
+/// parallel could make another test's closed store look locked.
+static FORK_GUARD: Mutex<()> = Mutex::new(());
+
+fn fork_guard() -> MutexGuard<'static, ()> {
+    FORK_GUARD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn batpak(args: &[&str]) -> Run {
+    let _guard = fork_guard();
+    batpak_unguarded(args)
+}
+
+/// Runs the tool; the caller holds [`fork_guard`].
+fn batpak_unguarded(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_batpak"))
+        .args(args)
+        .output()
+        .expect("the batpak binary runs");
+    Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// Every file of the directory, by name, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs the tool and asserts the store directory is byte-identical after.
+fn batpak_read_only(dir: &Path, args: &[&str]) -> Run {
+    let before = snapshot(dir);
+    let run = batpak(args);
+    assert_eq!(
+        snapshot(dir),
+        before,
+        "`batpak {}` changed the store",
+        args.join(" ")
+    );
+    run
+}
+
+fn seg(dir: &Path, n: u32) -> std::path::PathBuf {
+    dir.join(format!("{n:010}.seg"))
+}
+
+/// Offsets of the valid frames of a segment file, read per FORMAT.md.
+fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = SEGMENT_HEADER_LEN;
+    while at + FRAME_PREFIX_LEN <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 || at + FRAME_PREFIX_LEN + len > bytes.len() {
+            break;
+        }
+        out.push(at);
+        at += FRAME_PREFIX_LEN + len;
+    }
+    out
+}
+
+/// A closed store of six events over four streams, in two segments:
+///
+/// | pos | stream | kind | admission |
+/// |---|---|---|---|
+/// | 0 | order:1@shop:acme | 7:1 | direct |
+/// | 1 | order:2@shop:acme | 7:1 | direct |
+/// | 2 | order:1@shop:acme | 7:2 | gates=[credit_ok,shop_open] |
+/// | 3 | user:9@shop:acme | 8:1 | bypass |
+/// | 4 | order:3@shop:beta | 7:1 | direct |
+/// | 5 | order:2@shop:acme | 7:2 | direct |
+fn build() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = fork_guard();
+    let store = Store::open(StoreConfig::new(dir.path()).segment_max_bytes(700)).unwrap();
+    let acme = |e: &str| Coordinate::new(e, "shop:acme").unwrap();
+    store
+        .append(&acme("order:1"), PLACED, &order(4_200, "first"))
+        .unwrap();
+    store
+        .append(&acme("order:2"), PLACED, &order(100, "say \"hi\"\n"))
+        .unwrap();
+    let gates = GateSet::<(), Order>::new()
+        .with(FnGate::new("credit_ok", |(): &(), _: &Proposal<Order>| {
+            Ok(())
+        }))
+        .with(FnGate::new("shop_open", |(): &(), _: &Proposal<Order>| {
+            Ok(())
+        }));
+    gates
+        .evaluate(&(), Proposal::new(acme("order:1"), PAID, order(4_200, "")))
+        .unwrap()
+        .commit(&store)
+        .unwrap();
+    batpak::bypass(
+        &store,
+        Proposal::new(acme("user:9"), NOTE, vec![1u8, 2, 3]),
+        Bypass::new("ops:alice", "ledger outage").unwrap(),
+    )
+    .unwrap();
+    store
+        .append(
+            &Coordinate::new("order:3", "shop:beta").unwrap(),
+            PLACED,
+            &order(7, "beta"),
+        )
+        .unwrap();
+    store
+        .append(&acme("order:2"), PAID, &order(100, "paid"))
+        .unwrap();
+    store.close().unwrap();
+    dir
+}
+
+fn path(dir: &tempfile::TempDir) -> &str {
+    dir.path().to_str().unwrap()
+}
+
+/// The positions printed by a dump, in order.
+fn positions(run: &Run) -> Vec<u64> {
+    run.lines()
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn verify_prints_a_one_line_summary_and_exits_0() {
+    let dir = build();
+    let segments = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("seg".as_ref()))
+        .count();
+    assert!(segments >= 2, "the store should span segments");
+    let run = batpak_read_only(dir.path(), &["verify", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        format!("ok: 6 events, 4 streams, {segments} segments\n")
+    );
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn stats_prints_every_field_one_per_line() {
+    let dir = build();
+    let run = batpak_read_only(dir.path(), &["stats", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let names: Vec<&str> = run
+        .lines()
+        .iter()
+        .map(|l| l.split_once(": ").unwrap().0)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "events",
+            "streams",
+            "segments",
+            "log_bytes",
+            "durable_events",
+            "syncs",
+            "truncated_bytes",
+            "opened_from_checkpoint"
+        ]
+    );
+    for line in ["events: 6", "streams: 4", "opened_from_checkpoint: true"] {
+        assert!(run.lines().contains(&line), "missing {line:?} in {run:?}");
+    }
+}
+
+#[test]
+fn dump_prints_every_event_with_admission_and_payload() {
+    let dir = build();
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.lines();
+    assert_eq!(lines.len(), 6, "{run:?}");
+    assert_eq!(positions(&run), [0, 1, 2, 3, 4, 5]);
+
+    let id = |line: &str| {
+        let id = line
+            .split(" id=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        assert_eq!(id.len(), 32, "{line}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{line}");
+        id.to_owned()
+    };
+    let first = lines[0].replace(&id(lines[0]), "ID");
+    assert_eq!(
+        first,
+        r#"0 order:1@shop:acme seq=1 kind=7:1 id=ID direct {"total_cents": 4200, "note": "first"}"#
+    );
+    let escaped = lines[1].replace(&id(lines[1]), "ID");
+    assert_eq!(
+        escaped,
+        r#"1 order:2@shop:acme seq=1 kind=7:1 id=ID direct {"total_cents": 100, "note": "say \"hi\"\n"}"#
+    );
+    assert!(
+        lines[2].starts_with("2 order:1@shop:acme seq=2 kind=7:2 id="),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[2].ends_with(r#" gates=[credit_ok,shop_open] {"total_cents": 4200, "note": ""}"#),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].ends_with(r#" bypass by="ops:alice" why="ledger outage" [1, 2, 3]"#),
+        "{}",
+        lines[3]
+    );
+}
+
+#[test]
+fn dump_filters_select_the_same_events_as_a_region() {
+    let dir = build();
+    let d = path(&dir);
+    let cases: &[(&[&str], &[u64])] = &[
+        (&["--entity", "order:1"], &[0, 2]),
+        (&["--entity=order:2", "--scope", "shop:acme"], &[1, 5]),
+        (&["--prefix", "order:"], &[0, 1, 2, 4, 5]),
+        (&["--scope", "shop:beta"], &[4]),
+        (&["--kind", "7:2"], &[2, 5]),
+        (&["--kind", "8"], &[3]),
+        (&["--kind", "7:2", "--kind", "8:1"], &[2, 3, 5]),
+        (&["--from", "2", "--limit", "2"], &[2, 3]),
+        (&["--prefix", "order:", "--from", "3"], &[4, 5]),
+        (&["--limit", "0"], &[]),
+        (&["--from", "99"], &[]),
+        (&["--bypassed"], &[3]),
+        (&["--bypassed", "--prefix", "order:"], &[]),
+    ];
+    for (filters, expected) in cases {
+        let mut args = vec!["dump", d];
+        args.extend_from_slice(filters);
+        let run = batpak_read_only(dir.path(), &args);
+        assert_eq!(run.code, 0, "{filters:?}: {run:?}");
+        assert_eq!(positions(&run), *expected, "{filters:?}");
+    }
+}
+
+#[test]
+fn help_prints_usage_and_exits_0() {
+    for args in [
+        &["help"][..],
+        &["--help"],
+        &["-h"],
+        &["dump", "x", "--help"],
+    ] {
+        let run = batpak(args);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        assert!(run.stdout.starts_with("batpak: "), "{run:?}");
+        assert!(run.stdout.contains("usage:"), "{run:?}");
+        assert!(run.stdout.contains("--bypassed"), "{run:?}");
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_with_usage_and_touch_nothing() {
+    let dir = build();
+    let d = path(&dir);
+    for args in [
+        &[][..],
+        &["frobnicate", d],
+        &["verify"],
+        &["stats", d, "extra"],
+        &["verify", d, "--limit", "1"],
+        &["dump", d, "--limit", "many"],
+        &["dump", d, "--kind", "7-1"],
+        &["dump", d, "--entity", "a", "--prefix", "b"],
+        &["dump", d, "--from"],
+        &["dump", d, "--colour"],
+    ] {
+        let run = batpak_read_only(dir.path(), args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert!(run.stderr.starts_with("batpak: "), "{args:?}: {run:?}");
+        assert!(run.stderr.contains("usage:"), "{args:?}: {run:?}");
+    }
+}
+
+#[test]
+fn a_missing_store_exits_2_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let run = batpak(&["stats", missing.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("cannot read store"), "{run:?}");
+    assert!(!missing.exists());
+}
+
+#[test]
+fn a_store_held_by_a_writer_is_reported_as_locked() {
+    let dir = build();
+    let _guard = fork_guard();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    for command in ["verify", "stats", "dump"] {
+        let run = batpak_unguarded(&[command, path(&dir)]);
+        assert_eq!(run.code, 2, "{command}: {run:?}");
+        assert!(run.stderr.contains("is locked"), "{command}: {run:?}");
+        assert!(run.stderr.contains("writer"), "{command}: {run:?}");
+    }
+    store.close().unwrap();
+}
+
+/// Flips one byte inside the body of the middle frame of segment 1 and
+/// returns that frame's offset.
+fn damage_middle_frame(dir: &Path) -> usize {
+    let file = seg(dir, 1);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let frames = frame_offsets(&bytes);
+    assert!(frames.len() >= 3, "segment 1 holds {} frames", frames.len());
+    let offset = frames[frames.len() / 2];
+    bytes[offset + FRAME_PREFIX_LEN + 10] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+    offset
+}
+
+#[test]
+fn verify_names_segment_and_offset_of_a_damaged_middle_frame() {
+    let dir = build();
+    let offset = damage_middle_frame(dir.path());
+    // The checkpoint still matches the file lengths, so open succeeds and
+    // the damage is found by verify's full rescan.
+    let run = batpak_read_only(dir.path(), &["verify", path(&dir)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with(&format!("damage: segment 1 offset {offset}: ")),
+        "{run:?}"
+    );
+    assert_eq!(run.lines().len(), 1, "{run:?}");
+    // Reading the damaged event is damage too, never a wrong payload.
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("damage: segment 1 offset {offset}")),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn damage_found_while_opening_exits_1_naming_segment_and_offset() {
+    let dir = build();
+    std::fs::remove_file(dir.path().join("index.ckpt")).unwrap();
+    let offset = damage_middle_frame(dir.path());
+    let run = batpak_read_only(dir.path(), &["verify", path(&dir)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with(&format!("damage: segment 1 offset {offset}: ")),
+        "{run:?}"
+    );
+    for command in ["stats", "dump"] {
+        let run = batpak_read_only(dir.path(), &[command, path(&dir)]);
+        assert_eq!(run.code, 1, "{command}: {run:?}");
+        assert_eq!(run.stdout, "", "{command}");
+        assert!(
+            run.stderr
+                .contains(&format!("damage: segment 1 offset {offset}: ")),
+            "{command}: {run:?}"
+        );
+    }
+}
+
+#[test]
+fn verify_names_the_stream_and_sequence_where_a_chain_breaks() {
+    let dir = build();
+    // Rewrite the last payload byte of position 0 (order:1, sequence 1) and
+    // fix its CRC: the frame is whole, but order:1's next event (position
+    // 2, sequence 2) no longer links to it.
+    let file = seg(dir.path(), 1);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let frames = frame_offsets(&bytes);
+    let (first, second) = (frames[0], frames[1]);
+    bytes[second - 1] ^= 0x01;
+    let len = u32::from_le_bytes(bytes[first..first + 4].try_into().unwrap()) as usize;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[first..first + 4]);
+    crc.update(&bytes[first + FRAME_PREFIX_LEN..first + FRAME_PREFIX_LEN + len]);
+    bytes[first + 4..first + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    std::fs::write(&file, &bytes).unwrap();
+    let third = frames[2];
+
+    let run = batpak_read_only(dir.path(), &["verify", path(&dir)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with(&format!("damage: segment 1 offset {third}: ")),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .ends_with("(entity order:1@shop:acme, sequence 2)\n"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_torn_tail_is_reported_but_not_cut() {
+    let dir = build();
+    std::fs::remove_file(dir.path().join("index.ckpt")).unwrap();
+    let segments = snapshot(dir.path())
+        .iter()
+        .filter(|(name, _)| Path::new(name).extension() == Some("seg".as_ref()))
+        .count();
+    let last = seg(dir.path(), u32::try_from(segments).unwrap());
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&[0xAB; 13]);
+    std::fs::write(&last, &bytes).unwrap();
+    let run = batpak_read_only(dir.path(), &["stats", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.lines().contains(&"truncated_bytes: 13"), "{run:?}");
+    assert!(run.lines().contains(&"events: 6"), "{run:?}");
+    let run = batpak_read_only(dir.path(), &["verify", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("ok: 6 events"), "{run:?}");
+}
+
+/// Rewrites the payload of the store's last event (position 5, the last of
+/// order:2) so it is no msgpack value at all, with a correct CRC.
+fn rewrite_last_payload(dir: &Path) {
+    let segments = snapshot(dir)
+        .iter()
+        .filter(|(name, _)| Path::new(name).extension() == Some("seg".as_ref()))
+        .count();
+    let file = seg(dir, u32::try_from(segments).unwrap());
+    let mut bytes = std::fs::read(&file).unwrap();
+    let frames = frame_offsets(&bytes);
+    let at = *frames.last().unwrap();
+    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let body = at + FRAME_PREFIX_LEN;
+    let header_len = u32::from_le_bytes(bytes[body..body + 4].try_into().unwrap()) as usize;
+    // 0xc1 is the one byte msgpack never uses.
+    bytes[body + 8 + header_len] = 0xc1;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[at..at + 4]);
+    crc.update(&bytes[body..body + len]);
+    bytes[at + 4..at + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    std::fs::write(&file, &bytes).unwrap();
+}
+
+#[test]
+fn dump_shows_every_other_event_when_one_payload_is_not_msgpack() {
+    let dir = build();
+    rewrite_last_payload(dir.path());
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(positions(&run), [0, 1, 2, 3, 4, 5]);
+    let lines = run.lines();
+    assert!(
+        lines[5].starts_with("5 order:2@shop:acme seq=2 kind=7:2 id="),
+        "{run:?}"
+    );
+    assert!(
+        lines[5].contains(" direct <undecodable payload: "),
+        "{run:?}"
+    );
+    assert!(lines[4].ends_with(r#"{"total_cents": 7, "note": "beta"}"#));
+    assert!(run.stderr.contains("1 payload is not"), "{run:?}");
+    // Filters still apply on the slow path.
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir), "--entity", "order:2"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(positions(&run), [1, 5]);
+}
+
+#[test]
+fn dump_into_a_closed_pipe_stops_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = fork_guard();
+    {
+        let store =
+            Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
+        let coord = Coordinate::new("order:1", "shop:acme").unwrap();
+        // Far more output than a pipe buffers, so writing must hit the
+        // closed pipe.
+        let note = "x".repeat(200);
+        for i in 0..3_000 {
+            store.append(&coord, PLACED, &order(i, &note)).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_batpak"))
+        .args(["dump", path(&dir)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("0 order:1@shop:acme seq=1 "), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
+}
