@@ -633,6 +633,44 @@ fn main() {
         target: "≥ 1,000k/s".to_owned(),
     });
 
+    // 4b. append_batch: one atomic call per entity (its share of the workload).
+    let mut per_entity: Vec<Vec<(EventKind, Payment)>> = vec![Vec::new(); ENTITIES];
+    for (i, ev) in events.iter().enumerate() {
+        per_entity[i % ENTITIES].push((KIND, ev.payload.clone()));
+    }
+    let coords: Vec<Coordinate> = events[..ENTITIES.min(events.len())]
+        .iter()
+        .map(coord)
+        .collect();
+    let samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let dir = tempdir();
+            let store = batpak_open(
+                dir.path(),
+                SyncPolicy::EveryN {
+                    events: BATCH as u32,
+                    max_delay_ms: 10,
+                },
+            );
+            let start = Instant::now();
+            for (c, batch) in coords.iter().zip(&per_entity) {
+                store.append_batch(c, batch, AppendOptions::new()).unwrap();
+            }
+            store.sync().unwrap();
+            rate(events.len(), start.elapsed())
+        })
+        .collect();
+    rows.push(Row {
+        figure: format!(
+            "append_batch, 1 thread, one call per entity ({} events each)",
+            events.len() / ENTITIES.max(1)
+        ),
+        batpak: median(samples),
+        unit: "ev/s",
+        peers: Vec::new(),
+        target: "≥ 1,000k/s".to_owned(),
+    });
+
     // 5. Replay everything, payloads decoded.
     let store = batpak_open(ours_dir.path(), SyncPolicy::Always);
     let samples: Vec<f64> = (0..rounds)
@@ -708,6 +746,28 @@ fn main() {
         peers: Vec::new(),
         target: "≤ 100 ms".to_owned(),
     });
+
+    // 7b. Reopen without the checkpoint: the index rebuilt by a full scan
+    //     (what open does after a crash). Segment engine only.
+    if backend() == Backend::Segment {
+        let samples: Vec<f64> = (0..rounds)
+            .map(|_| {
+                let _ = std::fs::remove_file(big.path().join("index.ckpt"));
+                let start = Instant::now();
+                let store = batpak_open(big.path(), SyncPolicy::Always);
+                let ms = start.elapsed().as_secs_f64() * 1e3;
+                store.close().unwrap();
+                ms
+            })
+            .collect();
+        rows.push(Row {
+            figure: format!("reopen of {reopen_n} events by full rescan (after a crash)"),
+            batpak: median(samples),
+            unit: "ms",
+            peers: Vec::new(),
+            target: "—".to_owned(),
+        });
+    }
 
     print_table(&rows, rounds, n);
 }
