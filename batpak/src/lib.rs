@@ -90,8 +90,8 @@ pub use pipeline::{
     Proposal, RawAppend, Receipt, bypass,
 };
 pub use store::{
-    CacheKey, Damage, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError, StoreStats,
-    StreamHead, SyncPolicy, Ticket, VerifyReport,
+    CacheKey, Damage, EventView, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError,
+    StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
 };
 // views: projections, subscriptions, cursors.
 pub use store::{

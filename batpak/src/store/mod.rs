@@ -27,6 +27,7 @@ mod config;
 mod engine;
 mod error;
 pub(crate) mod index;
+mod replay;
 pub(crate) mod segment;
 // views: projections, subscriptions, cursors (hooks marked `views:` below).
 mod cursor;
@@ -60,6 +61,7 @@ pub use self::config::{
 };
 pub use self::error::StoreError;
 pub use self::index::Damage;
+pub use self::replay::EventView;
 
 use self::engine::{BodyBatch, Loc, LogEngine};
 use self::index::{Fingerprint, IdHasher, Index, KeyEntry, NO_CAUSE};
