@@ -335,6 +335,30 @@ impl Index {
         Ok(())
     }
 
+    /// Checks that the event just applied (at `loc`) hashes to `want`, the
+    /// head hash another index holds for the stream it ends.
+    pub(crate) fn check_head(&self, loc: Loc, want: Hash) -> Result<(), Damage> {
+        let Some((entry, stream)) = self
+            .entries
+            .last()
+            .and_then(|e| self.streams.get(e.stream as usize).map(|s| (e, s)))
+        else {
+            return Ok(());
+        };
+        if stream.head == want {
+            return Ok(());
+        }
+        Err(Damage {
+            segment: loc.segment,
+            offset: loc.offset,
+            coordinate: Some(stream.coordinate.clone()),
+            sequence: Some(entry.sequence),
+            reason: "stream head hash does not match the index: the stream's last event \
+                     was changed after it was indexed"
+                .to_owned(),
+        })
+    }
+
     fn finish_scanning_key(&mut self) {
         if let Some(open) = self.scanning_key.take() {
             self.keys.entry(open.key).or_insert(KeyEntry {

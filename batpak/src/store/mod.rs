@@ -639,7 +639,18 @@ impl Store {
     }
 
     /// Re-reads the whole log from disk and checks every frame's length and
-    /// CRC, every global position, sequence and hash chain link.
+    /// CRC, every global position, sequence and hash chain link, and that
+    /// each stream's last event hashes to the head hash the index holds.
+    ///
+    /// The head check is what catches a stream's *last* event rewritten in
+    /// place with a valid CRC (no later link covers it): the index's head
+    /// comes from the checkpoint written by [`Store::close`], or from the
+    /// scan at open, and then from this store's own appends. Its limit: after
+    /// an open that scanned the log (a crash, no checkpoint, or a checkpoint
+    /// that did not match), the heads were computed from the same bytes, so
+    /// such a rewrite made before that open is undetectable. Keep a
+    /// [`StreamHead`] hash (or an [`AppendReceipt`] hash) elsewhere to anchor
+    /// a stream against that.
     ///
     /// # Errors
     /// I/O errors only; damage is reported in the [`VerifyReport`].
@@ -1247,12 +1258,33 @@ impl Shared {
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
         // Events indexed before the scan starts must all be found by it
-        // (appends racing with the scan may add more).
-        let live = read_lock(&self.index).len();
+        // (appends racing with the scan may add more). Each stream's head
+        // hash, as the index holds it now (from the checkpoint or the open
+        // scan, then appends), is the hash its event at that position must
+        // have: the only check that catches a rewritten last event, which no
+        // later link covers. Sorted by position to be met in scan order.
+        let (live, heads) = {
+            let index = read_lock(&self.index);
+            let mut heads: Vec<(u64, Hash)> = index
+                .streams
+                .iter()
+                .filter_map(|s| s.positions.last().map(|&p| (p, s.head)))
+                .collect();
+            heads.sort_unstable_by_key(|&(p, _)| p);
+            (index.len(), heads)
+        };
+        let mut heads = heads.into_iter().peekable();
         let mut fresh = Index::default();
         let mut damage = None;
         let scanned = self.engine.scan(&mut |loc, body| {
-            fresh.apply_frame(loc, body).map_err(|d| {
+            let checked = fresh.apply_frame(loc, body).and_then(|()| {
+                let position = fresh.len() - 1;
+                match heads.next_if(|&(p, _)| p == position) {
+                    Some((_, want)) => fresh.check_head(loc, want),
+                    None => Ok(()),
+                }
+            });
+            checked.map_err(|d| {
                 damage = Some(d);
                 StoreError::Poisoned
             })
