@@ -69,6 +69,20 @@ pub fn encode_header_into(header: &EventHeader, out: &mut Vec<u8>) -> Result<(),
         })
 }
 
+/// Appends a borrowed header's encoding to `out` (the same bytes as
+/// [`encode_header_into`] for the equal [`EventHeader`]).
+pub(crate) fn encode_header_ref_into(
+    header: &super::header::HeaderRef<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    header
+        .serialize(&mut rmp_serde::Serializer::new(out))
+        .map_err(|source| CodecError::Encode {
+            what: "header",
+            source,
+        })
+}
+
 /// Encodes a payload as msgpack with named fields.
 ///
 /// # Errors
@@ -293,6 +307,53 @@ mod tests {
         assert_eq!(msgpack_value_len(&[0xdb, 0xff, 0xff, 0xff, 0xff]), None);
         assert_eq!(msgpack_value_len(&[0xc1]), None);
         assert_eq!(msgpack_value_len(&[]), None);
+    }
+
+    #[test]
+    fn borrowed_header_encodes_to_the_same_bytes() {
+        use super::super::header::HeaderRef;
+        use crate::coordinate::Coordinate;
+        use crate::event::{Admission, EventHeader, EventKind};
+        let coordinate = Coordinate::new("order:1", "shop").unwrap_or_else(|_| unreachable!());
+        let bypass = Admission::Bypassed {
+            by: "ops".to_owned(),
+            reason: "migration".to_owned(),
+        };
+        for (admission, key, causation) in [
+            (Admission::Direct, None, None),
+            (bypass, Some("key-1"), Some(EventId::from_u128(8))),
+        ] {
+            let header = EventHeader {
+                id: EventId::from_u128(u128::MAX - 3),
+                correlation: EventId::from_u128(9),
+                causation,
+                timestamp_us: 1_700_000_000_000_123,
+                sequence: 300,
+                position: 70_000,
+                kind: EventKind::new(7, 2),
+                coordinate: coordinate.clone(),
+                prev_hash: Hash::from_bytes([5; 32]),
+                idempotency_key: key.map(str::to_owned),
+                admission: admission.clone(),
+            };
+            let borrowed = HeaderRef {
+                id: header.id,
+                correlation: header.correlation,
+                causation,
+                timestamp_us: header.timestamp_us,
+                sequence: header.sequence,
+                position: header.position,
+                kind: header.kind,
+                coordinate: &coordinate,
+                prev_hash: header.prev_hash,
+                idempotency_key: key,
+                admission: &admission,
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            assert!(encode_header_into(&header, &mut a).is_ok());
+            assert!(encode_header_ref_into(&borrowed, &mut b).is_ok());
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub use self::index::Damage;
 pub use self::replay::EventView;
 
 use self::engine::{BodyBatch, Loc, LogEngine};
-use self::index::{Fingerprint, IdHasher, Index, KeyEntry, NO_CAUSE};
+use self::index::{Fingerprint, IdHasher, Index, Inserted, KeyEntry, NO_CAUSE};
 use self::segment::SegmentEngine;
 use self::segment::format::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, split_body, write_body_prefix,
@@ -72,8 +72,8 @@ use self::segment::format::{
 use self::segment::fs::StdFs;
 use crate::coordinate::{Coordinate, EntityFilter, Region};
 use crate::event::{
-    Admission, EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
-    encode_header_into, encode_payload,
+    Admission, EventHeader, EventId, EventKind, Hash, HeaderRef, StoredEvent, decode_header,
+    decode_payload, encode_header_ref_into, encode_payload,
 };
 use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
 
@@ -140,7 +140,7 @@ impl VerifyReport {
 struct WriteScratch {
     batch: BodyBatch,
     locs: Vec<Loc>,
-    headers: Vec<EventHeader>,
+    events: Vec<Inserted>,
     ids: Vec<EventId>,
     hashes: Vec<Hash>,
 }
@@ -926,32 +926,34 @@ impl Shared {
             drop(index);
 
             scratch.batch.clear();
-            scratch.headers.clear();
+            scratch.events.clear();
             scratch.hashes.clear();
             let timestamp_us = now_micros();
             let last = events.len() - 1;
+            let admission_is_bypass = admission.is_bypass();
             for (i, ((kind, payload), &id)) in events.iter().zip(&scratch.ids).enumerate() {
-                let header = EventHeader {
+                let sequence = version + 1 + i as u64;
+                let header = HeaderRef {
                     id,
                     correlation: correlation.unwrap_or(id),
                     causation: options.causation,
                     timestamp_us,
-                    sequence: version + 1 + i as u64,
+                    sequence,
                     position: first_position + i as u64,
                     kind: *kind,
-                    coordinate: coord.clone(),
+                    coordinate: coord,
                     prev_hash: prev,
                     idempotency_key: if i == 0 {
-                        options.idempotency_key.clone()
+                        options.idempotency_key.as_deref()
                     } else {
                         None
                     },
-                    admission: admission.clone(),
+                    admission,
                 };
                 let buf = &mut scratch.batch.buf;
                 let start = buf.len();
                 buf.extend_from_slice(&[0u8; BODY_PREFIX_LEN]);
-                encode_header_into(&header, buf)?;
+                encode_header_ref_into(&header, buf)?;
                 let header_len = buf.len() - start - BODY_PREFIX_LEN;
                 if header_len > MAX_HEADER_BYTES {
                     return Err(StoreError::HeaderTooLarge {
@@ -971,7 +973,13 @@ impl Shared {
                 prev = Hash::chain(&prev, header_bytes, payload);
                 scratch.batch.ends.push(buf.len());
                 scratch.hashes.push(prev);
-                scratch.headers.push(header);
+                scratch.events.push(Inserted {
+                    id,
+                    sequence,
+                    kind: *kind,
+                    causation: options.causation,
+                    bypass: admission_is_bypass,
+                });
             }
         }
 
@@ -989,17 +997,21 @@ impl Shared {
         let mut receipts = Vec::with_capacity(events.len());
         {
             let mut index = write_lock(&self.index);
-            for ((header, hash), loc) in scratch
-                .headers
+            let mut known = stream_id;
+            for (i, ((event, hash), loc)) in scratch
+                .events
                 .iter()
                 .zip(&scratch.hashes)
                 .zip(&scratch.locs)
+                .enumerate()
             {
-                index.insert_in(stream_id, header, *loc, *hash);
+                index.insert_parts(known, coord, event, *loc, *hash);
+                // A batch's first event may have created the stream.
+                known = index.entries.last().map(|e| e.stream);
                 receipts.push(AppendReceipt {
-                    event_id: header.id,
-                    sequence: header.sequence,
-                    position: header.position,
+                    event_id: event.id,
+                    sequence: event.sequence,
+                    position: first_position + i as u64,
                     hash: *hash,
                 });
             }
