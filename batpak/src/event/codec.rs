@@ -88,10 +88,13 @@ pub(crate) fn encode_header_ref_into(
 /// # Errors
 /// [`CodecError::Encode`] when the payload's `Serialize` impl fails.
 pub fn encode_payload<P: Serialize + ?Sized>(payload: &P) -> Result<Vec<u8>, CodecError> {
-    rmp_serde::to_vec_named(payload).map_err(|source| CodecError::Encode {
+    // Sized for a typical payload so encoding does not regrow from empty.
+    let mut out = Vec::with_capacity(128);
+    rmp_serde::encode::write_named(&mut out, payload).map_err(|source| CodecError::Encode {
         what: "payload",
         source,
-    })
+    })?;
+    Ok(out)
 }
 
 /// Decodes a header from exactly its bytes.

@@ -277,10 +277,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn now_micros() -> u64 {
+/// Time since the Unix epoch (zero if the clock is before it).
+fn since_epoch() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
 }
 
 fn damage_to_error(d: Damage) -> StoreError {
@@ -915,9 +916,11 @@ impl Shared {
             // earlier run could, if the clock stepped back and the random
             // process tag matched, so check (cheap: an id above every indexed
             // id is new). A duplicate id would make the log unopenable.
+            // One clock read serves the ids and the timestamp.
+            let now = since_epoch();
             scratch.ids.clear();
             for _ in 0..events.len() {
-                let mut id = EventId::generate();
+                let mut id = EventId::generate_at(now);
                 while index.by_id.get(id, &index.entries).is_some() {
                     id = EventId::generate();
                 }
@@ -928,7 +931,7 @@ impl Shared {
             scratch.batch.clear();
             scratch.events.clear();
             scratch.hashes.clear();
-            let timestamp_us = now_micros();
+            let timestamp_us = u64::try_from(now.as_micros()).unwrap_or(u64::MAX);
             let last = events.len() - 1;
             let admission_is_bypass = admission.is_bypass();
             for (i, ((kind, payload), &id)) in events.iter().zip(&scratch.ids).enumerate() {
