@@ -141,6 +141,7 @@ struct WriteScratch {
     batch: BodyBatch,
     locs: Vec<Loc>,
     events: Vec<Inserted>,
+    receipts: Vec<AppendReceipt>,
     ids: Vec<EventId>,
     hashes: Vec<Hash>,
 }
@@ -246,6 +247,17 @@ impl Ticket {
     #[must_use]
     pub fn receipt(&self) -> &AppendReceipt {
         &self.receipt
+    }
+}
+
+/// Keeps only the first receipt (a single append needs no `Vec`).
+struct FirstReceipt(Option<AppendReceipt>);
+
+impl Extend<AppendReceipt> for FirstReceipt {
+    fn extend<I: IntoIterator<Item = AppendReceipt>>(&mut self, receipts: I) {
+        if self.0.is_none() {
+            self.0 = receipts.into_iter().next();
+        }
     }
 }
 
@@ -483,9 +495,15 @@ impl Store {
             encoded.push((*kind, encode_payload(payload)?));
         }
         let _in_flight = InFlight::enter(&self.shared.in_flight);
-        let (receipts, end) =
-            self.shared
-                .append_events(coord, &encoded, &options, &Admission::Direct, false)?;
+        let mut receipts = Vec::with_capacity(encoded.len());
+        let end = self.shared.append_events(
+            coord,
+            &encoded,
+            &options,
+            &Admission::Direct,
+            false,
+            &mut receipts,
+        )?;
         self.shared.after_append(end)?;
         Ok(receipts)
     }
@@ -518,13 +536,11 @@ impl Store {
     ) -> Result<Ticket, StoreError> {
         let _in_flight = InFlight::enter(&self.shared.in_flight);
         let events = [(kind, payload)];
-        let (receipts, end) = self
+        let mut first = FirstReceipt(None);
+        let end = self
             .shared
-            .append_events(coord, &events, &options, &admission, submit)?;
-        let receipt = receipts
-            .first()
-            .copied()
-            .ok_or(StoreError::BatchSize { len: 0, max: 1 })?;
+            .append_events(coord, &events, &options, &admission, submit, &mut first)?;
+        let receipt = first.0.ok_or(StoreError::BatchSize { len: 0, max: 1 })?;
         if !submit {
             self.shared.after_append(end)?;
         }
@@ -822,16 +838,17 @@ fn decode_event<P: DeserializeOwned>(
 
 impl Shared {
     /// Validates, checks key and version, assigns places, encodes, hashes and
-    /// hands the frames to the engine. Returns receipts and the position
-    /// after the last event (for the durability wait).
-    fn append_events(
+    /// hands the frames to the engine. Puts the receipts into `out` and
+    /// returns the position after the last event (for the durability wait).
+    fn append_events<R: Extend<AppendReceipt>>(
         &self,
         coord: &Coordinate,
         events: &[(EventKind, Vec<u8>)],
         options: &AppendOptions,
         admission: &Admission,
         submit: bool,
-    ) -> Result<(Vec<AppendReceipt>, u64), StoreError> {
+        out: &mut R,
+    ) -> Result<u64, StoreError> {
         let _appending = InFlight::enter(&self.appending);
         if !self.writable {
             return Err(StoreError::ReadOnly);
@@ -888,7 +905,8 @@ impl Shared {
             {
                 if *fingerprint == fp {
                     let end = receipts.last().map_or(0, |r| r.position + 1);
-                    return Ok((receipts.clone(), end));
+                    out.extend(receipts.iter().copied());
+                    return Ok(end);
                 }
                 return Err(StoreError::IdempotencyConflict {
                     key: key.clone(),
@@ -997,7 +1015,8 @@ impl Shared {
             self.poisoned.store(true, Ordering::SeqCst);
             return Err(e);
         }
-        let mut receipts = Vec::with_capacity(events.len());
+        let receipts = &mut scratch.receipts;
+        receipts.clear();
         {
             let mut index = write_lock(&self.index);
             let mut known = stream_id;
@@ -1028,9 +1047,10 @@ impl Shared {
                 );
             }
         }
+        out.extend(receipts.iter().copied());
         let end = first_position + events.len() as u64;
         self.appended.store(end, Ordering::SeqCst);
-        Ok((receipts, end))
+        Ok(end)
     }
 
     /// The correlation of the causing event, read from its header.
