@@ -49,16 +49,24 @@ fn region(r: u8, a: u64, b: u64) -> Region {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Random logs (with reopens, so some indexes come from a checkpoint)
-    /// and random regions: replay visits exactly the events `query` returns.
+    /// Random logs (with reopens, so some indexes come from a checkpoint;
+    /// some over many segments) and random regions: replay visits exactly
+    /// the events `query` returns.
     #[test]
     fn replay_equals_query_for_random_regions(
         events in prop::collection::vec((0u8..4, any::<bool>(), 1u8..4), 1..40),
         reopen_at in 0usize..40,
+        small_segments in any::<bool>(),
         regions in prop::collection::vec((0u8..7, 0u64..30, 0u64..30), 1..8),
     ) {
         let dir = fast_dir();
-        let config = || StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual);
+        // Small segments put runs of adjacent frames across segment files.
+        let segment_bytes = if small_segments { 1_024 } else { 64 << 20 };
+        let config = || {
+            StoreConfig::new(dir.path())
+                .sync_policy(SyncPolicy::Manual)
+                .segment_max_bytes(segment_bytes)
+        };
         let mut store = Store::open(config()).unwrap();
         for (i, &(entity, other, len)) in events.iter().enumerate() {
             if i == reopen_at {
