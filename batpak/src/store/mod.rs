@@ -1109,20 +1109,24 @@ impl Shared {
         }
         *syncing = true;
         drop(syncing);
-        // Let appenders that are mid-append (typically the ones the last
-        // sync just released) land in this sync: yield while someone is
-        // appending or the log is still growing, for a short while at most.
-        // A lone appender never yields.
+        // Let the other appenders in flight land in this sync (typically the
+        // ones the last sync just released, which are still waking up): yield
+        // until every thread in flight has an unsynced event and nobody is
+        // mid-append, for a short while at most. Waiting for the log to stop
+        // growing instead ends too early when released threads have not been
+        // scheduled yet (8 threads on 2 cores: ~5 events per fsync instead of
+        // ~7.7). A lone appender never yields.
         if self.in_flight.load(Ordering::SeqCst) > 1 {
             let deadline = std::time::Instant::now() + GROUP_COMMIT_MAX_WAIT;
-            let mut seen = self.appended.load(Ordering::SeqCst);
+            let durable = self.durable.load(Ordering::SeqCst);
             while std::time::Instant::now() < deadline {
                 std::thread::yield_now();
-                let now = self.appended.load(Ordering::SeqCst);
-                if now == seen && self.appending.load(Ordering::SeqCst) == 0 {
+                let pending = self.appended.load(Ordering::SeqCst).saturating_sub(durable);
+                if pending >= self.in_flight.load(Ordering::SeqCst)
+                    && self.appending.load(Ordering::SeqCst) == 0
+                {
                     break;
                 }
-                seen = now;
             }
         }
         // Everything handed to the engine before this load is covered by the
