@@ -235,11 +235,13 @@ impl Store {
                     locs.push(entry.loc());
                 }
             }
-            // The engine's visitor can only stop by failing: `stopped` tells
-            // an early stop apart from a real error.
+            // The engine's visitor can only stop by failing: the error is a
+            // placeholder, and `stopped` tells an early stop from a real one.
             let mut stopped = false;
             let read = self.shared.engine.read_many(&locs, &mut |i, body| {
-                let p = plan.get(i).ok_or(StoreError::Poisoned)?;
+                let p = plan.get(i).ok_or_else(|| {
+                    StoreError::corrupt(0, 0, "engine returned an unrequested frame")
+                })?;
                 let parts = split_body(body).ok_or_else(|| {
                     StoreError::corrupt(p.loc.segment, p.loc.offset, "frame body is malformed")
                 })?;
@@ -251,7 +253,9 @@ impl Store {
                     ));
                 }
                 let view = EventView {
-                    coordinate: coordinates.get(p.stream).ok_or(StoreError::Poisoned)?,
+                    coordinate: coordinates.get(p.stream).ok_or_else(|| {
+                        StoreError::corrupt(p.loc.segment, p.loc.offset, "replay lost a stream")
+                    })?,
                     id: p.id,
                     position: p.position,
                     sequence: p.sequence,
