@@ -7,7 +7,9 @@
 //! medians over `ROUNDS` rounds, measured in one process, one after another.
 //!
 //! Environment knobs (for quick local runs): `BATPAK_BENCH_ROUNDS`,
-//! `BATPAK_BENCH_EVENTS`, `BATPAK_BENCH_REOPEN_EVENTS`.
+//! `BATPAK_BENCH_EVENTS`, `BATPAK_BENCH_REOPEN_EVENTS`, and
+//! `BATPAK_BENCH_BACKEND=segment|redb|lmdb` (the engine under batpak's
+//! rows; redb and lmdb need `--features redb,lmdb` or `--all-features`).
 #![allow(
     missing_docs,
     unreachable_pub,
@@ -24,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use batpak::prelude::*;
-use batpak::{Store, StoreConfig, SyncPolicy};
+use batpak::{Backend, Store, StoreConfig, SyncPolicy};
 use serde::{Deserialize, Serialize};
 
 const ENTITIES: usize = 1_000;
@@ -157,8 +159,18 @@ fn rate(events: usize, elapsed: Duration) -> f64 {
 
 // ---------------------------------------------------------------- batpak
 
+/// The engine under batpak's rows, from `BATPAK_BENCH_BACKEND`.
+fn backend() -> Backend {
+    match std::env::var("BATPAK_BENCH_BACKEND").as_deref() {
+        Ok("redb") => Backend::Redb,
+        Ok("lmdb") => Backend::Lmdb,
+        Ok("segment") | Err(_) => Backend::Segment,
+        Ok(other) => panic!("BATPAK_BENCH_BACKEND={other}: use segment, redb or lmdb"),
+    }
+}
+
 fn batpak_open(dir: &Path, policy: SyncPolicy) -> Store {
-    Store::open(StoreConfig::new(dir).sync_policy(policy)).unwrap()
+    Store::open(StoreConfig::new(dir).sync_policy(policy).backend(backend())).unwrap()
 }
 
 fn coord(ev: &Ev) -> Coordinate {
@@ -444,7 +456,8 @@ struct Row {
 fn print_table(rows: &[Row], rounds: usize, events: usize) {
     println!();
     println!(
-        "batpak store benchmark: {events} events over {ENTITIES} entities, median of {rounds} rounds"
+        "batpak store benchmark ({} backend): {events} events over {ENTITIES} entities, median of {rounds} rounds",
+        backend()
     );
     println!();
     println!("| figure | batpak | peers (batpak / peer) | target |");

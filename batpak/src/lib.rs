@@ -89,9 +89,13 @@ pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
     Proposal, RawAppend, Receipt, bypass,
 };
+#[cfg(feature = "lmdb")]
+pub use store::LmdbCache;
+#[cfg(feature = "redb")]
+pub use store::RedbCache;
 pub use store::{
-    CacheKey, Damage, EventView, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError,
-    StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
+    Backend, CacheKey, Damage, EventView, MemoryCache, ProjectionCache, Store, StoreConfig,
+    StoreError, StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
 };
 // views: projections, subscriptions, cursors.
 pub use store::{

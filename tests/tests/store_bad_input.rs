@@ -71,7 +71,8 @@ fn path_like_entity_is_plain_data_and_creates_no_file() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     inside.sort();
-    assert_eq!(inside, ["0000000001.seg", "LOCK"]);
+    // BACKEND: the marker naming the engine that created the store.
+    assert_eq!(inside, ["0000000001.seg", "BACKEND", "LOCK"]);
 }
 
 #[test]

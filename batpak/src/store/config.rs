@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::backend::Backend;
+
 /// Default size at which the active segment is closed and a new one begun.
 pub const DEFAULT_SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -26,7 +28,9 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 /// | `Manual` | the bytes are buffered | every event acknowledged since the last `sync()`/`close()` | the same |
 ///
 /// Under every policy a crash never leaves a partial event or a partial
-/// batch visible after reopen, and never a gap in positions.
+/// batch visible after reopen, and never a gap in positions. The table holds
+/// for every [`Backend`] (redb and LMDB buffer in memory and commit durable
+/// transactions; `TUNING.md`, "Choosing a backend").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SyncPolicy {
@@ -68,6 +72,8 @@ pub struct StoreConfig {
     pub(crate) verify_on_open: bool,
     pub(crate) create: bool,
     pub(crate) truncate_damaged_tail: bool,
+    /// The log engine (added with the redb and LMDB backends).
+    pub(crate) backend: Backend,
 }
 
 impl StoreConfig {
@@ -84,6 +90,7 @@ impl StoreConfig {
             verify_on_open: false,
             create: true,
             truncate_damaged_tail: false,
+            backend: Backend::Segment,
         }
     }
 
@@ -136,6 +143,22 @@ impl StoreConfig {
     pub fn truncate_damaged_tail(mut self, truncate: bool) -> Self {
         self.truncate_damaged_tail = truncate;
         self
+    }
+
+    /// The engine that holds the log (default [`Backend::Segment`]). A
+    /// directory keeps the backend that created it: opening it with another
+    /// is [`StoreError::BackendMismatch`](crate::StoreError::BackendMismatch).
+    /// `segment_max_bytes` applies to the segment backend only.
+    #[must_use]
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The chosen log engine.
+    #[must_use]
+    pub fn chosen_backend(&self) -> Backend {
+        self.backend
     }
 
     /// The store directory.

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use super::backend::Backend;
 use crate::coordinate::{Coordinate, RegionError};
 use crate::event::{CodecError, EventKind};
 use crate::pipeline::ExpectedVersion;
@@ -133,6 +134,32 @@ pub enum StoreError {
     /// The region can never match anything.
     #[error(transparent)]
     InvalidRegion(#[from] RegionError),
+    // ---- backends (added with the redb and LMDB engines) ----
+    /// The directory was created by another backend than the one requested;
+    /// nothing was opened or changed.
+    #[error("store was created by the {found} backend, but {requested} was requested")]
+    BackendMismatch {
+        /// The backend recorded in the directory.
+        found: Backend,
+        /// The backend the config asked for.
+        requested: Backend,
+    },
+    /// The backend's cargo feature is not enabled in this build.
+    #[error("the {backend} backend is not compiled in (enable batpak's `{backend}` feature)")]
+    BackendUnavailable {
+        /// The backend asked for.
+        backend: Backend,
+    },
+    /// The redb or LMDB engine reported an error.
+    #[error("{backend} {op}: {source}")]
+    Engine {
+        /// The engine.
+        backend: Backend,
+        /// The operation (`"open"`, `"commit"`, `"read"`, ...).
+        op: &'static str,
+        /// The engine's own error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl StoreError {

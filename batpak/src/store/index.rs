@@ -588,6 +588,9 @@ impl Index {
             };
             let flags = stored_flags & !FLAG_HAS_CAUSE;
             let offset = match prev {
+                // backends: redb/LMDB engines use segment 0 (segments count
+                // from 1) and key each record by its position.
+                _ if segment == 0 => position,
                 Some((s, next)) if s == segment => next,
                 _ => SEGMENT_HEADER_LEN as u64,
             };

@@ -22,11 +22,20 @@
 //! that its appender waits for. If that fsync fails, the store is poisoned
 //! and a reopen may not have the event (nor anything after it).
 
+// Engine choice (redb / LMDB backends): `backend` picks the engine,
+// `kv` is the shared buffered engine over a transactional key-value store.
+mod backend;
 mod cache;
 mod config;
 mod engine;
 mod error;
 pub(crate) mod index;
+#[cfg(any(feature = "redb", feature = "lmdb"))]
+mod kv;
+#[cfg(feature = "lmdb")]
+mod lmdb;
+#[cfg(feature = "redb")]
+mod redb;
 mod replay;
 pub(crate) mod segment;
 // views: projections, subscriptions, cursors (hooks marked `views:` below).
@@ -54,6 +63,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use self::backend::{BACKEND_FILE, Backend};
 pub use self::cache::{CacheKey, MemoryCache, ProjectionCache};
 pub use self::config::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, MAX_IDEMPOTENCY_KEY_LEN, StoreConfig,
@@ -61,11 +71,14 @@ pub use self::config::{
 };
 pub use self::error::StoreError;
 pub use self::index::Damage;
+#[cfg(feature = "lmdb")]
+pub use self::lmdb::LmdbCache;
+#[cfg(feature = "redb")]
+pub use self::redb::RedbCache;
 pub use self::replay::EventView;
 
 use self::engine::{BodyBatch, Loc, LogEngine};
 use self::index::{Fingerprint, IdHasher, Index, Inserted, KeyEntry, NO_CAUSE};
-use self::segment::SegmentEngine;
 use self::segment::format::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, split_body, write_body_prefix,
 };
@@ -383,7 +396,9 @@ impl Store {
         let mut index = Index::default();
         let mut from_checkpoint = None;
         let mut damage = None;
-        let opened = SegmentEngine::open(
+        // Backend choice: refuses a directory made by another engine, then
+        // opens the chosen one (segment by default, on `fs`).
+        let opened = backend::open_engine(
             fs,
             &config,
             writable,
@@ -412,7 +427,7 @@ impl Store {
         let shared = Arc::new(Shared {
             config,
             writable,
-            engine: Box::new(engine),
+            engine,
             index: RwLock::new(index),
             writer: Mutex::new(WriteScratch::default()),
             sync_state: Mutex::new(false),

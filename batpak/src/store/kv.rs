@@ -1,0 +1,663 @@
+//! A log engine over a transactional key-value store (redb, LMDB).
+//!
+//! The key-value store keeps one record per global position (key: the
+//! position, big-endian; value: CRC-32 of position and body, then the body)
+//! and a small meta table (format version, index checkpoint). Appends are
+//! buffered in memory, whole calls at a time, and committed together in one
+//! durable transaction by `sync`, `flush`, or when the buffer passes
+//! [`COMMIT_THRESHOLD`]. Every commit is durable, so the store's
+//! [`SyncPolicy`](super::SyncPolicy) table holds exactly as for segments:
+//! what a power loss or a process crash can take is the buffer, never a
+//! committed transaction, and never part of an `append` call (a call is
+//! never split across transactions).
+//!
+//! Group commit: a commit takes the whole buffer out (it becomes
+//! `inflight`), releases the lock and commits, so appenders keep buffering
+//! during the fsync and the next commit covers all of them at once.
+//!
+//! Invariants: keys are gapless from 0 (checked at open); positions below
+//! `committed` are in the store; the rest are in `inflight` or `pending`
+//! (in that order, contiguous); a reader that finds a position in neither
+//! reads the store (a commit moved it). Commits are serialized by
+//! `commit_lock`. After a failed commit the engine is poisoned and refuses
+//! appends and syncs; nothing of the failed batch is acknowledged durable. This module
+//! never interprets a body (all event semantics stay in the core).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::engine::{BodyBatch, BodyVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
+use super::error::StoreError;
+
+/// Buffered bytes at which `append` commits without waiting for a sync
+/// (bounds memory under `SyncPolicy::Manual`; 4 MiB is ~16k typical events).
+pub(crate) const COMMIT_THRESHOLD: usize = 4 * 1024 * 1024;
+/// Bytes before a body in a stored value: CRC-32 (little-endian).
+const CRC_LEN: usize = 4;
+/// Format of the records and meta keys below; a newer one is refused.
+const KV_FORMAT_VERSION: u16 = 1;
+/// Meta key of the format version (u16, little-endian).
+pub(crate) const META_FORMAT: &str = "format";
+/// Meta key of the index checkpoint.
+pub(crate) const META_CHECKPOINT: &str = "checkpoint";
+
+/// Called with (position, stored value) in ascending position order.
+pub(crate) type RecordVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), StoreError> + 'a;
+
+/// What an engine-specific store must provide: durable transactions over
+/// `position → value` and a small string-keyed meta table.
+pub(crate) trait KvLog: Send + Sync {
+    /// Writes every record in one transaction and returns only once the
+    /// transaction is durable (fsync'd).
+    fn commit(&self, records: &mut dyn Iterator<Item = (u64, &[u8])>) -> Result<(), StoreError>;
+    /// Copies the value stored at `position` into `out`; false when absent.
+    fn get(&self, position: u64, out: &mut Vec<u8>) -> Result<bool, StoreError>;
+    /// Visits the values at `positions` (in the given order) in one read
+    /// transaction; `visit` gets the index in `positions`; an absent
+    /// position gets an empty value.
+    fn get_many(&self, positions: &[u64], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError>;
+    /// Visits every record in position order, in one read transaction.
+    fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<(), StoreError>;
+    /// Number of records, and the first and last key.
+    fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError>;
+    /// A meta value.
+    fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Durably replaces a meta value.
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Bytes the store occupies on disk.
+    fn disk_bytes(&self) -> u64;
+}
+
+/// The log of a store that has no engine files yet, opened read-only: it
+/// holds nothing and refuses writes (as an empty segment directory does).
+#[derive(Debug)]
+pub(crate) struct EmptyLog;
+
+impl KvLog for EmptyLog {
+    fn commit(&self, _: &mut dyn Iterator<Item = (u64, &[u8])>) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+    fn get(&self, _: u64, _: &mut Vec<u8>) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    fn get_many(&self, positions: &[u64], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
+        (0..positions.len()).try_for_each(|i| visit(i, &[]))
+    }
+    fn scan(&self, _: &mut RecordVisitor<'_>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError> {
+        Ok((0, None))
+    }
+    fn meta_get(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    fn meta_put(&self, _: &str, _: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
+    fn disk_bytes(&self) -> u64 {
+        0
+    }
+}
+
+fn crc(position: u64, body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&position.to_be_bytes());
+    h.update(body);
+    h.finalize()
+}
+
+/// Checks a stored value and returns its body.
+fn checked(position: u64, value: &[u8]) -> Result<&[u8], StoreError> {
+    let (sum, body) = value
+        .split_at_checked(CRC_LEN)
+        .ok_or_else(|| StoreError::corrupt(0, position, "record shorter than its checksum"))?;
+    let mut want = [0u8; CRC_LEN];
+    want.copy_from_slice(sum);
+    if u32::from_le_bytes(want) != crc(position, body) {
+        return Err(StoreError::corrupt(0, position, "record checksum mismatch"));
+    }
+    Ok(body)
+}
+
+/// Calls not yet committed: stored values (CRC ‖ body) back to back.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Position of the first buffered record.
+    first: u64,
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Pending {
+    fn value(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(prev) => *self.ends.get(prev)?,
+            None => 0,
+        };
+        self.buf.get(start..end)
+    }
+
+    fn end(&self) -> u64 {
+        self.first + self.ends.len() as u64
+    }
+}
+
+/// What is not yet committed: the calls being committed, then the rest.
+#[derive(Debug, Default)]
+struct Buffers {
+    inflight: Option<Arc<Pending>>,
+    pending: Pending,
+}
+
+impl Buffers {
+    /// The stored value at `position`, if buffered.
+    fn value(&self, position: u64) -> Option<&[u8]> {
+        fn from(p: &Pending, position: u64) -> Option<&[u8]> {
+            let i = usize::try_from(position.checked_sub(p.first)?).ok()?;
+            p.value(i)
+        }
+        self.inflight
+            .as_deref()
+            .and_then(|p| from(p, position))
+            .or_else(|| from(&self.pending, position))
+    }
+}
+
+/// The buffered log engine over a [`KvLog`].
+#[derive(Debug)]
+pub(crate) struct KvEngine<K> {
+    kv: K,
+    writable: bool,
+    buffers: Mutex<Buffers>,
+    commit_lock: Mutex<()>,
+    /// Positions below this are committed.
+    committed: AtomicU64,
+    poisoned: AtomicBool,
+}
+
+impl<K: KvLog> KvEngine<K> {
+    /// Opens the engine over `kv`: checks the format and that positions are
+    /// gapless, then either hands the stored checkpoint to `try_checkpoint`
+    /// (extent: the record count) or visits every record in order.
+    pub(crate) fn open(
+        kv: K,
+        writable: bool,
+        try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
+        visit: &mut FrameVisitor<'_>,
+    ) -> Result<(Self, OpenReport), StoreError> {
+        match kv.meta_get(META_FORMAT)? {
+            Some(v) => {
+                let found = v
+                    .get(..2)
+                    .map_or(u16::MAX, |b| u16::from_le_bytes([b[0], b[1]]));
+                if found > KV_FORMAT_VERSION || found == 0 {
+                    return Err(StoreError::UnsupportedFormat {
+                        found,
+                        supported: KV_FORMAT_VERSION,
+                    });
+                }
+            }
+            None if writable => kv.meta_put(META_FORMAT, &KV_FORMAT_VERSION.to_le_bytes())?,
+            None => {}
+        }
+        let (count, keys) = kv.bounds()?;
+        if let Some((first, last)) = keys
+            && (first != 0 || last + 1 != count)
+        {
+            return Err(StoreError::corrupt(
+                0,
+                first,
+                format!("positions are not gapless: {count} records with keys {first}..={last}"),
+            ));
+        }
+        let mut report = OpenReport::default();
+        // A checkpoint is written only after everything is committed, and
+        // records below the count never change: a matching count means the
+        // checkpoint describes exactly this log.
+        if let Some(bytes) = kv.meta_get(META_CHECKPOINT)?
+            && try_checkpoint(&bytes, &[count])
+        {
+            report.from_checkpoint = true;
+        } else {
+            scan_records(&kv, visit)?;
+        }
+        let engine = Self {
+            kv,
+            writable,
+            buffers: Mutex::new(Buffers {
+                inflight: None,
+                pending: Pending {
+                    first: count,
+                    ..Pending::default()
+                },
+            }),
+            commit_lock: Mutex::new(()),
+            committed: AtomicU64::new(count),
+            poisoned: AtomicBool::new(false),
+        };
+        Ok((engine, report))
+    }
+
+    fn buffers(&self) -> MutexGuard<'_, Buffers> {
+        // Every change under this lock is completed before any call that
+        // could panic, so a poisoned lock still holds whole calls.
+        self.buffers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Commits everything buffered before this call in one durable
+    /// transaction; appenders keep buffering meanwhile.
+    fn commit(&self) -> Result<(), StoreError> {
+        let _commit = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        let batch = {
+            let mut buffers = self.buffers();
+            if buffers.pending.ends.is_empty() {
+                return Ok(());
+            }
+            let next = Pending {
+                first: buffers.pending.end(),
+                ..Pending::default()
+            };
+            let batch = Arc::new(std::mem::replace(&mut buffers.pending, next));
+            buffers.inflight = Some(Arc::clone(&batch));
+            batch
+        };
+        let first = batch.first;
+        let mut records =
+            (0..batch.ends.len()).filter_map(|i| batch.value(i).map(|v| (first + i as u64, v)));
+        if let Err(e) = self.kv.commit(&mut records) {
+            // The batch stays readable in `inflight`; nothing more commits.
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        let mut buffers = self.buffers();
+        self.committed.store(batch.end(), Ordering::SeqCst);
+        buffers.inflight = None;
+        Ok(())
+    }
+
+    /// The body at `position` if it is still buffered.
+    fn read_buffered(&self, position: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        let buffers = self.buffers();
+        let Some(value) = buffers.value(position) else {
+            return Ok(false);
+        };
+        let body = checked(position, value)?;
+        out.clear();
+        out.extend_from_slice(body);
+        Ok(true)
+    }
+}
+
+fn scan_records<K: KvLog>(kv: &K, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError> {
+    let mut expected = 0u64;
+    kv.scan(&mut |position, value| {
+        if position != expected {
+            return Err(StoreError::corrupt(
+                0,
+                expected,
+                format!("record for position {expected} is missing (next is {position})"),
+            ));
+        }
+        expected += 1;
+        let body = checked(position, value)?;
+        let len = u32::try_from(body.len())
+            .map_err(|_| StoreError::corrupt(0, position, "record longer than 4 GiB"))?;
+        visit(
+            Loc {
+                segment: 0,
+                len,
+                offset: position,
+            },
+            body,
+        )
+    })
+}
+
+fn check_len(loc: Loc, body: &[u8]) -> Result<(), StoreError> {
+    if body.len() == loc.len as usize {
+        Ok(())
+    } else {
+        Err(StoreError::corrupt(
+            0,
+            loc.offset,
+            format!(
+                "record holds {} bytes, index expects {}",
+                body.len(),
+                loc.len
+            ),
+        ))
+    }
+}
+
+impl<K: KvLog> LogEngine for KvEngine<K> {
+    /// Buffers the call's bodies (never split across transactions); the
+    /// commit happens in `sync`/`flush`, or here once the buffer is large.
+    /// `flush` is not needed: a commit is what makes bytes durable, and
+    /// leaving it to `sync` lets concurrent appenders share one commit.
+    fn append(
+        &self,
+        first_position: u64,
+        bodies: &BodyBatch,
+        _flush: bool,
+        locs: &mut Vec<Loc>,
+    ) -> Result<(), StoreError> {
+        if !self.writable {
+            return Err(StoreError::ReadOnly);
+        }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        let mut buffers = self.buffers();
+        let pending = &mut buffers.pending;
+        if pending.end() != first_position {
+            return Err(StoreError::corrupt(
+                0,
+                first_position,
+                format!(
+                    "append at position {first_position}, log ends at {}",
+                    pending.end()
+                ),
+            ));
+        }
+        // Check the whole call first: the buffer only ever holds whole calls.
+        if bodies.bodies().any(|b| u32::try_from(b.len()).is_err()) {
+            return Err(StoreError::corrupt(
+                0,
+                first_position,
+                "body longer than 4 GiB",
+            ));
+        }
+        for (position, body) in (first_position..).zip(bodies.bodies()) {
+            let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+            pending
+                .buf
+                .extend_from_slice(&crc(position, body).to_le_bytes());
+            pending.buf.extend_from_slice(body);
+            let end = pending.buf.len();
+            pending.ends.push(end);
+            locs.push(Loc {
+                segment: 0,
+                len,
+                offset: position,
+            });
+        }
+        let full = pending.buf.len() >= COMMIT_THRESHOLD;
+        drop(buffers);
+        if full {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        self.commit()
+    }
+
+    /// Commits the buffer (durably: these engines have no "in the OS but
+    /// not synced" state worth keeping apart).
+    fn flush(&self) -> Result<(), StoreError> {
+        self.sync()
+    }
+
+    fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        let position = loc.offset;
+        if position >= self.committed.load(Ordering::SeqCst) && self.read_buffered(position, out)? {
+            return check_len(loc, out);
+        }
+        let mut value = Vec::new();
+        if !self.kv.get(position, &mut value)? {
+            return Err(StoreError::corrupt(0, position, "record is missing"));
+        }
+        let body = checked(position, &value)?;
+        check_len(loc, body)?;
+        out.clear();
+        out.extend_from_slice(body);
+        Ok(())
+    }
+
+    fn read_many(&self, locs: &[Loc], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
+        let committed = self.committed.load(Ordering::SeqCst);
+        let split = locs.partition_point(|l| l.offset < committed);
+        let (stored, rest) = if locs[..split].iter().all(|l| l.offset < committed) {
+            locs.split_at(split)
+        } else {
+            (&locs[..0], locs)
+        };
+        let positions: Vec<u64> = stored.iter().map(|l| l.offset).collect();
+        self.kv.get_many(&positions, &mut |i, value| {
+            let loc = stored[i];
+            if value.is_empty() {
+                return Err(StoreError::corrupt(0, loc.offset, "record is missing"));
+            }
+            let body = checked(loc.offset, value)?;
+            check_len(loc, body)?;
+            visit(i, body)
+        })?;
+        let mut buf = Vec::new();
+        for (j, loc) in rest.iter().enumerate() {
+            self.read(*loc, &mut buf)?;
+            visit(stored.len() + j, &buf)?;
+        }
+        Ok(())
+    }
+
+    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError> {
+        // Everything appended so far must be readable from the store.
+        if self.writable && !self.poisoned.load(Ordering::SeqCst) {
+            self.sync()?;
+        }
+        scan_records(&self.kv, visit)
+    }
+
+    fn extent(&self) -> Vec<u64> {
+        vec![self.buffers().pending.end()]
+    }
+
+    fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.kv.meta_put(META_CHECKPOINT, bytes)
+    }
+
+    fn size(&self) -> (u64, u64) {
+        let buffers = self.buffers();
+        let buffered =
+            buffers.pending.buf.len() + buffers.inflight.as_ref().map_or(0, |p| p.buf.len());
+        let buffered = buffered as u64;
+        (1, self.kv.disk_bytes() + buffered)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    //! I/O-error countdown: an in-memory store that fails its N-th write
+    //! (commit or meta put), for N = 1, 2, ... until the workload completes.
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct State {
+        records: BTreeMap<u64, Vec<u8>>,
+        meta: HashMap<String, Vec<u8>>,
+        writes: u64,
+    }
+
+    #[derive(Debug)]
+    struct MemLog {
+        state: Arc<Mutex<State>>,
+        fail_at: u64,
+    }
+
+    impl MemLog {
+        fn write(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+            let mut state = self.state.lock().unwrap();
+            state.writes += 1;
+            if state.writes == self.fail_at {
+                return Err(StoreError::io(
+                    "commit",
+                    "mem",
+                    std::io::Error::other("injected failure"),
+                ));
+            }
+            Ok(state)
+        }
+    }
+
+    impl KvLog for MemLog {
+        fn commit(
+            &self,
+            records: &mut dyn Iterator<Item = (u64, &[u8])>,
+        ) -> Result<(), StoreError> {
+            let mut state = self.write()?;
+            // All or nothing, like a transaction.
+            let batch: Vec<(u64, Vec<u8>)> = records.map(|(p, v)| (p, v.to_vec())).collect();
+            state.records.extend(batch);
+            Ok(())
+        }
+        fn get(&self, position: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+            let state = self.state.lock().unwrap();
+            Ok(state.records.get(&position).is_some_and(|v| {
+                out.clone_from(v);
+                true
+            }))
+        }
+        fn get_many(
+            &self,
+            positions: &[u64],
+            visit: &mut BodyVisitor<'_>,
+        ) -> Result<(), StoreError> {
+            let state = self.state.lock().unwrap();
+            for (i, p) in positions.iter().enumerate() {
+                visit(i, state.records.get(p).map_or(&[][..], Vec::as_slice))?;
+            }
+            Ok(())
+        }
+        fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<(), StoreError> {
+            let state = self.state.lock().unwrap();
+            for (p, v) in &state.records {
+                visit(*p, v)?;
+            }
+            Ok(())
+        }
+        fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError> {
+            let state = self.state.lock().unwrap();
+            let keys = state
+                .records
+                .keys()
+                .next()
+                .copied()
+                .zip(state.records.keys().next_back().copied());
+            Ok((state.records.len() as u64, keys))
+        }
+        fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.state.lock().unwrap().meta.get(key).cloned())
+        }
+        fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.write()?.meta.insert(key.to_owned(), value.to_vec());
+            Ok(())
+        }
+        fn disk_bytes(&self) -> u64 {
+            0
+        }
+    }
+
+    fn open(state: &Arc<Mutex<State>>, fail_at: u64) -> Result<KvEngine<MemLog>, StoreError> {
+        let log = MemLog {
+            state: Arc::clone(state),
+            fail_at,
+        };
+        KvEngine::open(log, true, &mut |_, _| false, &mut |_, _| Ok(())).map(|(e, _)| e)
+    }
+
+    fn call(first: u64, n: u64) -> BodyBatch {
+        let mut batch = BodyBatch::default();
+        for p in first..first + n {
+            batch.buf.extend_from_slice(format!("body {p}").as_bytes());
+            batch.ends.push(batch.buf.len());
+        }
+        batch
+    }
+
+    #[test]
+    fn a_failed_commit_poisons_and_keeps_whole_calls_only() {
+        // Call i holds 1 + i % 3 bodies; every other call is synced.
+        let sizes: Vec<u64> = (0..12).map(|i| 1 + i % 3).collect();
+        let mut completed = false;
+        for fail_at in 1.. {
+            let state = Arc::new(Mutex::new(State::default()));
+            let Ok(engine) = open(&state, fail_at) else {
+                continue; // the format write failed: nothing to check
+            };
+            let (mut next, mut acked, mut failed) = (0u64, 0u64, false);
+            let mut locs = Vec::new();
+            for (i, &n) in sizes.iter().enumerate() {
+                let appended = engine.append(next, &call(next, n), false, &mut locs);
+                let synced = appended.and_then(|()| {
+                    next += n;
+                    if i % 2 == 1 { engine.sync() } else { Ok(()) }
+                });
+                match synced {
+                    Ok(()) if i % 2 == 1 => acked = next,
+                    Ok(()) => {}
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if !failed {
+                engine.sync().unwrap();
+                completed = true;
+            } else {
+                assert!(matches!(engine.sync(), Err(StoreError::Poisoned)));
+                assert!(matches!(
+                    engine.append(next, &call(next, 1), false, &mut locs),
+                    Err(StoreError::Poisoned)
+                ));
+            }
+            drop(engine);
+            // "Reopen": everything acknowledged is there, only whole calls.
+            let mut bodies = Vec::new();
+            let log = MemLog {
+                state: Arc::clone(&state),
+                fail_at: 0,
+            };
+            KvEngine::open(log, true, &mut |_, _| false, &mut |loc, body| {
+                assert_eq!(body, format!("body {}", loc.offset).as_bytes());
+                bodies.push(loc.offset);
+                Ok(())
+            })
+            .unwrap();
+            let stored = bodies.len() as u64;
+            assert!(stored >= acked, "fail_at {fail_at}: acknowledged lost");
+            let boundaries: Vec<u64> = sizes
+                .iter()
+                .scan(0, |end, n| {
+                    *end += n;
+                    Some(*end)
+                })
+                .collect();
+            assert!(
+                stored == 0 || boundaries.contains(&stored),
+                "fail_at {fail_at}: {stored} records is not a call boundary"
+            );
+            if completed {
+                break;
+            }
+        }
+    }
+}

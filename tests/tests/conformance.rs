@@ -1,0 +1,678 @@
+//! The store's conformance suite, written once and run on every backend.
+//!
+//! Each body below takes the [`Backend`] to test; the `conformance!` macro
+//! turns it into one `#[test]` per backend (modules `segment`, `redb`,
+//! `lmdb`), the way okaywal runs each test body on several file systems. A
+//! backend passes when every body passes on it unchanged: the core owns all
+//! semantics, so none may depend on the engine.
+
+use batpak::prelude::*;
+use batpak::{Admission, Backend, Delivery, EventId, FnGate, Hash, Projection, StreamHead, bypass};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Payment {
+    order: String,
+    amount_cents: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotAPayment {
+    #[allow(dead_code)]
+    colour: [u8; 3],
+}
+
+const PLACED: EventKind = EventKind::new(7, 1);
+const PAID: EventKind = EventKind::new(7, 2);
+
+fn coord(e: &str) -> Coordinate {
+    Coordinate::new(e, "shop:acme").unwrap()
+}
+
+fn pay(n: u64) -> Payment {
+    Payment {
+        order: format!("order:{n}"),
+        amount_cents: n * 100,
+    }
+}
+
+fn config(b: Backend, dir: &std::path::Path) -> StoreConfig {
+    StoreConfig::new(dir).backend(b)
+}
+
+fn open(b: Backend, dir: &std::path::Path) -> Store {
+    Store::open(config(b, dir)).unwrap()
+}
+
+macro_rules! conformance {
+    ($(fn $name:ident($b:ident: Backend) $body:block)*) => {
+        $(fn $name($b: Backend) $body)*
+
+        mod segment {
+            $(#[test] fn $name() { super::$name(batpak::Backend::Segment) })*
+        }
+        mod redb {
+            $(#[test] fn $name() { super::$name(batpak::Backend::Redb) })*
+        }
+        mod lmdb {
+            $(#[test] fn $name() { super::$name(batpak::Backend::Lmdb) })*
+        }
+    };
+}
+
+/// Revenue over the region (for the views body below).
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Revenue {
+    cents: u64,
+}
+
+impl Projection for Revenue {
+    type Event = Payment;
+    const NAME: &'static str = "conformance.revenue";
+    const VERSION: u32 = 1;
+    fn kinds() -> Option<&'static [EventKind]> {
+        Some(&[PAID])
+    }
+    fn apply(&mut self, event: &StoredEvent<Payment>) {
+        self.cents += event.payload.amount_cents;
+    }
+}
+
+conformance! {
+    fn append_stream_and_get_return_what_was_written(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        let a = coord("order:1");
+        for n in 1..=3 {
+            let r = store.append(&a, PLACED, &pay(n)).unwrap();
+            assert_eq!((r.sequence, r.position), (n, n - 1));
+        }
+        let events = store.stream::<Payment>(&a).unwrap();
+        assert_eq!(events.len(), 3);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.payload, pay(i as u64 + 1));
+            assert_eq!(e.sequence(), i as u64 + 1);
+        }
+        assert_eq!(events[0].header.prev_hash, Hash::ZERO);
+        assert_eq!(events[2].header.prev_hash, events[1].hash);
+        assert_eq!(store.head(&a), StreamHead { version: 3, hash: events[2].hash });
+        let got = store.get::<Payment>(events[1].header.id).unwrap().unwrap();
+        assert_eq!(got, events[1]);
+        assert!(store.get::<Payment>(EventId::from_u128(42)).unwrap().is_none());
+    }
+
+    fn expected_version_distinguishes_no_stream_from_one_event(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        let a = coord("a");
+        let opts = |v| AppendOptions::new().expect(v);
+        let err = store
+            .append_with(&a, PLACED, &pay(0), opts(ExpectedVersion::Exact(1)))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::VersionMismatch { expected: ExpectedVersion::Exact(1), actual: 0, .. }
+        ));
+        assert_eq!(store.stats().events, 0, "a mismatch wrote something");
+        store.append_with(&a, PLACED, &pay(1), opts(ExpectedVersion::NoStream)).unwrap();
+        let err = store
+            .append_with(&a, PLACED, &pay(2), opts(ExpectedVersion::NoStream))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::VersionMismatch { expected: ExpectedVersion::NoStream, actual: 1, .. }
+        ));
+        store.append_with(&a, PLACED, &pay(3), opts(ExpectedVersion::Exact(1))).unwrap();
+        assert!(matches!(
+            store.append_with(&a, PLACED, &pay(4), opts(ExpectedVersion::Exact(7))),
+            Err(StoreError::VersionMismatch { actual: 2, .. })
+        ));
+        assert_eq!(store.head(&a).version, 2);
+        assert_eq!(store.stats().events, 2);
+    }
+
+    fn idempotency_returns_the_original_receipt_also_after_reopen(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let a = coord("a");
+        let keyed = |v| AppendOptions::new().expect(v).idempotency_key("order-507-placed");
+        let original = {
+            let store = open(b, dir.path());
+            let original = store
+                .append_with(&a, PLACED, &pay(1), keyed(ExpectedVersion::NoStream))
+                .unwrap();
+            let retry = store
+                .append_with(&a, PLACED, &pay(1), keyed(ExpectedVersion::NoStream))
+                .unwrap();
+            assert_eq!(retry, original);
+            let err = store
+                .append_with(&a, PLACED, &pay(2), keyed(ExpectedVersion::Any))
+                .unwrap_err();
+            assert!(matches!(
+                err,
+                StoreError::IdempotencyConflict { ref key, position: 0 } if key == "order-507-placed"
+            ));
+            assert_eq!(store.stats().events, 1);
+            original
+        }; // dropped, not closed: keys are rebuilt by a scan
+        let store = open(b, dir.path());
+        assert!(!store.stats().opened_from_checkpoint);
+        let retry = store
+            .append_with(&a, PLACED, &pay(1), keyed(ExpectedVersion::NoStream))
+            .unwrap();
+        assert_eq!(retry, original);
+        store.close().unwrap();
+        let store = open(b, dir.path());
+        assert!(store.stats().opened_from_checkpoint);
+        let retry = store
+            .append_with(&a, PLACED, &pay(1), keyed(ExpectedVersion::Any))
+            .unwrap();
+        assert_eq!(retry, original);
+        assert!(matches!(
+            store.append_with(&a, PAID, &pay(1), keyed(ExpectedVersion::Any)),
+            Err(StoreError::IdempotencyConflict { .. })
+        ));
+        assert_eq!(store.stats().events, 1);
+    }
+
+    fn positions_stay_gapless_across_reopen(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut next = 0;
+        for round in 0..4 {
+            let store = open(b, dir.path());
+            assert_eq!(store.stats().events, next);
+            for i in 0..5 {
+                let r = store.append(&coord(&format!("e{}", i % 2)), PLACED, &pay(i)).unwrap();
+                assert_eq!(r.position, next);
+                next += 1;
+            }
+            if round % 2 == 0 {
+                store.close().unwrap();
+            } else {
+                drop(store);
+            }
+        }
+        let store = open(b, dir.path());
+        let all = store.query_headers(&Region::all()).unwrap();
+        assert_eq!(all.iter().map(|h| h.position).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+        assert!(store.verify().unwrap().is_ok());
+    }
+
+    fn append_batch_is_all_or_nothing(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        let a = coord("a");
+        let batch: Vec<(EventKind, Payment)> = (0..4).map(|i| (PLACED, pay(i))).collect();
+        let receipts = store
+            .append_batch(&a, &batch, AppendOptions::new().expect(ExpectedVersion::NoStream))
+            .unwrap();
+        assert_eq!(receipts.iter().map(|r| r.position).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert!(matches!(
+            store.append_batch(&a, &batch, AppendOptions::new().expect(ExpectedVersion::NoStream)),
+            Err(StoreError::VersionMismatch { actual: 4, .. })
+        ));
+        let bad = vec![(PLACED, pay(9)), (EventKind::new(0, 1), pay(10))];
+        assert!(matches!(
+            store.append_batch(&a, &bad, AppendOptions::new()),
+            Err(StoreError::ReservedKind { .. })
+        ));
+        assert_eq!(store.stats().events, 4);
+        drop(store);
+        let store = open(b, dir.path());
+        let events = store.stream::<Payment>(&a).unwrap();
+        assert_eq!(events.len(), 4);
+        assert_eq!(events[3].hash, receipts[3].hash);
+    }
+
+    fn query_selects_by_region(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(config(b, dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
+        for n in 0..20u64 {
+            let kind = if n % 2 == 0 { PLACED } else { PAID };
+            let entity = if n % 4 < 2 { format!("order:{}", n % 5) } else { format!("user:{}", n % 5) };
+            store.append(&coord(&entity), kind, &pay(n)).unwrap();
+        }
+        let paid = store.query::<Payment>(&Region::all().kind(PAID)).unwrap();
+        assert_eq!(paid.len(), 10);
+        assert!(paid.iter().all(|e| e.header.kind == PAID));
+        let orders = store.query_headers(&Region::entity_prefix("order:")).unwrap();
+        assert_eq!(orders.len(), 10);
+        assert!(orders.iter().all(|h| h.coordinate.entity().starts_with("order:")));
+        assert!(orders.windows(2).all(|w| w[0].position < w[1].position));
+        let region = Region::all().sequences(2..=3).positions(5..=15);
+        let expected: Vec<u64> = store
+            .query_headers(&Region::all())
+            .unwrap()
+            .into_iter()
+            .filter(|h| region.matches(h))
+            .map(|h| h.position)
+            .collect();
+        let got = store.query_headers(&region).unwrap();
+        assert_eq!(got.iter().map(|h| h.position).collect::<Vec<_>>(), expected);
+        let (start, end) = (5, 1);
+        assert!(matches!(
+            store.query_headers(&Region::all().positions(start..=end)),
+            Err(StoreError::InvalidRegion(_))
+        ));
+    }
+
+    fn walk_causation_follows_links_and_inherits_correlation(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        let root = store.append(&coord("a"), PLACED, &pay(0)).unwrap();
+        let child = store
+            .append_with(&coord("b"), PLACED, &pay(1), AppendOptions::new().caused_by(root.event_id))
+            .unwrap();
+        let unrelated = store.append(&coord("a"), PLACED, &pay(2)).unwrap();
+        let grandchild = store
+            .append_with(&coord("c"), PLACED, &pay(3), AppendOptions::new().caused_by(child.event_id))
+            .unwrap();
+        let walked = store.walk_causation(root.event_id).unwrap();
+        let ids: Vec<_> = walked.iter().map(|h| h.id).collect();
+        assert_eq!(ids, [root.event_id, child.event_id, grandchild.event_id]);
+        assert!(walked.iter().all(|h| h.correlation == root.event_id));
+        assert_eq!(store.walk_causation(unrelated.event_id).unwrap().len(), 1);
+        drop(store);
+        let store = open(b, dir.path());
+        assert_eq!(store.walk_causation(root.event_id).unwrap().len(), 3);
+    }
+
+    fn verify_is_clean_and_reopen_keeps_everything(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        let mut receipts = Vec::new();
+        for n in 0..30 {
+            receipts.push(store.append(&coord(&format!("e{}", n % 4)), PLACED, &pay(n)).unwrap());
+        }
+        let report = store.verify().unwrap();
+        assert!(report.is_ok(), "{:?}", report.damage);
+        assert_eq!((report.events, report.streams), (30, 4));
+        let before = store.query::<Payment>(&Region::all()).unwrap();
+        store.close().unwrap();
+        for _ in 0..2 {
+            let store = open(b, dir.path());
+            assert!(store.stats().opened_from_checkpoint);
+            assert_eq!(store.query::<Payment>(&Region::all()).unwrap(), before);
+            assert!(store.verify().unwrap().is_ok());
+            store.close().unwrap();
+        }
+        // A checkpoint-less reopen (the log grew after the checkpoint).
+        let store = open(b, dir.path());
+        let r = store.append(&coord("e0"), PLACED, &pay(99)).unwrap();
+        assert_eq!((r.position, r.sequence), (30, 9));
+        drop(store);
+        let store = Store::open(config(b, dir.path()).verify_on_open(true)).unwrap();
+        assert!(!store.stats().opened_from_checkpoint);
+        let after = store.query::<Payment>(&Region::all()).unwrap();
+        assert_eq!(&after[..30], &before[..]);
+        assert_eq!(after[30].header.id, r.event_id);
+        for (e, r) in after.iter().zip(&receipts) {
+            assert_eq!(e.hash, r.hash);
+        }
+    }
+
+    fn a_second_opener_gets_store_locked(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        store.append(&coord("a"), PLACED, &pay(1)).unwrap();
+        assert!(matches!(Store::open(config(b, dir.path())), Err(StoreError::StoreLocked { .. })));
+        assert!(matches!(
+            Store::open_read_only(config(b, dir.path())),
+            Err(StoreError::StoreLocked { .. })
+        ));
+        store.close().unwrap();
+        let reader = Store::open_read_only(config(b, dir.path())).unwrap();
+        assert_eq!(reader.stream::<Payment>(&coord("a")).unwrap().len(), 1);
+        // Read-only stores share the directory, also within one process.
+        let second = Store::open_read_only(config(b, dir.path())).unwrap();
+        assert_eq!(second.stream::<Payment>(&coord("a")).unwrap().len(), 1);
+        drop(second);
+        assert_eq!(reader.stats().events, 1);
+        assert!(matches!(
+            reader.append(&coord("a"), PLACED, &pay(2)),
+            Err(StoreError::ReadOnly)
+        ));
+        assert!(matches!(Store::open(config(b, dir.path())), Err(StoreError::StoreLocked { .. })));
+        drop(reader);
+        let store = open(b, dir.path());
+        store.append(&coord("a"), PLACED, &pay(3)).unwrap();
+        store.close().unwrap();
+    }
+
+    fn a_read_only_open_of_an_empty_directory_is_an_empty_store(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = Store::open_read_only(config(b, dir.path())).unwrap();
+        assert_eq!(reader.stats().events, 0);
+        assert!(reader.query_headers(&Region::all()).unwrap().is_empty());
+        assert!(reader.verify().unwrap().is_ok());
+        assert!(matches!(reader.append(&coord("a"), PLACED, &pay(1)), Err(StoreError::ReadOnly)));
+        drop(reader);
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| {
+            let name = e.unwrap().file_name();
+            name != "BACKEND" && name != "log.redb" && name != "log.lmdb"
+        }));
+        let store = open(b, dir.path());
+        store.append(&coord("a"), PLACED, &pay(1)).unwrap();
+    }
+
+    fn readers_see_consistent_prefixes_while_writers_commit(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = SyncPolicy::EveryN { events: 16, max_delay_ms: 2 };
+        let store = Store::open(config(b, dir.path()).sync_policy(policy)).unwrap();
+        let finished = std::sync::atomic::AtomicU64::new(0);
+        let finished = &finished;
+        std::thread::scope(|s| {
+            for w in 0..2u64 {
+                let store = &store;
+                s.spawn(move || {
+                    for n in 0..300 {
+                        let entity = format!("w{w}");
+                        store.append(&coord(&entity), PLACED, &pay(n)).unwrap();
+                        if n % 37 == 0 {
+                            store.sync().unwrap();
+                        }
+                    }
+                    finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            let store = &store;
+            s.spawn(move || {
+                // Every read sees, per stream, exactly payloads 0..k in order,
+                // whether the events are committed, being committed or buffered.
+                let mut reads = 0;
+                while finished.load(std::sync::atomic::Ordering::SeqCst) < 2 || reads < 10 {
+                    for w in 0..2 {
+                        let events = store.stream::<Payment>(&coord(&format!("w{w}"))).unwrap();
+                        for (i, e) in events.iter().enumerate() {
+                            assert_eq!(e.payload, pay(i as u64), "{b}: stream w{w} at {i}");
+                        }
+                    }
+                    let all = store.query_headers(&Region::all()).unwrap();
+                    assert!(all.iter().enumerate().all(|(i, h)| h.position == i as u64));
+                    reads += 1;
+                }
+            });
+        });
+        store.sync().unwrap();
+        assert_eq!(store.stats().events, 600);
+        assert!(store.verify().unwrap().is_ok());
+    }
+
+    fn pipeline_records_gates_and_bypasses(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        let a = coord("order:1");
+        let gates = GateSet::<u64, Payment>::new().with(FnGate::new(
+            "limit",
+            |limit: &u64, p: &Proposal<Payment>| {
+                if p.payload().amount_cents <= *limit {
+                    Ok(())
+                } else {
+                    Err(Denial::new("over", "too much"))
+                }
+            },
+        ));
+        let proposal = Proposal::new(a.clone(), PLACED, pay(1)).expect(ExpectedVersion::NoStream);
+        let committed = gates.evaluate(&1_000, proposal).unwrap().commit(&store).unwrap();
+        assert_eq!(committed.receipt().sequence, 1);
+        let stale = Proposal::new(a.clone(), PLACED, pay(2)).expect(ExpectedVersion::NoStream);
+        assert!(matches!(
+            gates.evaluate(&1_000, stale).unwrap().commit(&store),
+            Err(StoreError::VersionMismatch { .. })
+        ));
+        bypass(
+            &store,
+            Proposal::new(a.clone(), PLACED, pay(3)),
+            Bypass::new("ops", "incident 42").unwrap(),
+        )
+        .unwrap();
+        drop(store);
+        let store = open(b, dir.path());
+        let events = store.stream::<Payment>(&a).unwrap();
+        assert_eq!(events[0].header.admission.gates(), ["limit"]);
+        let bypasses = store.query_headers(&Region::all().bypassed()).unwrap();
+        assert_eq!(bypasses.len(), 1);
+        assert!(matches!(&bypasses[0].admission, Admission::Bypassed { by, .. } if by == "ops"));
+    }
+
+    fn a_payload_of_another_type_is_a_codec_error(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        let a = coord("a");
+        let r = store.append(&a, PLACED, &pay(1)).unwrap();
+        assert!(matches!(store.stream::<NotAPayment>(&a), Err(StoreError::Codec(_))));
+        assert!(matches!(store.get::<NotAPayment>(r.event_id), Err(StoreError::Codec(_))));
+        assert_eq!(store.stream::<Payment>(&a).unwrap()[0].payload, pay(1));
+        assert!(store.verify().unwrap().is_ok());
+    }
+
+    fn buffered_policies_are_readable_at_once_and_durable_after_sync(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = [
+            SyncPolicy::Manual,
+            SyncPolicy::EveryN { events: 7, max_delay_ms: 5 },
+        ];
+        let (mut total, mut in_a) = (0, 0);
+        for policy in policies {
+            let store = Store::open(config(b, dir.path()).sync_policy(policy)).unwrap();
+            for n in 0..20 {
+                store.append(&coord("a"), PLACED, &pay(n)).unwrap();
+                total += 1;
+                in_a += 1;
+                assert_eq!(store.stream::<Payment>(&coord("a")).unwrap().len() as u64, in_a);
+            }
+            let ticket = store.submit(&coord("b"), PAID, &pay(1), AppendOptions::new()).unwrap();
+            total += 1;
+            assert_eq!(store.get::<Payment>(ticket.receipt().event_id).unwrap().unwrap().payload, pay(1));
+            ticket.wait().unwrap();
+            store.sync().unwrap();
+            let stats = store.stats();
+            assert_eq!(stats.durable_events, stats.events);
+            assert!(store.verify().unwrap().is_ok());
+            drop(store); // drop hands buffered events to the engine
+        }
+        let store = open(b, dir.path());
+        assert_eq!(store.stats().events, total);
+        assert!(store.verify().unwrap().is_ok());
+    }
+
+    fn default_policy_acknowledges_only_durable_events(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        for i in 0..5 {
+            store.append(&coord("a"), PLACED, &pay(i)).unwrap();
+            let stats = store.stats();
+            assert_eq!(stats.durable_events, stats.events, "append returned before sync");
+        }
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let store = &store;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        store.append(&coord(&format!("t{t}")), PLACED, &pay(i)).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(store.stats().events, 105);
+        for t in 0..4 {
+            assert_eq!(store.head(&coord(&format!("t{t}"))).version, 25);
+        }
+        assert!(store.verify().unwrap().is_ok());
+    }
+
+    fn projections_subscriptions_and_cursors_work_unchanged(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let caches = tempfile::tempdir().unwrap();
+        let cache_path = caches.path().join("projections.redb");
+        let open_views = || {
+            let cache = batpak::RedbCache::open(&cache_path).unwrap();
+            Store::open(config(b, dir.path()).projection_cache(cache)).unwrap()
+        };
+        let store = open_views();
+        let sub = store.subscribe::<Payment>(Region::all().kind(PAID)).unwrap();
+        for n in 1..=6 {
+            let kind = if n % 2 == 0 { PAID } else { PLACED };
+            store.append(&coord(&format!("order:{}", n % 3)), kind, &pay(n)).unwrap();
+        }
+        let (r, report) = store.project_with_report::<Revenue>(&Region::all()).unwrap();
+        assert_eq!((r.cents, report.applied), (1200, 3));
+        for n in [2, 4, 6] {
+            match sub.recv_timeout(std::time::Duration::from_secs(5)).unwrap() {
+                Some(Delivery::Event(e)) => assert_eq!(e.payload, pay(n)),
+                other => panic!("{b}: expected the event paid {n}, got {other:?}"),
+            }
+        }
+        let mut cursor = store.cursor::<Payment>(Region::all(), 2).unwrap();
+        assert_eq!(cursor.try_next().unwrap().unwrap().position(), 2);
+        drop((sub, cursor));
+        store.close().unwrap();
+        // A new process: the log and the cache file are reopened from disk.
+        let store = open_views();
+        store.append(&coord("order:9"), PAID, &pay(10)).unwrap();
+        let (r, report) = store.project_with_report::<Revenue>(&Region::all()).unwrap();
+        assert_eq!(r.cents, 2200);
+        assert!(report.from_cache, "{b}: the persistent cache was not used");
+        assert_eq!((report.applied, report.rebuilt), (1, None));
+    }
+}
+
+// ---- backend choice (not generic: it is about pairs of backends) ----
+
+const ALL: [Backend; 3] = [Backend::Segment, Backend::Redb, Backend::Lmdb];
+
+#[test]
+fn opening_with_another_backend_is_a_typed_error_and_changes_nothing() {
+    for created in ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(created, dir.path());
+        store.append(&coord("a"), PLACED, &pay(1)).unwrap();
+        store.close().unwrap();
+        let marker = std::fs::read(dir.path().join(batpak::store::BACKEND_FILE)).unwrap();
+        for requested in ALL.into_iter().filter(|&r| r != created) {
+            let err = Store::open(config(requested, dir.path())).unwrap_err();
+            assert!(
+                matches!(err, StoreError::BackendMismatch { found, requested: r } if found == created && r == requested),
+                "{created} opened as {requested}: {err}"
+            );
+            assert!(matches!(
+                Store::open_read_only(config(requested, dir.path())),
+                Err(StoreError::BackendMismatch { .. })
+            ));
+        }
+        assert_eq!(
+            std::fs::read(dir.path().join(batpak::store::BACKEND_FILE)).unwrap(),
+            marker
+        );
+        let store = open(created, dir.path());
+        assert_eq!(
+            store.stream::<Payment>(&coord("a")).unwrap()[0].payload,
+            pay(1)
+        );
+    }
+}
+
+#[test]
+fn a_store_without_a_marker_is_recognised_by_its_files() {
+    for created in ALL {
+        let dir = tempfile::tempdir().unwrap();
+        open(created, dir.path()).close().unwrap();
+        std::fs::remove_file(dir.path().join(batpak::store::BACKEND_FILE)).unwrap();
+        for requested in ALL.into_iter().filter(|&r| r != created) {
+            assert!(matches!(
+                Store::open(config(requested, dir.path())),
+                Err(StoreError::BackendMismatch { found, .. }) if found == created
+            ));
+        }
+        // A marker-less store is left as it is (its files name it).
+        open(created, dir.path()).close().unwrap();
+        assert!(!dir.path().join(batpak::store::BACKEND_FILE).exists());
+    }
+}
+
+#[test]
+fn a_refused_or_read_only_open_writes_no_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let ro = Store::open_read_only(config(Backend::Segment, dir.path())).unwrap();
+    drop(ro);
+    assert!(!dir.path().join(batpak::store::BACKEND_FILE).exists());
+    for b in ALL {
+        let dir = tempfile::tempdir().unwrap();
+        open(b, dir.path()).close().unwrap();
+        let marker = std::fs::read_to_string(dir.path().join(batpak::store::BACKEND_FILE)).unwrap();
+        assert_eq!(marker, format!("batpak-backend v1 {b}\n"));
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_flipped_payload_byte_is_reported_never_returned() {
+    // redb and LMDB records carry a CRC over (position, body): a flipped
+    // byte anywhere in the stored payload is found by verify and by reads,
+    // whether open loads the checkpoint (closed store) or scans (dropped).
+    let marker = "find-me-in-the-file-0123456789-abcdefghijklmnopqrstuvwxyz";
+    for b in [Backend::Redb, Backend::Lmdb] {
+        for closed in [true, false] {
+            let original = tempfile::tempdir().unwrap();
+            {
+                let store = open(b, original.path());
+                store.append(&coord("a"), PLACED, &marker).unwrap();
+                store.append(&coord("a"), PLACED, &"second").unwrap();
+                if closed {
+                    store.close().unwrap();
+                }
+            }
+            let file = match b {
+                Backend::Redb => std::path::Path::new("log.redb").to_path_buf(),
+                _ => std::path::Path::new("log.lmdb").join("data.mdb"),
+            };
+            let bytes = std::fs::read(original.path().join(&file)).unwrap();
+            // Copy-on-write engines keep stale copies of old pages: damage
+            // the same byte of every copy so the live one is surely hit.
+            let copies: Vec<usize> = bytes
+                .windows(marker.len())
+                .enumerate()
+                .filter(|(_, w)| *w == marker.as_bytes())
+                .map(|(at, _)| at)
+                .collect();
+            assert!(!copies.is_empty(), "payload bytes are stored in the file");
+            for i in 0..marker.len() {
+                let copy = tempfile::tempdir().unwrap();
+                copy_dir(original.path(), copy.path());
+                let mut damaged = bytes.clone();
+                for at in &copies {
+                    damaged[at + i] ^= 0x01;
+                }
+                std::fs::write(copy.path().join(&file), &damaged).unwrap();
+                let ctx = format!("{b} closed={closed} byte {i}");
+                match Store::open(config(b, copy.path())) {
+                    // A scan at open checks every CRC.
+                    Err(e) => assert!(matches!(e, StoreError::Corrupt { .. }), "{ctx}: {e}"),
+                    Ok(store) => {
+                        assert!(closed, "{ctx}: a scanning open missed the damage");
+                        let report = store.verify().unwrap();
+                        assert!(!report.is_ok(), "{ctx}: damage not found");
+                        assert!(
+                            matches!(
+                                store.stream::<String>(&coord("a")),
+                                Err(StoreError::Corrupt { .. })
+                            ),
+                            "{ctx}: damaged event returned"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
