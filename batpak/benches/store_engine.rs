@@ -166,6 +166,18 @@ fn main() -> R<()> {
             "| replay all, decoded | {} |",
             rate(events.len() as u64, t.elapsed().as_secs_f64())
         );
+        // The same replay through the streaming visitor.
+        let t = Instant::now();
+        let mut cents = 0u64;
+        let visited = store.replay::<Order, _>(&Region::all(), |event| {
+            cents = cents.wrapping_add(event.payload().total_cents);
+            std::ops::ControlFlow::Continue(())
+        })?;
+        println!(
+            "| replay all, visitor (replay), decoded | {} |",
+            rate(visited, t.elapsed().as_secs_f64())
+        );
+        std::hint::black_box(cents);
         let t = Instant::now();
         let mut total = 0;
         for c in &cs {

@@ -81,8 +81,8 @@ pub enum CoordinateError {
 /// assert!(Coordinate::new("", "shop:acme").is_err());
 /// # Ok::<(), batpak::CoordinateError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "(String, String)", into = "(String, String)")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "(String, String)")]
 pub struct Coordinate {
     entity: String,
     scope: String,
@@ -145,6 +145,15 @@ impl TryFrom<(String, String)> for Coordinate {
 
     fn try_from((entity, scope): (String, String)) -> Result<Self, Self::Error> {
         Self::new(entity, scope)
+    }
+}
+
+/// Encodes as the pair `(entity, scope)`, borrowing both parts (the append
+/// path encodes a coordinate per event; going through an owned pair would
+/// allocate twice).
+impl Serialize for Coordinate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.entity.as_str(), self.scope.as_str()).serialize(serializer)
     }
 }
 

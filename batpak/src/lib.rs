@@ -94,8 +94,8 @@ pub use store::LmdbCache;
 #[cfg(feature = "redb")]
 pub use store::RedbCache;
 pub use store::{
-    Backend, CacheKey, Damage, MemoryCache, ProjectionCache, Store, StoreConfig, StoreError,
-    StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
+    Backend, CacheKey, Damage, EventView, MemoryCache, ProjectionCache, Store, StoreConfig,
+    StoreError, StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
 };
 // views: projections, subscriptions, cursors.
 pub use store::{

@@ -79,6 +79,46 @@ impl Projection for Revenue {
 }
 
 conformance! {
+    fn replay_visits_what_query_returns_and_stops_when_told(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(config(b, dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
+        for n in 0..300u64 {
+            let kind = if n % 3 == 0 { PAID } else { PLACED };
+            store.append(&coord(&format!("order:{}", n % 7)), kind, &pay(n)).unwrap();
+            if n == 150 {
+                store.sync().unwrap();
+            }
+        }
+        for region in [
+            Region::all(),
+            Region::entity("order:3"),
+            Region::all().kind(PAID).positions(20..=200),
+        ] {
+            let want = store.query::<Payment>(&region).unwrap();
+            let mut got = Vec::new();
+            let visited = store
+                .replay::<Payment, _>(&region, |view| {
+                    got.push(view.into_stored().unwrap());
+                    std::ops::ControlFlow::Continue(())
+                })
+                .unwrap();
+            assert_eq!(visited, want.len() as u64);
+            assert_eq!(got, want);
+        }
+        let mut seen = 0;
+        let visited = store
+            .replay::<Payment, _>(&Region::all(), |view| {
+                seen += 1;
+                if view.position() == 9 {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+        assert_eq!((visited, seen), (10, 10));
+    }
+
     fn append_stream_and_get_return_what_was_written(b: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let store = open(b, dir.path());

@@ -98,3 +98,21 @@ impl EventHeader {
         }
     }
 }
+
+/// An [`EventHeader`] made of borrowed parts, for the append path: it
+/// encodes to exactly the same bytes (same fields, same order; serde encodes
+/// `&T` as `T`) without cloning the coordinate, key or admission per event.
+#[derive(Debug, Serialize)]
+pub(crate) struct HeaderRef<'a> {
+    pub(crate) id: EventId,
+    pub(crate) correlation: EventId,
+    pub(crate) causation: Option<EventId>,
+    pub(crate) timestamp_us: u64,
+    pub(crate) sequence: u64,
+    pub(crate) position: u64,
+    pub(crate) kind: EventKind,
+    pub(crate) coordinate: &'a Coordinate,
+    pub(crate) prev_hash: Hash,
+    pub(crate) idempotency_key: Option<&'a str>,
+    pub(crate) admission: &'a Admission,
+}

@@ -46,10 +46,17 @@ impl EventId {
     /// A fresh id: later than every id this process made before.
     #[must_use]
     pub fn generate() -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            & MILLIS_MASK;
+        Self::generate_at(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// [`EventId::generate`] with the clock already read (`since_epoch`), so
+    /// the append path reads it once for the ids and the timestamp.
+    pub(crate) fn generate_at(since_epoch: std::time::Duration) -> Self {
+        let now = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX) & MILLIS_MASK;
         // SeqCst read-modify-writes: a later call sees every earlier call's
         // clock and counter, so its id compares greater.
         let millis = LAST_MILLIS.fetch_max(now, Ordering::SeqCst).max(now);

@@ -9,11 +9,13 @@ mod header;
 mod id;
 mod kind;
 
+pub(crate) use codec::encode_header_ref_into;
 pub use codec::{
     CodecError, MAX_DECODE_DEPTH, decode_header, decode_payload, encode_header, encode_header_into,
     encode_payload,
 };
 pub use hash::Hash;
+pub(crate) use header::HeaderRef;
 pub use header::{Admission, EventHeader};
 pub use id::EventId;
 pub use kind::{EventKind, KindError};

@@ -46,6 +46,16 @@ impl Entry {
     }
 }
 
+/// What the index records of one event besides its place, stream and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    pub(crate) id: EventId,
+    pub(crate) sequence: u64,
+    pub(crate) kind: EventKind,
+    pub(crate) causation: Option<EventId>,
+    pub(crate) bypass: bool,
+}
+
 /// One stream's place in the index.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamState {
@@ -217,18 +227,43 @@ impl Index {
         loc: Loc,
         hash: Hash,
     ) {
+        self.insert_parts(
+            known,
+            &header.coordinate,
+            &Inserted {
+                id: header.id,
+                sequence: header.sequence,
+                kind: header.kind,
+                causation: header.causation,
+                bypass: header.admission.is_bypass(),
+            },
+            loc,
+            hash,
+        );
+    }
+
+    /// [`Index::insert_in`] from the parts the index keeps (the append
+    /// path has no owned header).
+    pub(crate) fn insert_parts(
+        &mut self,
+        known: Option<u32>,
+        coordinate: &Coordinate,
+        event: &Inserted,
+        loc: Loc,
+        hash: Hash,
+    ) {
         let position = self.len();
-        let found = known.or_else(|| self.by_coordinate.get(&header.coordinate).copied());
+        let found = known.or_else(|| self.by_coordinate.get(coordinate).copied());
         let stream = match found {
             Some(s) => s,
             None => {
                 let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
                 self.streams.push(StreamState {
-                    coordinate: header.coordinate.clone(),
+                    coordinate: coordinate.clone(),
                     positions: Vec::new(),
                     head: Hash::ZERO,
                 });
-                self.by_coordinate.insert(header.coordinate.clone(), s);
+                self.by_coordinate.insert(coordinate.clone(), s);
                 s
             }
         };
@@ -236,28 +271,24 @@ impl Index {
             state.positions.push(position);
             state.head = hash;
         }
-        let cause = header
+        let cause = event
             .causation
             .and_then(|c| self.by_id.get(c, &self.entries))
             .unwrap_or(NO_CAUSE);
         if cause != NO_CAUSE {
             self.children.entry(cause).or_default().push(position);
         }
-        self.by_id.insert(header.id, position);
+        self.by_id.insert(event.id, position);
         self.entries.push(Entry {
-            id: header.id,
+            id: event.id,
             offset: loc.offset,
-            sequence: header.sequence,
+            sequence: event.sequence,
             cause,
             segment: loc.segment,
             len: loc.len,
-            kind: header.kind,
+            kind: event.kind,
             stream,
-            flags: if header.admission.is_bypass() {
-                FLAG_BYPASS
-            } else {
-                0
-            },
+            flags: if event.bypass { FLAG_BYPASS } else { 0 },
         });
     }
 
@@ -333,6 +364,30 @@ impl Index {
         }
         self.insert(&header, loc, hash);
         Ok(())
+    }
+
+    /// Checks that the event just applied (at `loc`) hashes to `want`, the
+    /// head hash another index holds for the stream it ends.
+    pub(crate) fn check_head(&self, loc: Loc, want: Hash) -> Result<(), Damage> {
+        let Some((entry, stream)) = self
+            .entries
+            .last()
+            .and_then(|e| self.streams.get(e.stream as usize).map(|s| (e, s)))
+        else {
+            return Ok(());
+        };
+        if stream.head == want {
+            return Ok(());
+        }
+        Err(Damage {
+            segment: loc.segment,
+            offset: loc.offset,
+            coordinate: Some(stream.coordinate.clone()),
+            sequence: Some(entry.sequence),
+            reason: "stream head hash does not match the index: the stream's last event \
+                     was changed after it was indexed"
+                .to_owned(),
+        })
     }
 
     fn finish_scanning_key(&mut self) {

@@ -166,6 +166,26 @@ pub(crate) fn split_body(body: &[u8]) -> Option<BodyParts<'_>> {
     })
 }
 
+/// The bytes an encoded event header starts with: an array of its 11
+/// fields (`0x9b`), then the id as bin 16 (`0xc4 0x10`).
+const HEADER_ID_PREFIX: [u8; 3] = [0x9b, 0xc4, 16];
+/// Where the 16 id bytes (big-endian u128) sit in an encoded header.
+const HEADER_ID_AT: usize = HEADER_ID_PREFIX.len();
+
+/// The event id of an encoded header, read without decoding the rest
+/// (replay checks it against the index); `None` when the header does not
+/// start as FORMAT.md says.
+pub(crate) fn header_event_id(header: &[u8]) -> Option<u128> {
+    if header.get(..HEADER_ID_AT)? != HEADER_ID_PREFIX {
+        return None;
+    }
+    let id: [u8; 16] = header
+        .get(HEADER_ID_AT..HEADER_ID_AT + 16)?
+        .try_into()
+        .ok()?;
+    Some(u128::from_be_bytes(id))
+}
+
 /// What sits at an offset of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FrameCheck {
@@ -287,6 +307,9 @@ mod tests {
         };
         let bytes = encode_header(&header).unwrap_or_default();
         assert_eq!(bytes, GOLDEN_HEADER, "{bytes:?}");
+        assert_eq!(header_event_id(&bytes), Some(1));
+        assert_eq!(header_event_id(&bytes[1..]), None);
+        assert_eq!(header_event_id(&bytes[..10]), None);
     }
 
     #[test]
