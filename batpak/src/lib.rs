@@ -144,3 +144,8 @@ pub mod __private {
     }
     pub use serde;
 }
+
+/// The README's code, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
