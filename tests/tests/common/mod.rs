@@ -132,3 +132,14 @@ impl Rng {
         self.next() % n.max(1)
     }
 }
+
+/// Serialises the tests of one binary that spawn processes while a store is
+/// open. `Command::spawn` forks, and a child forked while another test's
+/// store is open shares that store's flock until exec closes the file, so a
+/// concurrent reopen (or child open) could briefly see `StoreLocked`. A
+/// failed test must not fail the others, so a poisoned lock is taken anyway.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
