@@ -162,13 +162,17 @@ conformance! {
             err,
             StoreError::VersionMismatch { expected: ExpectedVersion::NoStream, actual: 1, .. }
         ));
-        store.append_with(&a, PLACED, &pay(3), opts(ExpectedVersion::Exact(1))).unwrap();
+        let second = store.append_with(&a, PLACED, &pay(3), opts(ExpectedVersion::Exact(1))).unwrap();
+        assert_eq!(second.sequence, 2);
+        let before = store.stats();
         assert!(matches!(
             store.append_with(&a, PLACED, &pay(4), opts(ExpectedVersion::Exact(7))),
             Err(StoreError::VersionMismatch { actual: 2, .. })
         ));
         assert_eq!(store.head(&a).version, 2);
         assert_eq!(store.stats().events, 2);
+        assert_eq!(store.stats().log_bytes, before.log_bytes, "a mismatch wrote bytes");
+        assert_eq!(store.stream::<Payment>(&a).unwrap().len(), 2);
     }
 
     fn idempotency_returns_the_original_receipt_also_after_reopen(b: Backend) {
@@ -190,6 +194,11 @@ conformance! {
             assert!(matches!(
                 err,
                 StoreError::IdempotencyConflict { ref key, position: 0 } if key == "order-507-placed"
+            ));
+            // The key is store-wide: reusing it on another stream is a conflict too.
+            assert!(matches!(
+                store.append_with(&coord("b"), PLACED, &pay(1), keyed(ExpectedVersion::Any)),
+                Err(StoreError::IdempotencyConflict { .. })
             ));
             assert_eq!(store.stats().events, 1);
             original
@@ -523,6 +532,7 @@ conformance! {
             let stats = store.stats();
             assert_eq!(stats.durable_events, stats.events, "append returned before sync");
         }
+        assert!(store.stats().syncs >= 1);
         std::thread::scope(|s| {
             for t in 0..4 {
                 let store = &store;

@@ -1,132 +1,16 @@
-//! Append semantics: durable default, expected version, idempotency keys
-//! (checked before the version, rebuilt on reopen), batches, causation,
-//! pipeline commits, submit tickets, sync policies.
+//! Append semantics specific to the segment engine or beyond the
+//! conformance suite: keyed batches, key bounds, batch atomicity, causation,
+//! submit tickets, sync policies. The durable default, expected versions,
+//! idempotency and pipeline commits are proven on every backend in
+//! `conformance.rs`.
 
 mod common;
 
 use batpak::prelude::*;
-use batpak::{Admission, FnGate, bypass};
 use common::*;
 
 fn open(dir: &std::path::Path) -> Store {
     Store::open(StoreConfig::new(dir)).unwrap()
-}
-
-#[test]
-fn default_policy_acknowledges_only_durable_events() {
-    let dir = fast_dir();
-    let store = open(dir.path());
-    for i in 0..5 {
-        store.append(&coord("a"), KIND, &payload(i)).unwrap();
-        let stats = store.stats();
-        assert_eq!(
-            stats.durable_events, stats.events,
-            "append returned before fsync"
-        );
-    }
-    assert!(store.stats().syncs >= 1);
-}
-
-#[test]
-fn expected_version_no_stream_and_exact_one_are_distinct() {
-    let dir = fast_dir();
-    let store = open(dir.path());
-    let a = coord("a");
-    let opts = |v| AppendOptions::new().expect(v);
-    // Exact(0) and NoStream both mean "empty"; Exact(1) does not.
-    let err = store
-        .append_with(&a, KIND, &payload(0), opts(ExpectedVersion::Exact(1)))
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        StoreError::VersionMismatch {
-            actual: 0,
-            expected: ExpectedVersion::Exact(1),
-            ..
-        }
-    ));
-    store
-        .append_with(&a, KIND, &payload(1), opts(ExpectedVersion::NoStream))
-        .unwrap();
-    let err = store
-        .append_with(&a, KIND, &payload(2), opts(ExpectedVersion::NoStream))
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        StoreError::VersionMismatch {
-            actual: 1,
-            expected: ExpectedVersion::NoStream,
-            ..
-        }
-    ));
-    let r = store
-        .append_with(&a, KIND, &payload(3), opts(ExpectedVersion::Exact(1)))
-        .unwrap();
-    assert_eq!(r.sequence, 2);
-    // A mismatch writes nothing.
-    let before = store.stats();
-    let err = store
-        .append_with(&a, KIND, &payload(4), opts(ExpectedVersion::Exact(7)))
-        .unwrap_err();
-    assert!(matches!(err, StoreError::VersionMismatch { actual: 2, .. }));
-    assert_eq!(store.stats().events, before.events);
-    assert_eq!(store.stats().log_bytes, before.log_bytes);
-    assert_eq!(store.stream::<Payload>(&a).unwrap().len(), 2);
-}
-
-#[test]
-fn idempotency_key_returns_original_receipt_before_version_check_and_after_reopen() {
-    let dir = fast_dir();
-    let a = coord("a");
-    let keyed = |v| {
-        AppendOptions::new()
-            .expect(v)
-            .idempotency_key("order-507-placed")
-    };
-    let original = {
-        let store = open(dir.path());
-        let original = store
-            .append_with(&a, KIND, &payload(1), keyed(ExpectedVersion::NoStream))
-            .unwrap();
-        // Same key, same content: the original receipt, even though the
-        // expected version no longer holds (key checked first).
-        let retry = store
-            .append_with(&a, KIND, &payload(1), keyed(ExpectedVersion::NoStream))
-            .unwrap();
-        assert_eq!(retry, original);
-        assert_eq!(store.stats().events, 1);
-        // Same key, different content: a conflict, nothing written.
-        let err = store
-            .append_with(&a, KIND, &payload(2), keyed(ExpectedVersion::Any))
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::IdempotencyConflict { ref key, position: 0 } if key == "order-507-placed")
-        );
-        let err = store
-            .append_with(&a, OTHER_KIND, &payload(1), keyed(ExpectedVersion::Any))
-            .unwrap_err();
-        assert!(matches!(err, StoreError::IdempotencyConflict { .. }));
-        let err = store
-            .append_with(&coord("b"), KIND, &payload(1), keyed(ExpectedVersion::Any))
-            .unwrap_err();
-        assert!(matches!(err, StoreError::IdempotencyConflict { .. }));
-        assert_eq!(store.stats().events, 1);
-        original
-    }; // dropped: the next open rebuilds keys from the segments
-    let store = open(dir.path());
-    assert!(!store.stats().opened_from_checkpoint);
-    let retry = store
-        .append_with(&a, KIND, &payload(1), keyed(ExpectedVersion::NoStream))
-        .unwrap();
-    assert_eq!(retry, original);
-    store.close().unwrap();
-    let store = open(dir.path());
-    assert!(store.stats().opened_from_checkpoint);
-    let retry = store
-        .append_with(&a, KIND, &payload(1), keyed(ExpectedVersion::Any))
-        .unwrap();
-    assert_eq!(retry, original);
-    assert_eq!(store.stats().events, 1);
 }
 
 #[test]
@@ -252,49 +136,6 @@ fn causation_links_are_walked_and_correlation_inherited() {
     drop(store);
     let store = open(dir.path());
     assert_eq!(store.walk_causation(root.event_id).unwrap().len(), 3);
-}
-
-#[test]
-fn pipeline_commits_record_gates_and_bypasses() {
-    let dir = fast_dir();
-    let store = open(dir.path());
-    let a = coord("order:1");
-    let gates = GateSet::<u64, Payload>::new().with(FnGate::new(
-        "limit",
-        |limit: &u64, p: &Proposal<Payload>| {
-            if p.payload().amount_cents <= *limit {
-                Ok(())
-            } else {
-                Err(Denial::new("over", "too much"))
-            }
-        },
-    ));
-    let proposal = Proposal::new(a.clone(), KIND, payload(1)).expect(ExpectedVersion::NoStream);
-    let committed = gates
-        .evaluate(&1_000, proposal)
-        .unwrap()
-        .commit(&store)
-        .unwrap();
-    assert_eq!(committed.receipt().sequence, 1);
-    // A stale receipt (decided at version 0) cannot land now.
-    let stale = Proposal::new(a.clone(), KIND, payload(2)).expect(ExpectedVersion::NoStream);
-    let err = gates
-        .evaluate(&1_000, stale)
-        .unwrap()
-        .commit(&store)
-        .unwrap_err();
-    assert!(matches!(err, StoreError::VersionMismatch { .. }));
-    bypass(
-        &store,
-        Proposal::new(a.clone(), KIND, payload(3)),
-        Bypass::new("ops", "incident 42").unwrap(),
-    )
-    .unwrap();
-    let events = store.stream::<Payload>(&a).unwrap();
-    assert_eq!(events[0].header.admission.gates(), ["limit"]);
-    let bypasses = store.query_headers(&Region::all().bypassed()).unwrap();
-    assert_eq!(bypasses.len(), 1);
-    assert!(matches!(&bypasses[0].admission, Admission::Bypassed { by, .. } if by == "ops"));
 }
 
 #[test]
