@@ -70,6 +70,7 @@ pub mod guard;
 pub mod machine;
 pub mod outcome;
 pub mod pipeline;
+pub mod projection;
 pub mod store;
 pub mod typestate;
 
@@ -89,6 +90,7 @@ pub use pipeline::{
     AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
     Proposal, RawAppend, Receipt, bypass,
 };
+pub use projection::Projection;
 #[cfg(feature = "lmdb")]
 pub use store::LmdbCache;
 #[cfg(feature = "redb")]
@@ -99,9 +101,8 @@ pub use store::{
 };
 // views: projections, subscriptions, cursors.
 pub use store::{
-    Cursor, CursorFileProblem, DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, Projection,
-    ProjectionReport, RebuildReason, Subscription, SubscriptionError, SubscriptionIter,
-    projection_cache_key,
+    Cursor, CursorFileProblem, DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, ProjectionReport,
+    RebuildReason, Subscription, SubscriptionError, SubscriptionIter, projection_cache_key,
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 

@@ -57,11 +57,11 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::coordinate::{Coordinate, Region};
+use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent};
 use crate::guard::{Denial, FnGate, GateError, GateSet};
 use crate::pipeline::{CommitTarget, ExpectedVersion, Proposal};
-use crate::store::{Projection, Store, StoreError};
+use crate::projection::Projection;
 use crate::typestate::{InvalidTransition, Machine, State, StateMachine};
 
 /// What a machine needs from a store beyond committing: read a stream back
@@ -168,40 +168,10 @@ impl<M: StateMachine> Projection for MachineProjection<M> {
     }
 }
 
-/// The segment store: streams are read back whole, a conflict is
-/// [`StoreError::VersionMismatch`].
-impl MachineStore for Store {
-    fn read_stream<P: DeserializeOwned>(
-        &self,
-        coordinate: &Coordinate,
-    ) -> Result<Vec<StoredEvent<P>>, StoreError> {
-        self.stream(coordinate)
-    }
-
-    fn stream_version(&self, coordinate: &Coordinate) -> Result<(u64, Hash), StoreError> {
-        let head = self.head(coordinate);
-        Ok((head.version, head.hash))
-    }
-
-    fn version_conflict(error: &StoreError) -> Option<u64> {
-        match error {
-            StoreError::VersionMismatch { actual, .. } => Some(*actual),
-            _ => None,
-        }
-    }
-
-    fn project_machine<M: StateMachine>(
-        &self,
-        coordinate: &Coordinate,
-    ) -> Result<MachineProjection<M>, StoreError> {
-        self.project(&Region::coordinate(coordinate))
-    }
-}
-
 /// Why a machine operation wrote nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum MachineError<E = StoreError> {
+pub enum MachineError<E = crate::store::StoreError> {
     /// The event has no transition out of the stream's current state.
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),

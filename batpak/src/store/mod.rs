@@ -37,6 +37,7 @@ mod lmdb;
 #[cfg(feature = "redb")]
 mod redb;
 mod replay;
+mod seam;
 pub(crate) mod segment;
 // views: projections, subscriptions, cursors (hooks marked `views:` below).
 mod cursor;
@@ -44,8 +45,7 @@ mod projection;
 mod subscription;
 pub use self::cursor::{Cursor, CursorFileProblem};
 pub use self::projection::{
-    DEFAULT_SUBSCRIPTION_CAPACITY, Projection, ProjectionReport, RebuildReason,
-    projection_cache_key,
+    DEFAULT_SUBSCRIPTION_CAPACITY, ProjectionReport, RebuildReason, projection_cache_key,
 };
 pub use self::subscription::{Delivery, Iter as SubscriptionIter, Subscription, SubscriptionError};
 
@@ -88,7 +88,7 @@ use crate::event::{
     Admission, EventHeader, EventId, EventKind, Hash, HeaderRef, StoredEvent, decode_header,
     decode_payload, encode_header_ref_into, encode_payload,
 };
-use crate::pipeline::{AppendOptions, AppendReceipt, CommitTarget, RawAppend};
+use crate::pipeline::{AppendOptions, AppendReceipt};
 
 /// Longest a sync leader waits for concurrent appends to join its sync
 /// (a fraction of one fdatasync on any disk).
@@ -758,23 +758,6 @@ impl Drop for Store {
         if self.shared.writable && !self.shared.poisoned.load(Ordering::SeqCst) {
             let _ = self.shared.engine.flush();
         }
-    }
-}
-
-impl CommitTarget for Store {
-    type Error = StoreError;
-
-    fn commit_raw(&self, append: RawAppend) -> Result<AppendReceipt, StoreError> {
-        let RawAppend {
-            coordinate,
-            kind,
-            payload,
-            options,
-            admission,
-            ..
-        } = append;
-        self.commit_one(&coordinate, kind, payload, options, admission, false)
-            .map(|t| t.receipt)
     }
 }
 

@@ -1,0 +1,62 @@
+//! How the embedded store serves the layers above it: the pipeline commits
+//! through [`CommitTarget`], the machine runtime reads through
+//! [`MachineStore`]. Another store core implements the same two traits.
+
+use serde::de::DeserializeOwned;
+
+use super::{Store, StoreError};
+use crate::coordinate::Coordinate;
+use crate::coordinate::Region;
+use crate::event::{Hash, StoredEvent};
+use crate::machine::{MachineProjection, MachineStore};
+use crate::pipeline::{AppendReceipt, CommitTarget, RawAppend};
+use crate::typestate::StateMachine;
+
+/// Appends go through the store's one write path, with the admission the
+/// pipeline decided.
+impl CommitTarget for Store {
+    type Error = StoreError;
+
+    fn commit_raw(&self, append: RawAppend) -> Result<AppendReceipt, StoreError> {
+        let RawAppend {
+            coordinate,
+            kind,
+            payload,
+            options,
+            admission,
+            ..
+        } = append;
+        self.commit_one(&coordinate, kind, payload, options, admission, false)
+            .map(|t| t.receipt)
+    }
+}
+
+/// The segment store: streams are read back whole, a conflict is
+/// [`StoreError::VersionMismatch`].
+impl MachineStore for Store {
+    fn read_stream<P: DeserializeOwned>(
+        &self,
+        coordinate: &Coordinate,
+    ) -> Result<Vec<StoredEvent<P>>, StoreError> {
+        self.stream(coordinate)
+    }
+
+    fn stream_version(&self, coordinate: &Coordinate) -> Result<(u64, Hash), StoreError> {
+        let head = self.head(coordinate);
+        Ok((head.version, head.hash))
+    }
+
+    fn version_conflict(error: &StoreError) -> Option<u64> {
+        match error {
+            StoreError::VersionMismatch { actual, .. } => Some(*actual),
+            _ => None,
+        }
+    }
+
+    fn project_machine<M: StateMachine>(
+        &self,
+        coordinate: &Coordinate,
+    ) -> Result<MachineProjection<M>, StoreError> {
+        self.project(&Region::coordinate(coordinate))
+    }
+}
