@@ -206,7 +206,7 @@ fn batpak_pipelined(store: &Store, events: &[Ev]) {
         for ev in chunk {
             tickets.push(
                 store
-                    .submit(coord(ev), KIND, &ev.payload, AppendOptions::new())
+                    .append_pipelined(coord(ev), KIND, &ev.payload, AppendOptions::new())
                     .unwrap(),
             );
         }

@@ -96,13 +96,11 @@ pub use store::LmdbCache;
 #[cfg(feature = "redb")]
 pub use store::RedbCache;
 pub use store::{
-    Backend, CacheKey, Damage, EventView, MemoryCache, ProjectionCache, Store, StoreConfig,
-    StoreError, StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
-};
-// views: projections, subscriptions, cursors.
-pub use store::{
-    Cursor, CursorFileProblem, DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, ProjectionReport,
-    RebuildReason, Subscription, SubscriptionError, SubscriptionIter, projection_cache_key,
+    BACKEND_FILE, Backend, CacheKey, Cursor, CursorFileProblem, DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_SEGMENT_MAX_BYTES, DEFAULT_SUBSCRIPTION_CAPACITY, Damage, Delivery, EventView,
+    MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport, RebuildReason,
+    Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription, SubscriptionError,
+    SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
 };
 pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 

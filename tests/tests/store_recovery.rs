@@ -6,8 +6,8 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use batpak::StoredEvent;
 use batpak::prelude::*;
+use batpak::{Place, StoredEvent};
 use common::*;
 
 /// Builds a store of `n` events over 3 streams (unsynced policy, dropped
@@ -147,12 +147,9 @@ fn bit_flips_are_detected_and_never_return_a_wrong_event() {
         bytes[i] ^= 0x5a;
         std::fs::write(segment_path(copy.path(), 1), &bytes).unwrap();
         match open(copy.path()) {
-            Err(StoreError::Corrupt {
-                segment, offset, ..
-            }) => {
-                assert_eq!(segment, 1);
+            Err(StoreError::Corrupt { at, .. }) => {
                 let expected = frame_of(i).map_or(0, |f| frames[f].0 as u64);
-                assert_eq!(offset, expected, "flip at {i}");
+                assert_eq!(at, Place::segment(1, expected), "flip at {i}");
             }
             Err(other) => panic!("flip at {i}: unexpected error {other}"),
             Ok(store) => {
@@ -185,11 +182,7 @@ fn verify_reports_bit_flips_in_an_open_store_at_the_right_frame() {
             .iter()
             .find(|(o, l)| (*o..o + l).contains(&i))
             .map_or(0, |(o, _)| *o as u64);
-        assert_eq!(
-            (damage.segment, damage.offset),
-            (1, expected),
-            "flip at {i}"
-        );
+        assert_eq!(damage.at, Place::segment(1, expected), "flip at {i}");
         // Reads either fail or return exactly what was written.
         if let Ok(got) = store.query::<Payload>(&Region::all()) {
             assert_eq!(got, events, "flip at {i}");
@@ -236,7 +229,13 @@ fn swapped_deleted_duplicated_or_spliced_frames_are_detected() {
         std::fs::write(segment_path(copy.path(), 1), &bytes).unwrap();
         let err = open(copy.path()).err();
         assert!(
-            matches!(err, Some(StoreError::Corrupt { segment: 1, .. })),
+            matches!(
+                err,
+                Some(StoreError::Corrupt {
+                    at: Place::Segment { segment: 1, .. },
+                    ..
+                })
+            ),
             "{name}: {err:?}"
         );
     }
@@ -268,7 +267,13 @@ fn rotation_spreads_events_over_segments_and_a_missing_segment_is_an_error() {
     std::fs::remove_file(segment_path(copy.path(), 2)).unwrap();
     let err = Store::open(StoreConfig::new(copy.path())).err();
     assert!(
-        matches!(err, Some(StoreError::Corrupt { segment: 2, .. })),
+        matches!(
+            err,
+            Some(StoreError::Corrupt {
+                at: Place::Segment { segment: 2, .. },
+                ..
+            })
+        ),
         "{err:?}"
     );
     // A torn tail in a segment that is not the last is damage, not a tear.
@@ -283,7 +288,13 @@ fn rotation_spreads_events_over_segments_and_a_missing_segment_is_an_error() {
         .unwrap();
     let err = Store::open(StoreConfig::new(copy.path())).err();
     assert!(
-        matches!(err, Some(StoreError::Corrupt { segment: 1, .. })),
+        matches!(
+            err,
+            Some(StoreError::Corrupt {
+                at: Place::Segment { segment: 1, .. },
+                ..
+            })
+        ),
         "{err:?}"
     );
 }
@@ -414,7 +425,7 @@ fn damage_behind_a_valid_checkpoint_is_caught_by_verify_on_open_and_by_reads() {
     let ckpt = std::fs::read(dir.path().join("index.ckpt")).unwrap();
     let err = Store::open(StoreConfig::new(dir.path()).verify_on_open(true)).err();
     assert!(
-        matches!(err, Some(StoreError::Corrupt { segment: 1, offset: o, .. }) if o == offset as u64),
+        matches!(err, Some(StoreError::Corrupt { at: Place::Segment { segment: 1, offset: o }, .. }) if o == offset as u64),
         "{err:?}"
     );
     // Without the full verify the checkpoint is trusted, but a read of the
@@ -444,7 +455,7 @@ fn verify_names_the_stream_and_sequence_of_a_frame_in_the_wrong_place() {
     std::fs::write(&seg, rebuild(&original, &[0, 1, 2, 4, 3, 5])).unwrap();
     let damage = store.verify().unwrap().damage.unwrap();
     let frames = frames(&original);
-    assert_eq!((damage.segment, damage.offset), (1, frames[3].0 as u64));
+    assert_eq!(damage.at, Place::segment(1, frames[3].0 as u64));
     assert_eq!(
         damage.coordinate.as_ref(),
         Some(&events[4].header.coordinate)
@@ -464,7 +475,7 @@ fn repair_mode_cuts_the_last_segment_at_its_first_damage() {
     std::fs::write(&seg, &bytes).unwrap();
     let err = open(dir.path()).err();
     assert!(
-        matches!(err, Some(StoreError::Corrupt { segment: 1, offset: o, .. }) if o == offset as u64)
+        matches!(err, Some(StoreError::Corrupt { at: Place::Segment { segment: 1, offset: o }, .. }) if o == offset as u64)
     );
     let store = Store::open(StoreConfig::new(dir.path()).truncate_damaged_tail(true)).unwrap();
     assert_eq!(store.stats().truncated_bytes, (bytes.len() - offset) as u64);
@@ -505,7 +516,7 @@ fn verify_reports_a_rewritten_last_event_against_the_checkpointed_head() {
     assert!(store.stats().opened_from_checkpoint);
     let report = store.verify().unwrap();
     let damage = report.damage.expect("the rewrite must be reported");
-    assert_eq!((damage.segment, damage.offset), (1, offset));
+    assert_eq!(damage.at, Place::segment(1, offset));
     assert_eq!(damage.coordinate, Some(coord("e0")));
     assert_eq!(damage.sequence, Some(2));
     assert!(damage.reason.contains("head"), "{}", damage.reason);
@@ -516,7 +527,7 @@ fn verify_reports_a_rewritten_last_event_against_the_checkpointed_head() {
     std::fs::write(dir.path().join("index.ckpt"), &ckpt).unwrap();
     let err = Store::open(StoreConfig::new(dir.path()).verify_on_open(true)).err();
     assert!(
-        matches!(err, Some(StoreError::Corrupt { segment: 1, offset: o, .. }) if o == offset),
+        matches!(err, Some(StoreError::Corrupt { at: Place::Segment { segment: 1, offset: o }, .. }) if o == offset),
         "{err:?}"
     );
 

@@ -145,7 +145,7 @@ fn submitted_tickets_become_durable_on_wait() {
     let tickets: Vec<_> = (0..100)
         .map(|i| {
             store
-                .submit(&coord("a"), KIND, &payload(i), AppendOptions::new())
+                .append_pipelined(&coord("a"), KIND, &payload(i), AppendOptions::new())
                 .unwrap()
         })
         .collect();

@@ -156,7 +156,7 @@ fn saved_position_resumes_and_bad_files_are_refused() {
     assert!(matches!(
         err,
         StoreError::CursorFile {
-            problem: CursorFileProblem::Length { len: 10 },
+            problem: CursorFileProblem::Length { len: 10, .. },
             ..
         }
     ));

@@ -338,16 +338,11 @@ fn run(
     // Damage found while opening (the log was scanned, no checkpoint) is
     // the same finding `verify` reports on a store that opened.
     let result = match result {
-        Err(Failure::Store(StoreError::Corrupt {
-            segment,
-            offset,
-            reason,
-        })) if damage == Damage::ToStdout => writeln!(
-            out,
-            "damage: segment {segment} offset {offset}: {reason} (found while opening)"
-        )
-        .map(|()| EXIT_DAMAGE)
-        .map_err(Failure::Output),
+        Err(Failure::Store(StoreError::Corrupt { at, reason })) if damage == Damage::ToStdout => {
+            { writeln!(out, "damage: {at}: {reason} (found while opening)") }
+                .map(|()| EXIT_DAMAGE)
+                .map_err(Failure::Output)
+        }
         other => other,
     };
     let flushed = out.flush();
@@ -383,12 +378,8 @@ fn report_store_error(dir: &std::path::Path, e: &StoreError) -> u8 {
             );
             EXIT_USAGE
         }
-        StoreError::Corrupt {
-            segment,
-            offset,
-            reason,
-        } => {
-            eprintln!("damage: segment {segment} offset {offset}: {reason}");
+        StoreError::Corrupt { at, reason } => {
+            eprintln!("damage: {at}: {reason}");
             EXIT_DAMAGE
         }
         other => {
@@ -430,8 +421,8 @@ fn verify(store: &Store, out: &mut dyn Write) -> Result<u8, Failure> {
                 .map_or_else(|| "unknown".to_owned(), |s| s.to_string());
             writeln!(
                 out,
-                "damage: segment {} offset {}: {} (entity {stream}, sequence {sequence})",
-                d.segment, d.offset, d.reason
+                "damage: {}: {} (entity {stream}, sequence {sequence})",
+                d.at, d.reason
             )?;
             Ok(EXIT_DAMAGE)
         }

@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 use super::error::StoreError;
+use super::lock::lock;
 
 /// The key of one cached projection: blake3 of (name, version, region).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,9 +65,7 @@ impl MemoryCache {
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Vec<u8>>> {
         // A panic while holding this lock cannot leave a half-written entry
         // (insert and remove are single calls), so a poisoned map is usable.
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.entries)
     }
 }
 

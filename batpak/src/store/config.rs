@@ -5,8 +5,10 @@
 //! plain data: nothing here touches the file system.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::backend::Backend;
+use super::cache::{MemoryCache, ProjectionCache};
 
 /// Default size at which the active segment is closed and a new one begun.
 pub const DEFAULT_SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -18,6 +20,13 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
 /// Longest idempotency key accepted, in bytes. Keys are stored in every
 /// keyed frame and held in memory, so they stay small.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
+
+/// Hard cap on [`StoreConfig::max_payload_bytes`] (1 GiB): a frame's length
+/// field and every reader's buffer stay far from `u32::MAX`.
+pub(crate) const MAX_PAYLOAD_CAP: usize = 1024 * 1024 * 1024;
+
+/// Default bound of one subscription's channel, in events.
+pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1024;
 
 /// When an acknowledged event is on disk (survives a power loss).
 ///
@@ -64,15 +73,13 @@ pub enum SyncPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     pub(crate) dir: PathBuf,
-    // views: projection cache and subscription settings (projection.rs).
-    pub(crate) views: super::projection::ViewsConfig,
+    pub(crate) views: ViewsConfig,
     pub(crate) segment_max_bytes: u64,
     pub(crate) sync_policy: SyncPolicy,
     pub(crate) max_payload_bytes: usize,
     pub(crate) verify_on_open: bool,
     pub(crate) create: bool,
     pub(crate) truncate_damaged_tail: bool,
-    /// The log engine (added with the redb and LMDB backends).
     pub(crate) backend: Backend,
 }
 
@@ -83,7 +90,7 @@ impl StoreConfig {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
-            views: super::projection::ViewsConfig::default(),
+            views: ViewsConfig::default(),
             segment_max_bytes: DEFAULT_SEGMENT_MAX_BYTES,
             sync_policy: SyncPolicy::Always,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
@@ -112,7 +119,7 @@ impl StoreConfig {
     /// Largest encoded payload accepted (capped at 1 GiB).
     #[must_use]
     pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
-        self.max_payload_bytes = bytes.min(crate::store::segment::format::MAX_PAYLOAD_CAP);
+        self.max_payload_bytes = bytes.min(MAX_PAYLOAD_CAP);
         self
     }
 
@@ -155,21 +162,78 @@ impl StoreConfig {
         self
     }
 
-    /// The chosen log engine.
-    #[must_use]
-    pub fn chosen_backend(&self) -> Backend {
-        self.backend
-    }
-
     /// The store directory.
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The durability policy.
+    /// Where projection states are cached between calls (default: a
+    /// [`MemoryCache`], empty at every open). A persistent cache makes the
+    /// first projection after a restart incremental too.
     #[must_use]
-    pub fn policy(&self) -> SyncPolicy {
-        self.sync_policy
+    pub fn projection_cache(mut self, cache: impl ProjectionCache + 'static) -> Self {
+        self.views.cache = Some(Arc::new(cache));
+        self
+    }
+
+    /// Bound of each subscription's channel, in events (default
+    /// [`DEFAULT_SUBSCRIPTION_CAPACITY`]; 0 behaves as 1). A subscriber that
+    /// falls this far behind is marked lagged; see
+    /// [`Subscription`](crate::Subscription).
+    #[must_use]
+    pub fn subscription_capacity(mut self, capacity: usize) -> Self {
+        self.views.subscription_capacity = capacity.max(1);
+        self
+    }
+}
+
+/// The views' settings: where projections are cached, how far a
+/// subscriber may fall behind.
+#[derive(Clone)]
+pub(crate) struct ViewsConfig {
+    pub(crate) cache: Option<Arc<dyn ProjectionCache>>,
+    pub(crate) subscription_capacity: usize,
+}
+
+impl Default for ViewsConfig {
+    fn default() -> Self {
+        Self {
+            cache: None,
+            subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
+        }
+    }
+}
+
+impl std::fmt::Debug for ViewsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewsConfig")
+            .field("cache", &self.cache)
+            .field("subscription_capacity", &self.subscription_capacity)
+            .finish()
+    }
+}
+
+/// Two configs are equal when they share the same cache object.
+impl PartialEq for ViewsConfig {
+    fn eq(&self, other: &Self) -> bool {
+        let same_cache = match (&self.cache, &other.cache) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        same_cache && self.subscription_capacity == other.subscription_capacity
+    }
+}
+
+impl Eq for ViewsConfig {}
+
+impl ViewsConfig {
+    /// The cache the store will use: the configured one or a fresh
+    /// in-memory one.
+    pub(crate) fn open_cache(&self) -> Arc<dyn ProjectionCache> {
+        self.cache
+            .clone()
+            .unwrap_or_else(|| Arc::new(MemoryCache::new()))
     }
 }

@@ -15,7 +15,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::segment::fs::{SegmentFile, SegmentFs};
+use super::fs::{FileSystem, FsFile};
 use super::{Store, StoreConfig, StoreError, SyncPolicy};
 use crate::coordinate::{Coordinate, Region};
 use crate::event::{EventId, EventKind};
@@ -119,7 +119,7 @@ struct MemFile {
     node: Node,
 }
 
-impl SegmentFile for MemFile {
+impl FsFile for MemFile {
     fn append(&self, bytes: &[u8]) -> io::Result<()> {
         let failed = self.fs.op();
         let mut f = self.node.lock().unwrap();
@@ -152,7 +152,7 @@ impl SegmentFile for MemFile {
     }
 }
 
-impl SegmentFs for MemFs {
+impl FileSystem for MemFs {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         self.op()?;
         let inner = self.0.lock().unwrap();
@@ -171,7 +171,7 @@ impl SegmentFs for MemFs {
         self.op()?;
         Ok(self.node(path)?.lock().unwrap().data.len() as u64)
     }
-    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
         self.op()?;
         let mut inner = self.0.lock().unwrap();
         if inner.names.contains_key(path) {
@@ -184,14 +184,14 @@ impl SegmentFs for MemFs {
             node,
         }))
     }
-    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
         self.op()?;
         Ok(Arc::new(MemFile {
             fs: self.clone(),
             node: self.node(path)?,
         }))
     }
-    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
         self.open_append(path)
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {

@@ -37,13 +37,13 @@ pub enum StoreError {
         /// The path given.
         path: PathBuf,
     },
-    /// A saved cursor position file cannot be used (views: cursor.rs).
+    /// A saved cursor position file cannot be used.
     #[error("cursor file {path}: {problem}")]
     CursorFile {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        problem: super::cursor::CursorFileProblem,
+        problem: CursorFileProblem,
     },
     /// The stream was not at the expected version; nothing was written.
     #[error("stream {coordinate} is at version {actual}, expected {expected:?}")]
@@ -106,13 +106,12 @@ pub enum StoreError {
     /// A payload or header failed to encode or decode.
     #[error(transparent)]
     Codec(#[from] CodecError),
-    /// Stored bytes are damaged (not a torn tail in the last segment).
-    #[error("corrupt store: segment {segment} offset {offset}: {reason}")]
+    /// Stored bytes are damaged (not a torn tail in the last segment), or
+    /// disagree with the index that led to them.
+    #[error("corrupt store: {at}: {reason}")]
     Corrupt {
-        /// Segment number.
-        segment: u32,
-        /// Byte offset within the segment file.
-        offset: u64,
+        /// Where the damage is.
+        at: Place,
         /// What is wrong.
         reason: String,
     },
@@ -134,7 +133,6 @@ pub enum StoreError {
     /// The region can never match anything.
     #[error(transparent)]
     InvalidRegion(#[from] RegionError),
-    // ---- backends (added with the redb and LMDB engines) ----
     /// The directory was created by another backend than the one requested;
     /// nothing was opened or changed.
     #[error("store was created by the {found} backend, but {requested} was requested")]
@@ -171,11 +169,102 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn corrupt(segment: u32, offset: u64, reason: impl Into<String>) -> Self {
+    pub(crate) fn corrupt(at: Place, reason: impl Into<String>) -> Self {
         Self::Corrupt {
-            segment,
-            offset,
+            at,
             reason: reason.into(),
         }
     }
+}
+
+/// Where damage was found: a place that cannot be confused with another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Place {
+    /// A frame of a segment file.
+    Segment {
+        /// Segment number (from 1).
+        segment: u32,
+        /// Byte offset of the frame (or header) in the segment file.
+        offset: u64,
+    },
+    /// A record of a key-value log (redb or LMDB), keyed by global position.
+    Record {
+        /// The engine that holds it.
+        backend: Backend,
+        /// The record's global position.
+        position: u64,
+    },
+    /// The key-value log as a whole (a missing table, a malformed key).
+    Database {
+        /// The engine that holds it.
+        backend: Backend,
+    },
+    /// A small file of the store directory (the backend marker).
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The in-memory index, at a global position (it disagrees with the log).
+    Index {
+        /// The position whose entry is wrong or missing.
+        position: u64,
+    },
+}
+
+impl Place {
+    /// A place in a segment file.
+    #[must_use]
+    pub fn segment(segment: u32, offset: u64) -> Self {
+        Self::Segment { segment, offset }
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Segment { segment, offset } => write!(f, "segment {segment} offset {offset}"),
+            Self::Record { backend, position } => write!(f, "{backend} record {position}"),
+            Self::Database { backend } => write!(f, "{backend} database"),
+            Self::File { path } => write!(f, "file {}", path.display()),
+            Self::Index { position } => write!(f, "index entry {position}"),
+        }
+    }
+}
+
+/// What is wrong with a saved cursor position file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CursorFileProblem {
+    /// The file is not exactly as long as the layout.
+    #[error("it is {len} bytes long, not {expected}")]
+    Length {
+        /// Bytes found.
+        len: usize,
+        /// Bytes the layout has.
+        expected: usize,
+    },
+    /// The file does not start with the cursor magic bytes.
+    #[error("it is not a cursor file")]
+    Magic,
+    /// A layout version this build cannot read.
+    #[error("layout version {found} is not supported")]
+    Version {
+        /// The version found.
+        found: u16,
+    },
+    /// The checksum does not match the contents.
+    #[error("its checksum does not match")]
+    Checksum,
+    /// The file was saved by a cursor over another region.
+    #[error("it was saved for another region")]
+    Region,
+    /// The saved position lies beyond this store's log.
+    #[error("position {position} lies beyond the log's {events} events")]
+    BeyondLog {
+        /// The saved position.
+        position: u64,
+        /// Events in the store.
+        events: u64,
+    },
 }

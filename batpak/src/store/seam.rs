@@ -4,7 +4,9 @@
 
 use serde::de::DeserializeOwned;
 
-use super::{Store, StoreError};
+use super::core::write::AppendMode;
+use super::error::StoreError;
+use super::facade::Store;
 use crate::coordinate::Coordinate;
 use crate::coordinate::Region;
 use crate::event::{Hash, StoredEvent};
@@ -26,8 +28,15 @@ impl CommitTarget for Store {
             admission,
             ..
         } = append;
-        self.commit_one(&coordinate, kind, payload, options, admission, false)
-            .map(|t| t.receipt)
+        self.commit_one(
+            &coordinate,
+            kind,
+            payload,
+            options,
+            admission,
+            AppendMode::Wait,
+        )
+        .map(|t| *t.receipt())
     }
 }
 

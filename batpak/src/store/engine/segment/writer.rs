@@ -14,8 +14,8 @@ use super::format::{
     FORMAT_VERSION, SEGMENT_HEADER_LEN, SegmentHeader, decode_segment_header, push_frame,
     segment_file_name,
 };
-use super::fs::{SegmentFile, SegmentFs};
-use crate::store::error::StoreError;
+use crate::store::error::{Place, StoreError};
+use crate::store::fs::{FileSystem, FsFile};
 
 /// Pending bytes above which an append hands the buffer to the OS.
 pub(crate) const FLUSH_THRESHOLD: usize = 256 * 1024;
@@ -24,7 +24,7 @@ pub(crate) const FLUSH_THRESHOLD: usize = 256 * 1024;
 #[derive(Debug)]
 pub(crate) struct Active {
     pub(crate) segment: u32,
-    pub(crate) file: Arc<dyn SegmentFile>,
+    pub(crate) file: Arc<dyn FsFile>,
     pub(crate) path: PathBuf,
     /// Bytes of the file the OS holds (header included).
     pub(crate) os_len: u64,
@@ -73,7 +73,7 @@ impl Active {
 }
 
 /// fsyncs a directory, so a created, renamed or removed entry is durable.
-pub(crate) fn sync_dir(fs: &dyn SegmentFs, dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<(), StoreError> {
     fs.sync_dir(dir)
         .map_err(|e| StoreError::io("fsync directory", dir, e))
 }
@@ -81,7 +81,7 @@ pub(crate) fn sync_dir(fs: &dyn SegmentFs, dir: &Path) -> Result<(), StoreError>
 /// Creates segment `segment` durably: create, write header, fsync file,
 /// fsync directory. Refuses to overwrite an existing file.
 pub(crate) fn create_segment(
-    fs: &dyn SegmentFs,
+    fs: &dyn FileSystem,
     dir: &Path,
     segment: u32,
     first_position: u64,
@@ -117,7 +117,7 @@ pub(crate) fn create_segment(
 /// Opens an existing segment for appending at `len` (already truncated to
 /// its valid end by recovery). Its header is re-read for its frame limit.
 pub(crate) fn reopen_segment(
-    fs: &dyn SegmentFs,
+    fs: &dyn FileSystem,
     path: PathBuf,
     segment: u32,
     len: u64,
@@ -130,7 +130,7 @@ pub(crate) fn reopen_segment(
     file.read_at(&mut header, 0)
         .map_err(|e| StoreError::io("read", &path, e))?;
     let max_body_len = decode_segment_header(&header)
-        .map_err(|_| StoreError::corrupt(segment, 0, "segment header damaged"))?
+        .map_err(|_| StoreError::corrupt(Place::segment(segment, 0), "segment header damaged"))?
         .max_body_len;
     Ok(Active {
         segment,

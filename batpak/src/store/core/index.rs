@@ -14,8 +14,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::coordinate::Coordinate;
 use crate::event::{EventHeader, EventId, EventKind, Hash, decode_header};
 use crate::pipeline::AppendReceipt;
-use crate::store::engine::Loc;
-use crate::store::segment::format::{FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, split_body};
+use crate::store::engine::body::split_body;
+use crate::store::engine::{Loc, NextLoc};
+use crate::store::error::Place;
+use crate::store::report::Damage;
 
 /// Marks "no causing event in this store".
 pub(crate) const NO_CAUSE: u64 = u64::MAX;
@@ -168,19 +170,26 @@ impl Fingerprint {
     }
 }
 
-/// Where and what a scanned frame broke.
+/// What a scanned frame broke, at the engine location it was found; the
+/// caller names the place ([`FrameDamage::locate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Damage {
-    /// Segment number.
-    pub segment: u32,
-    /// Byte offset of the frame in the segment file.
-    pub offset: u64,
-    /// The stream the damaged event claims, when its header was readable.
-    pub coordinate: Option<Coordinate>,
-    /// The sequence the damaged event claims, when its header was readable.
-    pub sequence: Option<u64>,
-    /// What is wrong.
-    pub reason: String,
+pub(crate) struct FrameDamage {
+    pub(crate) loc: Loc,
+    coordinate: Option<Coordinate>,
+    sequence: Option<u64>,
+    reason: String,
+}
+
+impl FrameDamage {
+    /// The public report, with the frame's place.
+    pub(crate) fn locate(self, at: Place) -> Damage {
+        Damage {
+            at,
+            coordinate: self.coordinate,
+            sequence: self.sequence,
+            reason: self.reason,
+        }
+    }
 }
 
 /// A keyed batch being rebuilt during a scan.
@@ -293,10 +302,9 @@ impl Index {
     }
 
     /// Checks and records one frame read from the log, in position order.
-    pub(crate) fn apply_frame(&mut self, loc: Loc, body: &[u8]) -> Result<(), Damage> {
-        let damage = |reason: String, header: Option<&EventHeader>| Damage {
-            segment: loc.segment,
-            offset: loc.offset,
+    pub(crate) fn apply_frame(&mut self, loc: Loc, body: &[u8]) -> Result<(), FrameDamage> {
+        let damage = |reason: String, header: Option<&EventHeader>| FrameDamage {
+            loc,
             coordinate: header.map(|h| h.coordinate.clone()),
             sequence: header.map(|h| h.sequence),
             reason,
@@ -368,7 +376,7 @@ impl Index {
 
     /// Checks that the event just applied (at `loc`) hashes to `want`, the
     /// head hash another index holds for the stream it ends.
-    pub(crate) fn check_head(&self, loc: Loc, want: Hash) -> Result<(), Damage> {
+    pub(crate) fn check_head(&self, loc: Loc, want: Hash) -> Result<(), FrameDamage> {
         let Some((entry, stream)) = self
             .entries
             .last()
@@ -379,9 +387,8 @@ impl Index {
         if stream.head == want {
             return Ok(());
         }
-        Err(Damage {
-            segment: loc.segment,
-            offset: loc.offset,
+        Err(FrameDamage {
+            loc,
             coordinate: Some(stream.coordinate.clone()),
             sequence: Some(entry.sequence),
             reason: "stream head hash does not match the index: the stream's last event \
@@ -534,7 +541,13 @@ impl Index {
 
     /// Decodes a checkpoint, only if it is intact and describes exactly the
     /// log `extent` present now; otherwise `None` (the caller rescans).
-    pub(crate) fn decode_checkpoint(bytes: &[u8], extent: &[u64]) -> Option<Self> {
+    /// `next_loc` is the engine's rule for where each frame lies: the
+    /// checkpoint keeps lengths, not offsets.
+    pub(crate) fn decode_checkpoint(
+        bytes: &[u8],
+        extent: &[u64],
+        next_loc: NextLoc,
+    ) -> Option<Self> {
         let body_len = bytes.len().checked_sub(4)?;
         let (body, sum) = bytes.split_at(body_len);
         if crc32fast::hash(body).to_le_bytes()[..] != sum[..] {
@@ -573,7 +586,7 @@ impl Index {
         let n = r.count(ENTRY_BYTES)?;
         index.entries.reserve(n);
         index.by_id.ordered.reserve(n);
-        let mut prev: Option<(u32, u64)> = None;
+        let mut prev: Option<Loc> = None;
         for position in 0..n as u64 {
             let id = EventId::from_u128(r.u128()?);
             let segment = r.u32()?;
@@ -587,14 +600,8 @@ impl Index {
                 NO_CAUSE
             };
             let flags = stored_flags & !FLAG_HAS_CAUSE;
-            let offset = match prev {
-                // backends: redb/LMDB engines use segment 0 (segments count
-                // from 1) and key each record by its position.
-                _ if segment == 0 => position,
-                Some((s, next)) if s == segment => next,
-                _ => SEGMENT_HEADER_LEN as u64,
-            };
-            prev = Some((segment, offset + FRAME_PREFIX_LEN as u64 + u64::from(len)));
+            let loc = next_loc(prev, segment, position, len);
+            prev = Some(loc);
             let state = index.streams.get_mut(stream as usize)?;
             state.positions.push(position);
             let sequence = state.positions.len() as u64;
@@ -607,7 +614,7 @@ impl Index {
             index.by_id.insert(id, position);
             index.entries.push(Entry {
                 id,
-                offset,
+                offset: loc.offset,
                 sequence,
                 cause,
                 segment,

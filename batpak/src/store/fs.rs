@@ -1,11 +1,13 @@
-//! The one seam between the segment engine and the file system.
+//! The one seam between the store and the file system.
 //!
-//! Every file operation the engine performs goes through [`SegmentFs`] and
-//! [`SegmentFile`], so a test can substitute a file system that remembers
-//! what was synced and "crashes" (dropping or tearing unsynced writes), or
-//! that fails the N-th operation. [`StdFs`] is the real one. Implementations
-//! must give `append` append-only semantics and make `sync_data` cover every
-//! byte appended before it.
+//! Every file the store writes (segments, the checkpoint, the backend
+//! marker, cursor files) goes through [`FileSystem`] and [`FsFile`], so a
+//! test can substitute a file system that remembers what was synced and
+//! "crashes" (dropping or tearing unsynced writes), or that fails the N-th
+//! operation. [`StdFs`] is the real one. Implementations must give `append`
+//! append-only semantics and make `sync_data` cover every byte appended
+//! before it. Whole small files are only ever replaced by
+//! [`replace_atomically`], never rewritten in place.
 
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
@@ -14,8 +16,10 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-/// An open segment (or checkpoint) file.
-pub(crate) trait SegmentFile: Send + Sync + Debug {
+use super::error::StoreError;
+
+/// An open file (a segment, or a small file being written).
+pub(crate) trait FsFile: Send + Sync + Debug {
     /// Appends all of `bytes` at the end of the file.
     fn append(&self, bytes: &[u8]) -> io::Result<()>;
     /// Fills `buf` from `offset`; `UnexpectedEof` when the file is shorter.
@@ -26,8 +30,8 @@ pub(crate) trait SegmentFile: Send + Sync + Debug {
     fn sync_all(&self) -> io::Result<()>;
 }
 
-/// The file-system operations the segment engine uses.
-pub(crate) trait SegmentFs: Send + Sync + Debug {
+/// The file-system operations the store uses.
+pub(crate) trait FileSystem: Send + Sync + Debug {
     /// Names of the entries in `dir`.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// The whole content of a file.
@@ -35,11 +39,11 @@ pub(crate) trait SegmentFs: Send + Sync + Debug {
     /// A file's length.
     fn len(&self, path: &Path) -> io::Result<u64>;
     /// Creates a file that must not exist yet, for reading and appending.
-    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>>;
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FsFile>>;
     /// Opens an existing file for reading and appending.
-    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>>;
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn FsFile>>;
     /// Opens an existing file for reading.
-    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>>;
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn FsFile>>;
     /// Cuts a file to `len` bytes and fsyncs it.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     /// Removes a file (`NotFound` is the caller's to ignore).
@@ -59,7 +63,7 @@ pub(crate) struct StdFs;
 #[derive(Debug)]
 struct StdFile(File);
 
-impl SegmentFile for StdFile {
+impl FsFile for StdFile {
     fn append(&self, bytes: &[u8]) -> io::Result<()> {
         (&self.0).write_all(bytes)
     }
@@ -74,7 +78,7 @@ impl SegmentFile for StdFile {
     }
 }
 
-impl SegmentFs for StdFs {
+impl FileSystem for StdFs {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -90,7 +94,7 @@ impl SegmentFs for StdFs {
     fn len(&self, path: &Path) -> io::Result<u64> {
         std::fs::metadata(path).map(|m| m.len())
     }
-    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -98,11 +102,11 @@ impl SegmentFs for StdFs {
             .open(path)?;
         Ok(Arc::new(StdFile(file)))
     }
-    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
         let file = OpenOptions::new().read(true).append(true).open(path)?;
         Ok(Arc::new(StdFile(file)))
     }
-    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn SegmentFile>> {
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
         Ok(Arc::new(StdFile(File::open(path)?)))
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
@@ -124,4 +128,28 @@ impl SegmentFs for StdFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+}
+
+/// Replaces the file at `path` with `bytes` so that after a crash at any
+/// point it holds either the old content or the new, never a mix: write a
+/// temporary file beside it and fsync it, rename it over `path`, fsync the
+/// directory. On an error the previous file is left intact.
+pub(crate) fn replace_atomically(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    fs.write_synced(&tmp, bytes)
+        .map_err(|e| StoreError::io("write", &tmp, e))?;
+    fs.rename(&tmp, path)
+        .map_err(|e| StoreError::io("rename", path, e))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs.sync_dir(dir)
+        .map_err(|e| StoreError::io("fsync directory", dir, e))
 }

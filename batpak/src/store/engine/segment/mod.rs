@@ -4,78 +4,79 @@
 //! one place that encodes them. The engine stores frame bodies in position
 //! order and hands them back; it never interprets a body beyond its framing
 //! prefix (batch count), so all event semantics stay in the core. Every file
-//! operation goes through [`fs::SegmentFs`], the seam for crash-model and
-//! I/O-error tests.
+//! operation goes through the store's `FileSystem`, the seam for crash-model
+//! and I/O-error tests.
 //!
 //! Concurrency: appends are serialized by the `active` mutex (the core also
 //! serializes them); readers use positional reads on shared file handles and
 //! only take the mutex for bytes still in the write buffer.
 
 pub(crate) mod format;
-pub(crate) mod fs;
 pub(crate) mod reader;
 pub(crate) mod recovery;
 pub(crate) mod writer;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use self::format::{FRAME_PREFIX_LEN, max_body_len, parse_segment_file_name, segment_file_name};
-use self::fs::{SegmentFile, SegmentFs};
+use self::format::{
+    FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, SegmentHeader, max_body_len, parse_segment_file_name,
+    segment_file_name,
+};
 use self::reader::{checked_body, frame_len, read_at};
-use self::recovery::{SegmentScan, scan_segment};
+use self::recovery::{FoundFrame, SegmentScan, scan_segment};
 use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
-use super::config::StoreConfig;
-use super::engine::{BodyBatch, BodyVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
-use super::error::StoreError;
+use super::{BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
+use crate::store::config::StoreConfig;
+use crate::store::error::{Place, StoreError};
+use crate::store::fs::{FileSystem, FsFile, replace_atomically};
+use crate::store::lock::{lock, read_lock, write_lock};
 
 /// Name of the index checkpoint file inside the store directory.
 pub(crate) const CHECKPOINT_FILE: &str = "index.ckpt";
-const CHECKPOINT_TMP: &str = "index.ckpt.tmp";
 /// Largest contiguous run read with one positional read.
 const MAX_RUN_BYTES: u64 = 8 * 1024 * 1024;
 
-/// A segment file readers can use, with its known valid length.
+/// A segment file readers can use, with its known valid length (exact for
+/// every segment but the active one).
 #[derive(Debug)]
-struct Sealed {
-    file: Arc<dyn SegmentFile>,
+struct SegmentFileLen {
+    file: Arc<dyn FsFile>,
     len: u64,
 }
 
 /// Segment files in a directory.
 #[derive(Debug)]
 pub(crate) struct SegmentEngine {
-    fs: Arc<dyn SegmentFs>,
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     max_body_len: u32,
     segment_max: u64,
     /// Segment `n` is at index `n - 1`. `len` is exact for every segment
     /// but the active one (see `active_os_len`).
-    files: RwLock<Vec<Sealed>>,
+    files: RwLock<Vec<SegmentFileLen>>,
     active: Mutex<Option<Active>>,
     active_segment: AtomicU32,
     active_os_len: AtomicU64,
     poisoned: AtomicBool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl SegmentEngine {
     /// Opens (and, when `writable`, repairs) the segments in `dir`, calling
-    /// `visit` for every stored body in position order.
+    /// `visit` for every stored body in position order; `Break` when the
+    /// visitor refused a frame (nothing after it was visited or repaired).
     ///
     /// When a checkpoint file exists, `try_checkpoint` gets its bytes and the
     /// current segment lengths; if it accepts them, no segment is scanned.
     pub(crate) fn open(
-        fs: Arc<dyn SegmentFs>,
+        fs: Arc<dyn FileSystem>,
         config: &StoreConfig,
         writable: bool,
-        try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
+        try_checkpoint: &mut CheckpointVisitor<'_>,
         visit: &mut FrameVisitor<'_>,
-    ) -> Result<(Self, OpenReport), StoreError> {
+    ) -> Result<ControlFlow<(), (Self, OpenReport)>, StoreError> {
         let dir = config.dir.clone();
         let numbers = list_segments(&*fs, &dir)?;
         let mut report = OpenReport::default();
@@ -83,7 +84,7 @@ impl SegmentEngine {
             Self::open_from_checkpoint(&fs, config, writable, &numbers, try_checkpoint)?
         {
             report.from_checkpoint = true;
-            return Ok((engine, report));
+            return Ok(ControlFlow::Continue((engine, report)));
         }
         if writable {
             remove_checkpoint_in(&*fs, &dir)?;
@@ -95,8 +96,7 @@ impl SegmentEngine {
             let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if n != expected {
                 return Err(StoreError::corrupt(
-                    expected,
-                    0,
+                    Place::segment(expected, 0),
                     "segment file is missing (segment numbers must be contiguous from 1)",
                 ));
             }
@@ -119,16 +119,6 @@ impl SegmentEngine {
                     frames,
                     valid_end,
                 } => {
-                    if header.first_position != next_first {
-                        return Err(StoreError::corrupt(
-                            n,
-                            0,
-                            format!(
-                                "segment starts at position {}, expected {next_first}",
-                                header.first_position
-                            ),
-                        ));
-                    }
                     let cut = bytes.len() as u64 - valid_end;
                     if cut > 0 {
                         report.truncated_bytes += cut;
@@ -137,24 +127,15 @@ impl SegmentEngine {
                                 .map_err(|e| StoreError::io("truncate", &path, e))?;
                         }
                     }
-                    for f in &frames {
-                        let start = f.offset as usize + FRAME_PREFIX_LEN;
-                        let body = bytes.get(start..start + f.body_len as usize).unwrap_or(&[]);
-                        visit(
-                            Loc {
-                                segment: n,
-                                len: f.body_len,
-                                offset: f.offset,
-                            },
-                            body,
-                        )?;
+                    if visit_frames(n, &bytes, &header, &frames, &mut next_first, visit)?.is_break()
+                    {
+                        return Ok(ControlFlow::Break(()));
                     }
-                    next_first += frames.len() as u64;
                     last_frames = frames.len() as u64;
                     let file = fs
                         .open_read(&path)
                         .map_err(|e| StoreError::io("open", &path, e))?;
-                    files.push(Sealed {
+                    files.push(SegmentFileLen {
                         file,
                         len: valid_end,
                     });
@@ -175,7 +156,7 @@ impl SegmentEngine {
                 _ => {
                     let n = u32::try_from(files.len() + 1).unwrap_or(u32::MAX);
                     let a = create_segment(&*fs, &dir, n, next_first, max_body)?;
-                    files.push(Sealed {
+                    files.push(SegmentFileLen {
                         file: Arc::clone(&a.file),
                         len: a.os_len,
                     });
@@ -190,15 +171,18 @@ impl SegmentEngine {
             a.sync()?;
             active = Some(a);
         }
-        Ok((Self::assemble(fs, config, files, active), report))
+        Ok(ControlFlow::Continue((
+            Self::assemble(fs, config, files, active),
+            report,
+        )))
     }
 
     fn open_from_checkpoint(
-        fs: &Arc<dyn SegmentFs>,
+        fs: &Arc<dyn FileSystem>,
         config: &StoreConfig,
         writable: bool,
         numbers: &[u32],
-        try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
+        try_checkpoint: &mut CheckpointVisitor<'_>,
     ) -> Result<Option<Self>, StoreError> {
         let dir = &config.dir;
         let Ok(bytes) = fs.read(&dir.join(CHECKPOINT_FILE)) else {
@@ -215,7 +199,7 @@ impl SegmentEngine {
                     .map_err(|e| StoreError::io("stat", &path, e))?,
             );
         }
-        if lens.is_empty() || !try_checkpoint(&bytes, &lens) {
+        if lens.is_empty() || !try_checkpoint(&bytes, &lens, next_loc) {
             return Ok(None);
         }
         // The log is exactly as the checkpoint saw it: no scan needed. The
@@ -226,14 +210,14 @@ impl SegmentEngine {
             let file = fs
                 .open_read(&path)
                 .map_err(|e| StoreError::io("open", &path, e))?;
-            files.push(Sealed { file, len });
+            files.push(SegmentFileLen { file, len });
         }
         let mut active = None;
         if writable {
             remove_checkpoint_in(&**fs, dir)?;
             let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
             let len = lens.last().copied().unwrap_or(0);
-            let frames = u64::from(len > format::SEGMENT_HEADER_LEN as u64);
+            let frames = u64::from(len > SEGMENT_HEADER_LEN as u64);
             let mut a = reopen_segment(&**fs, dir.join(segment_file_name(n)), n, len, frames)?;
             if let Some(last) = files.last_mut() {
                 last.file = Arc::clone(&a.file);
@@ -247,9 +231,9 @@ impl SegmentEngine {
     }
 
     fn assemble(
-        fs: Arc<dyn SegmentFs>,
+        fs: Arc<dyn FileSystem>,
         config: &StoreConfig,
-        files: Vec<Sealed>,
+        files: Vec<SegmentFileLen>,
         active: Option<Active>,
     ) -> Self {
         let (active_segment, active_os_len) = active
@@ -268,16 +252,15 @@ impl SegmentEngine {
         }
     }
 
-    fn file(&self, segment: u32) -> Result<Arc<dyn SegmentFile>, StoreError> {
-        let files = self
-            .files
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn file(&self, segment: u32) -> Result<Arc<dyn FsFile>, StoreError> {
+        let files = read_lock(&self.files);
         segment
             .checked_sub(1)
             .and_then(|i| files.get(i as usize))
             .map(|s| Arc::clone(&s.file))
-            .ok_or_else(|| StoreError::corrupt(segment, 0, "index names a missing segment"))
+            .ok_or_else(|| {
+                StoreError::corrupt(Place::segment(segment, 0), "index names a missing segment")
+            })
     }
 
     /// True when the bytes of `loc` are certainly in the OS's hands.
@@ -312,14 +295,11 @@ impl SegmentEngine {
             self.max_body_len,
         )?;
         {
-            let mut files = self
-                .files
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut files = write_lock(&self.files);
             if let Some(old) = files.last_mut() {
                 old.len = a.os_len;
             }
-            files.push(Sealed {
+            files.push(SegmentFileLen {
                 file: Arc::clone(&next.file),
                 len: next.os_len,
             });
@@ -341,7 +321,10 @@ impl SegmentEngine {
         let start = usize::try_from(loc.offset - a.os_len).unwrap_or(usize::MAX);
         let end = start.saturating_add(frame_len(loc) as usize);
         let frame = a.pending.get(start..end).ok_or_else(|| {
-            StoreError::corrupt(loc.segment, loc.offset, "index points past the log end")
+            StoreError::corrupt(
+                Place::segment(loc.segment, loc.offset),
+                "index points past the log end",
+            )
         })?;
         let body = checked_body(frame, loc)?;
         out.clear();
@@ -350,7 +333,56 @@ impl SegmentEngine {
     }
 }
 
-fn list_segments(fs: &dyn SegmentFs, dir: &Path) -> Result<Vec<u32>, StoreError> {
+/// Hands the frames one segment scan found to `visit`, after checking the
+/// segment starts where the previous one ended: the one frame loop of open
+/// and verify.
+fn visit_frames(
+    segment: u32,
+    bytes: &[u8],
+    header: &SegmentHeader,
+    frames: &[FoundFrame],
+    next_first: &mut u64,
+    visit: &mut FrameVisitor<'_>,
+) -> Result<ControlFlow<()>, StoreError> {
+    if header.first_position != *next_first {
+        return Err(StoreError::corrupt(
+            Place::segment(segment, 0),
+            format!(
+                "segment starts at position {}, expected {next_first}",
+                header.first_position
+            ),
+        ));
+    }
+    for f in frames {
+        let start = f.offset as usize + FRAME_PREFIX_LEN;
+        let body = bytes.get(start..start + f.body_len as usize).unwrap_or(&[]);
+        let loc = Loc {
+            segment,
+            len: f.body_len,
+            offset: f.offset,
+        };
+        if visit(loc, body).is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+        *next_first += 1;
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+/// Frames of a segment lie back to back after its header.
+fn next_loc(previous: Option<Loc>, segment: u32, _position: u64, len: u32) -> Loc {
+    let offset = match previous {
+        Some(p) if p.segment == segment => p.offset + FRAME_PREFIX_LEN as u64 + u64::from(p.len),
+        _ => SEGMENT_HEADER_LEN as u64,
+    };
+    Loc {
+        segment,
+        len,
+        offset,
+    }
+}
+
+fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u32>, StoreError> {
     let names = fs.list(dir).map_err(|e| StoreError::io("list", dir, e))?;
     let mut numbers: Vec<u32> = names
         .iter()
@@ -360,7 +392,7 @@ fn list_segments(fs: &dyn SegmentFs, dir: &Path) -> Result<Vec<u32>, StoreError>
     Ok(numbers)
 }
 
-fn remove_checkpoint_in(fs: &dyn SegmentFs, dir: &Path) -> Result<(), StoreError> {
+fn remove_checkpoint_in(fs: &dyn FileSystem, dir: &Path) -> Result<(), StoreError> {
     let path = dir.join(CHECKPOINT_FILE);
     match fs.remove(&path) {
         Ok(()) => Ok(()),
@@ -450,14 +482,20 @@ impl LogEngine for SegmentEngine {
         Ok(())
     }
 
-    fn read_many(&self, locs: &[Loc], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
+    fn read_many(
+        &self,
+        locs: &[Loc],
+        visit: &mut BodyVisitor<'_>,
+    ) -> Result<ControlFlow<()>, StoreError> {
         let mut buf = Vec::new();
         let mut i = 0;
         while i < locs.len() {
             let first = locs[i];
             if !self.on_disk(first) {
                 self.read(first, &mut buf)?;
-                visit(i, &buf)?;
+                if visit(i, &buf)?.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
                 i += 1;
                 continue;
             }
@@ -484,14 +522,16 @@ impl LogEngine for SegmentEngine {
                 let frame = buf
                     .get(start..start + frame_len(*loc) as usize)
                     .unwrap_or(&[]);
-                visit(j, checked_body(frame, *loc)?)?;
+                if visit(j, checked_body(frame, *loc)?)?.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
             }
             i = end;
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     }
 
-    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError> {
+    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<ControlFlow<()>, StoreError> {
         // Everything appended so far must be readable from the files.
         if lock(&self.active).is_some() && !self.poisoned.load(Ordering::SeqCst) {
             self.flush()?;
@@ -512,40 +552,20 @@ impl LogEngine for SegmentEngine {
             // Recovery already cut any torn tail: here every byte must be good.
             let SegmentScan::Frames { header, frames, .. } = scan_segment(&buf, n, false, false)?
             else {
-                return Err(StoreError::corrupt(n, 0, "segment header damaged"));
-            };
-            if header.first_position != next_first {
                 return Err(StoreError::corrupt(
-                    n,
-                    0,
-                    format!(
-                        "segment starts at position {}, expected {next_first}",
-                        header.first_position
-                    ),
+                    Place::segment(n, 0),
+                    "segment header damaged",
                 ));
+            };
+            if visit_frames(n, &buf, &header, &frames, &mut next_first, visit)?.is_break() {
+                return Ok(ControlFlow::Break(()));
             }
-            for f in &frames {
-                let start = f.offset as usize + FRAME_PREFIX_LEN;
-                let body = buf.get(start..start + f.body_len as usize).unwrap_or(&[]);
-                visit(
-                    Loc {
-                        segment: n,
-                        len: f.body_len,
-                        offset: f.offset,
-                    },
-                    body,
-                )?;
-            }
-            next_first += frames.len() as u64;
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     }
 
     fn extent(&self) -> Vec<u64> {
-        let files = self
-            .files
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let files = read_lock(&self.files);
         let active = self.active_segment.load(Ordering::SeqCst);
         files
             .iter()
@@ -561,15 +581,7 @@ impl LogEngine for SegmentEngine {
     }
 
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        let tmp = self.dir.join(CHECKPOINT_TMP);
-        let path = self.dir.join(CHECKPOINT_FILE);
-        self.fs
-            .write_synced(&tmp, bytes)
-            .map_err(|e| StoreError::io("write", &tmp, e))?;
-        self.fs
-            .rename(&tmp, &path)
-            .map_err(|e| StoreError::io("rename", &path, e))?;
-        sync_dir(&*self.fs, &self.dir)
+        replace_atomically(&*self.fs, &self.dir.join(CHECKPOINT_FILE), bytes)
     }
 
     fn size(&self) -> (u64, u64) {

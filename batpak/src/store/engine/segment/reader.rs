@@ -6,9 +6,9 @@
 //! is an error, never a wrong event.
 
 use super::format::{FRAME_PREFIX_LEN, FrameCheck, check_frame, frame_body};
-use super::fs::SegmentFile;
 use crate::store::engine::Loc;
-use crate::store::error::StoreError;
+use crate::store::error::{Place, StoreError};
+use crate::store::fs::FsFile;
 
 /// Total bytes of the frame at `loc` (prefix + body).
 pub(crate) fn frame_len(loc: Loc) -> u64 {
@@ -20,8 +20,7 @@ pub(crate) fn checked_body(frame: &[u8], loc: Loc) -> Result<&[u8], StoreError> 
     match check_frame(frame, loc.len) {
         FrameCheck::Valid { body_len } if body_len == loc.len => Ok(frame_body(frame)),
         _ => Err(StoreError::corrupt(
-            loc.segment,
-            loc.offset,
+            Place::segment(loc.segment, loc.offset),
             "frame does not match the index (length or checksum)",
         )),
     }
@@ -29,7 +28,7 @@ pub(crate) fn checked_body(frame: &[u8], loc: Loc) -> Result<&[u8], StoreError> 
 
 /// Reads `len` bytes at `offset` of `file` into `buf` (resized).
 pub(crate) fn read_at(
-    file: &dyn SegmentFile,
+    file: &dyn FsFile,
     segment: u32,
     offset: u64,
     len: usize,
@@ -39,7 +38,10 @@ pub(crate) fn read_at(
     buf.resize(len, 0);
     file.read_at(buf, offset).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            StoreError::corrupt(segment, offset, "frame runs past the end of the segment")
+            StoreError::corrupt(
+                Place::segment(segment, offset),
+                "frame runs past the end of the segment",
+            )
         } else {
             StoreError::io("read", format!("segment {segment}"), e)
         }

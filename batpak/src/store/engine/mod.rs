@@ -10,15 +10,32 @@
 //! - `scan` hands back exactly the bodies a previous run appended and did not
 //!   lose to a crash, in order, and never a partial batch.
 //!
-//! Adding an engine (redb, LMDB): implement [`LogEngine`] with `Loc.offset`
-//! as the key (the global position) and `segment` 0; give it an `open` like
-//! `SegmentEngine::open` (offer a stored checkpoint to `try_checkpoint`,
-//! else call `visit` for every stored body in order; a transaction per
-//! `append` call makes batches atomic); store the checkpoint wherever the
-//! engine likes; and choose it in `Store::open_with_fs`. The core needs
-//! nothing else.
+//! Adding an engine: implement [`LogEngine`] (a key-value store does it by
+//! implementing `kv::KvLog` instead, as redb and LMDB do); give it an `open`
+//! like `SegmentEngine::open` (offer a stored checkpoint to
+//! `try_checkpoint`, else call `visit` for every stored body in order; a
+//! transaction per `append` call makes batches atomic); store the
+//! checkpoint wherever the engine likes; and choose it in `choose.rs`. The
+//! core needs nothing else.
+//!
+//! Layout of this folder: `body.rs` is the byte contract between core and
+//! engines; `choose.rs` picks the engine for a directory; `segment/` is the
+//! default engine; `kv.rs` the shared engine over `redb.rs` and `lmdb.rs`.
 
-use super::error::StoreError;
+pub(crate) mod body;
+pub(crate) mod choose;
+#[cfg(any(feature = "redb", feature = "lmdb"))]
+pub(crate) mod kv;
+#[cfg(feature = "lmdb")]
+pub(crate) mod lmdb;
+#[cfg(feature = "redb")]
+pub(crate) mod redb;
+pub(crate) mod segment;
+
+use std::ops::ControlFlow;
+
+use super::backend::Backend;
+use super::error::{Place, StoreError};
 
 /// Where an engine keeps one frame. For the segment engine: segment number,
 /// byte offset of the frame in the file and the body length. Other engines
@@ -53,10 +70,22 @@ impl BodyBatch {
     }
 }
 
-/// Called for each body a read returns, with its index in the request.
-pub(crate) type BodyVisitor<'a> = dyn FnMut(usize, &[u8]) -> Result<(), StoreError> + 'a;
-/// Called for each frame a scan finds, in position order.
-pub(crate) type FrameVisitor<'a> = dyn FnMut(Loc, &[u8]) -> Result<(), StoreError> + 'a;
+/// Called for each body a read returns, with its index in the request;
+/// breaks to stop the read early.
+pub(crate) type BodyVisitor<'a> =
+    dyn FnMut(usize, &[u8]) -> Result<ControlFlow<()>, StoreError> + 'a;
+/// Called for each frame a scan finds, in position order; breaks to stop the
+/// scan (the caller keeps the reason).
+pub(crate) type FrameVisitor<'a> = dyn FnMut(Loc, &[u8]) -> ControlFlow<()> + 'a;
+/// Accepts a stored checkpoint: its bytes, the log extent now, and the
+/// engine's rule for where consecutive frames lie. True when it was used.
+pub(crate) type CheckpointVisitor<'a> = dyn FnMut(&[u8], &[u64], NextLoc) -> bool + 'a;
+
+/// Where the frame at `position` with a body of `len` bytes lies in
+/// storage unit `segment`, given where the previous frame lies (`None` for
+/// the first). Lets the index keep only lengths in its checkpoint and ask
+/// the engine for places.
+pub(crate) type NextLoc = fn(previous: Option<Loc>, segment: u32, position: u64, len: u32) -> Loc;
 
 /// What open found and repaired.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +94,19 @@ pub(crate) struct OpenReport {
     pub(crate) truncated_bytes: u64,
     /// True when the index came from a checkpoint (no scan).
     pub(crate) from_checkpoint: bool,
+}
+
+/// Where `loc` is in a store of `backend`, for an error: the one rule for
+/// naming a frame's place (segment engines address frames by segment and
+/// offset; key-value engines key them by global position).
+pub(crate) fn place_of(backend: Backend, loc: Loc) -> Place {
+    match backend {
+        Backend::Segment => Place::segment(loc.segment, loc.offset),
+        backend => Place::Record {
+            backend,
+            position: loc.offset,
+        },
+    }
 }
 
 /// A log engine: ordered, durable storage of frame bodies.
@@ -88,12 +130,18 @@ pub(crate) trait LogEngine: Send + Sync {
     /// Reads one body (checksum verified) into `out`.
     fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError>;
 
-    /// Reads many bodies in the order given, coalescing adjacent ones.
-    fn read_many(&self, locs: &[Loc], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError>;
+    /// Reads many bodies in the order given, coalescing adjacent ones;
+    /// returns `Break` when the visitor stopped early.
+    fn read_many(
+        &self,
+        locs: &[Loc],
+        visit: &mut BodyVisitor<'_>,
+    ) -> Result<ControlFlow<()>, StoreError>;
 
-    /// Visits every stored body in position order, checking framing; damage
-    /// is reported through `damage` (a fresh scan: what `verify` uses).
-    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError>;
+    /// Visits every stored body in position order, checking framing (a
+    /// fresh scan: what `verify` uses); returns `Break` when the visitor
+    /// stopped it. Damage to the framing is a `Corrupt` error.
+    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<ControlFlow<()>, StoreError>;
 
     /// A fingerprint of the log's extent (e.g. segment lengths) that a
     /// checkpoint records and is validated against.

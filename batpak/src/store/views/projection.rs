@@ -18,16 +18,13 @@
 //! - Events of kinds the projection does not declare are skipped using the
 //!   in-memory index, never read or decoded.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
-use super::cache::{CacheKey, MemoryCache, ProjectionCache};
-use super::config::StoreConfig;
-use super::error::StoreError;
-use super::{Shared, Store, read_lock};
 use crate::coordinate::{EntityFilter, KindFilter, Region};
 use crate::event::{EventId, decode_payload, encode_payload};
 use crate::projection::Projection;
+use crate::store::cache::CacheKey;
+use crate::store::core::Core;
+use crate::store::error::StoreError;
+use crate::store::facade::Store;
 
 /// Why a cached projection state was discarded and rebuilt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,78 +72,6 @@ pub struct ProjectionReport {
     /// The cache now holds the state folded up to this position (the durable
     /// watermark when the call began).
     pub cached_position: u64,
-}
-
-/// Projection and subscription settings carried by [`StoreConfig`].
-#[derive(Clone)]
-pub(crate) struct ViewsConfig {
-    pub(crate) cache: Option<Arc<dyn ProjectionCache>>,
-    pub(crate) subscription_capacity: usize,
-}
-
-/// Default bound of one subscription's channel, in events.
-pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1024;
-
-impl Default for ViewsConfig {
-    fn default() -> Self {
-        Self {
-            cache: None,
-            subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
-        }
-    }
-}
-
-impl std::fmt::Debug for ViewsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ViewsConfig")
-            .field("cache", &self.cache)
-            .field("subscription_capacity", &self.subscription_capacity)
-            .finish()
-    }
-}
-
-impl PartialEq for ViewsConfig {
-    fn eq(&self, other: &Self) -> bool {
-        let same_cache = match (&self.cache, &other.cache) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
-        same_cache && self.subscription_capacity == other.subscription_capacity
-    }
-}
-
-impl Eq for ViewsConfig {}
-
-impl ViewsConfig {
-    /// The cache the store will use: the configured one or a fresh
-    /// in-memory one.
-    pub(crate) fn open_cache(&self) -> Arc<dyn ProjectionCache> {
-        self.cache
-            .clone()
-            .unwrap_or_else(|| Arc::new(MemoryCache::new()))
-    }
-}
-
-impl StoreConfig {
-    /// Where projection states are cached between calls (default: a
-    /// [`MemoryCache`], empty at every open). A persistent cache makes the
-    /// first projection after a restart incremental too.
-    #[must_use]
-    pub fn projection_cache(mut self, cache: impl ProjectionCache + 'static) -> Self {
-        self.views.cache = Some(Arc::new(cache));
-        self
-    }
-
-    /// Bound of each subscription's channel, in events (default
-    /// [`DEFAULT_SUBSCRIPTION_CAPACITY`]; 0 behaves as 1). A subscriber that
-    /// falls this far behind is marked lagged; see
-    /// [`Subscription`](crate::Subscription).
-    #[must_use]
-    pub fn subscription_capacity(mut self, capacity: usize) -> Self {
-        self.views.subscription_capacity = capacity.max(1);
-        self
-    }
 }
 
 // Cache value layout (all integers little-endian); see FORMAT.md.
@@ -288,15 +213,23 @@ fn field<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     out
 }
 
-impl Shared {
-    /// The id of the event at `position`, from the index.
-    fn id_at(&self, position: u64) -> Option<EventId> {
-        read_lock(&self.index)
-            .entries
-            .get(usize::try_from(position).ok()?)
-            .map(|e| e.id)
-    }
+/// The fold, reading through the core's API.
+trait Fold {
+    fn decode_entry<P: Projection>(
+        &self,
+        key: &CacheKey,
+        bytes: &[u8],
+    ) -> Result<(P, u64), RebuildReason>;
+    fn fold<P: Projection>(
+        &self,
+        state: &mut P,
+        region: &Region,
+        from: u64,
+        to: u64,
+    ) -> Result<u64, StoreError>;
+}
 
+impl Fold for Core {
     /// Checks and decodes a cached entry: the state and the next position.
     fn decode_entry<P: Projection>(
         &self,
@@ -328,26 +261,6 @@ impl Shared {
         Ok((state, next))
     }
 
-    /// Positions in `[from, to)` that `region` and `P`'s kinds select.
-    fn fold_positions<P: Projection>(&self, region: &Region, from: u64, to: u64) -> Vec<u64> {
-        let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
-        let (a, b) = (lo.max(from), hi.min(to.saturating_sub(1)));
-        if to == 0 || a > b {
-            return Vec::new();
-        }
-        let mut positions = self.select(&region.clone().positions(a..=b));
-        if let Some(kinds) = P::kinds() {
-            let index = read_lock(&self.index);
-            positions.retain(|&p| {
-                usize::try_from(p)
-                    .ok()
-                    .and_then(|i| index.entries.get(i))
-                    .is_some_and(|e| kinds.contains(&e.kind))
-            });
-        }
-        positions
-    }
-
     /// Applies every selected event in `[from, to)` to `state`.
     fn fold<P: Projection>(
         &self,
@@ -356,7 +269,7 @@ impl Shared {
         from: u64,
         to: u64,
     ) -> Result<u64, StoreError> {
-        let positions = self.fold_positions::<P>(region, from, to);
+        let positions = self.select_between(region, P::kinds(), from, to);
         let mut applied = 0;
         for chunk in positions.chunks(FOLD_CHUNK) {
             for event in self.read_events::<P::Event>(chunk)? {
@@ -392,17 +305,17 @@ impl Store {
         region: &Region,
     ) -> Result<(P, ProjectionReport), StoreError> {
         region.check()?;
-        let shared = &*self.shared;
-        let cache = &shared.cache;
+        let core = &*self.core;
+        let cache = &self.cache;
         let key = projection_cache_key::<P>(region);
         let mut report = ProjectionReport::default();
         // Read the watermarks before the cache: the cache never records more
         // than the durable watermark of the call that wrote it.
-        let durable = shared.durable.load(Ordering::SeqCst);
-        let end = read_lock(&shared.index).len();
+        let durable = core.durable();
+        let end = core.len();
         let (mut state, mut next) = match cache.get(&key)? {
             None => (P::default(), 0),
-            Some(bytes) => match shared.decode_entry::<P>(&key, &bytes) {
+            Some(bytes) => match core.decode_entry::<P>(&key, &bytes) {
                 Ok((state, next)) if next <= end => {
                     report.from_cache = true;
                     (state, next)
@@ -420,15 +333,15 @@ impl Store {
             },
         };
         if next < durable {
-            report.applied += shared.fold(&mut state, region, next, durable)?;
+            report.applied += core.fold(&mut state, region, next, durable)?;
             next = durable;
             let bytes = encode_payload(&state)?;
-            let last = shared.id_at(next - 1).unwrap_or(EventId::from_u128(0));
+            let last = core.id_at(next - 1).unwrap_or(EventId::from_u128(0));
             cache.put(&key, &encode_entry(&key, P::VERSION, next, last, &bytes))?;
         }
         report.cached_position = next;
         if next < end {
-            report.applied += shared.fold(&mut state, region, next, end)?;
+            report.applied += core.fold(&mut state, region, next, end)?;
             next = end;
         }
         report.position = next;

@@ -25,11 +25,13 @@ use std::sync::{Arc, Mutex, Weak};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, PutFlags, WithoutTls};
 
-use super::backend::Backend;
-use super::cache::{CacheKey, ProjectionCache};
-use super::engine::BodyVisitor;
-use super::error::StoreError;
-use super::kv::{KvLog, RecordVisitor};
+use std::ops::ControlFlow;
+
+use super::kv::{KvLog, RangeVisitor, RecordVisitor};
+use crate::store::backend::Backend;
+use crate::store::cache::{CacheKey, ProjectionCache};
+use crate::store::error::{Place, StoreError};
+use crate::store::lock::lock;
 
 /// Address space reserved for the map. LMDB never grows a file beyond its
 /// data; this is only the ceiling a log can reach (1 TiB, virtual memory on
@@ -140,9 +142,7 @@ impl LmdbLog {
             .canonicalize()
             .map_err(|e| StoreError::io("open", path, e))?;
         // Held across the open so two readers cannot both open the path.
-        let mut readers = READERS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut readers = lock(&READERS);
         readers.retain(|(_, weak)| weak.strong_count() > 0);
         let live = readers
             .iter()
@@ -153,8 +153,14 @@ impl LmdbLog {
             None => {
                 let env = open_env(path, false, LOG_MAP_SIZE)?;
                 let txn = env.read_txn().map_err(|e| engine_err("begin read", e))?;
-                let missing =
-                    || StoreError::corrupt(0, 0, "lmdb environment has no events database");
+                let missing = || {
+                    StoreError::corrupt(
+                        Place::Database {
+                            backend: Backend::Lmdb,
+                        },
+                        "environment has no events database",
+                    )
+                };
                 let events: Table = env
                     .open_database(&txn, Some("events"))
                     .map_err(|e| engine_err("open database", e))?
@@ -221,62 +227,37 @@ impl KvLog for LmdbLog {
         Ok(true)
     }
 
-    fn get_many(&self, positions: &[u64], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
-        if positions.is_empty() {
-            return Ok(());
-        }
+    fn read_ranges(
+        &self,
+        ranges: &[(u64, u64)],
+        visit: &mut RangeVisitor<'_>,
+    ) -> Result<ControlFlow<()>, StoreError> {
         let txn = self
             .env
             .read_txn()
             .map_err(|e| engine_err("begin read", e))?;
-        // Runs of consecutive positions use one cursor; others point lookups.
-        let mut i = 0;
-        while i < positions.len() {
-            let start = positions[i];
-            let mut end = i + 1;
-            while end < positions.len() && positions[end] == positions[end - 1] + 1 {
-                end += 1;
-            }
-            if end - i == 1 {
-                let value = self
-                    .events
-                    .get(&txn, &start.to_be_bytes())
-                    .map_err(|e| engine_err("read", e))?;
-                visit(i, value.unwrap_or(&[]))?;
-            } else {
-                let lo = start.to_be_bytes();
-                let hi = positions[end - 1].to_be_bytes();
-                let range = (
-                    std::ops::Bound::Included(&lo[..]),
-                    std::ops::Bound::Included(&hi[..]),
-                );
-                let mut expected = i;
-                for row in self
-                    .events
-                    .range(&txn, &range)
-                    .map_err(|e| engine_err("read", e))?
-                {
-                    let (key, value) = row.map_err(|e| engine_err("read", e))?;
-                    let position = key_position(key);
-                    while expected < end && positions[expected] < position {
-                        visit(expected, &[])?;
-                        expected += 1;
-                    }
-                    if expected < end {
-                        visit(expected, value)?;
-                        expected += 1;
-                    }
-                }
-                for j in expected..end {
-                    visit(j, &[])?;
+        for (run, &(first, last)) in ranges.iter().enumerate() {
+            let lo = first.to_be_bytes();
+            let hi = last.to_be_bytes();
+            let range = (
+                std::ops::Bound::Included(&lo[..]),
+                std::ops::Bound::Included(&hi[..]),
+            );
+            for row in self
+                .events
+                .range(&txn, &range)
+                .map_err(|e| engine_err("read", e))?
+            {
+                let (key, value) = row.map_err(|e| engine_err("read", e))?;
+                if visit(run, key_position(key), value)?.is_break() {
+                    return Ok(ControlFlow::Break(()));
                 }
             }
-            i = end;
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     }
 
-    fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<(), StoreError> {
+    fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<ControlFlow<()>, StoreError> {
         let txn = self
             .env
             .read_txn()
@@ -284,11 +265,18 @@ impl KvLog for LmdbLog {
         for row in self.events.iter(&txn).map_err(|e| engine_err("read", e))? {
             let (key, value) = row.map_err(|e| engine_err("read", e))?;
             if key.len() != 8 {
-                return Err(StoreError::corrupt(0, 0, "lmdb event key is not 8 bytes"));
+                return Err(StoreError::corrupt(
+                    Place::Database {
+                        backend: Backend::Lmdb,
+                    },
+                    "event key is not 8 bytes",
+                ));
             }
-            visit(key_position(key), value)?;
+            if visit(key_position(key), value)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     }
 
     fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError> {

@@ -6,7 +6,7 @@
 //! buffered in memory, whole calls at a time, and committed together in one
 //! durable transaction by `sync`, `flush`, or when the buffer passes
 //! [`COMMIT_THRESHOLD`]. Every commit is durable, so the store's
-//! [`SyncPolicy`](super::SyncPolicy) table holds exactly as for segments:
+//! [`SyncPolicy`](crate::SyncPolicy) table holds exactly as for segments:
 //! what a power loss or a process crash can take is the buffer, never a
 //! committed transaction, and never part of an `append` call (a call is
 //! never split across transactions).
@@ -23,11 +23,14 @@
 //! appends and syncs; nothing of the failed batch is acknowledged durable. This module
 //! never interprets a body (all event semantics stay in the core).
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::engine::{BodyBatch, BodyVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
-use super::error::StoreError;
+use super::{BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
+use crate::store::backend::Backend;
+use crate::store::error::{Place, StoreError};
+use crate::store::lock::lock;
 
 /// Buffered bytes at which `append` commits without waiting for a sync
 /// (bounds memory under `SyncPolicy::Manual`; 4 MiB is ~16k typical events).
@@ -41,8 +44,14 @@ pub(crate) const META_FORMAT: &str = "format";
 /// Meta key of the index checkpoint.
 pub(crate) const META_CHECKPOINT: &str = "checkpoint";
 
-/// Called with (position, stored value) in ascending position order.
-pub(crate) type RecordVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), StoreError> + 'a;
+/// Called with (position, stored value) in ascending position order; a
+/// break stops the scan.
+pub(crate) type RecordVisitor<'a> =
+    dyn FnMut(u64, &[u8]) -> Result<ControlFlow<()>, StoreError> + 'a;
+/// Called with (index of the range, position, stored value) in the order
+/// of the ranges, ascending within each; a break stops the read.
+pub(crate) type RangeVisitor<'a> =
+    dyn FnMut(usize, u64, &[u8]) -> Result<ControlFlow<()>, StoreError> + 'a;
 
 /// What an engine-specific store must provide: durable transactions over
 /// `position → value` and a small string-keyed meta table.
@@ -52,12 +61,15 @@ pub(crate) trait KvLog: Send + Sync {
     fn commit(&self, records: &mut dyn Iterator<Item = (u64, &[u8])>) -> Result<(), StoreError>;
     /// Copies the value stored at `position` into `out`; false when absent.
     fn get(&self, position: u64, out: &mut Vec<u8>) -> Result<bool, StoreError>;
-    /// Visits the values at `positions` (in the given order) in one read
-    /// transaction; `visit` gets the index in `positions`; an absent
-    /// position gets an empty value.
-    fn get_many(&self, positions: &[u64], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError>;
+    /// Visits the records stored in each inclusive range of positions, in
+    /// one read transaction (absent positions are simply not visited).
+    fn read_ranges(
+        &self,
+        ranges: &[(u64, u64)],
+        visit: &mut RangeVisitor<'_>,
+    ) -> Result<ControlFlow<()>, StoreError>;
     /// Visits every record in position order, in one read transaction.
-    fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<(), StoreError>;
+    fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<ControlFlow<()>, StoreError>;
     /// Number of records, and the first and last key.
     fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError>;
     /// A meta value.
@@ -80,11 +92,15 @@ impl KvLog for EmptyLog {
     fn get(&self, _: u64, _: &mut Vec<u8>) -> Result<bool, StoreError> {
         Ok(false)
     }
-    fn get_many(&self, positions: &[u64], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
-        (0..positions.len()).try_for_each(|i| visit(i, &[]))
+    fn read_ranges(
+        &self,
+        _: &[(u64, u64)],
+        _: &mut RangeVisitor<'_>,
+    ) -> Result<ControlFlow<()>, StoreError> {
+        Ok(ControlFlow::Continue(()))
     }
-    fn scan(&self, _: &mut RecordVisitor<'_>) -> Result<(), StoreError> {
-        Ok(())
+    fn scan(&self, _: &mut RecordVisitor<'_>) -> Result<ControlFlow<()>, StoreError> {
+        Ok(ControlFlow::Continue(()))
     }
     fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError> {
         Ok((0, None))
@@ -107,17 +123,18 @@ fn crc(position: u64, body: &[u8]) -> u32 {
     h.finalize()
 }
 
-/// Checks a stored value and returns its body.
-fn checked(position: u64, value: &[u8]) -> Result<&[u8], StoreError> {
-    let (sum, body) = value
-        .split_at_checked(CRC_LEN)
-        .ok_or_else(|| StoreError::corrupt(0, position, "record shorter than its checksum"))?;
-    let mut want = [0u8; CRC_LEN];
-    want.copy_from_slice(sum);
-    if u32::from_le_bytes(want) != crc(position, body) {
-        return Err(StoreError::corrupt(0, position, "record checksum mismatch"));
+/// Splits positions into runs of consecutive ascending ones: `(first index,
+/// first position, last position)` per run. The one place that decides how
+/// a read becomes range scans, for every key-value engine.
+fn consecutive_runs(positions: &[u64]) -> Vec<(usize, u64, u64)> {
+    let mut runs: Vec<(usize, u64, u64)> = Vec::new();
+    for (i, &p) in positions.iter().enumerate() {
+        match runs.last_mut() {
+            Some((_, _, last)) if last.checked_add(1) == Some(p) => *last = p,
+            _ => runs.push((i, p, p)),
+        }
     }
-    Ok(body)
+    runs
 }
 
 /// Calls not yet committed: stored values (CRC ‖ body) back to back.
@@ -169,6 +186,7 @@ impl Buffers {
 #[derive(Debug)]
 pub(crate) struct KvEngine<K> {
     kv: K,
+    backend: Backend,
     writable: bool,
     buffers: Mutex<Buffers>,
     commit_lock: Mutex<()>,
@@ -183,10 +201,12 @@ impl<K: KvLog> KvEngine<K> {
     /// (extent: the record count) or visits every record in order.
     pub(crate) fn open(
         kv: K,
+        backend: Backend,
         writable: bool,
-        try_checkpoint: &mut dyn FnMut(&[u8], &[u64]) -> bool,
+        try_checkpoint: &mut CheckpointVisitor<'_>,
         visit: &mut FrameVisitor<'_>,
-    ) -> Result<(Self, OpenReport), StoreError> {
+    ) -> Result<ControlFlow<(), (Self, OpenReport)>, StoreError> {
+        let record = |position| Place::Record { backend, position };
         match kv.meta_get(META_FORMAT)? {
             Some(v) => {
                 let found = v
@@ -207,8 +227,7 @@ impl<K: KvLog> KvEngine<K> {
             && (first != 0 || last + 1 != count)
         {
             return Err(StoreError::corrupt(
-                0,
-                first,
+                record(first),
                 format!("positions are not gapless: {count} records with keys {first}..={last}"),
             ));
         }
@@ -217,14 +236,15 @@ impl<K: KvLog> KvEngine<K> {
         // records below the count never change: a matching count means the
         // checkpoint describes exactly this log.
         if let Some(bytes) = kv.meta_get(META_CHECKPOINT)?
-            && try_checkpoint(&bytes, &[count])
+            && try_checkpoint(&bytes, &[count], next_loc)
         {
             report.from_checkpoint = true;
-        } else {
-            scan_records(&kv, visit)?;
+        } else if scan_records(&kv, backend, visit)?.is_break() {
+            return Ok(ControlFlow::Break(()));
         }
         let engine = Self {
             kv,
+            backend,
             writable,
             buffers: Mutex::new(Buffers {
                 inflight: None,
@@ -237,24 +257,38 @@ impl<K: KvLog> KvEngine<K> {
             committed: AtomicU64::new(count),
             poisoned: AtomicBool::new(false),
         };
-        Ok((engine, report))
+        Ok(ControlFlow::Continue((engine, report)))
+    }
+
+    /// The place of the record at `position`, for errors.
+    fn record(&self, position: u64) -> Place {
+        Place::Record {
+            backend: self.backend,
+            position,
+        }
+    }
+
+    /// A buffered body must be as long as the index says.
+    fn check_len(&self, loc: Loc, len: usize) -> Result<(), StoreError> {
+        if len == loc.len as usize {
+            return Ok(());
+        }
+        Err(StoreError::corrupt(
+            self.record(loc.offset),
+            format!("record holds {len} bytes, index expects {}", loc.len),
+        ))
     }
 
     fn buffers(&self) -> MutexGuard<'_, Buffers> {
         // Every change under this lock is completed before any call that
         // could panic, so a poisoned lock still holds whole calls.
-        self.buffers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.buffers)
     }
 
     /// Commits everything buffered before this call in one durable
     /// transaction; appenders keep buffering meanwhile.
     fn commit(&self) -> Result<(), StoreError> {
-        let _commit = self
-            .commit_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _commit = lock(&self.commit_lock);
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(StoreError::Poisoned);
         }
@@ -291,52 +325,75 @@ impl<K: KvLog> KvEngine<K> {
         let Some(value) = buffers.value(position) else {
             return Ok(false);
         };
-        let body = checked(position, value)?;
+        let body = checked(self.backend, position, value, None)?;
         out.clear();
         out.extend_from_slice(body);
         Ok(true)
     }
 }
 
-fn scan_records<K: KvLog>(kv: &K, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError> {
+/// Records are keyed by global position: the frame at `position` is record
+/// `position`, whatever came before it.
+fn next_loc(_previous: Option<Loc>, _segment: u32, position: u64, len: u32) -> Loc {
+    Loc {
+        segment: 0,
+        len,
+        offset: position,
+    }
+}
+
+/// Checks a stored value (its CRC, and its length against `want` when the
+/// index knows it) and returns its body.
+fn checked(
+    backend: Backend,
+    position: u64,
+    value: &[u8],
+    want: Option<u32>,
+) -> Result<&[u8], StoreError> {
+    let at = Place::Record { backend, position };
+    let (sum, body) = value
+        .split_at_checked(CRC_LEN)
+        .ok_or_else(|| StoreError::corrupt(at.clone(), "record shorter than its checksum"))?;
+    let mut stored = [0u8; CRC_LEN];
+    stored.copy_from_slice(sum);
+    if u32::from_le_bytes(stored) != crc(position, body) {
+        return Err(StoreError::corrupt(at, "record checksum mismatch"));
+    }
+    match want {
+        Some(len) if body.len() != len as usize => Err(StoreError::corrupt(
+            at,
+            format!("record holds {} bytes, index expects {len}", body.len()),
+        )),
+        _ => Ok(body),
+    }
+}
+
+fn scan_records<K: KvLog>(
+    kv: &K,
+    backend: Backend,
+    visit: &mut FrameVisitor<'_>,
+) -> Result<ControlFlow<()>, StoreError> {
     let mut expected = 0u64;
     kv.scan(&mut |position, value| {
         if position != expected {
             return Err(StoreError::corrupt(
-                0,
-                expected,
-                format!("record for position {expected} is missing (next is {position})"),
+                Place::Record {
+                    backend,
+                    position: expected,
+                },
+                format!("record is missing (the next one is {position})"),
             ));
         }
         expected += 1;
-        let body = checked(position, value)?;
-        let len = u32::try_from(body.len())
-            .map_err(|_| StoreError::corrupt(0, position, "record longer than 4 GiB"))?;
-        visit(
-            Loc {
-                segment: 0,
-                len,
-                offset: position,
-            },
-            body,
-        )
+        let body = checked(backend, position, value, None)?;
+        let len = u32::try_from(body.len()).map_err(|_| {
+            StoreError::corrupt(
+                Place::Record { backend, position },
+                "record longer than 4 GiB",
+            )
+        })?;
+        Ok(visit(next_loc(None, 0, position, len), body))
     })
-}
-
-fn check_len(loc: Loc, body: &[u8]) -> Result<(), StoreError> {
-    if body.len() == loc.len as usize {
-        Ok(())
-    } else {
-        Err(StoreError::corrupt(
-            0,
-            loc.offset,
-            format!(
-                "record holds {} bytes, index expects {}",
-                body.len(),
-                loc.len
-            ),
-        ))
-    }
 }
 
 impl<K: KvLog> LogEngine for KvEngine<K> {
@@ -361,8 +418,7 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
         let pending = &mut buffers.pending;
         if pending.end() != first_position {
             return Err(StoreError::corrupt(
-                0,
-                first_position,
+                self.record(first_position),
                 format!(
                     "append at position {first_position}, log ends at {}",
                     pending.end()
@@ -372,8 +428,7 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
         // Check the whole call first: the buffer only ever holds whole calls.
         if bodies.bodies().any(|b| u32::try_from(b.len()).is_err()) {
             return Err(StoreError::corrupt(
-                0,
-                first_position,
+                self.record(first_position),
                 "body longer than 4 GiB",
             ));
         }
@@ -385,11 +440,7 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
             pending.buf.extend_from_slice(body);
             let end = pending.buf.len();
             pending.ends.push(end);
-            locs.push(Loc {
-                segment: 0,
-                len,
-                offset: position,
-            });
+            locs.push(next_loc(None, 0, position, len));
         }
         let full = pending.buf.len() >= COMMIT_THRESHOLD;
         drop(buffers);
@@ -415,20 +466,29 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
     fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError> {
         let position = loc.offset;
         if position >= self.committed.load(Ordering::SeqCst) && self.read_buffered(position, out)? {
-            return check_len(loc, out);
+            return self.check_len(loc, out.len());
         }
         let mut value = Vec::new();
         if !self.kv.get(position, &mut value)? {
-            return Err(StoreError::corrupt(0, position, "record is missing"));
+            return Err(StoreError::corrupt(
+                self.record(position),
+                "record is missing",
+            ));
         }
-        let body = checked(position, &value)?;
-        check_len(loc, body)?;
+        let body = checked(self.backend, position, &value, Some(loc.len))?;
         out.clear();
         out.extend_from_slice(body);
         Ok(())
     }
 
-    fn read_many(&self, locs: &[Loc], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
+    /// Committed records are read with one range scan per run of
+    /// consecutive positions (one read transaction); buffered ones from the
+    /// buffer. A record missing from a range is damage, never skipped.
+    fn read_many(
+        &self,
+        locs: &[Loc],
+        visit: &mut BodyVisitor<'_>,
+    ) -> Result<ControlFlow<()>, StoreError> {
         let committed = self.committed.load(Ordering::SeqCst);
         let split = locs.partition_point(|l| l.offset < committed);
         let (stored, rest) = if locs[..split].iter().all(|l| l.offset < committed) {
@@ -437,29 +497,54 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
             (&locs[..0], locs)
         };
         let positions: Vec<u64> = stored.iter().map(|l| l.offset).collect();
-        self.kv.get_many(&positions, &mut |i, value| {
-            let loc = stored[i];
-            if value.is_empty() {
-                return Err(StoreError::corrupt(0, loc.offset, "record is missing"));
+        let runs = consecutive_runs(&positions);
+        let ranges: Vec<(u64, u64)> = runs.iter().map(|&(_, a, b)| (a, b)).collect();
+        // The next position each run expects: a record skipped is missing.
+        let mut next: Vec<u64> = ranges.iter().map(|&(a, _)| a).collect();
+        let flow = self.kv.read_ranges(&ranges, &mut |run, position, value| {
+            let (Some(&(first_index, first, _)), Some(want)) = (runs.get(run), next.get_mut(run))
+            else {
+                return Err(StoreError::corrupt(
+                    self.record(position),
+                    "engine returned a record from no requested range",
+                ));
+            };
+            if position != *want {
+                return Err(StoreError::corrupt(self.record(*want), "record is missing"));
             }
-            let body = checked(loc.offset, value)?;
-            check_len(loc, body)?;
-            visit(i, body)
+            *want += 1;
+            let i = first_index + usize::try_from(position - first).unwrap_or(usize::MAX);
+            let loc = stored.get(i).copied().unwrap_or(Loc {
+                segment: 0,
+                len: 0,
+                offset: position,
+            });
+            visit(i, checked(self.backend, position, value, Some(loc.len))?)
         })?;
+        if flow.is_break() {
+            return Ok(flow);
+        }
+        for (&(_, _, last), &want) in runs.iter().zip(&next) {
+            if want <= last {
+                return Err(StoreError::corrupt(self.record(want), "record is missing"));
+            }
+        }
         let mut buf = Vec::new();
         for (j, loc) in rest.iter().enumerate() {
             self.read(*loc, &mut buf)?;
-            visit(stored.len() + j, &buf)?;
+            if visit(stored.len() + j, &buf)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     }
 
-    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<(), StoreError> {
+    fn scan(&self, visit: &mut FrameVisitor<'_>) -> Result<ControlFlow<()>, StoreError> {
         // Everything appended so far must be readable from the store.
         if self.writable && !self.poisoned.load(Ordering::SeqCst) {
             self.sync()?;
         }
-        scan_records(&self.kv, visit)
+        scan_records(&self.kv, self.backend, visit)
     }
 
     fn extent(&self) -> Vec<u64> {
@@ -535,23 +620,29 @@ mod tests {
                 true
             }))
         }
-        fn get_many(
+        fn read_ranges(
             &self,
-            positions: &[u64],
-            visit: &mut BodyVisitor<'_>,
-        ) -> Result<(), StoreError> {
+            ranges: &[(u64, u64)],
+            visit: &mut RangeVisitor<'_>,
+        ) -> Result<ControlFlow<()>, StoreError> {
             let state = self.state.lock().unwrap();
-            for (i, p) in positions.iter().enumerate() {
-                visit(i, state.records.get(p).map_or(&[][..], Vec::as_slice))?;
+            for (run, &(a, b)) in ranges.iter().enumerate() {
+                for (p, v) in state.records.range(a..=b) {
+                    if visit(run, *p, v)?.is_break() {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
             }
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         }
-        fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<(), StoreError> {
+        fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<ControlFlow<()>, StoreError> {
             let state = self.state.lock().unwrap();
             for (p, v) in &state.records {
-                visit(*p, v)?;
+                if visit(*p, v)?.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
             }
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         }
         fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError> {
             let state = self.state.lock().unwrap();
@@ -580,7 +671,17 @@ mod tests {
             state: Arc::clone(state),
             fail_at,
         };
-        KvEngine::open(log, true, &mut |_, _| false, &mut |_, _| Ok(())).map(|(e, _)| e)
+        KvEngine::open(
+            log,
+            Backend::Redb,
+            true,
+            &mut |_, _, _| false,
+            &mut |_, _| ControlFlow::Continue(()),
+        )
+        .map(|opened| match opened {
+            ControlFlow::Continue((engine, _)) => engine,
+            ControlFlow::Break(()) => unreachable!("the visitor never breaks"),
+        })
     }
 
     fn call(first: u64, n: u64) -> BodyBatch {
@@ -636,11 +737,17 @@ mod tests {
                 state: Arc::clone(&state),
                 fail_at: 0,
             };
-            KvEngine::open(log, true, &mut |_, _| false, &mut |loc, body| {
-                assert_eq!(body, format!("body {}", loc.offset).as_bytes());
-                bodies.push(loc.offset);
-                Ok(())
-            })
+            let _: ControlFlow<(), _> = KvEngine::open(
+                log,
+                Backend::Redb,
+                true,
+                &mut |_, _, _| false,
+                &mut |loc, body| {
+                    assert_eq!(body, format!("body {}", loc.offset).as_bytes());
+                    bodies.push(loc.offset);
+                    ControlFlow::Continue(())
+                },
+            )
             .unwrap();
             let stored = bodies.len() as u64;
             assert!(stored >= acked, "fail_at {fail_at}: acknowledged lost");

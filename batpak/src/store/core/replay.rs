@@ -18,21 +18,23 @@ use std::ops::ControlFlow;
 
 use serde::de::DeserializeOwned;
 
-use super::engine::Loc;
-use super::index::IdHasher;
-use super::segment::format::{header_event_id, split_body};
-use super::{Store, StoreError, read_lock};
+use super::Core;
+use super::index::{Entry, IdHasher};
+use super::read::Depth;
 use crate::coordinate::{Coordinate, Region};
 use crate::event::{
     EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
 };
+use crate::store::engine::Loc;
+use crate::store::error::{Place, StoreError};
+use crate::store::lock::read_lock;
 
 /// Events planned per index lock: bounds the memory of a plan and how long
 /// an appender can wait for the index (planning 4,096 entries takes tens of
 /// microseconds).
 const REPLAY_CHUNK: usize = 4_096;
 
-/// One event visited by [`Store::replay`]: borrowed from the replay, valid
+/// One event visited by [`Store::replay`](crate::Store::replay): borrowed from the replay, valid
 /// only inside the visitor call.
 ///
 /// Position, sequence, kind, id and stream come from the index (no header
@@ -121,7 +123,7 @@ impl<'a, P> EventView<'a, P> {
         ))
     }
 
-    /// The event as [`Store::query`] returns it (decodes the header and
+    /// The event as [`Store::query`](crate::Store::query) returns it (decodes the header and
     /// computes the hash).
     ///
     /// # Errors
@@ -140,60 +142,22 @@ impl<'a, P> EventView<'a, P> {
 /// What the index says about one planned event.
 #[derive(Debug, Clone, Copy)]
 struct Planned {
-    loc: Loc,
-    id: EventId,
+    entry: Entry,
     position: u64,
-    sequence: u64,
-    kind: EventKind,
     /// Index into the replay's own list of coordinates.
     stream: usize,
 }
 
-impl Store {
-    /// Visits every event inside `region`, in global position order, with
-    /// its payload decoded into `P`; returns how many events were visited.
-    /// The visitor stops the replay early by returning
-    /// [`ControlFlow::Break`] (the event it was given counts as visited).
-    ///
-    /// The streaming counterpart of [`Store::query`], and much faster for
-    /// large regions: no owned header per event, frames read in adjacent
-    /// runs, and selection on the in-memory index before any read. Events
-    /// appended after the call starts are not visited. The visitor may use
-    /// the store, including appending to it.
-    ///
-    /// ```
-    /// use std::ops::ControlFlow;
-    /// use batpak::{Coordinate, EventKind, Region, Store, StoreConfig};
-    /// let dir = tempfile::tempdir()?;
-    /// let store = Store::open(StoreConfig::new(dir.path()))?;
-    /// let coord = Coordinate::new("order:1", "shop:acme")?;
-    /// for total in [10u64, 20, 30] {
-    ///     store.append(&coord, EventKind::custom(7, 1)?, &total)?;
-    /// }
-    /// let mut sum = 0;
-    /// let visited = store.replay::<u64, _>(&Region::entity("order:1"), |event| {
-    ///     sum += *event.payload();
-    ///     if event.sequence() == 2 {
-    ///         return ControlFlow::Break(());
-    ///     }
-    ///     ControlFlow::Continue(())
-    /// })?;
-    /// assert_eq!((visited, sum), (2, 30));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`StoreError::InvalidRegion`]; [`StoreError::Codec`] when a payload
-    /// does not decode as `P`; [`StoreError::Corrupt`] when a frame is
-    /// damaged or is not the event the index expects; I/O errors. Events
-    /// visited before an error stay visited.
-    pub fn replay<P, F>(&self, region: &Region, mut visit: F) -> Result<u64, StoreError>
+impl Core {
+    /// Visits every event inside `region` in global position order; see
+    /// `Store::replay`.
+    pub(crate) fn replay<P, F>(&self, region: &Region, mut visit: F) -> Result<u64, StoreError>
     where
         P: DeserializeOwned,
         F: FnMut(EventView<'_, P>) -> ControlFlow<()>,
     {
         region.check()?;
-        let positions = self.shared.select(region);
+        let positions = self.select(region);
         let mut coordinates: Vec<Coordinate> = Vec::new();
         let mut local: HashMap<u32, usize, BuildHasherDefault<IdHasher>> = HashMap::default();
         let mut plan: Vec<Planned> = Vec::with_capacity(positions.len().min(REPLAY_CHUNK));
@@ -203,12 +167,9 @@ impl Store {
             plan.clear();
             locs.clear();
             {
-                let index = read_lock(&self.shared.index);
+                let index = read_lock(&self.index);
                 for &position in chunk {
-                    let entry = usize::try_from(position)
-                        .ok()
-                        .and_then(|p| index.entries.get(p))
-                        .ok_or_else(|| StoreError::corrupt(0, 0, "index position out of range"))?;
+                    let entry = Self::entry_at(&index, position)?;
                     let stream = match local.get(&entry.stream) {
                         Some(&s) => s,
                         None => {
@@ -217,7 +178,10 @@ impl Store {
                                 .get(entry.stream as usize)
                                 .map(|s| s.coordinate.clone())
                                 .ok_or_else(|| {
-                                    StoreError::corrupt(0, 0, "index names a missing stream")
+                                    StoreError::corrupt(
+                                        Place::Index { position },
+                                        "the entry names a stream the index lacks",
+                                    )
                                 })?;
                             coordinates.push(coordinate);
                             local.insert(entry.stream, coordinates.len() - 1);
@@ -225,56 +189,46 @@ impl Store {
                         }
                     };
                     plan.push(Planned {
-                        loc: entry.loc(),
-                        id: entry.id,
+                        entry,
                         position,
-                        sequence: entry.sequence,
-                        kind: entry.kind,
                         stream,
                     });
                     locs.push(entry.loc());
                 }
             }
-            // The engine's visitor can only stop by failing: the error is a
-            // placeholder, and `stopped` tells an early stop from a real one.
-            let mut stopped = false;
-            let read = self.shared.engine.read_many(&locs, &mut |i, body| {
-                let p = plan.get(i).ok_or_else(|| {
-                    StoreError::corrupt(0, 0, "engine returned an unrequested frame")
-                })?;
-                let parts = split_body(body).ok_or_else(|| {
-                    StoreError::corrupt(p.loc.segment, p.loc.offset, "frame body is malformed")
-                })?;
-                if header_event_id(parts.header) != Some(p.id.as_u128()) {
+            let read = self.engine.read_many(&locs, &mut |i, body| {
+                let Some(p) = plan.get(i) else {
                     return Err(StoreError::corrupt(
-                        p.loc.segment,
-                        p.loc.offset,
-                        "frame holds another event than the index expects",
+                        Place::Index {
+                            position: u64::try_from(i).unwrap_or(u64::MAX),
+                        },
+                        "the engine returned a frame for a request index out of range",
                     ));
-                }
+                };
+                let frame = self.check_frame(p.position, &p.entry, body, Depth::Id)?;
+                let coordinate = coordinates.get(p.stream).ok_or_else(|| {
+                    StoreError::corrupt(
+                        Place::Index {
+                            position: p.position,
+                        },
+                        "replay lost track of a stream",
+                    )
+                })?;
                 let view = EventView {
-                    coordinate: coordinates.get(p.stream).ok_or_else(|| {
-                        StoreError::corrupt(p.loc.segment, p.loc.offset, "replay lost a stream")
-                    })?,
-                    id: p.id,
+                    coordinate,
+                    id: p.entry.id,
                     position: p.position,
-                    sequence: p.sequence,
-                    kind: p.kind,
-                    payload: decode_payload::<P>(parts.payload)?,
-                    header_bytes: parts.header,
-                    payload_bytes: parts.payload,
+                    sequence: p.entry.sequence,
+                    kind: p.entry.kind,
+                    payload: decode_payload::<P>(frame.parts.payload)?,
+                    header_bytes: frame.parts.header,
+                    payload_bytes: frame.parts.payload,
                 };
                 visited += 1;
-                if visit(view).is_break() {
-                    stopped = true;
-                    return Err(StoreError::Poisoned);
-                }
-                Ok(())
-            });
-            match read {
-                Ok(()) => {}
-                Err(_) if stopped => return Ok(visited),
-                Err(e) => return Err(e),
+                Ok(visit(view))
+            })?;
+            if read.is_break() {
+                return Ok(visited);
             }
         }
         Ok(visited)

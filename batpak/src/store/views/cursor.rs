@@ -16,17 +16,17 @@
 //!   never a silent restart from 0. Layout: see FORMAT.md.
 
 use std::collections::VecDeque;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use super::error::StoreError;
 use super::projection::region_fingerprint;
-use super::{Store, read_lock};
 use crate::coordinate::Region;
 use crate::event::StoredEvent;
+use crate::store::error::{CursorFileProblem, StoreError};
+use crate::store::facade::Store;
+use crate::store::fs::replace_atomically;
 
 /// Positions examined per read: bounds the events a cursor holds decoded
 /// while still reading them in coalesced batches.
@@ -47,41 +47,6 @@ const REGION_AT: usize = POSITION_AT + POSITION_LEN;
 const CHECKSUM_AT: usize = REGION_AT + REGION_LEN;
 /// Exact length of a cursor position file.
 const CURSOR_FILE_LEN: usize = CHECKSUM_AT + CHECKSUM_LEN;
-
-/// What is wrong with a saved cursor position file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CursorFileProblem {
-    /// The file is not exactly as long as the layout.
-    #[error("it is {len} bytes long, not {CURSOR_FILE_LEN}")]
-    Length {
-        /// Bytes found.
-        len: usize,
-    },
-    /// The file does not start with the cursor magic bytes.
-    #[error("it is not a cursor file")]
-    Magic,
-    /// A layout version this build cannot read.
-    #[error("layout version {found} is not supported")]
-    Version {
-        /// The version found.
-        found: u16,
-    },
-    /// The checksum does not match the contents.
-    #[error("its checksum does not match")]
-    Checksum,
-    /// The file was saved by a cursor over another region.
-    #[error("it was saved for another region")]
-    Region,
-    /// The saved position lies beyond this store's log.
-    #[error("position {position} lies beyond the log's {events} events")]
-    BeyondLog {
-        /// The saved position.
-        position: u64,
-        /// Events in the store.
-        events: u64,
-    },
-}
 
 /// Pulls the durable events of a [`Region`] in global position order,
 /// decoded into `P`. Borrows the store, so the store outlives it.
@@ -143,11 +108,11 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
     ) -> Result<Self, StoreError> {
         region.check()?;
         let path = path.as_ref();
-        let from = match std::fs::read(path) {
+        let from = match store.core.fs().read(path) {
             Ok(bytes) => {
                 let position =
                     decode_file(&bytes, &region).map_err(|problem| cursor_error(path, problem))?;
-                let events = read_lock(&store.shared.index).len();
+                let events = store.core.len();
                 if position > events {
                     return Err(cursor_error(
                         path,
@@ -181,7 +146,7 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
     /// [`StoreError::Codec`] when a payload is not a `P` (the cursor stays
     /// before that event); read errors.
     pub fn try_next(&mut self) -> Result<Option<StoredEvent<P>>, StoreError> {
-        let watermark = self.store.shared.hub.watermark();
+        let watermark = self.store.hub.watermark();
         self.fill(watermark)?;
         Ok(self.pop())
     }
@@ -197,7 +162,7 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
             if let Some(event) = self.try_next()? {
                 return Ok(event);
             }
-            self.store.shared.hub.wait_beyond(self.position, None);
+            self.store.hub.wait_beyond(self.position, None);
         }
     }
 
@@ -215,11 +180,7 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
             if let Some(event) = self.try_next()? {
                 return Ok(Some(event));
             }
-            let mark = self
-                .store
-                .shared
-                .hub
-                .wait_beyond(self.position, Some(deadline));
+            let mark = self.store.hub.wait_beyond(self.position, Some(deadline));
             if mark <= self.position && Instant::now() >= deadline {
                 return Ok(None);
             }
@@ -234,24 +195,7 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
     pub fn commit_to(&self, path: impl AsRef<Path>) -> Result<(), StoreError> {
         let path = path.as_ref();
         let bytes = encode_file(self.position, &self.region);
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(".tmp");
-        let tmp = path.with_file_name(name);
-        let mut file =
-            std::fs::File::create(&tmp).map_err(|e| StoreError::io("create", &tmp, e))?;
-        file.write_all(&bytes)
-            .map_err(|e| StoreError::io("write", &tmp, e))?;
-        file.sync_all()
-            .map_err(|e| StoreError::io("fsync", &tmp, e))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(|e| StoreError::io("rename", path, e))?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| StoreError::io("fsync directory", &dir, e))
+        replace_atomically(self.store.core.fs(), path, &bytes)
     }
 
     fn pop(&mut self) -> Option<StoredEvent<P>> {
@@ -267,16 +211,16 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
     /// Refills the buffer from windows of `[position, watermark)` until it
     /// holds an event or the watermark is reached.
     fn fill(&mut self, watermark: u64) -> Result<(), StoreError> {
-        let shared = &self.store.shared;
+        let core = &self.store.core;
         let (lo, hi) = self.region.position_range().unwrap_or((0, u64::MAX));
         while self.buffer.is_empty() && self.position < watermark {
             let end = watermark.min(self.position.saturating_add(SCAN_WINDOW));
             let (a, b) = (lo.max(self.position), hi.min(end - 1));
             if a <= b {
-                let positions = shared.select(&self.region.clone().positions(a..=b));
+                let positions = core.select(&self.region.clone().positions(a..=b));
                 // Decode all before committing to the window, so an error
                 // leaves the cursor where it was.
-                let events = shared.read_events::<P>(&positions)?;
+                let events = core.read_events::<P>(&positions)?;
                 self.buffer.extend(events);
             }
             self.scanned = end;
@@ -325,7 +269,10 @@ fn encode_file(position: u64, region: &Region) -> Vec<u8> {
 
 fn decode_file(bytes: &[u8], region: &Region) -> Result<u64, CursorFileProblem> {
     if bytes.len() != CURSOR_FILE_LEN {
-        return Err(CursorFileProblem::Length { len: bytes.len() });
+        return Err(CursorFileProblem::Length {
+            len: bytes.len(),
+            expected: CURSOR_FILE_LEN,
+        });
     }
     let (head, sum) = bytes.split_at(CHECKSUM_AT);
     if bytes.get(..MAGIC_LEN) != Some(&CURSOR_MAGIC[..]) {

@@ -24,11 +24,12 @@ use redb::{
     TableDefinition,
 };
 
-use super::backend::Backend;
-use super::cache::{CacheKey, ProjectionCache};
-use super::engine::BodyVisitor;
-use super::error::StoreError;
-use super::kv::{KvLog, RecordVisitor};
+use std::ops::ControlFlow;
+
+use super::kv::{KvLog, RangeVisitor, RecordVisitor};
+use crate::store::backend::Backend;
+use crate::store::cache::{CacheKey, ProjectionCache};
+use crate::store::error::StoreError;
 
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
@@ -148,55 +149,35 @@ impl KvLog for RedbLog {
         Ok(true)
     }
 
-    fn get_many(&self, positions: &[u64], visit: &mut BodyVisitor<'_>) -> Result<(), StoreError> {
-        if positions.is_empty() {
-            return Ok(());
-        }
+    fn read_ranges(
+        &self,
+        ranges: &[(u64, u64)],
+        visit: &mut RangeVisitor<'_>,
+    ) -> Result<ControlFlow<()>, StoreError> {
         let table = self.events()?;
-        // Ascending runs of consecutive positions are read with one range
-        // cursor; anything else with point lookups.
-        let mut i = 0;
-        while i < positions.len() {
-            let start = positions[i];
-            let mut end = i + 1;
-            while end < positions.len() && positions[end] == positions[end - 1] + 1 {
-                end += 1;
-            }
-            if end - i == 1 {
-                let value = table.get(start).map_err(|e| engine_err("read", e))?;
-                visit(i, value.as_ref().map_or(&[], |v| v.value()))?;
-            } else {
-                let last = positions[end - 1];
-                let mut expected = i;
-                for row in table
-                    .range(start..=last)
-                    .map_err(|e| engine_err("read", e))?
-                {
-                    let (key, value) = row.map_err(|e| engine_err("read", e))?;
-                    // A missing key shows up as a gap: report it as empty.
-                    while expected < end && positions[expected] < key.value() {
-                        visit(expected, &[])?;
-                        expected += 1;
-                    }
-                    visit(expected, value.value())?;
-                    expected += 1;
-                }
-                for j in expected..end {
-                    visit(j, &[])?;
+        for (run, &(first, last)) in ranges.iter().enumerate() {
+            for row in table
+                .range(first..=last)
+                .map_err(|e| engine_err("read", e))?
+            {
+                let (key, value) = row.map_err(|e| engine_err("read", e))?;
+                if visit(run, key.value(), value.value())?.is_break() {
+                    return Ok(ControlFlow::Break(()));
                 }
             }
-            i = end;
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     }
 
-    fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<(), StoreError> {
+    fn scan(&self, visit: &mut RecordVisitor<'_>) -> Result<ControlFlow<()>, StoreError> {
         let table = self.events()?;
         for row in table.iter().map_err(|e| engine_err("read", e))? {
             let (key, value) = row.map_err(|e| engine_err("read", e))?;
-            visit(key.value(), value.value())?;
+            if visit(key.value(), value.value())?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     }
 
     fn bounds(&self) -> Result<(u64, Option<(u64, u64)>), StoreError> {

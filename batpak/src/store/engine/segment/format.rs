@@ -3,7 +3,11 @@
 //! Offsets are named constants derived from field sizes; nothing else in the
 //! crate hard-codes a layout number. Decoding never allocates from a length
 //! read off disk before checking it against the bytes actually present and
-//! the segment's declared maximum frame length.
+//! the segment's declared maximum frame length. The body inside a frame is
+//! the engine-independent layout of `engine/body.rs`.
+
+use crate::store::config::MAX_PAYLOAD_CAP;
+use crate::store::engine::body::{BODY_PREFIX_LEN, MAX_HEADER_BYTES};
 
 /// First bytes of every segment file.
 pub(crate) const MAGIC: [u8; 8] = *b"BATPAKSG";
@@ -26,20 +30,6 @@ const FRAME_LEN_AT: usize = 0;
 const FRAME_CRC_AT: usize = FRAME_LEN_AT + 4;
 /// Bytes before a frame's body.
 pub(crate) const FRAME_PREFIX_LEN: usize = FRAME_CRC_AT + 4;
-
-// Body prefix: encoded header length, then how many frames of the same batch follow.
-const BODY_HEADER_LEN_AT: usize = 0;
-const BODY_BATCH_REST_AT: usize = BODY_HEADER_LEN_AT + 4;
-/// Bytes of a body before the encoded header.
-pub(crate) const BODY_PREFIX_LEN: usize = BODY_BATCH_REST_AT + 4;
-
-/// Largest encoded header accepted (coordinate parts are at most 1 KiB each,
-/// keys 256 bytes; the rest is admission text).
-pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
-/// Hard cap on the configurable payload limit, so a frame length fits u32.
-pub(crate) const MAX_PAYLOAD_CAP: usize = 1024 * 1024 * 1024;
-/// Most events one batch may hold.
-pub(crate) const MAX_BATCH_EVENTS: usize = 1 << 20;
 
 /// Largest body a store with this payload limit writes.
 pub(crate) fn max_body_len(max_payload: usize) -> u32 {
@@ -131,61 +121,6 @@ pub(crate) fn push_frame(out: &mut Vec<u8>, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
-/// Fills the body prefix at the start of `body` (which begins with
-/// [`BODY_PREFIX_LEN`] reserved bytes): the encoded header's length and how
-/// many frames of the same batch follow this one.
-pub(crate) fn write_body_prefix(body: &mut [u8], header_len: u32, batch_rest: u32) {
-    if let Some(prefix) = body.get_mut(..BODY_PREFIX_LEN) {
-        prefix[BODY_HEADER_LEN_AT..BODY_BATCH_REST_AT].copy_from_slice(&header_len.to_le_bytes());
-        prefix[BODY_BATCH_REST_AT..].copy_from_slice(&batch_rest.to_le_bytes());
-    }
-}
-
-/// A body split into its parts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyParts<'a> {
-    pub(crate) header: &'a [u8],
-    pub(crate) payload: &'a [u8],
-    pub(crate) batch_rest: u32,
-}
-
-/// Splits a body; `None` when its header length does not fit.
-pub(crate) fn split_body(body: &[u8]) -> Option<BodyParts<'_>> {
-    let prefix = body.get(..BODY_PREFIX_LEN)?;
-    let header_len = usize::try_from(read_u32(prefix, BODY_HEADER_LEN_AT)).ok()?;
-    let batch_rest = read_u32(prefix, BODY_BATCH_REST_AT);
-    let rest = &body[BODY_PREFIX_LEN..];
-    if header_len == 0 || header_len > rest.len() {
-        return None;
-    }
-    let (header, payload) = rest.split_at(header_len);
-    Some(BodyParts {
-        header,
-        payload,
-        batch_rest,
-    })
-}
-
-/// The bytes an encoded event header starts with: an array of its 11
-/// fields (`0x9b`), then the id as bin 16 (`0xc4 0x10`).
-const HEADER_ID_PREFIX: [u8; 3] = [0x9b, 0xc4, 16];
-/// Where the 16 id bytes (big-endian u128) sit in an encoded header.
-const HEADER_ID_AT: usize = HEADER_ID_PREFIX.len();
-
-/// The event id of an encoded header, read without decoding the rest
-/// (replay checks it against the index); `None` when the header does not
-/// start as FORMAT.md says.
-pub(crate) fn header_event_id(header: &[u8]) -> Option<u128> {
-    if header.get(..HEADER_ID_AT)? != HEADER_ID_PREFIX {
-        return None;
-    }
-    let id: [u8; 16] = header
-        .get(HEADER_ID_AT..HEADER_ID_AT + 16)?
-        .try_into()
-        .ok()?;
-    Some(u128::from_be_bytes(id))
-}
-
 /// What sits at an offset of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FrameCheck {
@@ -259,6 +194,7 @@ mod tests {
     use super::*;
     use crate::coordinate::Coordinate;
     use crate::event::{Admission, EventHeader, EventId, EventKind, Hash, encode_header};
+    use crate::store::engine::body::header_event_id;
 
     #[test]
     fn segment_header_matches_golden_bytes() {

@@ -9,9 +9,10 @@
 
 use super::format::{
     FRAME_PREFIX_LEN, FrameCheck, HeaderProblem, SEGMENT_HEADER_LEN, SegmentHeader, check_frame,
-    decode_segment_header, split_body,
+    decode_segment_header,
 };
-use crate::store::error::StoreError;
+use crate::store::engine::body::split_body;
+use crate::store::error::{Place, StoreError};
 
 /// One complete frame found by a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,13 +87,12 @@ pub(crate) fn scan_segment(
                 HeaderProblem::Damaged(why) => why,
                 HeaderProblem::Newer(_) => "newer format",
             };
-            return Err(StoreError::corrupt(segment, 0, reason));
+            return Err(StoreError::corrupt(Place::segment(segment, 0), reason));
         }
     };
     if header.segment != segment {
         return Err(StoreError::corrupt(
-            segment,
-            0,
+            Place::segment(segment, 0),
             format!("segment header names segment {}", header.segment),
         ));
     }
@@ -112,16 +112,14 @@ pub(crate) fn scan_segment(
         let body_end = body_start + body_len as usize;
         let Some(parts) = split_body(&bytes[body_start..body_end]) else {
             return Err(StoreError::corrupt(
-                segment,
-                offset as u64,
+                Place::segment(segment, offset as u64),
                 "frame body has an impossible header length",
             ));
         };
         if batch_due > 0 {
             if parts.batch_rest != batch_due - 1 {
                 return Err(StoreError::corrupt(
-                    segment,
-                    offset as u64,
+                    Place::segment(segment, offset as u64),
                     "batch frame count does not continue the batch",
                 ));
             }
@@ -155,15 +153,14 @@ pub(crate) fn scan_segment(
         } else {
             first_bad as u64
         };
-        return Err(StoreError::corrupt(segment, at, reason));
+        return Err(StoreError::corrupt(Place::segment(segment, at), reason));
     }
     if let Some(at) = cut_at
         && !repair
         && let Some(valid) = valid_frame_after(bytes, at + 1, header.max_body_len)
     {
         return Err(StoreError::corrupt(
-            segment,
-            at as u64,
+            Place::segment(segment, at as u64),
             format!("{reason}, but a valid frame follows at offset {valid}"),
         ));
     }

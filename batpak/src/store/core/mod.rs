@@ -1,0 +1,225 @@
+//! The store's core: every rule of the log, above the engine seam.
+//!
+//! The core owns validation, idempotency then expected-version checks,
+//! sequence, position and id assignment, the hash chain and the in-memory
+//! index; a log engine (`super::engine`) only keeps frame bodies in position
+//! order. [`Core`]'s fields are private to this folder: the façade and the
+//! views use the methods below, never the fields.
+//!
+//! Files, in the order an event goes through them: `open.rs` (directory,
+//! lock, engine, index), `write.rs` (the append path, step by step),
+//! `commit.rs` (group commit and the background flusher), `read.rs`
+//! (selection on the index, reads checked against it), `replay.rs`
+//! (streaming reads), `verify.rs` (a full re-read of the log), `index.rs`
+//! (the index and its checkpoint).
+//!
+//! Invariants: positions are gapless from 0; a stream's n-th event has
+//! sequence n; an event is visible to readers only once its bytes are in the
+//! engine; after a failed write or sync the core is poisoned and refuses
+//! appends until reopened, and nothing from the failed call is acknowledged.
+//! Visibility is not durability: readers see an event as soon as it is
+//! written, possibly before the fsync its appender waits for.
+
+pub(crate) mod commit;
+pub(crate) mod index;
+mod open;
+mod read;
+pub(crate) mod replay;
+mod verify;
+pub(crate) mod write;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use self::index::{Index, Inserted};
+use super::config::StoreConfig;
+use super::engine::{BodyBatch, Loc, LogEngine};
+use super::error::StoreError;
+use super::fs::FileSystem;
+use super::lock::{lock, read_lock};
+use super::report::{StoreStats, StreamHead};
+use crate::coordinate::Coordinate;
+use crate::event::{EventId, Hash};
+use crate::pipeline::AppendReceipt;
+
+/// Told when positions become durable: how the views learn of new events
+/// without the core knowing them. Called after the group-commit sync, from
+/// whichever thread led it; implementations order concurrent calls
+/// themselves.
+pub(crate) trait DurableHook: Send + Sync {
+    /// Positions below `end` are durable; `core` reads them.
+    fn durable(&self, core: &Core, end: u64);
+}
+
+/// The shared state of one open store.
+pub(crate) struct Core {
+    config: StoreConfig,
+    writable: bool,
+    fs: Arc<dyn FileSystem>,
+    engine: Box<dyn LogEngine>,
+    index: RwLock<Index>,
+    writer: Mutex<WriteScratch>,
+    /// True while a leader is syncing.
+    sync_state: Mutex<bool>,
+    sync_done: Condvar,
+    /// Positions below this have been handed to the engine.
+    appended: AtomicU64,
+    /// Positions below this are durable.
+    durable: AtomicU64,
+    /// Threads inside an append call (appending or waiting for durability).
+    in_flight: AtomicU64,
+    /// Threads encoding and writing (inside the writer step).
+    appending: AtomicU64,
+    poisoned: AtomicBool,
+    syncs: AtomicU64,
+    truncated_bytes: u64,
+    from_checkpoint: bool,
+    on_durable: Arc<dyn DurableHook>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("dir", &self.config.dir)
+            .field("writable", &self.writable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// The store directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
+    /// True when opened for writing.
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// The file system the store writes through (views write cursor files).
+    pub(crate) fn fs(&self) -> &dyn FileSystem {
+        &*self.fs
+    }
+
+    /// Events indexed so far (also the next global position).
+    pub(crate) fn len(&self) -> u64 {
+        read_lock(&self.index).len()
+    }
+
+    /// Positions below this are durable.
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::SeqCst)
+    }
+
+    /// A stream's version and head hash.
+    pub(crate) fn head(&self, coord: &Coordinate) -> StreamHead {
+        read_lock(&self.index)
+            .stream(coord)
+            .map_or(StreamHead::EMPTY, |s| StreamHead {
+                version: s.positions.len() as u64,
+                hash: s.head,
+            })
+    }
+
+    /// Counters: events, streams, segments, bytes, syncs, recovery.
+    pub(crate) fn stats(&self) -> StoreStats {
+        let (events, streams) = {
+            let index = read_lock(&self.index);
+            (index.len(), index.streams.len() as u64)
+        };
+        let (segments, log_bytes) = self.engine.size();
+        StoreStats {
+            events,
+            streams,
+            segments,
+            log_bytes,
+            durable_events: self.durable(),
+            syncs: self.syncs.load(Ordering::SeqCst),
+            truncated_bytes: self.truncated_bytes,
+            opened_from_checkpoint: self.from_checkpoint,
+        }
+    }
+
+    /// Makes every event appended so far durable (one fdatasync, shared
+    /// with concurrent callers).
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        if !self.writable {
+            return Ok(());
+        }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        let end = self.appended.load(Ordering::SeqCst);
+        self.wait_durable(end)
+    }
+
+    /// Syncs and writes the index checkpoint, so the next open need not scan.
+    pub(crate) fn close(&self) -> Result<(), StoreError> {
+        if !self.writable {
+            return Ok(());
+        }
+        self.sync()?;
+        let _writer = lock(&self.writer);
+        let index = read_lock(&self.index);
+        let bytes = index.encode_checkpoint(&self.engine.extent());
+        self.engine.write_checkpoint(&bytes)
+    }
+
+    /// Best effort on drop: hand buffered frames to the OS so a clean
+    /// process exit keeps them. A failed flush poisons the engine, and
+    /// reopen recovers; there is no one to tell.
+    pub(crate) fn flush_on_drop(&self) {
+        if self.writable && !self.poisoned.load(Ordering::SeqCst) {
+            let _ = self.engine.flush();
+        }
+    }
+}
+
+/// The writer's scratch, reused across appends (guarded by the writer mutex).
+#[derive(Default)]
+struct WriteScratch {
+    batch: BodyBatch,
+    locs: Vec<Loc>,
+    events: Vec<Inserted>,
+    receipts: Vec<AppendReceipt>,
+    ids: Vec<EventId>,
+    hashes: Vec<Hash>,
+}
+
+/// Counts a thread in a section (appending, waiting) for as long as it lives.
+pub(crate) struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Core {
+    /// Counts the calling thread as appending or waiting until the guard
+    /// drops (group commit waits for such threads to join a sync).
+    pub(crate) fn enter_append(&self) -> InFlight<'_> {
+        InFlight::enter(&self.in_flight)
+    }
+
+    /// Opens a core; see [`open::open`].
+    pub(crate) fn open(
+        config: StoreConfig,
+        writable: bool,
+        fs: Arc<dyn FileSystem>,
+        on_durable: Arc<dyn DurableHook>,
+    ) -> Result<Arc<Self>, StoreError> {
+        open::open(config, writable, fs, on_durable)
+    }
+}

@@ -1,0 +1,138 @@
+//! Opening a store: the directory and its lock, the engine, the index.
+//!
+//! The index comes from the engine's checkpoint when the engine accepts it
+//! (it describes exactly the log present), else from a scan in which every
+//! frame is checked by [`Index::apply_frame`]. Damage found by that check
+//! is reported where it is; nothing is repaired here beyond what the engine
+//! does to a torn tail.
+
+use std::fs::{File, OpenOptions};
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use super::index::Index;
+use super::{Core, DurableHook, WriteScratch};
+use crate::store::config::StoreConfig;
+use crate::store::engine::choose::open_engine;
+use crate::store::engine::place_of;
+use crate::store::error::{Place, StoreError};
+use crate::store::fs::FileSystem;
+
+/// Name of the lock file inside the store directory.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+
+/// Opens the store in `config.dir`: locks the directory, opens the engine
+/// with the index built from it, and (with `verify_on_open`) checks a
+/// checkpointed index against the whole log.
+pub(super) fn open(
+    config: StoreConfig,
+    writable: bool,
+    fs: Arc<dyn FileSystem>,
+    on_durable: Arc<dyn DurableHook>,
+) -> Result<Arc<Core>, StoreError> {
+    let lock_file = lock_dir(&config, writable)?;
+    let mut index = Index::default();
+    let mut from_checkpoint = None;
+    let mut damage = None;
+    let opened = open_engine(
+        Arc::clone(&fs),
+        &config,
+        writable,
+        &mut |bytes, extent, next_loc| {
+            from_checkpoint = Index::decode_checkpoint(bytes, extent, next_loc);
+            from_checkpoint.is_some()
+        },
+        &mut |loc, body| match index.apply_frame(loc, body) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(d) => {
+                damage = Some(d);
+                ControlFlow::Break(())
+            }
+        },
+    )?;
+    let ControlFlow::Continue((engine, report)) = opened else {
+        // The engine stops only when the visitor breaks, after it kept why.
+        let at = damage.map(|d| {
+            let place = place_of(config.backend, d.loc);
+            StoreError::from(d.locate(place))
+        });
+        return Err(at.unwrap_or_else(|| {
+            StoreError::corrupt(
+                Place::Index {
+                    position: index.len(),
+                },
+                "open stopped early",
+            )
+        }));
+    };
+    if let Some(loaded) = from_checkpoint {
+        index = loaded;
+    }
+    let events = index.len();
+    let core = Arc::new(Core {
+        config,
+        writable,
+        fs,
+        engine,
+        index: RwLock::new(index),
+        writer: Mutex::new(WriteScratch::default()),
+        sync_state: Mutex::new(false),
+        sync_done: Condvar::new(),
+        appended: AtomicU64::new(events),
+        durable: AtomicU64::new(events),
+        in_flight: AtomicU64::new(0),
+        appending: AtomicU64::new(0),
+        poisoned: AtomicBool::new(false),
+        syncs: AtomicU64::new(0),
+        truncated_bytes: report.truncated_bytes,
+        from_checkpoint: report.from_checkpoint,
+        on_durable,
+        _lock: lock_file,
+    });
+    if report.from_checkpoint
+        && core.config.verify_on_open
+        && let Some(d) = core.verify()?.damage
+    {
+        return Err(d.into());
+    }
+    Ok(core)
+}
+
+/// Checks the store path, creates the directory when allowed, and takes the
+/// lock file: exclusive for a writer, shared for readers.
+fn lock_dir(config: &StoreConfig, writable: bool) -> Result<File, StoreError> {
+    let dir = &config.dir;
+    match std::fs::metadata(dir) {
+        // `metadata` follows symlinks: a symlink to a directory is used as
+        // that directory (documented in FORMAT.md).
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(StoreError::NotADirectory { path: dir.clone() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && writable && config.create => {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
+        }
+        Err(e) => return Err(StoreError::io("open directory", dir, e)),
+    }
+    let path = dir.join(LOCK_FILE);
+    let file = if writable {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+    } else {
+        File::open(&path).or_else(|_| File::open(dir))
+    }
+    .map_err(|e| StoreError::io("open lock file", &path, e))?;
+    let locked = if writable {
+        file.try_lock()
+    } else {
+        file.try_lock_shared()
+    };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::StoreLocked { dir: dir.clone() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io("lock", &path, e)),
+    }
+}

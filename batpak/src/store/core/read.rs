@@ -1,0 +1,408 @@
+//! The read path: select on the index, read only the chosen frames, and
+//! check every frame against the index entry it was found through.
+//!
+//! [`Core::check_frame`] is the one rule for "this frame is the event the
+//! index says": every read (get, stream, query, headers, subscriptions,
+//! replay, projections) goes through it, so a frame that disagrees with its
+//! entry is `Corrupt`, named by place, and never returned as another event.
+//! The index lock is held while selecting, never while reading.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::ops::ControlFlow;
+
+use serde::de::DeserializeOwned;
+
+use super::Core;
+use super::index::{Entry, FLAG_BYPASS, IdHasher, Index, StreamState};
+use crate::coordinate::{EntityFilter, Region};
+use crate::event::{
+    EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
+};
+use crate::store::engine::body::{BodyParts, header_event_id, split_body};
+use crate::store::engine::{Loc, place_of};
+use crate::store::error::{Place, StoreError};
+use crate::store::lock::read_lock;
+
+/// How much of a frame to decode when checking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// Only the event id at the start of the header (replay's fast path:
+    /// the id is unique, so it pins the frame to its entry).
+    Id,
+    /// The whole header: position, id, sequence and kind must match.
+    Header,
+}
+
+/// A frame that passed [`Core::check_frame`].
+pub(crate) struct Checked<'b> {
+    /// The frame's parts.
+    pub(crate) parts: BodyParts<'b>,
+    /// The decoded header (with [`Depth::Header`]).
+    pub(crate) header: Option<EventHeader>,
+}
+
+/// Where a read event's chain hash comes from (see `read_events`).
+#[derive(Debug, Clone, Copy)]
+enum HashFrom {
+    /// The `prev_hash` of the same stream's next event, read in the same call.
+    Successor,
+    /// The stream's head (captured with the plan): the event is its last.
+    Head,
+    /// Neither is known: hash the stored bytes.
+    Compute,
+}
+
+/// The one region predicate over index data: what `Region::matches` says of
+/// a header, said of an index entry and its stream.
+pub(crate) fn entry_matches(region: &Region, stream: &StreamState, e: &Entry, p: u64) -> bool {
+    let in_range =
+        |range: Option<(u64, u64)>, v: u64| range.is_none_or(|(a, b)| (a..=b).contains(&v));
+    region.matches_coordinate(&stream.coordinate)
+        && region.matches_kind(e.kind)
+        && in_range(region.sequence_range(), e.sequence)
+        && in_range(region.position_range(), p)
+        && (!region.is_bypassed_only() || e.flags & FLAG_BYPASS != 0)
+}
+
+impl Core {
+    /// Where `loc` is, for an error.
+    pub(crate) fn place(&self, loc: Loc) -> Place {
+        place_of(self.config.backend, loc)
+    }
+
+    /// Checks that `body`, found through `entry` at `position`, holds that
+    /// event; decodes as much as `depth` asks.
+    pub(crate) fn check_frame<'b>(
+        &self,
+        position: u64,
+        entry: &Entry,
+        body: &'b [u8],
+        depth: Depth,
+    ) -> Result<Checked<'b>, StoreError> {
+        let at = || self.place(entry.loc());
+        let parts =
+            split_body(body).ok_or_else(|| StoreError::corrupt(at(), "frame body is malformed"))?;
+        let header = match depth {
+            Depth::Id => {
+                if header_event_id(parts.header) != Some(entry.id.as_u128()) {
+                    return Err(StoreError::corrupt(
+                        at(),
+                        format!(
+                            "frame holds another event than the index expects at position {position}"
+                        ),
+                    ));
+                }
+                None
+            }
+            Depth::Header => {
+                let header = decode_header(parts.header)?;
+                let disagrees = [
+                    (header.position != position, "position"),
+                    (header.id != entry.id, "id"),
+                    (header.sequence != entry.sequence, "sequence"),
+                    (header.kind != entry.kind, "kind"),
+                ];
+                if let Some((_, field)) = disagrees.iter().find(|(bad, _)| *bad) {
+                    return Err(StoreError::corrupt(
+                        at(),
+                        format!(
+                            "frame's {field} disagrees with the index entry for position {position}"
+                        ),
+                    ));
+                }
+                Some(header)
+            }
+        };
+        Ok(Checked { parts, header })
+    }
+
+    /// The index entry at `position`, or `Corrupt` naming it.
+    pub(super) fn entry_at(index: &Index, position: u64) -> Result<Entry, StoreError> {
+        usize::try_from(position)
+            .ok()
+            .and_then(|p| index.entries.get(p))
+            .copied()
+            .ok_or_else(|| {
+                StoreError::corrupt(Place::Index { position }, "no index entry at this position")
+            })
+    }
+
+    /// The entries at `positions`, captured under one index lock.
+    fn entries_at(&self, positions: &[u64]) -> Result<Vec<Entry>, StoreError> {
+        let index = read_lock(&self.index);
+        positions
+            .iter()
+            .map(|&p| Self::entry_at(&index, p))
+            .collect()
+    }
+
+    /// The event with this id, decoded into `P`.
+    pub(crate) fn get<P: DeserializeOwned>(
+        &self,
+        id: EventId,
+    ) -> Result<Option<StoredEvent<P>>, StoreError> {
+        let found = {
+            let index = read_lock(&self.index);
+            match index.by_id.get(id, &index.entries) {
+                Some(p) => Some((p, Self::entry_at(&index, p)?)),
+                None => None,
+            }
+        };
+        let Some((position, entry)) = found else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        self.engine.read(entry.loc(), &mut buf)?;
+        let frame = self.check_frame(position, &entry, &buf, Depth::Header)?;
+        decode_owned(frame, true).map(Some)
+    }
+
+    /// The positions of `coord`'s stream, in sequence order.
+    pub(crate) fn stream_positions(&self, coord: &crate::coordinate::Coordinate) -> Vec<u64> {
+        read_lock(&self.index)
+            .stream(coord)
+            .map(|s| s.positions.clone())
+            .unwrap_or_default()
+    }
+
+    /// Positions selected by `region`, ascending, using only the index.
+    pub(crate) fn select(&self, region: &Region) -> Vec<u64> {
+        let index = read_lock(&self.index);
+        let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
+        let hi = hi.min(index.len().saturating_sub(1));
+        if index.len() == 0 || lo > hi {
+            return Vec::new();
+        }
+        let keep = |p: u64| -> bool {
+            usize::try_from(p)
+                .ok()
+                .and_then(|i| index.entries.get(i))
+                .and_then(|e| index.streams.get(e.stream as usize).map(|s| (e, s)))
+                .is_some_and(|(e, s)| entry_matches(region, s, e, p))
+        };
+        let whole_log =
+            matches!(region.entity_filter(), EntityFilter::Any) && region.scope_filter().is_none();
+        if whole_log {
+            return (lo..=hi).filter(|&p| keep(p)).collect();
+        }
+        let mut out = Vec::new();
+        for stream in &index.streams {
+            if !region.matches_coordinate(&stream.coordinate) {
+                continue;
+            }
+            let from = stream.positions.partition_point(|&p| p < lo);
+            out.extend(
+                stream.positions[from..]
+                    .iter()
+                    .copied()
+                    .take_while(|&p| p <= hi)
+                    .filter(|&p| keep(p)),
+            );
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Positions in `[from, to)` that `region` selects and whose kind is
+    /// one of `kinds` (all kinds when `None`).
+    pub(crate) fn select_between(
+        &self,
+        region: &Region,
+        kinds: Option<&[EventKind]>,
+        from: u64,
+        to: u64,
+    ) -> Vec<u64> {
+        let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
+        let (a, b) = (lo.max(from), hi.min(to.saturating_sub(1)));
+        if to == 0 || a > b {
+            return Vec::new();
+        }
+        let mut positions = self.select(&region.clone().positions(a..=b));
+        if let Some(kinds) = kinds {
+            let index = read_lock(&self.index);
+            positions.retain(|&p| {
+                usize::try_from(p)
+                    .ok()
+                    .and_then(|i| index.entries.get(i))
+                    .is_some_and(|e| kinds.contains(&e.kind))
+            });
+        }
+        positions
+    }
+
+    /// Whether the event at `position` lies inside `region`, judged from
+    /// the index alone.
+    pub(crate) fn matches_at(&self, region: &Region, position: u64) -> bool {
+        let index = read_lock(&self.index);
+        usize::try_from(position)
+            .ok()
+            .and_then(|i| index.entries.get(i))
+            .and_then(|e| index.streams.get(e.stream as usize).map(|s| (e, s)))
+            .is_some_and(|(e, s)| entry_matches(region, s, e, position))
+    }
+
+    /// The id of the event at `position`.
+    pub(crate) fn id_at(&self, position: u64) -> Option<EventId> {
+        let index = read_lock(&self.index);
+        usize::try_from(position)
+            .ok()
+            .and_then(|i| index.entries.get(i))
+            .map(|e| e.id)
+    }
+
+    /// Reads and decodes the events at `positions` (ascending).
+    ///
+    /// Chain hashes are not recomputed when the index already knows them: an
+    /// event's hash is its stream successor's `prev_hash` (when that
+    /// successor is read too) or the stream's head (when it is the last
+    /// event); only the others are hashed. Every link was checked when the
+    /// index was built.
+    pub(crate) fn read_events<P: DeserializeOwned>(
+        &self,
+        positions: &[u64],
+    ) -> Result<Vec<StoredEvent<P>>, StoreError> {
+        let n = positions.len();
+        let mut entries = Vec::with_capacity(n);
+        let mut plan = vec![HashFrom::Compute; n];
+        let mut heads: HashMap<u32, Hash, BuildHasherDefault<IdHasher>> = HashMap::default();
+        {
+            let index = read_lock(&self.index);
+            for &p in positions {
+                entries.push(Self::entry_at(&index, p)?);
+            }
+            let mut next_seq: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
+            // Captured now: a later append would move the head.
+            for (i, entry) in entries.iter().enumerate().rev() {
+                if let Some(stream) = index.streams.get(entry.stream as usize) {
+                    plan[i] = if next_seq.get(&entry.stream) == Some(&(entry.sequence + 1)) {
+                        HashFrom::Successor
+                    } else if entry.sequence == stream.positions.len() as u64 {
+                        heads.insert(entry.stream, stream.head);
+                        HashFrom::Head
+                    } else {
+                        HashFrom::Compute
+                    };
+                }
+                next_seq.insert(entry.stream, entry.sequence);
+            }
+        }
+        let locs: Vec<Loc> = entries.iter().map(Entry::loc).collect();
+        let mut out: Vec<StoredEvent<P>> = Vec::with_capacity(n);
+        // The visitor never breaks: every event is read.
+        let _: ControlFlow<()> = self.engine.read_many(&locs, &mut |i, body| {
+            let (Some(&position), Some(entry)) = (positions.get(i), entries.get(i)) else {
+                return Err(unrequested(i));
+            };
+            let compute = matches!(plan.get(i), Some(HashFrom::Compute));
+            let frame = self.check_frame(position, entry, body, Depth::Header)?;
+            out.push(decode_owned(frame, compute)?);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        let mut successor_prev: HashMap<u32, Hash, BuildHasherDefault<IdHasher>> =
+            HashMap::default();
+        for i in (0..out.len()).rev() {
+            let stream = entries[i].stream;
+            match plan[i] {
+                HashFrom::Compute => {}
+                HashFrom::Head => {
+                    if let Some(hash) = heads.get(&stream) {
+                        out[i].hash = *hash;
+                    }
+                }
+                HashFrom::Successor => {
+                    if let Some(hash) = successor_prev.get(&stream) {
+                        out[i].hash = *hash;
+                    }
+                }
+            }
+            successor_prev.insert(stream, out[i].header.prev_hash);
+        }
+        Ok(out)
+    }
+
+    /// The headers of the events at `positions`.
+    pub(crate) fn read_headers(&self, positions: &[u64]) -> Result<Vec<EventHeader>, StoreError> {
+        let mut out = Vec::with_capacity(positions.len());
+        // The visitor never breaks: every header is read.
+        let _: ControlFlow<()> = self.read_checked(positions, &mut |_, frame| {
+            if let Some(header) = frame.header {
+                out.push(header);
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// Reads the frames at `positions`, checks each against its entry
+    /// (whole header), and hands it to `visit` with its position.
+    pub(crate) fn read_checked(
+        &self,
+        positions: &[u64],
+        visit: &mut dyn FnMut(u64, Checked<'_>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, StoreError> {
+        let entries = self.entries_at(positions)?;
+        let locs: Vec<Loc> = entries.iter().map(Entry::loc).collect();
+        self.engine.read_many(&locs, &mut |i, body| {
+            let (Some(&position), Some(entry)) = (positions.get(i), entries.get(i)) else {
+                return Err(unrequested(i));
+            };
+            let frame = self.check_frame(position, entry, body, Depth::Header)?;
+            Ok(visit(position, frame))
+        })
+    }
+
+    /// The event `id` and every event it caused, directly or through
+    /// others, in global position order (empty when `id` is unknown).
+    pub(crate) fn causation_positions(&self, id: EventId) -> Vec<u64> {
+        let index = read_lock(&self.index);
+        let Some(root) = index.by_id.get(id, &index.entries) else {
+            return Vec::new();
+        };
+        let mut found = vec![root];
+        let mut i = 0;
+        while let Some(&p) = found.get(i) {
+            if let Some(children) = index.children.get(&p) {
+                found.extend_from_slice(children);
+            }
+            i += 1;
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
+/// An engine handed back a body for request index `i`, which it was not
+/// asked for (an engine bug, reported rather than skipped).
+fn unrequested(i: usize) -> StoreError {
+    StoreError::corrupt(
+        Place::Index {
+            position: u64::try_from(i).unwrap_or(u64::MAX),
+        },
+        "the engine returned a frame for a request index out of range",
+    )
+}
+
+/// An owned event from a checked frame; the chain hash is computed only when
+/// `compute` (otherwise the caller fills it in).
+fn decode_owned<P: DeserializeOwned>(
+    frame: Checked<'_>,
+    compute: bool,
+) -> Result<StoredEvent<P>, StoreError> {
+    let header = match frame.header {
+        Some(header) => header,
+        None => decode_header(frame.parts.header)?,
+    };
+    let payload = decode_payload(frame.parts.payload)?;
+    let hash = if compute {
+        Hash::chain(&header.prev_hash, frame.parts.header, frame.parts.payload)
+    } else {
+        Hash::ZERO
+    };
+    Ok(StoredEvent {
+        header,
+        payload,
+        hash,
+    })
+}

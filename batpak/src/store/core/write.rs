@@ -1,0 +1,366 @@
+//! The append path, one named step per rule:
+//! check input → admit (idempotency, version, ids) → encode → hand to the
+//! engine → record in the index.
+//!
+//! Runs on the caller's thread. Admission, encoding, the engine write and
+//! the index update happen under the writer mutex, so positions are handed
+//! out in order and a stream's version cannot move between the check and the
+//! write (compare-and-append). Durability is waited for afterwards, outside
+//! the mutex (`commit.rs`). Nothing is written when a check fails; a failed
+//! engine write poisons the core and nothing of the call is acknowledged.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::index::{Fingerprint, Index, Inserted, KeyEntry};
+use super::read::Depth;
+use super::{Core, InFlight, WriteScratch};
+use crate::coordinate::Coordinate;
+use crate::event::{Admission, EventId, EventKind, Hash, HeaderRef, encode_header_ref_into};
+use crate::pipeline::{AppendOptions, AppendReceipt};
+use crate::store::config::{MAX_IDEMPOTENCY_KEY_LEN, SyncPolicy};
+use crate::store::engine::body::{
+    BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, write_body_prefix,
+};
+use crate::store::error::StoreError;
+use crate::store::lock::{lock, read_lock, write_lock};
+
+/// Whether the caller waits for durability right after the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppendMode {
+    /// The call waits (under the sync policy) before it returns.
+    Wait,
+    /// The call returns a ticket; the caller waits later, once for many.
+    Pipelined,
+}
+
+/// Where an admitted call goes: the stream's place and what its events get.
+struct Admitted {
+    /// The stream's id in the index, when it exists.
+    stream_id: Option<u32>,
+    /// The stream's version before the call.
+    version: u64,
+    /// The stream's head hash before the call.
+    head: Hash,
+    /// Global position of the call's first event.
+    first_position: u64,
+    correlation: Option<EventId>,
+    timestamp_us: u64,
+}
+
+/// What admission decided.
+enum Decision {
+    /// The idempotency key was used before for this exact content: the
+    /// earlier receipts stand, nothing is written.
+    Replayed { end: u64 },
+    /// Write the call here.
+    Write(Admitted),
+}
+
+impl Core {
+    /// Appends one call (one event or one atomic batch) to `coord`'s
+    /// stream. Puts the receipts into `out` and returns the position after
+    /// the last event (what a durability wait waits for).
+    pub(crate) fn append<R: Extend<AppendReceipt>>(
+        &self,
+        coord: &Coordinate,
+        events: &[(EventKind, Vec<u8>)],
+        options: &AppendOptions,
+        admission: &Admission,
+        mode: AppendMode,
+        out: &mut R,
+    ) -> Result<u64, StoreError> {
+        let _appending = InFlight::enter(&self.appending);
+        let fingerprint = self.check_input(coord, events, options)?;
+        let mut scratch = lock(&self.writer);
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
+        let scratch = &mut *scratch;
+        let admitted = {
+            let index = read_lock(&self.index);
+            match self.admit(&index, coord, events, options, fingerprint, scratch, out)? {
+                Decision::Replayed { end } => return Ok(end),
+                Decision::Write(admitted) => admitted,
+            }
+        };
+        encode(scratch, coord, events, options, admission, &admitted)?;
+        self.hand_to_engine(scratch, admitted.first_position, mode)?;
+        self.record(scratch, coord, options, fingerprint, &admitted);
+        out.extend(scratch.receipts.iter().copied());
+        let end = admitted.first_position + events.len() as u64;
+        self.appended.store(end, Ordering::SeqCst);
+        Ok(end)
+    }
+
+    /// Step 1, before any lock: the call is writable and within every
+    /// limit. Returns the idempotency fingerprint of the call's content
+    /// when it carries a key.
+    fn check_input(
+        &self,
+        coord: &Coordinate,
+        events: &[(EventKind, Vec<u8>)],
+        options: &AppendOptions,
+    ) -> Result<Option<Hash>, StoreError> {
+        if !self.writable {
+            return Err(StoreError::ReadOnly);
+        }
+        if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
+            return Err(StoreError::BatchSize {
+                len: events.len(),
+                max: MAX_BATCH_EVENTS,
+            });
+        }
+        let max = self.config.max_payload_bytes;
+        for (kind, payload) in events {
+            if kind.is_system() {
+                return Err(StoreError::ReservedKind { kind: *kind });
+            }
+            if payload.len() > max {
+                return Err(StoreError::PayloadTooLarge {
+                    len: payload.len(),
+                    max,
+                });
+            }
+        }
+        match &options.idempotency_key {
+            Some(key) if key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
+                Err(StoreError::IdempotencyKeyTooLong {
+                    len: key.len(),
+                    max: MAX_IDEMPOTENCY_KEY_LEN,
+                })
+            }
+            Some(_) => {
+                let mut f = Fingerprint::new(coord);
+                for (kind, payload) in events {
+                    f.add(*kind, payload);
+                }
+                Ok(Some(f.finish()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Step 2, under the writer mutex: the idempotency key first (a retry
+    /// of the same content gets the original receipts; other content under
+    /// the same key is a conflict), then the expected version; then the
+    /// call's positions, ids, correlation and timestamp.
+    #[allow(clippy::too_many_arguments)]
+    fn admit<R: Extend<AppendReceipt>>(
+        &self,
+        index: &Index,
+        coord: &Coordinate,
+        events: &[(EventKind, Vec<u8>)],
+        options: &AppendOptions,
+        fingerprint: Option<Hash>,
+        scratch: &mut WriteScratch,
+        out: &mut R,
+    ) -> Result<Decision, StoreError> {
+        if let (Some(key), Some(fp)) = (&options.idempotency_key, fingerprint)
+            && let Some(KeyEntry {
+                fingerprint,
+                receipts,
+            }) = index.keys.get(key)
+        {
+            if *fingerprint == fp {
+                let end = receipts.last().map_or(0, |r| r.position + 1);
+                out.extend(receipts.iter().copied());
+                return Ok(Decision::Replayed { end });
+            }
+            return Err(StoreError::IdempotencyConflict {
+                key: key.clone(),
+                position: receipts.first().map_or(0, |r| r.position),
+            });
+        }
+        let stream_id = index.by_coordinate.get(coord).copied();
+        let (version, head) = stream_id
+            .and_then(|s| index.streams.get(s as usize))
+            .map_or((0, Hash::ZERO), |s| (s.positions.len() as u64, s.head));
+        if !options.expected_version.allows(version) {
+            return Err(StoreError::VersionMismatch {
+                coordinate: coord.clone(),
+                expected: options.expected_version,
+                actual: version,
+            });
+        }
+        let correlation = match (options.correlation, options.causation) {
+            (Some(c), _) => Some(c),
+            (None, Some(cause)) => self.correlation_of(index, cause),
+            (None, None) => None,
+        };
+        // Ids from this process never repeat (a counter); an id from an
+        // earlier run could, if the clock stepped back and the random
+        // process tag matched, so check (cheap: an id above every indexed
+        // id is new). A duplicate id would make the log unopenable.
+        // One clock read serves the ids and the timestamp.
+        let now = since_epoch();
+        scratch.ids.clear();
+        for _ in 0..events.len() {
+            let mut id = EventId::generate_at(now);
+            while index.by_id.get(id, &index.entries).is_some() {
+                id = EventId::generate();
+            }
+            scratch.ids.push(id);
+        }
+        Ok(Decision::Write(Admitted {
+            stream_id,
+            version,
+            head,
+            first_position: index.len(),
+            correlation,
+            timestamp_us: u64::try_from(now.as_micros()).unwrap_or(u64::MAX),
+        }))
+    }
+
+    /// The correlation of the causing event, read from its header.
+    fn correlation_of(&self, index: &Index, cause: EventId) -> Option<EventId> {
+        let position = index.by_id.get(cause, &index.entries)?;
+        let entry = index.entries.get(usize::try_from(position).ok()?)?;
+        let mut buf = Vec::new();
+        self.engine.read(entry.loc(), &mut buf).ok()?;
+        let frame = self
+            .check_frame(position, entry, &buf, Depth::Header)
+            .ok()?;
+        frame.header.map(|h| h.correlation)
+    }
+
+    /// Step 4: the encoded bodies go to the engine. Under the `Always`
+    /// policy a waiting call's bytes reach the OS now (its sync follows);
+    /// otherwise they may stay buffered. A failure poisons the core.
+    fn hand_to_engine(
+        &self,
+        scratch: &mut WriteScratch,
+        first_position: u64,
+        mode: AppendMode,
+    ) -> Result<(), StoreError> {
+        let flush =
+            matches!(self.config.sync_policy, SyncPolicy::Always) && mode == AppendMode::Wait;
+        scratch.locs.clear();
+        let written = self
+            .engine
+            .append(first_position, &scratch.batch, flush, &mut scratch.locs);
+        if written.is_err() {
+            self.poisoned.store(true, Ordering::SeqCst);
+        }
+        written
+    }
+
+    /// Step 5: the index learns the events (readers see them from now on)
+    /// and the idempotency key its receipts.
+    fn record(
+        &self,
+        scratch: &mut WriteScratch,
+        coord: &Coordinate,
+        options: &AppendOptions,
+        fingerprint: Option<Hash>,
+        admitted: &Admitted,
+    ) {
+        let receipts = &mut scratch.receipts;
+        receipts.clear();
+        let mut index = write_lock(&self.index);
+        let mut known = admitted.stream_id;
+        for (i, ((event, hash), loc)) in scratch
+            .events
+            .iter()
+            .zip(&scratch.hashes)
+            .zip(&scratch.locs)
+            .enumerate()
+        {
+            index.insert_parts(known, coord, event, *loc, *hash);
+            // A batch's first event may have created the stream.
+            known = index.entries.last().map(|e| e.stream);
+            receipts.push(AppendReceipt {
+                event_id: event.id,
+                sequence: event.sequence,
+                position: admitted.first_position + i as u64,
+                hash: *hash,
+            });
+        }
+        if let (Some(key), Some(fingerprint)) = (&options.idempotency_key, fingerprint) {
+            index.keys.insert(
+                key.clone(),
+                KeyEntry {
+                    fingerprint,
+                    receipts: receipts.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// Step 3: each event's header (sequence, position, chain link) and body
+/// are encoded into the scratch batch, and its chain hash computed over
+/// exactly the stored bytes.
+fn encode(
+    scratch: &mut WriteScratch,
+    coord: &Coordinate,
+    events: &[(EventKind, Vec<u8>)],
+    options: &AppendOptions,
+    admission: &Admission,
+    admitted: &Admitted,
+) -> Result<(), StoreError> {
+    scratch.batch.clear();
+    scratch.events.clear();
+    scratch.hashes.clear();
+    let mut prev = admitted.head;
+    let last = events.len() - 1;
+    let bypass = admission.is_bypass();
+    for (i, ((kind, payload), &id)) in events.iter().zip(&scratch.ids).enumerate() {
+        let sequence = admitted.version + 1 + i as u64;
+        let header = HeaderRef {
+            id,
+            correlation: admitted.correlation.unwrap_or(id),
+            causation: options.causation,
+            timestamp_us: admitted.timestamp_us,
+            sequence,
+            position: admitted.first_position + i as u64,
+            kind: *kind,
+            coordinate: coord,
+            prev_hash: prev,
+            // A batch carries its key once, on its first event.
+            idempotency_key: if i == 0 {
+                options.idempotency_key.as_deref()
+            } else {
+                None
+            },
+            admission,
+        };
+        let buf = &mut scratch.batch.buf;
+        let start = buf.len();
+        buf.extend_from_slice(&[0u8; BODY_PREFIX_LEN]);
+        encode_header_ref_into(&header, buf)?;
+        let header_len = buf.len() - start - BODY_PREFIX_LEN;
+        if header_len > MAX_HEADER_BYTES {
+            return Err(StoreError::HeaderTooLarge {
+                len: header_len,
+                max: MAX_HEADER_BYTES,
+            });
+        }
+        buf.extend_from_slice(payload);
+        let rest = u32::try_from(last - i).unwrap_or(u32::MAX);
+        write_body_prefix(
+            &mut buf[start..],
+            u32::try_from(header_len).unwrap_or(u32::MAX),
+            rest,
+        );
+        let header_bytes = &buf[start + BODY_PREFIX_LEN..start + BODY_PREFIX_LEN + header_len];
+        prev = Hash::chain(&prev, header_bytes, payload);
+        scratch.batch.ends.push(buf.len());
+        scratch.hashes.push(prev);
+        scratch.events.push(Inserted {
+            id,
+            sequence,
+            kind: *kind,
+            causation: options.causation,
+            bypass,
+        });
+    }
+    Ok(())
+}
+
+/// Time since the Unix epoch (zero if the clock is before it).
+fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}

@@ -1,0 +1,88 @@
+//! What the store reports about itself: stream heads, counters, and the
+//! damage `verify` finds.
+
+use super::error::{Place, StoreError};
+use crate::coordinate::Coordinate;
+use crate::event::Hash;
+
+/// A stream's current version and head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamHead {
+    /// Number of events in the stream (0 when it does not exist).
+    pub version: u64,
+    /// Hash of the stream's last event, or [`Hash::ZERO`].
+    pub hash: Hash,
+}
+
+impl StreamHead {
+    /// The head of a stream with no events.
+    pub(crate) const EMPTY: Self = Self {
+        version: 0,
+        hash: Hash::ZERO,
+    };
+}
+
+/// Counters describing a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Events stored (also the next global position).
+    pub events: u64,
+    /// Streams with at least one event.
+    pub streams: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Bytes of the log (segment files plus buffered bytes).
+    pub log_bytes: u64,
+    /// Events known to be durable (fsync'd) since open, as a position bound.
+    pub durable_events: u64,
+    /// fdatasync calls made by appends and `sync()` since open.
+    pub syncs: u64,
+    /// Bytes of torn tail cut at open (ignored, when read-only).
+    pub truncated_bytes: u64,
+    /// True when open loaded the index checkpoint instead of scanning.
+    pub opened_from_checkpoint: bool,
+}
+
+/// What [`Store::verify`](crate::Store::verify) found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Events read and checked before the first damage (or all of them).
+    pub events: u64,
+    /// Streams whose chains were checked.
+    pub streams: u64,
+    /// The first damage, if any.
+    pub damage: Option<Damage>,
+}
+
+impl VerifyReport {
+    /// True when nothing is damaged.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        self.damage.is_none()
+    }
+}
+
+/// Where and what a check of the log found broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Where the damage is.
+    pub at: Place,
+    /// The stream the damaged event claims, when its header was readable.
+    pub coordinate: Option<Coordinate>,
+    /// The sequence the damaged event claims, when its header was readable.
+    pub sequence: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl From<Damage> for StoreError {
+    fn from(d: Damage) -> Self {
+        let reason = match (&d.coordinate, d.sequence) {
+            (Some(c), Some(s)) => format!("{} (stream {c}, sequence {s})", d.reason),
+            _ => d.reason,
+        };
+        StoreError::Corrupt { at: d.at, reason }
+    }
+}
