@@ -11,10 +11,14 @@ use std::sync::{Mutex, MutexGuard};
 use batpak::prelude::*;
 use serde::Serialize;
 
-/// Bytes before the first frame of a segment file (FORMAT.md).
-const SEGMENT_HEADER_LEN: usize = 32;
-/// Length and CRC before each frame body (FORMAT.md).
-const FRAME_PREFIX_LEN: usize = 8;
+// The same helpers as the `tests` package's, one copy: see their files.
+#[path = "../../tests/tests/common/dirs.rs"]
+mod dirs;
+#[path = "../../tests/tests/common/segment_bytes.rs"]
+mod segment_bytes;
+
+use dirs::snapshot;
+use segment_bytes::{FRAME_PREFIX_LEN, frames, reseal_frame, segment_path};
 
 const PLACED: EventKind = EventKind::new(7, 1);
 const PAID: EventKind = EventKind::new(7, 2);
@@ -77,22 +81,6 @@ fn batpak_unguarded(args: &[&str]) -> Run {
     }
 }
 
-/// Every file of the directory, by name, with its bytes.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 /// Runs the tool and asserts the store directory is byte-identical after.
 fn batpak_read_only(dir: &Path, args: &[&str]) -> Run {
     let before = snapshot(dir);
@@ -104,25 +92,6 @@ fn batpak_read_only(dir: &Path, args: &[&str]) -> Run {
         args.join(" ")
     );
     run
-}
-
-fn seg(dir: &Path, n: u32) -> std::path::PathBuf {
-    dir.join(format!("{n:010}.seg"))
-}
-
-/// Offsets of the valid frames of a segment file, read per FORMAT.md.
-fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut at = SEGMENT_HEADER_LEN;
-    while at + FRAME_PREFIX_LEN <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        if len == 0 || at + FRAME_PREFIX_LEN + len > bytes.len() {
-            break;
-        }
-        out.push(at);
-        at += FRAME_PREFIX_LEN + len;
-    }
-    out
 }
 
 /// A closed store of six events over four streams, in two segments:
@@ -378,11 +347,11 @@ fn a_store_held_by_a_writer_is_reported_as_locked() {
 /// Flips one byte inside the body of the middle frame of segment 1 and
 /// returns that frame's offset.
 fn damage_middle_frame(dir: &Path) -> usize {
-    let file = seg(dir, 1);
+    let file = segment_path(dir, 1);
     let mut bytes = std::fs::read(&file).unwrap();
-    let frames = frame_offsets(&bytes);
+    let frames = frames(&bytes);
     assert!(frames.len() >= 3, "segment 1 holds {} frames", frames.len());
-    let offset = frames[frames.len() / 2];
+    let (offset, _) = frames[frames.len() / 2];
     bytes[offset + FRAME_PREFIX_LEN + 10] ^= 0x40;
     std::fs::write(&file, &bytes).unwrap();
     offset
@@ -442,18 +411,14 @@ fn verify_names_the_stream_and_sequence_where_a_chain_breaks() {
     // Rewrite the last payload byte of position 0 (order:1, sequence 1) and
     // fix its CRC: the frame is whole, but order:1's next event (position
     // 2, sequence 2) no longer links to it.
-    let file = seg(dir.path(), 1);
+    let file = segment_path(dir.path(), 1);
     let mut bytes = std::fs::read(&file).unwrap();
-    let frames = frame_offsets(&bytes);
-    let (first, second) = (frames[0], frames[1]);
+    let frames = frames(&bytes);
+    let ((first, _), (second, _)) = (frames[0], frames[1]);
     bytes[second - 1] ^= 0x01;
-    let len = u32::from_le_bytes(bytes[first..first + 4].try_into().unwrap()) as usize;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&bytes[first..first + 4]);
-    crc.update(&bytes[first + FRAME_PREFIX_LEN..first + FRAME_PREFIX_LEN + len]);
-    bytes[first + 4..first + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    reseal_frame(&mut bytes, first);
     std::fs::write(&file, &bytes).unwrap();
-    let third = frames[2];
+    let (third, _) = frames[2];
 
     let run = batpak_read_only(dir.path(), &["verify", path(&dir)]);
     assert_eq!(run.code, 1, "{run:?}");
@@ -477,7 +442,7 @@ fn a_torn_tail_is_reported_but_not_cut() {
         .iter()
         .filter(|(name, _)| Path::new(name).extension() == Some("seg".as_ref()))
         .count();
-    let last = seg(dir.path(), u32::try_from(segments).unwrap());
+    let last = segment_path(dir.path(), u32::try_from(segments).unwrap());
     let mut bytes = std::fs::read(&last).unwrap();
     bytes.extend_from_slice(&[0xAB; 13]);
     std::fs::write(&last, &bytes).unwrap();
@@ -497,19 +462,14 @@ fn rewrite_last_payload(dir: &Path) {
         .iter()
         .filter(|(name, _)| Path::new(name).extension() == Some("seg".as_ref()))
         .count();
-    let file = seg(dir, u32::try_from(segments).unwrap());
+    let file = segment_path(dir, u32::try_from(segments).unwrap());
     let mut bytes = std::fs::read(&file).unwrap();
-    let frames = frame_offsets(&bytes);
-    let at = *frames.last().unwrap();
-    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let (at, _) = *frames(&bytes).last().unwrap();
     let body = at + FRAME_PREFIX_LEN;
     let header_len = u32::from_le_bytes(bytes[body..body + 4].try_into().unwrap()) as usize;
     // 0xc1 is the one byte msgpack never uses.
     bytes[body + 8 + header_len] = 0xc1;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&bytes[at..at + 4]);
-    crc.update(&bytes[body..body + len]);
-    bytes[at + 4..at + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    reseal_frame(&mut bytes, at);
     std::fs::write(&file, &bytes).unwrap();
 }
 

@@ -492,10 +492,7 @@ fn repair_mode_cuts_the_last_segment_at_its_first_damage() {
 fn rewrite_payload_with_valid_crc(bytes: &mut [u8], i: usize, new_last: u8) -> u64 {
     let (offset, len) = frames(bytes)[i];
     bytes[offset + len - 1] = new_last;
-    let mut h = crc32fast::Hasher::new();
-    h.update(&bytes[offset..offset + 4]);
-    h.update(&bytes[offset + FRAME_PREFIX_LEN..offset + len]);
-    bytes[offset + 4..offset + 8].copy_from_slice(&h.finalize().to_le_bytes());
+    reseal_frame(bytes, offset);
     offset as u64
 }
 

@@ -243,22 +243,10 @@ impl FileSystem for MemFs {
     }
 }
 
-/// xorshift64*: deterministic, seeds printed on failure.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+// The tests' one copy of the generator (it names no batpak type).
+#[path = "../../../tests/tests/common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const KIND: EventKind = EventKind::new(7, 1);
 
@@ -304,7 +292,7 @@ fn power_loss_at_any_point_keeps_every_durable_event() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
     for seed in 1..=seeds {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let fs = MemFs::default();
         let manual = seed % 3 == 0;
         let policy = if manual {

@@ -1,9 +1,22 @@
 //! Helpers shared by the store tests: scratch directories, a tiny
 //! independent reader of the segment format (written from FORMAT.md, not
 //! from the store's code), and byte-level surgery on store files.
-#![allow(dead_code)]
+//!
+//! The helpers that name no batpak type live in their own files, so that
+//! tests outside this package (`batpak/tests/cli.rs`, the library's crash
+//! model) include the same copy with `#[path]` instead of writing another.
+// Every test binary includes this module and uses a different part of it.
+#![allow(dead_code, unused_imports)]
 
-use std::path::{Path, PathBuf};
+mod dirs;
+mod rng;
+mod segment_bytes;
+
+pub(crate) use dirs::*;
+pub(crate) use rng::*;
+pub(crate) use segment_bytes::*;
+
+use std::path::Path;
 
 use batpak::{Coordinate, EventKind};
 use serde::{Deserialize, Serialize};
@@ -40,37 +53,6 @@ pub fn fast_dir() -> tempfile::TempDir {
     }
 }
 
-pub const SEGMENT_HEADER_LEN: usize = 32;
-pub const FRAME_PREFIX_LEN: usize = 8;
-
-pub fn segment_path(dir: &Path, n: u32) -> PathBuf {
-    dir.join(format!("{n:010}.seg"))
-}
-
-/// (offset, total frame length) of every frame in a segment file, read per
-/// FORMAT.md and checked with an independent CRC.
-pub fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut at = SEGMENT_HEADER_LEN;
-    while at + FRAME_PREFIX_LEN <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap());
-        let end = at + FRAME_PREFIX_LEN + len;
-        if len == 0 || end > bytes.len() {
-            break;
-        }
-        let mut h = crc32fast::Hasher::new();
-        h.update(&bytes[at..at + 4]);
-        h.update(&bytes[at + 8..end]);
-        if h.finalize() != crc {
-            break;
-        }
-        out.push((at, end - at));
-        at = end;
-    }
-    out
-}
-
 /// Copies every regular file of `from` into a new scratch directory.
 pub fn copy_store(from: &Path) -> tempfile::TempDir {
     let to = fast_dir();
@@ -81,56 +63,6 @@ pub fn copy_store(from: &Path) -> tempfile::TempDir {
         }
     }
     to
-}
-
-/// Snapshot of all files in a directory (name, bytes), sorted.
-pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// A small deterministic generator (xorshift64*), so every randomized test
-/// prints a seed and can be replayed with it.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-    pub fn from_env(name: &str) -> (Self, u64) {
-        let seed = std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("seed: {name}={seed}");
-        (Self::new(seed), seed)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// Serialises the tests of one binary that spawn processes while a store is

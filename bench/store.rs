@@ -1,6 +1,6 @@
 //! Store benchmark: batpak against what users would pick instead.
 //!
-//! `cargo bench -p batpak --bench store` prints one markdown table. Every
+//! `cargo bench -p batpak-bench` prints one markdown table. Every
 //! system stores the same events (a header of ids, clocks, place and chain
 //! link plus a ~100-byte msgpack payload; ~250 bytes a record) keyed by
 //! (entity, sequence), 1,000 entities written round-robin. Figures are

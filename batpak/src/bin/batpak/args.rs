@@ -1,0 +1,328 @@
+//! The command line: the usage text, and parsing the arguments into a
+//! [`Command`] whose `dump` filters are already a checked [`Region`].
+//!
+//! Parsing never touches the file system and never exits: a usage error is
+//! an `Err` holding a one-line message, which `main` prints with the usage.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use batpak::{EventKind, Region};
+
+/// The help text, printed by `batpak help` and after every usage error.
+pub(crate) const USAGE: &str = "\
+batpak: look inside a batpak store directory (read-only)
+
+usage:
+  batpak verify <dir>           check every frame, position and hash chain
+  batpak stats <dir>            print the store's counters, one per line
+  batpak dump <dir> [options]   print events in global order, one per line
+  batpak help                   print this text (also -h, --help)
+
+dump options (combined with AND; --kind may repeat, kinds combine with OR):
+  --entity E        only entity E (in every scope unless --scope is given)
+  --prefix P        only entities whose name starts with P
+  --scope S         only scope S
+  --kind CAT:CODE   only this kind; CAT alone selects the whole category
+  --from POS        start at global position POS (positions start at 0)
+  --limit N         print at most N events
+  --bypassed        only events committed through a gate bypass
+
+dump line: position entity@scope seq=N kind=CAT:CODE id=HEX admission payload
+  admission is `direct`, `gates=[a,b]` or `bypass by=\"who\" why=\"reason\"`;
+  the payload is msgpack shown as JSON-like text (bytes as h'00ff').
+
+Every command opens the store read-only and never changes a byte of it. It
+cannot run while a writer has the store open.
+
+exit status: 0 ok, 1 damage found, 2 usage error or the store cannot be opened
+";
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Print the usage text.
+    Help,
+    /// Check the whole log.
+    Verify {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// Print the store's counters.
+    Stats {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// Print events.
+    Dump {
+        /// The store directory.
+        dir: PathBuf,
+        /// Which events, and how many.
+        options: DumpOptions,
+    },
+}
+
+/// The `dump` filters, already turned into a checked [`Region`].
+#[derive(Debug)]
+pub(crate) struct DumpOptions {
+    /// The events selected; its position range is `--from` onwards.
+    pub(crate) region: Region,
+    /// First global position to read.
+    pub(crate) from: u64,
+    /// Most events to print.
+    pub(crate) limit: Option<u64>,
+}
+
+/// Parses the arguments after the program name; `Err` holds a one-line
+/// message for a usage error.
+pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
+    let mut args = args.iter();
+    let Some(name) = args.next() else {
+        return Err("no command given".to_owned());
+    };
+    let name = utf8(name, "command")?;
+    let command = match name {
+        "help" | "-h" | "--help" => return Ok(Command::Help),
+        "verify" | "stats" | "dump" => name,
+        other => return Err(format!("unknown command `{other}`")),
+    };
+    let mut dir = None;
+    let mut filters = DumpArgs::default();
+    while let Some(arg) = args.next() {
+        if arg == "-h" {
+            return Ok(Command::Help);
+        }
+        let Some(text) = arg.to_str().filter(|t| t.starts_with("--")) else {
+            if dir.is_some() {
+                return Err(format!(
+                    "unexpected argument `{}` (the store directory is already given)",
+                    arg.to_string_lossy()
+                ));
+            }
+            dir = Some(PathBuf::from(arg));
+            continue;
+        };
+        if text == "--help" {
+            return Ok(Command::Help);
+        }
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) => (flag, Some(value.to_owned())),
+            None => (text, None),
+        };
+        if command != "dump" {
+            return Err(format!("`{command}` takes no option `{flag}`"));
+        }
+        if flag == "--bypassed" {
+            if inline.is_some() {
+                return Err("--bypassed takes no value".to_owned());
+            }
+            filters.bypassed = true;
+            continue;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => args
+                .next()
+                .ok_or_else(|| format!("{flag} needs a value"))
+                .and_then(|v| utf8(v, flag).map(str::to_owned))?,
+        };
+        filters.set(flag, &value)?;
+    }
+    let Some(dir) = dir else {
+        return Err(format!("`{command}` needs a store directory"));
+    };
+    Ok(match command {
+        "verify" => Command::Verify { dir },
+        "stats" => Command::Stats { dir },
+        _ => Command::Dump {
+            dir,
+            options: filters.into_options()?,
+        },
+    })
+}
+
+/// The `dump` options as given, before they become a [`Region`].
+#[derive(Debug, Default)]
+struct DumpArgs {
+    /// `--entity`.
+    entity: Option<String>,
+    /// `--prefix`.
+    prefix: Option<String>,
+    /// `--scope`.
+    scope: Option<String>,
+    /// Every `--kind`, in order.
+    kinds: Vec<KindArg>,
+    /// `--from`.
+    from: Option<u64>,
+    /// `--limit`.
+    limit: Option<u64>,
+    /// `--bypassed`.
+    bypassed: bool,
+}
+
+impl DumpArgs {
+    /// Records one `--flag value`.
+    fn set(&mut self, flag: &str, value: &str) -> Result<(), String> {
+        match flag {
+            "--entity" => set_once(&mut self.entity, flag, value.to_owned()),
+            "--prefix" => set_once(&mut self.prefix, flag, value.to_owned()),
+            "--scope" => set_once(&mut self.scope, flag, value.to_owned()),
+            "--kind" => {
+                self.kinds.push(parse_kind(value)?);
+                Ok(())
+            }
+            "--from" => set_once(&mut self.from, flag, parse_u64(flag, value)?),
+            "--limit" => set_once(&mut self.limit, flag, parse_u64(flag, value)?),
+            other => Err(format!("unknown option `{other}`")),
+        }
+    }
+
+    /// Builds the region with [`Region`]'s own builders and checks it.
+    fn into_options(self) -> Result<DumpOptions, String> {
+        let mut region = match (self.entity, self.prefix) {
+            (Some(_), Some(_)) => {
+                return Err("--entity and --prefix cannot be combined".to_owned());
+            }
+            (Some(e), None) => Region::entity(e),
+            (None, Some(p)) => Region::entity_prefix(p),
+            (None, None) => Region::all(),
+        };
+        if let Some(s) = self.scope {
+            region = region.scope(s);
+        }
+        for kind in self.kinds {
+            region = match kind {
+                KindArg::Exact(k) => region.kind(k),
+                KindArg::Category(c) => region.category(c),
+            };
+        }
+        if self.bypassed {
+            region = region.bypassed();
+        }
+        let from = self.from.unwrap_or(0);
+        region = region.from_position(from);
+        region.check().map_err(|e| e.to_string())?;
+        Ok(DumpOptions {
+            region,
+            from,
+            limit: self.limit,
+        })
+    }
+}
+
+/// A `--kind` value.
+#[derive(Debug, Clone, Copy)]
+enum KindArg {
+    /// `CAT:CODE`.
+    Exact(EventKind),
+    /// `CAT`: every kind of the category.
+    Category(u16),
+}
+
+fn parse_kind(text: &str) -> Result<KindArg, String> {
+    let number = |part: &str| {
+        part.parse::<u16>().map_err(|_| {
+            format!("--kind `{text}` is not CAT:CODE or CAT (numbers from 0 to 65535)")
+        })
+    };
+    match text.split_once(':') {
+        Some((cat, code)) => Ok(KindArg::Exact(EventKind::new(number(cat)?, number(code)?))),
+        None => number(text).map(KindArg::Category),
+    }
+}
+
+fn parse_u64(flag: &str, text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("{flag} `{text}` is not a non-negative whole number"))
+}
+
+fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("{flag} given twice"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn utf8<'a>(arg: &'a OsString, what: &str) -> Result<&'a str, String> {
+    arg.to_str()
+        .ok_or_else(|| format!("{what} `{}` is not valid UTF-8", arg.to_string_lossy()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn kind_parses_exact_and_category() {
+        assert!(matches!(
+            parse_kind("7:1"),
+            Ok(KindArg::Exact(k)) if k == EventKind::new(7, 1)
+        ));
+        assert!(matches!(parse_kind("7"), Ok(KindArg::Category(7))));
+        assert!(parse_kind("7:").is_err());
+        assert!(parse_kind("70000:1").is_err());
+    }
+
+    #[test]
+    fn dump_options_build_a_checked_region() {
+        let parsed = parse(&args(&[
+            "dump",
+            "d",
+            "--prefix",
+            "order:",
+            "--scope=shop",
+            "--kind",
+            "7:1",
+            "--kind",
+            "8",
+            "--from",
+            "5",
+            "--limit",
+            "2",
+            "--bypassed",
+        ]))
+        .unwrap();
+        let Command::Dump { dir, options } = parsed else {
+            unreachable!("dump parses as dump")
+        };
+        assert_eq!(dir, PathBuf::from("d"));
+        let expected = Region::entity_prefix("order:")
+            .scope("shop")
+            .kind(EventKind::new(7, 1))
+            .category(8)
+            .bypassed()
+            .from_position(5);
+        assert_eq!(options.region, expected);
+        assert_eq!((options.from, options.limit), (5, Some(2)));
+    }
+
+    #[test]
+    fn usage_errors_are_refused_with_a_message() {
+        for bad in [
+            &[][..],
+            &["frobnicate", "d"],
+            &["verify"],
+            &["verify", "d", "e"],
+            &["verify", "d", "--limit", "1"],
+            &["dump", "d", "--limit"],
+            &["dump", "d", "--limit", "-1"],
+            &["dump", "d", "--entity", "a", "--prefix", "b"],
+            &["dump", "d", "--from", "1", "--from", "2"],
+            &["dump", "d", "--colour"],
+            &["dump", "d", "--bypassed=yes"],
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?} was accepted");
+        }
+        assert!(matches!(parse(&args(&["--help"])), Ok(Command::Help)));
+        for help in [&["dump", "d", "--help"][..], &["verify", "-h"]] {
+            assert!(matches!(parse(&args(help)), Ok(Command::Help)), "{help:?}");
+        }
+    }
+}
