@@ -1,6 +1,8 @@
 //! Generates the gate's companion: the function is re-emitted untouched,
 //! followed by an empty braced struct of the same name implementing
-//! `MachineGate` (see the module docs for why a same-named struct).
+//! `MachineGate`. Same name because a braced struct lives only in the type
+//! namespace and a function only in the value namespace: both coexist, the
+//! function stays callable, and `gates(name)` names the companion.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
