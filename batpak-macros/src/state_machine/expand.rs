@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
-use syn::{Fields, Ident, Item, LitStr, Pat, Path, parse_quote};
+use syn::spanned::Spanned;
+use syn::{Fields, Ident, Item, LitStr, Pat, Path, parse_quote, parse_quote_spanned};
 
 use super::ast::{Machine, Variant};
 use super::diagram;
@@ -25,6 +26,7 @@ pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
     items.extend(state_enum(machine, &names));
     items.extend(state_markers(machine, &names));
     items.push(state_machine_impl(machine, &names));
+    items.extend(listed_gates(machine, &names));
     items.extend(transitions(machine, &names));
     items.extend(handle_enum(machine, &names));
     items.push(inherent(machine, &names));
@@ -289,6 +291,28 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             }
         }
     }
+}
+
+/// `impl ListedGate<Order, OrderState> for within_credit_limit {}` for each
+/// gate in `gates(..)`: the fact each `#[gate]` asserts of itself, so a gate
+/// written but left out of the list is a compile error, not a policy that
+/// silently never runs.
+fn listed_gates(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
+    let Names { krate, state, .. } = names;
+    let name = machine.ident;
+    machine
+        .attr
+        .gates
+        .iter()
+        .map(|gate| {
+            // Spanned on the list entry: rustc shows it as where the trait
+            // is implemented when another gate of the machine is unlisted.
+            parse_quote_spanned! {gate.span()=>
+                #[automatically_derived]
+                impl #krate::__private::ListedGate<#name, #state> for #gate {}
+            }
+        })
+        .collect()
 }
 
 /// One match arm per target state: `(A | B, Self::X { .. }) | (C, Self::Y)
