@@ -27,7 +27,8 @@ use syn::{DeriveInput, parse_macro_input};
 ///     states(Draft, Placed, Paid, Shipped, Cancelled),  // required
 ///     initial = Draft,                                  // required
 ///     terminal(Shipped, Cancelled),                     // no way out of these
-///     gates(within_credit_limit, shop_is_open),         // #[gate] functions, run in order
+///     gates(within_credit_limit, shop_is_open),         // #[gate] functions, run in order;
+///                                                       // every gate for Order must be here
 ///     context = Shop,                                   // what gates read (default `()`)
 ///     category = 7,                                     // default: blake3 of the enum's name
 ///     crate = ::batpak,                                 // path of the runtime crate
@@ -56,7 +57,8 @@ use syn::{DeriveInput, parse_macro_input};
 /// For `enum Order`: a module `order` with one marker type per state; the
 /// runtime `OrderState` (`Copy`, `Eq`, `Hash`, `Display`, serde);
 /// `impl batpak::StateMachine for Order` (the transition table `apply`,
-/// `kind`, the gates); per source state a trait `Order<State>Transitions`
+/// `kind`, the gates); for each listed gate, a hidden marker impl its
+/// `#[gate]` checks for (see [`macro@gate`]); per source state a trait `Order<State>Transitions`
 /// implemented for `Machine<Order, order::<State>>` with one method per legal
 /// step (named after the variant in `snake_case`, taking `store`, `ctx` when
 /// the machine has a context, then the variant's fields); `OrderHandle`, the
@@ -157,6 +159,7 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 
 /// Turns a function into a named gate a machine can list in
 /// `#[machine(gates(..))]`. Its doc comment becomes the gate's description.
+/// The machine must list it (see below).
 ///
 /// Accepted signatures (parameter names are free; each parameter is a
 /// shared reference):
@@ -165,14 +168,32 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 /// #[gate]                 fn open(ctx: &Shop, event: &Order) -> bool
 /// #[gate(Order::Placed)]  fn limit(ctx: &Shop, event: &Order) -> Result<(), Denial>
 /// #[gate]                 fn calm(ctx: &Shop, state: &OrderState, event: &Order) -> bool
+/// #[gate(Order::Placed, unlisted)]  fn audit(ctx: &Shop, event: &Order) -> bool
 /// ```
 ///
-/// `#[gate]` alone runs on every transition of the machines that list it;
-/// `#[gate(Order::Placed, ..)]` only on those variants; `crate = path`
-/// names the runtime crate when it is not `::batpak`. A `bool` gate that
-/// returns `false` is denied with code = the gate's name and message = its
-/// doc comment. The names of the gates that passed are stored in the
-/// event's header (`Admission::Gated`).
+/// `#[gate]` alone runs on every transition of the machine that lists it;
+/// `#[gate(Order::Placed, ..)]` only on those variants; `unlisted` lets the
+/// machine leave it out of `gates(..)`; `crate = path` names the runtime
+/// crate when it is not `::batpak`. A `bool` gate that returns `false` is
+/// denied with code = the gate's name and message = its doc comment
+/// ("denied by gate `name`" without one). The names of the gates that
+/// passed are stored in the event's header (`Admission::Gated`).
+///
+/// # Every gate is listed
+/// A gate runs only when its machine lists it, so a gate left out of
+/// `gates(..)` is a policy that silently never applies. `#[gate]` makes it
+/// a compile error on the gate's name, saying which machine and the fix:
+///
+/// ```text
+/// error[E0277]: gate `within_authority` never runs: machine `Loan` does not list it in `#[machine(gates(..))]`
+/// ```
+///
+/// Add it to the machine's `gates(..)`; or, for a gate meant to be used
+/// elsewhere (called directly, or through `GateSpec::of`), say so with
+/// `#[gate(Loan::Approved, unlisted)]`. A gate for a machine defined in
+/// another crate always needs `unlisted`: that machine cannot name it. A
+/// machine whose derive failed counts as listing every gate, so only the
+/// derive's own errors show.
 ///
 /// # What is generated
 /// The function is kept as written (it stays callable). Beside it comes a
@@ -197,6 +218,12 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 ///         limit(ctx, event)
 ///     }
 /// }
+/// // Unless `unlisted`: an error unless `gates(..)` of `Order` lists `limit`
+/// // (the derive implements the hidden `ListedGate` for each gate it lists).
+/// const _: () = <limit as ::batpak::__private::ListedGate<
+///     Order,
+///     <Order as ::batpak::StateMachine>::State,
+/// >>::LISTED;
 /// ```
 #[proc_macro_attribute]
 pub fn gate(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -141,6 +141,27 @@ pub mod __private {
             f.write_str("invalid machine")
         }
     }
+
+    /// Gate `Self` is listed in machine `M`'s `#[machine(gates(..))]`. The
+    /// derive implements it for each gate it lists; `#[gate]` asserts it of
+    /// its companion (by naming `LISTED`) unless marked `unlisted`, so a gate
+    /// no machine runs is a compile error, not a policy that silently never
+    /// applies. `S` is `M::State`: keying on it lets the impl for failed
+    /// machines below sit beside the derive's impls without overlapping.
+    #[diagnostic::on_unimplemented(
+        message = "gate `{Self}` never runs: machine `{M}` does not list it in `#[machine(gates(..))]`",
+        label = "not in the `gates(..)` of `{M}`",
+        note = "add it to the machine's list, as in `#[machine(.., gates(.., {Self}))]` on `{M}`; if it is meant to be used elsewhere (called directly, or through `GateSpec::of`), mark it `#[gate(.., unlisted)]`"
+    )]
+    pub trait ListedGate<M, S> {
+        /// What `#[gate]`'s assertion names: `<G as ListedGate<M, S>>::LISTED`.
+        const LISTED: () = ();
+    }
+
+    /// A machine whose derive failed (its state is [`FallbackState`]) counts
+    /// as listing every gate, so its gates add no errors to the derive's.
+    impl<G: ?Sized, M> ListedGate<M, FallbackState> for G {}
+
     pub use serde;
 }
 

@@ -16,6 +16,8 @@ pub(crate) struct Gate<'a> {
     pub(crate) description: String,
     /// The variants it is limited to.
     pub(crate) filter: Vec<Path>,
+    /// Whether its machine may leave it out of `gates(..)` (`unlisted`).
+    pub(crate) unlisted: bool,
     /// Root path of the runtime crate.
     pub(crate) krate: Path,
     /// The parameters, in order.
@@ -43,6 +45,7 @@ impl<'a> Gate<'a> {
             ident: &original.sig.ident,
             description: doc_text(&original.attrs),
             filter: attr.filter,
+            unlisted: attr.unlisted,
             krate: attr.krate,
             params: original.sig.inputs.iter().collect(),
         })

@@ -1,5 +1,6 @@
-//! Reads `#[gate]` / `#[gate(Order::Placed, Order::Paid, crate = path)]`:
-//! the variants the gate is limited to (none: every transition) and the
+//! Reads `#[gate]` / `#[gate(Order::Placed, Order::Paid, unlisted, crate =
+//! path)]`: the variants the gate is limited to (none: every transition),
+//! whether it is meant to stay out of its machine's `gates(..)`, and the
 //! runtime crate's path.
 
 use proc_macro2::TokenStream;
@@ -8,12 +9,19 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Path, Token, parse_quote};
 
-use crate::util::Errors;
+use crate::util::{Errors, closest};
+
+/// The one bare word `#[gate(..)]` accepts: the machine need not list the
+/// gate.
+const UNLISTED: &str = "unlisted";
 
 /// What `#[gate(..)]` says.
 pub(crate) struct GateAttr {
     /// The variant paths, each `Machine::Variant`.
     pub(crate) filter: Vec<Path>,
+    /// `unlisted`: the machine need not list the gate (it is used
+    /// elsewhere), so no listing assertion is generated.
+    pub(crate) unlisted: bool,
     /// Root path of the runtime crate (`::batpak` or `crate = ..`).
     pub(crate) krate: Path,
 }
@@ -21,6 +29,7 @@ pub(crate) struct GateAttr {
 /// One argument.
 enum Arg {
     Variant(Path),
+    Unlisted,
     Crate(Path),
 }
 
@@ -31,7 +40,12 @@ impl Parse for Arg {
             input.parse::<Token![=]>()?;
             return Ok(Self::Crate(input.parse()?));
         }
-        Ok(Self::Variant(input.parse()?))
+        let path: Path = input.parse()?;
+        Ok(if path.is_ident(UNLISTED) {
+            Self::Unlisted
+        } else {
+            Self::Variant(path)
+        })
     }
 }
 
@@ -39,6 +53,7 @@ impl Parse for Arg {
 pub(crate) fn gate(args: TokenStream, errors: &mut Errors) -> GateAttr {
     let mut out = GateAttr {
         filter: Vec::new(),
+        unlisted: false,
         krate: parse_quote!(::batpak),
     };
     match Punctuated::<Arg, Token![,]>::parse_terminated.parse2(args) {
@@ -46,18 +61,31 @@ pub(crate) fn gate(args: TokenStream, errors: &mut Errors) -> GateAttr {
             for arg in args {
                 match arg {
                     Arg::Crate(path) => out.krate = path,
+                    Arg::Unlisted => out.unlisted = true,
                     Arg::Variant(path) if path.segments.len() >= 2 => out.filter.push(path),
-                    Arg::Variant(path) => errors.at(
-                        path.span(),
-                        "name the variant with its enum, as in `#[gate(Order::Placed)]`",
-                    ),
+                    Arg::Variant(path) => errors.at(path.span(), bare_word(&path)),
                 }
             }
         }
         Err(error) => errors.push(syn::Error::new(
             error.span(),
-            "expected `#[gate]` or `#[gate(Order::Placed, ..)]` (variants the gate is limited to)",
+            "expected `#[gate]` or `#[gate(Order::Placed, ..)]` (variants the gate is limited \
+             to), optionally with `unlisted` or `crate = path`",
         )),
     }
     out
+}
+
+/// The message for a one-word argument: a misspelt `unlisted`, or a
+/// variant written without its enum.
+fn bare_word(path: &Path) -> String {
+    let word = quote::ToTokens::to_token_stream(path).to_string();
+    if closest(&word, [UNLISTED]).is_some() {
+        format!("unknown argument `{word}`; did you mean `{UNLISTED}`?")
+    } else {
+        format!(
+            "name the variant with its enum, as in `#[gate(Order::Placed)]` (the only bare word \
+             is `{UNLISTED}`, for a gate its machine does not list)"
+        )
+    }
 }

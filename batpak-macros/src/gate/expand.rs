@@ -1,9 +1,11 @@
 //! Generates the gate's companion: the function is re-emitted untouched,
 //! followed by an empty braced struct of the same name implementing
-//! `MachineGate` (see the module docs for why a same-named struct).
+//! `MachineGate`. Same name because a braced struct lives only in the type
+//! namespace and a function only in the value namespace: both coexist, the
+//! function stays callable, and `gates(name)` names the companion.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::LitStr;
 
 use super::ast::{Gate, Returns};
@@ -77,6 +79,7 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
             #body
         }
     };
+    let listed = listed(gate, event);
     quote! {
         #original
 
@@ -91,12 +94,36 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
             #applies
             #check
         }
+
+        #listed
     }
+}
+
+/// The assertion that the gate's machine lists it: a gate left out of
+/// `#[machine(gates(..))]` would never run, and nothing else would say so
+/// (a `pub` gate is not even an unused function). The derive implements
+/// `ListedGate` for each gate it lists; this names `LISTED` through that
+/// impl, so a missing one is an error (its message comes from the trait's
+/// `on_unimplemented`). Every token carries the gate's name's span, so the
+/// error points at the name. Nothing for an `unlisted` gate.
+fn listed(gate: &Gate<'_>, event: &syn::Type) -> Option<TokenStream> {
+    if gate.unlisted {
+        return None;
+    }
+    let krate = &gate.krate;
+    let name = gate.ident;
+    Some(quote_spanned! {name.span()=>
+        const _: () = <#name as #krate::__private::ListedGate<
+            #event,
+            <#event as #krate::StateMachine>::State,
+        >>::LISTED;
+    })
 }
 
 /// A companion whose check never runs (it is only emitted next to compile
 /// errors): keeps `gates(name)` in a machine resolving while the gate's own
-/// mistake is fixed. `None` when the context or event type is unreadable.
+/// mistake is fixed. No listing assertion: that mistake comes first. `None`
+/// when the context or event type is unreadable.
 pub(crate) fn stub(function: &syn::ItemFn) -> Option<TokenStream> {
     let mut ignored = crate::util::Errors::default();
     let attr = super::attr::gate(TokenStream::new(), &mut ignored);

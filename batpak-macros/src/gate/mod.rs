@@ -2,9 +2,10 @@
 //!
 //! Pipeline: `attr` reads the variant filter, `ast` models the signature,
 //! `check` applies the signature rules (every violation reported on the
-//! offending token), `expand` re-emits the function and adds its companion.
-//! On error the function is emitted unchanged next to the errors, so calls
-//! to it add no follow-on errors. The user-facing reference is on `gate` in
+//! offending token), `expand` re-emits the function and adds its companion
+//! and the assertion that its machine lists it (unless `unlisted`). On
+//! error the function is emitted unchanged next to the errors, so calls to
+//! it add no follow-on errors. The user-facing reference is on `gate` in
 //! `lib.rs`.
 
 mod ast;

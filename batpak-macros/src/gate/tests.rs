@@ -1,5 +1,6 @@
 //! Expansion snapshots of `#[gate]`, one per form: unfiltered `bool`,
-//! filtered `Result`, and a gate that reads the state.
+//! filtered `Result`, a gate that reads the state, and an `unlisted` gate
+//! (no listing assertion).
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -42,6 +43,20 @@ fn state_reading_gate() -> syn::Result<()> {
         }
     };
     insta::assert_snapshot!(expand(quote!(), item)?);
+    Ok(())
+}
+
+#[test]
+fn unlisted_gate() -> syn::Result<()> {
+    let item = quote! {
+        /// Amounts above the desk's authority go to a second reviewer.
+        pub fn within_authority(desk: &Desk, event: &Loan) -> bool {
+            true
+        }
+    };
+    let output = expand(quote!(Loan::Approved, unlisted), item)?;
+    assert!(!output.contains("ListedGate"), "{output}");
+    insta::assert_snapshot!(output);
     Ok(())
 }
 

@@ -11,9 +11,11 @@ use std::collections::BTreeSet;
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
-use syn::{Fields, Ident, Item, LitStr, Pat, Path, parse_quote};
+use syn::spanned::Spanned;
+use syn::{Fields, Ident, Item, LitStr, Pat, Path, parse_quote, parse_quote_spanned};
 
 use super::ast::{Machine, Variant};
+use super::diagram;
 use crate::util::{ident, snake_case};
 
 /// Everything one derive emits.
@@ -24,6 +26,7 @@ pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
     items.extend(state_enum(machine, &names));
     items.extend(state_markers(machine, &names));
     items.push(state_machine_impl(machine, &names));
+    items.extend(listed_gates(machine, &names));
     items.extend(transitions(machine, &names));
     items.extend(handle_enum(machine, &names));
     items.push(inherent(machine, &names));
@@ -290,6 +293,28 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
     }
 }
 
+/// `impl ListedGate<Order, OrderState> for within_credit_limit {}` for each
+/// gate in `gates(..)`: the fact each `#[gate]` asserts of itself, so a gate
+/// written but left out of the list is a compile error, not a policy that
+/// silently never runs.
+fn listed_gates(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
+    let Names { krate, state, .. } = names;
+    let name = machine.ident;
+    machine
+        .attr
+        .gates
+        .iter()
+        .map(|gate| {
+            // Spanned on the list entry: rustc shows it as where the trait
+            // is implemented when another gate of the machine is unlisted.
+            parse_quote_spanned! {gate.span()=>
+                #[automatically_derived]
+                impl #krate::__private::ListedGate<#name, #state> for #gate {}
+            }
+        })
+        .collect()
+}
+
 /// One match arm per target state: `(A | B, Self::X { .. }) | (C, Self::Y)
 /// => Ok(T)`, so no two arms share a body.
 fn table_arms(machine: &Machine<'_>, names: &Names) -> Vec<TokenStream> {
@@ -397,8 +422,8 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         let trait_name = names.steps(machine, from);
         let trait_doc = doc(&format!(
             " The steps one [`{name}`] in state [`{module}::{from}`] can take: one method per \
-             legal event. Each consumes the handle, runs the machine's gates, commits at the \
-             handle's version and returns the handle in the target state."
+             legal event. Each consumes the handle, runs the machine's gates that apply to the \
+             event, commits at the handle's version and returns the handle in the target state."
         ));
         let mut decls = Vec::new();
         let mut defs = Vec::new();
@@ -473,7 +498,7 @@ fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
          [`{name}::load`]). Match on it to reach that state's steps."
     ));
     let variants = states.iter().map(|s| {
-        let text = doc(&format!(" The entity is in state `{s}`."));
+        let text = doc(&format!(" The entity was in state `{s}` when loaded."));
         quote!(#text #s(#krate::Machine<#name, #module::#s>))
     });
     vec![
@@ -487,7 +512,7 @@ fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         parse_quote! {
             #[automatically_derived]
             impl #handle {
-                /// The entity's current state.
+                /// The state the entity was in when loaded.
                 #[must_use]
                 #vis fn state(&self) -> #state {
                     match self {
@@ -528,8 +553,8 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
     let initial = &machine.attr.initial;
     let states = machine.states();
     let (ctx_param, ctx_arg) = ctx_param(machine);
-    let mermaid = mermaid(machine);
-    let dot = dot(machine);
+    let mermaid = diagram::mermaid(machine);
+    let dot = diagram::dot(machine);
     let mermaid_doc = doc(&format!(
         " This machine as a Mermaid `stateDiagram-v2`:\n\n ```text\n{}\n ```",
         indent(&mermaid)
@@ -570,8 +595,9 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
             ///
             /// # Errors
             /// `NotFound` for an entity without events, `CorruptStream` (with
-            /// the sequence) for a stored step the table forbids, or the
-            /// store's error.
+            /// the sequence and reason) for a stored event the machine cannot
+            /// apply (a step the table forbids, a kind that disagrees with its
+            /// payload, a gap in sequences), or the store's error.
             #vis fn load<Db: #krate::MachineStore + ?::core::marker::Sized>(
                 store: &Db,
                 coordinate: &#krate::Coordinate,
@@ -585,7 +611,12 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
                 })
             }
 
-            /// The entity's current state, by replaying its stream.
+            /// The entity's current state, from the machine's incremental
+            /// projection (`MachineProjection`, read through
+            /// `MachineStore::project_machine`): batpak's `Store` keeps it in
+            /// its projection cache and folds only the events appended since
+            /// the last call. A stream the machine cannot apply is replayed to
+            /// report where.
             ///
             /// # Errors
             /// As [`Self::load`].
@@ -597,9 +628,10 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
             }
 
             /// Applies an event that arrived at run time (e.g. from a queue):
-            /// checks it against the transition table and the gates in the
-            /// entity's current state, then commits it at the replayed
-            /// version. Returns the new state.
+            /// replays the entity's stream, checks the event against the
+            /// transition table and the gates in the current state, then
+            /// commits it at the replayed version. Works on an entity without
+            /// events (it starts in the initial state). Returns the new state.
             ///
             /// # Errors
             /// `InvalidTransition`, `Denied`, `Conflict`, `CorruptStream` or
@@ -622,64 +654,4 @@ fn indent(text: &str) -> String {
         .map(|line| format!(" {line}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The last segment of each gate path.
-fn gate_names(machine: &Machine<'_>) -> Vec<String> {
-    machine
-        .attr
-        .gates
-        .iter()
-        .filter_map(|path| path.segments.last().map(|s| s.ident.to_string()))
-        .collect()
-}
-
-/// Mermaid `stateDiagram-v2`: start, every edge labelled by its event,
-/// terminal states to the end, gates as a note on the initial state.
-pub(crate) fn mermaid(machine: &Machine<'_>) -> String {
-    let mut out = String::from("stateDiagram-v2\n");
-    if let Some(initial) = &machine.attr.initial {
-        out.push_str(&format!("    [*] --> {initial}\n"));
-    }
-    for (from, variant, to) in machine.edges() {
-        out.push_str(&format!("    {from} --> {to} : {}\n", variant.ident));
-    }
-    for terminal in &machine.attr.terminal {
-        out.push_str(&format!("    {terminal} --> [*]\n"));
-    }
-    let gates = gate_names(machine);
-    if let (Some(initial), false) = (&machine.attr.initial, gates.is_empty()) {
-        out.push_str(&format!(
-            "    note right of {initial} : gates {}\n",
-            gates.join(", ")
-        ));
-    }
-    out.trim_end().to_owned()
-}
-
-/// Graphviz: the same graph as [`mermaid`].
-pub(crate) fn dot(machine: &Machine<'_>) -> String {
-    let name = machine.ident;
-    let mut out = format!("digraph {name} {{\n    rankdir=LR;\n    \"[*]\" [shape=point];\n");
-    if let Some(initial) = &machine.attr.initial {
-        out.push_str(&format!("    \"[*]\" -> \"{initial}\";\n"));
-    }
-    for (from, variant, to) in machine.edges() {
-        out.push_str(&format!(
-            "    \"{from}\" -> \"{to}\" [label=\"{}\"];\n",
-            variant.ident
-        ));
-    }
-    for terminal in &machine.attr.terminal {
-        out.push_str(&format!("    \"{terminal}\" [shape=doublecircle];\n"));
-    }
-    let gates = gate_names(machine);
-    if !gates.is_empty() {
-        out.push_str(&format!(
-            "    \"gates\" [shape=note, label=\"gates: {}\"];\n",
-            gates.join(", ")
-        ));
-    }
-    out.push('}');
-    out
 }

@@ -3,8 +3,10 @@
 //!
 //! Pipeline: `attr` reads the attributes, `ast` builds the model (borrowing
 //! the input for spans), `check` applies every rule and collects all errors,
-//! `expand` generates. When a rule fails only the errors are emitted: a
-//! derive never consumes the enum, so it stays and follow-on errors stay few.
+//! `expand` generates, with `diagram` rendering the Mermaid and DOT text.
+//! When a rule fails, the errors are emitted with a stub `StateMachine` impl
+//! ([`fallback`]): a derive never consumes the enum, so it stays, and code
+//! naming the machine adds no follow-on errors.
 //!
 //! The user-facing reference (attribute keys, a trimmed real expansion) is
 //! on the `StateMachine` derive in `lib.rs`; the full, untrimmed output is
@@ -13,6 +15,7 @@
 mod ast;
 mod attr;
 mod check;
+mod diagram;
 mod expand;
 
 use proc_macro2::TokenStream;

@@ -72,8 +72,8 @@ fn full_machine_diagrams() -> syn::Result<()> {
     let machine = super::ast::Machine::from_syn(&input, &mut errors)
         .ok_or_else(|| syn::Error::new(proc_macro2::Span::call_site(), "not a machine"))?;
     errors.finish()?;
-    insta::assert_snapshot!("mermaid", super::expand::mermaid(&machine));
-    insta::assert_snapshot!("dot", super::expand::dot(&machine));
+    insta::assert_snapshot!("mermaid", super::diagram::mermaid(&machine));
+    insta::assert_snapshot!("dot", super::diagram::dot(&machine));
     Ok(())
 }
 
