@@ -13,6 +13,8 @@
 //!   `super::b::Y`, `super::b::Z`; `{self, ..}` names the module itself.
 //! - The path resolves to B: the longest prefix of its module path that has a
 //!   file (`foo.rs` or `foo/mod.rs`; the root is `lib.rs` or `main.rs`). A
+//!   bare path whose first segment is a child module of A
+//!   (`pub use header::EventHeader` in a facade) counts as `self::`. A
 //!   path naming an item resolves to the file of the module holding it, so
 //!   `crate::store::segment::Frame` is `store/segment/mod.rs`, and an item a
 //!   facade only re-exports still resolves to the facade: import it from the
@@ -21,10 +23,8 @@
 //! Not edges: `mod` declarations (a parent holding its children is the tree,
 //! not a dependency); indented `use` items, so those inside
 //! `#[cfg(test)] mod tests { .. }` and other inline modules (a test may look
-//! anywhere); paths into other crates (`std::`, `batpak::`, `syn::`) and
-//! any other path without `crate`/`super`/`self`, including a bare path to a
-//! child module (`pub use header::EventHeader` in a facade means
-//! `self::header::EventHeader` but is not seen); a file importing itself.
+//! anywhere); paths into other crates (`std::`, `batpak::`, `syn::`); a file
+//! importing itself.
 //!
 //! Each binary under `src/bin/` is a crate of its own (its root is
 //! `src/bin/NAME.rs` or `src/bin/NAME/main.rs`) and is checked on its own.
@@ -209,10 +209,19 @@ fn resolve(
     path: &[String],
     files: &BTreeMap<ModulePath, String>,
 ) -> Option<String> {
-    let (mut module, rest) = match path.first()?.as_str() {
+    let first = path.first()?;
+    let (mut module, rest) = match first.as_str() {
         "crate" => (Vec::new(), &path[1..]),
         "self" | "super" => (from.to_vec(), path),
-        _ => return None,
+        // A bare path naming a child module of this file means `self::`.
+        _ => {
+            let mut child = from.to_vec();
+            child.push(first.clone());
+            if !files.contains_key(&child) {
+                return None;
+            }
+            (from.to_vec(), path)
+        }
     };
     let mut rest = rest.iter().peekable();
     while let Some(step) = rest.next_if(|s| *s == "self" || *s == "super") {
@@ -462,6 +471,22 @@ fn a_cycle_through_grouped_and_multi_line_imports_is_found() {
 }
 
 #[test]
+fn a_bare_path_to_a_child_module_is_an_edge_and_a_crate_path_is_not() {
+    let krate = tree(&[
+        ("lib.rs", "pub mod event;\n"),
+        (
+            "event/mod.rs",
+            "mod header;\npub use header::Header;\nuse std::fmt;\nuse serde::Serialize;\n",
+        ),
+        ("event/header.rs", "use super::Header as _;\n"),
+    ]);
+    assert_eq!(
+        shown_cycles(&krate),
+        ["event/header.rs -> event/mod.rs -> event/header.rs"]
+    );
+}
+
+#[test]
 fn a_cycle_through_a_facade_and_its_child_is_found() {
     let krate = tree(&[
         ("lib.rs", "pub mod store;\n"),
@@ -498,7 +523,8 @@ fn a_tree_importing_only_downward_has_no_cycle() {
     ]);
     let graph = file_graph(&krate);
     let edges = |file: &str| graph[file].iter().cloned().collect::<Vec<_>>();
-    assert_eq!(edges("lib.rs"), Vec::<String>::new());
+    // `pub use store::Store` is a bare path to a child module: an edge.
+    assert_eq!(edges("lib.rs"), ["store/mod.rs"]);
     assert_eq!(edges("event/mod.rs"), ["event/id.rs"]);
     assert_eq!(edges("event/id.rs"), Vec::<String>::new());
     assert_eq!(edges("store/mod.rs"), ["event/mod.rs", "store/index.rs"]);

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::EventHeader;
+use super::header::EventHeader;
 
 /// Deepest nesting accepted when decoding bytes read from disk.
 pub const MAX_DECODE_DEPTH: usize = 128;

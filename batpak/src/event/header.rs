@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EventId, EventKind, Hash};
+use super::hash::Hash;
+use super::id::EventId;
+use super::kind::EventKind;
 use crate::coordinate::Coordinate;
 
 /// How an event got past the policy layer. Recorded in the header (and so
