@@ -359,6 +359,28 @@ conformance! {
         }
     }
 
+    fn a_second_writer_is_refused_even_when_files_are_removed_or_replaced(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        store.append(&coord("a"), PLACED, &pay(1)).unwrap();
+        // Whatever sits in the directory besides the log, a lock file of an
+        // older build included, can be removed or replaced while the writer
+        // runs: the second writer is still refused and the log untouched.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() && path.file_name().is_some_and(|n| n == "LOCK" || n == "BACKEND") {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+        std::fs::write(dir.path().join("LOCK"), b"").unwrap();
+        assert!(matches!(Store::open(config(b, dir.path())), Err(StoreError::StoreLocked { .. })));
+        store.append(&coord("a"), PLACED, &pay(2)).unwrap();
+        store.close().unwrap();
+        let store = open(b, dir.path());
+        assert_eq!(store.stream::<Payment>(&coord("a")).unwrap().len(), 2);
+        assert!(store.verify().unwrap().is_ok());
+    }
+
     fn a_second_opener_gets_store_locked(b: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let store = open(b, dir.path());

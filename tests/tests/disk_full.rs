@@ -125,8 +125,109 @@ fn fill_until_failure(b: Backend, tmpfs_size: &str, segment_max: Option<u64>) {
     );
 }
 
+/// Under a buffered policy, a failed write or sync (a real ENOSPC, in the
+/// background flusher or in `sync`) leaves no acknowledgement behind for an
+/// event that is not durable: every ticket at or after the durable
+/// watermark fails with `Poisoned`, every one before it succeeds, and after
+/// reopen every event below the watermark is there.
+fn no_acknowledgement_after_a_failure(b: Backend, policy: SyncPolicy, tmpfs_size: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mount) = Mount::tmpfs(root.path(), tmpfs_size) else {
+        eprintln!("{b}: skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let dir = root.path().join("store");
+    let config = || StoreConfig::new(&dir).backend(b).sync_policy(policy);
+    let store = Store::open(config()).unwrap();
+    let mut tickets = Vec::new();
+    let failure = loop {
+        let n = tickets.len() as u64;
+        let appended = store.append_pipelined(
+            &coord(&format!("e{}", n % 7)),
+            KIND,
+            &payload(n),
+            AppendOptions::new(),
+        );
+        match appended {
+            Ok(ticket) => tickets.push(ticket),
+            Err(e) => break e,
+        }
+        if tickets.len() % 16 == 0
+            && let Err(e) = store.sync()
+        {
+            break e;
+        }
+        assert!(
+            tickets.len() < 200_000,
+            "{b} {policy:?}: the disk never filled"
+        );
+    };
+    assert!(
+        matches!(
+            failure,
+            StoreError::Io { .. } | StoreError::Engine { .. } | StoreError::Poisoned
+        ),
+        "{b} {policy:?}: {failure}"
+    );
+    let durable = store.stats().durable_events;
+    let mut acknowledged = Vec::new();
+    for ticket in tickets {
+        let position = ticket.receipt().position;
+        match ticket.wait() {
+            Ok(receipt) => {
+                assert!(
+                    position < durable,
+                    "{b} {policy:?}: position {position} acknowledged after the failure, \
+                     but only {durable} events are durable"
+                );
+                acknowledged.push(receipt.event_id);
+            }
+            Err(e) => {
+                assert!(matches!(e, StoreError::Poisoned), "{b} {policy:?}: {e}");
+                assert!(
+                    position >= durable,
+                    "{b} {policy:?}: durable {position} refused"
+                );
+            }
+        }
+    }
+    drop(store);
+    mount.grow("64m");
+    let store = Store::open(config()).unwrap();
+    for id in &acknowledged {
+        assert!(
+            store.get::<Payload>(*id).unwrap().is_some(),
+            "{b} {policy:?}: an acknowledged event was lost"
+        );
+    }
+    assert!(store.verify().unwrap().is_ok());
+    eprintln!(
+        "{b} {policy:?}: {} acknowledged (all durable, all present after reopen)",
+        acknowledged.len()
+    );
+}
+
+/// The two buffered policies, one after another on one backend.
+fn buffered_policies_acknowledge_nothing_after_a_failure(b: Backend, tmpfs_size: &str) {
+    no_acknowledgement_after_a_failure(b, SyncPolicy::Manual, tmpfs_size);
+    no_acknowledgement_after_a_failure(
+        b,
+        SyncPolicy::EveryN {
+            events: 64,
+            max_delay_ms: 5,
+        },
+        tmpfs_size,
+    );
+}
+
 mod segment {
     use batpak::Backend;
+
+    #[test]
+    fn buffered_policies_acknowledge_nothing_after_a_failure() {
+        let _serial = super::serial();
+        super::buffered_policies_acknowledge_nothing_after_a_failure(Backend::Segment, "128k");
+    }
 
     /// Both cases in one test: see `common::serial` for why tests that
     /// spawn processes (here `mount`) must not overlap.
@@ -142,6 +243,12 @@ mod segment {
 
 mod redb {
     #[test]
+    fn buffered_policies_acknowledge_nothing_after_a_failure() {
+        let _serial = super::serial();
+        super::buffered_policies_acknowledge_nothing_after_a_failure(batpak::Backend::Redb, "2m");
+    }
+
+    #[test]
     fn write_failure_poisons_until_reopen_and_loses_nothing_acknowledged() {
         let _serial = super::serial();
         super::fill_until_failure(batpak::Backend::Redb, "2m", None);
@@ -149,6 +256,12 @@ mod redb {
 }
 
 mod lmdb {
+    #[test]
+    fn buffered_policies_acknowledge_nothing_after_a_failure() {
+        let _serial = super::serial();
+        super::buffered_policies_acknowledge_nothing_after_a_failure(batpak::Backend::Lmdb, "2m");
+    }
+
     #[test]
     fn write_failure_poisons_until_reopen_and_loses_nothing_acknowledged() {
         let _serial = super::serial();

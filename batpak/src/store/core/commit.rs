@@ -22,7 +22,17 @@ const GROUP_COMMIT_MAX_WAIT: Duration = Duration::from_micros(100);
 
 impl Core {
     /// Applies the sync policy after an append whose events end at `end`.
+    ///
+    /// After a failed write or sync nothing is acknowledged that is not
+    /// durable, under any policy: the OS may have dropped the pages of every
+    /// event not yet synced, so the caller must treat them as not stored.
     pub(crate) fn after_append(&self, end: u64) -> Result<(), StoreError> {
+        if self.durable.load(Ordering::SeqCst) >= end {
+            return Ok(());
+        }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Poisoned);
+        }
         match self.config.sync_policy {
             SyncPolicy::Always => self.wait_durable(end),
             SyncPolicy::EveryN { events, .. } => {

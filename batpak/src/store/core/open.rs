@@ -6,7 +6,7 @@
 //! is reported where it is; nothing is repaired here beyond what the engine
 //! does to a torn tail.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -18,9 +18,6 @@ use crate::store::engine::choose::open_engine;
 use crate::store::engine::place_of;
 use crate::store::error::{Place, StoreError};
 use crate::store::fs::FileSystem;
-
-/// Name of the lock file inside the store directory.
-pub(crate) const LOCK_FILE: &str = "LOCK";
 
 /// Opens the store in `config.dir`: locks the directory, opens the engine
 /// with the index built from it, and (with `verify_on_open`) checks a
@@ -99,8 +96,14 @@ pub(super) fn open(
     Ok(core)
 }
 
-/// Checks the store path, creates the directory when allowed, and takes the
-/// lock file: exclusive for a writer, shared for readers.
+/// Checks the store path, creates the directory when allowed, and locks the
+/// directory itself: exclusively for a writer, shared for readers.
+///
+/// The lock is an `flock` on the directory's own descriptor, not on a file
+/// inside it: files can be removed or replaced while a writer runs (and a
+/// second writer would then lock the new file and open the same log), the
+/// directory a writer holds open cannot. Renaming the directory moves the
+/// lock with it.
 fn lock_dir(config: &StoreConfig, writable: bool) -> Result<File, StoreError> {
     let dir = &config.dir;
     match std::fs::metadata(dir) {
@@ -113,26 +116,15 @@ fn lock_dir(config: &StoreConfig, writable: bool) -> Result<File, StoreError> {
         }
         Err(e) => return Err(StoreError::io("open directory", dir, e)),
     }
-    let path = dir.join(LOCK_FILE);
-    let file = if writable {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-    } else {
-        File::open(&path).or_else(|_| File::open(dir))
-    }
-    .map_err(|e| StoreError::io("open lock file", &path, e))?;
+    let handle = File::open(dir).map_err(|e| StoreError::io("open directory", dir, e))?;
     let locked = if writable {
-        file.try_lock()
+        handle.try_lock()
     } else {
-        file.try_lock_shared()
+        handle.try_lock_shared()
     };
     match locked {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(handle),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::StoreLocked { dir: dir.clone() }),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io("lock", &path, e)),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io("lock directory", dir, e)),
     }
 }
