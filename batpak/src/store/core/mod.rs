@@ -73,6 +73,9 @@ pub(crate) struct Core {
     /// Threads encoding and writing (inside the writer step).
     appending: AtomicU64,
     poisoned: AtomicBool,
+    /// Set when a read or `verify` found the index disagreeing with the
+    /// log: the index is then never written as a checkpoint.
+    index_disagreed: AtomicBool,
     syncs: AtomicU64,
     truncated_bytes: u64,
     from_checkpoint: bool,
@@ -157,12 +160,18 @@ impl Core {
         self.wait_durable(end)
     }
 
-    /// Syncs and writes the index checkpoint, so the next open need not scan.
+    /// Syncs and writes the index checkpoint, so the next open need not scan
+    /// — unless the index was seen disagreeing with the log: then no
+    /// checkpoint is written and the next open rebuilds the index from the
+    /// log.
     pub(crate) fn close(&self) -> Result<(), StoreError> {
         if !self.writable {
             return Ok(());
         }
         self.sync()?;
+        if self.index_disagreed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let _writer = lock(&self.writer);
         let index = read_lock(&self.index);
         let bytes = index.encode_checkpoint(&self.engine.extent());

@@ -81,6 +81,7 @@ pub(super) fn open(
         in_flight: AtomicU64::new(0),
         appending: AtomicU64::new(0),
         poisoned: AtomicBool::new(false),
+        index_disagreed: AtomicBool::new(false),
         syncs: AtomicU64::new(0),
         truncated_bytes: report.truncated_bytes,
         from_checkpoint: report.from_checkpoint,

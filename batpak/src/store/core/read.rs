@@ -15,22 +15,22 @@ use serde::de::DeserializeOwned;
 
 use super::Core;
 use super::index::{Entry, FLAG_BYPASS, IdHasher, Index, StreamState};
-use crate::coordinate::{EntityFilter, Region};
+use crate::coordinate::{Coordinate, EntityFilter, Region};
 use crate::event::{
     EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
 };
-use crate::store::engine::body::{BodyParts, header_event_id, split_body};
+use crate::store::engine::body::{BodyParts, peek_header, split_body};
 use crate::store::engine::{Loc, place_of};
 use crate::store::error::{Place, StoreError};
 use crate::store::lock::read_lock;
 
-/// How much of a frame to decode when checking it.
+/// How much of a frame to decode once it is checked. The check is the same
+/// either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Depth {
-    /// Only the event id at the start of the header (replay's fast path:
-    /// the id is unique, so it pins the frame to its entry).
-    Id,
-    /// The whole header: position, id, sequence and kind must match.
+    /// Only the fields the check reads in place (replay's fast path).
+    Peek,
+    /// The whole header, for callers that return it.
     Header,
 }
 
@@ -40,6 +40,20 @@ pub(crate) struct Checked<'b> {
     pub(crate) parts: BodyParts<'b>,
     /// The decoded header (with [`Depth::Header`]).
     pub(crate) header: Option<EventHeader>,
+}
+
+/// What reads check frames against, captured under one index lock: the
+/// entry of each position and the coordinate of each stream involved.
+pub(crate) struct Expected {
+    pub(crate) entries: Vec<Entry>,
+    coordinates: HashMap<u32, Coordinate, BuildHasherDefault<IdHasher>>,
+}
+
+impl Expected {
+    /// The coordinate of an entry's stream.
+    pub(crate) fn coordinate(&self, entry: &Entry) -> Option<&Coordinate> {
+        self.coordinates.get(&entry.stream)
+    }
 }
 
 /// Where a read event's chain hash comes from (see `read_events`).
@@ -71,48 +85,48 @@ impl Core {
         place_of(self.config.backend, loc)
     }
 
-    /// Checks that `body`, found through `entry` at `position`, holds that
-    /// event; decodes as much as `depth` asks.
+    /// Checks that `body`, found through `entry` at `position` in the stream
+    /// of `coordinate`, holds that event: its header must carry the same id,
+    /// position, sequence, kind and coordinate. Then decodes as much as
+    /// `depth` asks. The one rule every read path applies.
     pub(crate) fn check_frame<'b>(
         &self,
         position: u64,
         entry: &Entry,
+        coordinate: &Coordinate,
         body: &'b [u8],
         depth: Depth,
     ) -> Result<Checked<'b>, StoreError> {
         let at = || self.place(entry.loc());
         let parts =
             split_body(body).ok_or_else(|| StoreError::corrupt(at(), "frame body is malformed"))?;
+        let peek = peek_header(parts.header)
+            .ok_or_else(|| StoreError::corrupt(at(), "frame header is malformed"))?;
+        let disagrees = [
+            (peek.id != entry.id.as_u128(), "id"),
+            (peek.position != position, "position"),
+            (peek.sequence != entry.sequence, "sequence"),
+            (peek.kind != entry.kind.to_u32(), "kind"),
+            (
+                peek.entity != coordinate.entity().as_bytes()
+                    || peek.scope != coordinate.scope().as_bytes(),
+                "stream",
+            ),
+        ];
+        if let Some((_, field)) = disagrees.iter().find(|(bad, _)| *bad) {
+            self.index_disagreed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(StoreError::corrupt(
+                at(),
+                format!(
+                    "the frame's {field} disagrees with the index entry for position \
+                     {position} (the index is wrong or the frame was replaced)"
+                ),
+            ));
+        }
         let header = match depth {
-            Depth::Id => {
-                if header_event_id(parts.header) != Some(entry.id.as_u128()) {
-                    return Err(StoreError::corrupt(
-                        at(),
-                        format!(
-                            "frame holds another event than the index expects at position {position}"
-                        ),
-                    ));
-                }
-                None
-            }
-            Depth::Header => {
-                let header = decode_header(parts.header)?;
-                let disagrees = [
-                    (header.position != position, "position"),
-                    (header.id != entry.id, "id"),
-                    (header.sequence != entry.sequence, "sequence"),
-                    (header.kind != entry.kind, "kind"),
-                ];
-                if let Some((_, field)) = disagrees.iter().find(|(bad, _)| *bad) {
-                    return Err(StoreError::corrupt(
-                        at(),
-                        format!(
-                            "frame's {field} disagrees with the index entry for position {position}"
-                        ),
-                    ));
-                }
-                Some(header)
-            }
+            Depth::Peek => None,
+            Depth::Header => Some(decode_header(parts.header)?),
         };
         Ok(Checked { parts, header })
     }
@@ -128,13 +142,56 @@ impl Core {
             })
     }
 
-    /// The entries at `positions`, captured under one index lock.
-    fn entries_at(&self, positions: &[u64]) -> Result<Vec<Entry>, StoreError> {
-        let index = read_lock(&self.index);
-        positions
-            .iter()
-            .map(|&p| Self::entry_at(&index, p))
-            .collect()
+    /// The coordinate of stream `stream`, or `Corrupt` naming the position
+    /// whose entry names it.
+    pub(super) fn coordinate_of(
+        index: &Index,
+        stream: u32,
+        position: u64,
+    ) -> Result<Coordinate, StoreError> {
+        index
+            .streams
+            .get(stream as usize)
+            .map(|s| s.coordinate.clone())
+            .ok_or_else(|| {
+                StoreError::corrupt(
+                    Place::Index { position },
+                    "the entry names a stream the index lacks",
+                )
+            })
+    }
+
+    /// What the frames at `positions` must agree with, under one lock.
+    fn expected_under(index: &Index, positions: &[u64]) -> Result<Expected, StoreError> {
+        let mut expected = Expected {
+            entries: Vec::with_capacity(positions.len()),
+            coordinates: HashMap::default(),
+        };
+        for &p in positions {
+            let entry = Self::entry_at(index, p)?;
+            if !expected.coordinates.contains_key(&entry.stream) {
+                let coordinate = Self::coordinate_of(index, entry.stream, p)?;
+                expected.coordinates.insert(entry.stream, coordinate);
+            }
+            expected.entries.push(entry);
+        }
+        Ok(expected)
+    }
+
+    /// Checks the frame read at request index `i` of `positions`.
+    fn check_nth<'b>(
+        &self,
+        positions: &[u64],
+        expected: &Expected,
+        i: usize,
+        body: &'b [u8],
+        depth: Depth,
+    ) -> Result<Checked<'b>, StoreError> {
+        let (Some(&position), Some(entry)) = (positions.get(i), expected.entries.get(i)) else {
+            return Err(unrequested(i));
+        };
+        let coordinate = expected.coordinate(entry).ok_or_else(|| unrequested(i))?;
+        self.check_frame(position, entry, coordinate, body, depth)
     }
 
     /// The event with this id, decoded into `P`.
@@ -145,16 +202,21 @@ impl Core {
         let found = {
             let index = read_lock(&self.index);
             match index.by_id.get(id, &index.entries) {
-                Some(p) => Some((p, Self::entry_at(&index, p)?)),
+                Some(p) => Some((p, Self::expected_under(&index, &[p])?)),
                 None => None,
             }
         };
-        let Some((position, entry)) = found else {
+        let Some((position, expected)) = found else {
             return Ok(None);
         };
         let mut buf = Vec::new();
-        self.engine.read(entry.loc(), &mut buf)?;
-        let frame = self.check_frame(position, &entry, &buf, Depth::Header)?;
+        let loc = expected
+            .entries
+            .first()
+            .map(Entry::loc)
+            .ok_or_else(|| unrequested(0))?;
+        self.engine.read(loc, &mut buf)?;
+        let frame = self.check_nth(&[position], &expected, 0, &buf, Depth::Header)?;
         decode_owned(frame, true).map(Some)
     }
 
@@ -263,14 +325,12 @@ impl Core {
         positions: &[u64],
     ) -> Result<Vec<StoredEvent<P>>, StoreError> {
         let n = positions.len();
-        let mut entries = Vec::with_capacity(n);
         let mut plan = vec![HashFrom::Compute; n];
         let mut heads: HashMap<u32, Hash, BuildHasherDefault<IdHasher>> = HashMap::default();
-        {
+        let expected = {
             let index = read_lock(&self.index);
-            for &p in positions {
-                entries.push(Self::entry_at(&index, p)?);
-            }
+            let expected = Self::expected_under(&index, positions)?;
+            let entries = &expected.entries;
             let mut next_seq: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
             // Captured now: a later append would move the head.
             for (i, entry) in entries.iter().enumerate().rev() {
@@ -286,16 +346,15 @@ impl Core {
                 }
                 next_seq.insert(entry.stream, entry.sequence);
             }
-        }
+            expected
+        };
+        let entries = &expected.entries;
         let locs: Vec<Loc> = entries.iter().map(Entry::loc).collect();
         let mut out: Vec<StoredEvent<P>> = Vec::with_capacity(n);
         // The visitor never breaks: every event is read.
         let _: ControlFlow<()> = self.engine.read_many(&locs, &mut |i, body| {
-            let (Some(&position), Some(entry)) = (positions.get(i), entries.get(i)) else {
-                return Err(unrequested(i));
-            };
             let compute = matches!(plan.get(i), Some(HashFrom::Compute));
-            let frame = self.check_frame(position, entry, body, Depth::Header)?;
+            let frame = self.check_nth(positions, &expected, i, body, Depth::Header)?;
             out.push(decode_owned(frame, compute)?);
             Ok(ControlFlow::Continue(()))
         })?;
@@ -341,14 +400,11 @@ impl Core {
         positions: &[u64],
         visit: &mut dyn FnMut(u64, Checked<'_>) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>, StoreError> {
-        let entries = self.entries_at(positions)?;
-        let locs: Vec<Loc> = entries.iter().map(Entry::loc).collect();
+        let expected = Self::expected_under(&read_lock(&self.index), positions)?;
+        let locs: Vec<Loc> = expected.entries.iter().map(Entry::loc).collect();
         self.engine.read_many(&locs, &mut |i, body| {
-            let (Some(&position), Some(entry)) = (positions.get(i), entries.get(i)) else {
-                return Err(unrequested(i));
-            };
-            let frame = self.check_frame(position, entry, body, Depth::Header)?;
-            Ok(visit(position, frame))
+            let frame = self.check_nth(positions, &expected, i, body, Depth::Header)?;
+            Ok(visit(positions.get(i).copied().unwrap_or(u64::MAX), frame))
         })
     }
 

@@ -173,16 +173,7 @@ impl Core {
                     let stream = match local.get(&entry.stream) {
                         Some(&s) => s,
                         None => {
-                            let coordinate = index
-                                .streams
-                                .get(entry.stream as usize)
-                                .map(|s| s.coordinate.clone())
-                                .ok_or_else(|| {
-                                    StoreError::corrupt(
-                                        Place::Index { position },
-                                        "the entry names a stream the index lacks",
-                                    )
-                                })?;
+                            let coordinate = Self::coordinate_of(&index, entry.stream, position)?;
                             coordinates.push(coordinate);
                             local.insert(entry.stream, coordinates.len() - 1);
                             coordinates.len() - 1
@@ -205,7 +196,6 @@ impl Core {
                         "the engine returned a frame for a request index out of range",
                     ));
                 };
-                let frame = self.check_frame(p.position, &p.entry, body, Depth::Id)?;
                 let coordinate = coordinates.get(p.stream).ok_or_else(|| {
                     StoreError::corrupt(
                         Place::Index {
@@ -214,6 +204,8 @@ impl Core {
                         "replay lost track of a stream",
                     )
                 })?;
+                let frame =
+                    self.check_frame(p.position, &p.entry, coordinate, body, Depth::Peek)?;
                 let view = EventView {
                     coordinate,
                     id: p.entry.id,

@@ -215,11 +215,12 @@ impl Core {
     /// The correlation of the causing event, read from its header.
     fn correlation_of(&self, index: &Index, cause: EventId) -> Option<EventId> {
         let position = index.by_id.get(cause, &index.entries)?;
-        let entry = index.entries.get(usize::try_from(position).ok()?)?;
+        let entry = Self::entry_at(index, position).ok()?;
+        let coordinate = Self::coordinate_of(index, entry.stream, position).ok()?;
         let mut buf = Vec::new();
         self.engine.read(entry.loc(), &mut buf).ok()?;
         let frame = self
-            .check_frame(position, entry, &buf, Depth::Header)
+            .check_frame(position, &entry, &coordinate, &buf, Depth::Header)
             .ok()?;
         frame.header.map(|h| h.correlation)
     }

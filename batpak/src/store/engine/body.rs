@@ -53,24 +53,105 @@ pub(crate) fn split_body(body: &[u8]) -> Option<BodyParts<'_>> {
     })
 }
 
-/// The bytes an encoded event header starts with: an array of its 11
-/// fields (`0x9b`), then the id as bin 16 (`0xc4 0x10`).
-const HEADER_ID_PREFIX: [u8; 3] = [0x9b, 0xc4, 16];
-/// Where the 16 id bytes (big-endian u128) sit in an encoded header.
-const HEADER_ID_AT: usize = HEADER_ID_PREFIX.len();
+/// The fields of an encoded header that the index also holds, read in
+/// place without decoding the rest: what every read checks a frame against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderPeek<'a> {
+    pub(crate) id: u128,
+    pub(crate) sequence: u64,
+    pub(crate) position: u64,
+    /// The kind as stored (`category << 16 | code`).
+    pub(crate) kind: u32,
+    pub(crate) entity: &'a [u8],
+    pub(crate) scope: &'a [u8],
+}
 
-/// The event id of an encoded header, read without decoding the rest
-/// (replay checks it against the index); `None` when the header does not
-/// start as FORMAT.md says.
-pub(crate) fn header_event_id(header: &[u8]) -> Option<u128> {
-    if header.get(..HEADER_ID_AT)? != HEADER_ID_PREFIX {
-        return None;
+/// Reads the leading fields of an encoded header (FORMAT.md, "Body": an
+/// array of 11 fields; id, correlation and causation as bin 16 or nil, then
+/// unsigned timestamp, sequence, position and kind, then the coordinate as an
+/// array of two strings). `None` when the bytes do not start as FORMAT.md
+/// says; a full decode is what reports why.
+pub(crate) fn peek_header(header: &[u8]) -> Option<HeaderPeek<'_>> {
+    let mut r = Peek(header);
+    r.byte(0x9b)?;
+    let id = r.id()?;
+    r.id()?; // correlation
+    if r.0.first() == Some(&0xc0) {
+        r.0 = r.0.get(1..)?; // no causation
+    } else {
+        r.id()?;
     }
-    let id: [u8; 16] = header
-        .get(HEADER_ID_AT..HEADER_ID_AT + 16)?
-        .try_into()
-        .ok()?;
-    Some(u128::from_be_bytes(id))
+    r.uint()?; // timestamp
+    let sequence = r.uint()?;
+    let position = r.uint()?;
+    let kind = u32::try_from(r.uint()?).ok()?;
+    r.byte(0x92)?;
+    let entity = r.str()?;
+    let scope = r.str()?;
+    Some(HeaderPeek {
+        id,
+        sequence,
+        position,
+        kind,
+        entity,
+        scope,
+    })
+}
+
+/// A cursor over msgpack bytes, for the few forms a header's leading fields
+/// use.
+struct Peek<'a>(&'a [u8]);
+
+impl<'a> Peek<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn byte(&mut self, want: u8) -> Option<()> {
+        (self.take(1)?[0] == want).then_some(())
+    }
+
+    fn be(&mut self, n: usize) -> Option<u64> {
+        Some(
+            self.take(n)?
+                .iter()
+                .fold(0u64, |v, b| (v << 8) | u64::from(*b)),
+        )
+    }
+
+    /// A bin 16 holding a big-endian u128.
+    fn id(&mut self) -> Option<u128> {
+        self.byte(0xc4)?;
+        self.byte(16)?;
+        let bytes: [u8; 16] = self.take(16)?.try_into().ok()?;
+        Some(u128::from_be_bytes(bytes))
+    }
+
+    /// An unsigned integer in any of msgpack's widths.
+    fn uint(&mut self) -> Option<u64> {
+        match self.take(1)?[0] {
+            b @ 0x00..=0x7f => Some(u64::from(b)),
+            0xcc => self.be(1),
+            0xcd => self.be(2),
+            0xce => self.be(4),
+            0xcf => self.be(8),
+            _ => None,
+        }
+    }
+
+    /// A string's bytes (fixstr, str 8, str 16 or str 32).
+    fn str(&mut self) -> Option<&'a [u8]> {
+        let len = match self.take(1)?[0] {
+            b @ 0xa0..=0xbf => u64::from(b & 0x1f),
+            0xd9 => self.be(1)?,
+            0xda => self.be(2)?,
+            0xdb => self.be(4)?,
+            _ => return None,
+        };
+        self.take(usize::try_from(len).ok()?)
+    }
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
@@ -79,4 +160,69 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
         b.copy_from_slice(src);
     }
     u32::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinate::Coordinate;
+    use crate::event::{Admission, EventHeader, EventId, EventKind, Hash, encode_header};
+
+    /// The peek reads exactly what a full decode reads, at every width of
+    /// msgpack's integers and strings.
+    #[test]
+    fn peek_agrees_with_the_full_decode() {
+        let numbers = [
+            0u64,
+            1,
+            127,
+            128,
+            255,
+            256,
+            65_535,
+            65_536,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ];
+        let lengths = [1usize, 31, 32, 255, 256, 1024];
+        for (i, &n) in numbers.iter().enumerate() {
+            let len = lengths[i % lengths.len()];
+            let entity = "e".repeat(len);
+            let scope = "s".repeat(lengths[(i + 3) % lengths.len()]);
+            let header = EventHeader {
+                id: EventId::from_u128(u128::from(n) << 64 | 7),
+                correlation: EventId::from_u128(3),
+                causation: (i % 2 == 0).then(|| EventId::from_u128(9)),
+                timestamp_us: n,
+                sequence: n,
+                position: n.rotate_left(7),
+                kind: EventKind::new(u16::try_from(i + 1).unwrap_or(1), 0xffff),
+                coordinate: Coordinate::new(entity, scope).unwrap_or_else(|_| unreachable!()),
+                prev_hash: Hash::ZERO,
+                idempotency_key: None,
+                admission: Admission::Direct,
+            };
+            let bytes = encode_header(&header).unwrap_or_default();
+            let peek = peek_header(&bytes);
+            assert_eq!(
+                peek,
+                Some(HeaderPeek {
+                    id: header.id.as_u128(),
+                    sequence: header.sequence,
+                    position: header.position,
+                    kind: header.kind.to_u32(),
+                    entity: header.coordinate.entity().as_bytes(),
+                    scope: header.coordinate.scope().as_bytes(),
+                }),
+                "case {i}"
+            );
+            // Any cut inside the peeked fields is refused, never misread.
+            let peeked = bytes.len() - 32 - 3; // prev_hash, key nil, admission
+            for cut in 0..peeked.min(bytes.len()) {
+                if let Some(p) = peek_header(&bytes[..cut]) {
+                    assert_eq!(Some(p), peek, "cut {cut} of case {i}");
+                }
+            }
+        }
+    }
 }

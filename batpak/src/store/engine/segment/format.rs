@@ -194,7 +194,7 @@ mod tests {
     use super::*;
     use crate::coordinate::Coordinate;
     use crate::event::{Admission, EventHeader, EventId, EventKind, Hash, encode_header};
-    use crate::store::engine::body::header_event_id;
+    use crate::store::engine::body::{HeaderPeek, peek_header};
 
     #[test]
     fn segment_header_matches_golden_bytes() {
@@ -243,9 +243,19 @@ mod tests {
         };
         let bytes = encode_header(&header).unwrap_or_default();
         assert_eq!(bytes, GOLDEN_HEADER, "{bytes:?}");
-        assert_eq!(header_event_id(&bytes), Some(1));
-        assert_eq!(header_event_id(&bytes[1..]), None);
-        assert_eq!(header_event_id(&bytes[..10]), None);
+        assert_eq!(
+            peek_header(&bytes),
+            Some(HeaderPeek {
+                id: 1,
+                sequence: 1,
+                position: 0,
+                kind: EventKind::new(7, 1).to_u32(),
+                entity: b"o:1",
+                scope: b"s",
+            })
+        );
+        assert_eq!(peek_header(&bytes[1..]), None);
+        assert_eq!(peek_header(&bytes[..10]), None);
     }
 
     #[test]
