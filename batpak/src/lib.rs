@@ -71,13 +71,11 @@ pub mod machine;
 pub mod outcome;
 pub mod pipeline;
 pub mod projection;
+pub mod region;
 pub mod store;
 pub mod typestate;
 
-pub use coordinate::{
-    Coordinate, CoordinateError, CoordinatePart, EntityFilter, KindFilter, MAX_COORDINATE_PART_LEN,
-    Region, RegionError,
-};
+pub use coordinate::{Coordinate, CoordinateError, CoordinatePart, MAX_COORDINATE_PART_LEN};
 pub use event::{
     Admission, CodecError, Event, EventHeader, EventId, EventKind, Hash, KindError, StoredEvent,
 };
@@ -91,6 +89,7 @@ pub use pipeline::{
     Proposal, RawAppend, Receipt, bypass,
 };
 pub use projection::Projection;
+pub use region::{Region, RegionError};
 #[cfg(feature = "lmdb")]
 pub use store::LmdbCache;
 #[cfg(feature = "redb")]

@@ -25,8 +25,8 @@ use serde::de::DeserializeOwned;
 use super::error::StoreError;
 use super::projection::region_fingerprint;
 use super::{Store, read_lock};
-use crate::coordinate::Region;
 use crate::event::StoredEvent;
+use crate::region::Region;
 
 /// Positions examined per read: bounds the events a cursor holds decoded
 /// while still reading them in coalesced batches.

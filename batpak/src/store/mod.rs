@@ -83,12 +83,13 @@ use self::segment::format::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, split_body, write_body_prefix,
 };
 use self::segment::fs::StdFs;
-use crate::coordinate::{Coordinate, EntityFilter, Region};
+use crate::coordinate::Coordinate;
 use crate::event::{
     Admission, EventHeader, EventId, EventKind, Hash, HeaderRef, StoredEvent, decode_header,
     decode_payload, encode_header_ref_into, encode_payload,
 };
 use crate::pipeline::{AppendOptions, AppendReceipt};
+use crate::region::{EntityFilter, Region};
 
 /// Longest a sync leader waits for concurrent appends to join its sync
 /// (a fraction of one fdatasync on any disk).

@@ -25,9 +25,9 @@ use super::cache::{CacheKey, MemoryCache, ProjectionCache};
 use super::config::StoreConfig;
 use super::error::StoreError;
 use super::{Shared, Store, read_lock};
-use crate::coordinate::{EntityFilter, KindFilter, Region};
 use crate::event::{EventId, decode_payload, encode_payload};
 use crate::projection::Projection;
+use crate::region::{EntityFilter, KindFilter, Region};
 
 /// Why a cached projection state was discarded and rebuilt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

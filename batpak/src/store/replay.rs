@@ -22,10 +22,11 @@ use super::engine::Loc;
 use super::index::IdHasher;
 use super::segment::format::{header_event_id, split_body};
 use super::{Store, StoreError, read_lock};
-use crate::coordinate::{Coordinate, Region};
+use crate::coordinate::Coordinate;
 use crate::event::{
     EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
 };
+use crate::region::Region;
 
 /// Events planned per index lock: bounds the memory of a plan and how long
 /// an appender can wait for the index (planning 4,096 entries takes tens of

@@ -6,10 +6,10 @@ use serde::de::DeserializeOwned;
 
 use super::{Store, StoreError};
 use crate::coordinate::Coordinate;
-use crate::coordinate::Region;
 use crate::event::{Hash, StoredEvent};
 use crate::machine::{MachineProjection, MachineStore};
 use crate::pipeline::{AppendReceipt, CommitTarget, RawAppend};
+use crate::region::Region;
 use crate::typestate::StateMachine;
 
 /// Appends go through the store's one write path, with the admission the

@@ -34,8 +34,8 @@ use super::error::StoreError;
 use super::index::{FLAG_BYPASS, Index};
 use super::segment::format::split_body;
 use super::{Shared, Store, lock, read_lock};
-use crate::coordinate::Region;
 use crate::event::{CodecError, EventHeader, Hash, StoredEvent, decode_header, decode_payload};
+use crate::region::Region;
 
 /// Newly durable events read per batch while publishing.
 const PUBLISH_CHUNK: usize = 256;
