@@ -79,14 +79,15 @@ pub use coordinate::{Coordinate, CoordinateError, CoordinatePart, MAX_COORDINATE
 pub use event::{
     Admission, CodecError, Event, EventHeader, EventId, EventKind, Hash, KindError, StoredEvent,
 };
-pub use guard::{Denial, FnGate, Gate, GateError, GateSet};
+pub use guard::{
+    AppendOptions, Denial, ExpectedVersion, FnGate, Gate, GateError, GateSet, Proposal, Receipt,
+};
 pub use machine::{
     CorruptReason, GateSpec, MachineError, MachineGate, MachineProjection, MachineStore,
 };
 pub use outcome::{NotOk, Outcome, Wait};
 pub use pipeline::{
-    AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
-    Proposal, RawAppend, Receipt, bypass,
+    AppendReceipt, Bypass, BypassError, CommitTarget, Committed, RawAppend, bypass,
 };
 pub use projection::Projection;
 pub use region::{Region, RegionError};

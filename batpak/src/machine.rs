@@ -59,8 +59,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent};
-use crate::guard::{Denial, FnGate, GateError, GateSet};
-use crate::pipeline::{CommitTarget, ExpectedVersion, Proposal};
+use crate::guard::{Denial, ExpectedVersion, FnGate, GateError, GateSet, Proposal};
+use crate::pipeline::CommitTarget;
 use crate::projection::Projection;
 use crate::typestate::{InvalidTransition, Machine, State, StateMachine};
 

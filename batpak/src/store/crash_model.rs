@@ -19,7 +19,7 @@ use super::segment::fs::{SegmentFile, SegmentFs};
 use super::{Store, StoreConfig, StoreError, SyncPolicy};
 use crate::coordinate::Coordinate;
 use crate::event::{EventId, EventKind};
-use crate::pipeline::AppendOptions;
+use crate::guard::AppendOptions;
 use crate::region::Region;
 
 #[derive(Debug, Default)]

@@ -88,7 +88,8 @@ use crate::event::{
     Admission, EventHeader, EventId, EventKind, Hash, HeaderRef, StoredEvent, decode_header,
     decode_payload, encode_header_ref_into, encode_payload,
 };
-use crate::pipeline::{AppendOptions, AppendReceipt};
+use crate::guard::AppendOptions;
+use crate::pipeline::AppendReceipt;
 use crate::region::{EntityFilter, Region};
 
 /// Longest a sync leader waits for concurrent appends to join its sync
