@@ -73,7 +73,6 @@ pub mod pipeline;
 pub mod projection;
 pub mod region;
 pub mod store;
-pub mod typestate;
 
 pub use coordinate::{Coordinate, CoordinateError, CoordinatePart, MAX_COORDINATE_PART_LEN};
 pub use event::{
@@ -83,7 +82,8 @@ pub use guard::{
     AppendOptions, Denial, ExpectedVersion, FnGate, Gate, GateError, GateSet, Proposal, Receipt,
 };
 pub use machine::{
-    CorruptReason, GateSpec, MachineError, MachineGate, MachineProjection, MachineStore,
+    CorruptReason, GateSpec, InvalidTransition, Machine, MachineError, MachineGate,
+    MachineProjection, MachineStore, State, StateMachine,
 };
 pub use outcome::{NotOk, Outcome, Wait};
 pub use pipeline::{
@@ -104,7 +104,6 @@ pub use store::{
     Cursor, CursorFileProblem, DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, ProjectionReport,
     RebuildReason, Subscription, SubscriptionError, SubscriptionIter, projection_cache_key,
 };
-pub use typestate::{InvalidTransition, Machine, State, StateMachine};
 
 /// Derives a state machine from an event enum; see [`batpak_macros::StateMachine`].
 pub use batpak_macros::StateMachine;
@@ -122,27 +121,13 @@ pub mod prelude {
 }
 
 /// What generated code may call. Not a public API: no stability promise.
+///
+/// Nothing here can build a typed handle in a state its stream is not in:
+/// `create`, `step` and `Loaded::into_handle` check the handle's state type
+/// against the state the table or replay produced.
 #[doc(hidden)]
 pub mod __private {
-    /// Seals [`crate::State`]: implemented only by generated state types.
-    pub trait Sealed {}
-
-    pub use crate::machine::{create, load, state_of, step, submit};
-
-    /// The state type of a machine whose derive failed: the derive still
-    /// emits a stub `StateMachine` impl (beside its errors) so code that
-    /// names the machine, such as its gates, adds no follow-on errors.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
-    pub enum FallbackState {
-        /// The only value; never stored.
-        Invalid,
-    }
-
-    impl core::fmt::Display for FallbackState {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("invalid machine")
-        }
-    }
+    pub use crate::machine::{FallbackState, Loaded, Sealed, create, load, state_of, step, submit};
     pub use serde;
 }
 

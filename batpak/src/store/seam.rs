@@ -7,10 +7,9 @@ use serde::de::DeserializeOwned;
 use super::{Store, StoreError};
 use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent};
-use crate::machine::{MachineProjection, MachineStore};
+use crate::machine::{MachineProjection, MachineStore, StateMachine};
 use crate::pipeline::{AppendReceipt, CommitTarget, RawAppend};
 use crate::region::Region;
-use crate::typestate::StateMachine;
 
 /// Appends go through the store's one write path, with the admission the
 /// pipeline decided.
