@@ -6,11 +6,12 @@
 //! state machine whose illegal steps do not compile, whose steps pass policy
 //! gates, and whose events land in a durable, tamper-evident log.
 //!
-//! Reading order (each layer builds on the previous):
+//! Reading order (each layer builds on the ones before it; `outcome` stands
+//! alone):
 //!
 //! ```text
-//! coordinate  ->  event  ->  guard  ->  pipeline  ->  store
-//! WHO + WHERE     WHAT       MAY I?     COMMIT        PERSIST
+//! coordinate -> event -> region -> guard  -> pipeline -> projection -> machine -> store
+//! WHO + WHERE   WHAT     WHICH     MAY I?    COMMIT      FOLD          STEP        PERSIST
 //! ```
 //!
 //! ## Example
@@ -64,37 +65,59 @@
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
 //! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump` a store read-only |
 
-pub mod coordinate;
-pub mod event;
-pub mod guard;
-pub mod machine;
-pub mod outcome;
-pub mod pipeline;
-pub mod projection;
-pub mod region;
-pub mod store;
+// The layers in reading order, each with its public items. A layer uses
+// only the layers above it (`outcome` stands alone). Every module is
+// private: the re-exports here are the one public path to each item.
 
+// WHO + WHERE: the address of a stream.
+mod coordinate;
 pub use coordinate::{Coordinate, CoordinateError, CoordinatePart, MAX_COORDINATE_PART_LEN};
+
+// WHAT: kinds, ids, headers, the hash chain, the byte encoding.
+mod event;
 pub use event::{
-    Admission, CodecError, Event, EventHeader, EventId, EventKind, Hash, KindError, StoredEvent,
+    Admission, CodecError, EventHeader, EventId, EventKind, Hash, KindError, MAX_DECODE_DEPTH,
+    StoredEvent, decode_header, decode_payload, encode_header, encode_payload,
 };
+
+// WHICH: the one predicate over stored events.
+mod region;
+pub use region::{Region, RegionError};
+
+// MAY I? Proposals, gates, and the receipt that proves they passed.
+mod guard;
 pub use guard::{
     AppendOptions, Denial, ExpectedVersion, FnGate, Gate, GateError, GateSet, Proposal, Receipt,
 };
+
+// COMMIT: a receipt or a bypass becomes an append.
+mod pipeline;
+pub use pipeline::{
+    AppendReceipt, Bypass, BypassError, CommitTarget, Committed, RawAppend, bypass,
+};
+
+// FOLD: what a projection is.
+mod projection;
+pub use projection::Projection;
+
+// STEP: state machines, typed handles, and the runtime the derive calls.
+mod machine;
 pub use machine::{
     CorruptReason, GateSpec, InvalidTransition, Machine, MachineError, MachineGate,
     MachineProjection, MachineStore, State, StateMachine,
 };
-pub use outcome::{NotOk, Outcome, Wait};
-pub use pipeline::{
-    AppendReceipt, Bypass, BypassError, CommitTarget, Committed, RawAppend, bypass,
-};
-pub use projection::Projection;
-pub use region::{Region, RegionError};
+
+// PERSIST: the store and its views.
+mod store;
 #[cfg(feature = "lmdb")]
 pub use store::LmdbCache;
 #[cfg(feature = "redb")]
 pub use store::RedbCache;
+// the store directory's file names and the default limits.
+pub use store::{
+    BACKEND_FILE, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, LOCK_FILE,
+    MAX_IDEMPOTENCY_KEY_LEN,
+};
 pub use store::{
     Backend, CacheKey, Damage, EventView, MemoryCache, ProjectionCache, Store, StoreConfig,
     StoreError, StoreStats, StreamHead, SyncPolicy, Ticket, VerifyReport,
@@ -104,6 +127,10 @@ pub use store::{
     Cursor, CursorFileProblem, DEFAULT_SUBSCRIPTION_CAPACITY, Delivery, ProjectionReport,
     RebuildReason, Subscription, SubscriptionError, SubscriptionIter, projection_cache_key,
 };
+
+// Independent of the layers: the result of a workflow step.
+mod outcome;
+pub use outcome::{NotOk, Outcome, Wait};
 
 /// Derives a state machine from an event enum; see [`batpak_macros::StateMachine`].
 pub use batpak_macros::StateMachine;
@@ -123,8 +150,9 @@ pub mod prelude {
 /// What generated code may call. Not a public API: no stability promise.
 ///
 /// Nothing here can build a typed handle in a state its stream is not in:
-/// `create`, `step` and `Loaded::into_handle` check the handle's state type
-/// against the state the table or replay produced.
+/// `create`, `step` and `Loaded::into_handle`
+/// check the handle's state type against the state the table or replay
+/// produced.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::machine::{FallbackState, Loaded, Sealed, create, load, state_of, step, submit};

@@ -597,7 +597,7 @@ fn opening_with_another_backend_is_a_typed_error_and_changes_nothing() {
         let store = open(created, dir.path());
         store.append(&coord("a"), PLACED, &pay(1)).unwrap();
         store.close().unwrap();
-        let marker = std::fs::read(dir.path().join(batpak::store::BACKEND_FILE)).unwrap();
+        let marker = std::fs::read(dir.path().join(batpak::BACKEND_FILE)).unwrap();
         for requested in ALL.into_iter().filter(|&r| r != created) {
             let err = Store::open(config(requested, dir.path())).unwrap_err();
             assert!(
@@ -610,7 +610,7 @@ fn opening_with_another_backend_is_a_typed_error_and_changes_nothing() {
             ));
         }
         assert_eq!(
-            std::fs::read(dir.path().join(batpak::store::BACKEND_FILE)).unwrap(),
+            std::fs::read(dir.path().join(batpak::BACKEND_FILE)).unwrap(),
             marker
         );
         let store = open(created, dir.path());
@@ -626,7 +626,7 @@ fn a_store_without_a_marker_is_recognised_by_its_files() {
     for created in ALL {
         let dir = tempfile::tempdir().unwrap();
         open(created, dir.path()).close().unwrap();
-        std::fs::remove_file(dir.path().join(batpak::store::BACKEND_FILE)).unwrap();
+        std::fs::remove_file(dir.path().join(batpak::BACKEND_FILE)).unwrap();
         for requested in ALL.into_iter().filter(|&r| r != created) {
             assert!(matches!(
                 Store::open(config(requested, dir.path())),
@@ -635,7 +635,7 @@ fn a_store_without_a_marker_is_recognised_by_its_files() {
         }
         // A marker-less store is left as it is (its files name it).
         open(created, dir.path()).close().unwrap();
-        assert!(!dir.path().join(batpak::store::BACKEND_FILE).exists());
+        assert!(!dir.path().join(batpak::BACKEND_FILE).exists());
     }
 }
 
@@ -644,11 +644,11 @@ fn a_refused_or_read_only_open_writes_no_marker() {
     let dir = tempfile::tempdir().unwrap();
     let ro = Store::open_read_only(config(Backend::Segment, dir.path())).unwrap();
     drop(ro);
-    assert!(!dir.path().join(batpak::store::BACKEND_FILE).exists());
+    assert!(!dir.path().join(batpak::BACKEND_FILE).exists());
     for b in ALL {
         let dir = tempfile::tempdir().unwrap();
         open(b, dir.path()).close().unwrap();
-        let marker = std::fs::read_to_string(dir.path().join(batpak::store::BACKEND_FILE)).unwrap();
+        let marker = std::fs::read_to_string(dir.path().join(batpak::BACKEND_FILE)).unwrap();
         assert_eq!(marker, format!("batpak-backend v1 {b}\n"));
     }
 }
