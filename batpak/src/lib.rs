@@ -6,11 +6,12 @@
 //! state machine whose illegal steps do not compile, whose steps pass policy
 //! gates, and whose events land in a durable, tamper-evident log.
 //!
-//! Reading order (each layer builds on the previous):
+//! Reading order (each layer builds on the ones before it; `outcome` stands
+//! alone):
 //!
 //! ```text
-//! coordinate  ->  event  ->  guard  ->  pipeline  ->  store
-//! WHO + WHERE     WHAT       MAY I?     COMMIT        PERSIST
+//! coordinate -> event -> region -> guard  -> pipeline -> projection -> machine -> store
+//! WHO + WHERE   WHAT     WHICH     MAY I?    COMMIT      FOLD          STEP        PERSIST
 //! ```
 //!
 //! ## Example
@@ -64,33 +65,50 @@
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
 //! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump` a store read-only |
 
-pub mod coordinate;
-pub mod event;
-pub mod guard;
-pub mod machine;
-pub mod outcome;
-pub mod pipeline;
-pub mod projection;
-pub mod store;
-pub mod typestate;
+// The layers in reading order, each with its public items. A layer uses
+// only the layers above it (`outcome` stands alone). Every module is
+// private: the re-exports here are the one public path to each item.
 
-pub use coordinate::{
-    Coordinate, CoordinateError, CoordinatePart, EntityFilter, KindFilter, MAX_COORDINATE_PART_LEN,
-    Region, RegionError,
-};
+// WHO + WHERE: the address of a stream.
+mod coordinate;
+pub use coordinate::{Coordinate, CoordinateError, CoordinatePart, MAX_COORDINATE_PART_LEN};
+
+// WHAT: kinds, ids, headers, the hash chain, the byte encoding.
+mod event;
 pub use event::{
-    Admission, CodecError, Event, EventHeader, EventId, EventKind, Hash, KindError, StoredEvent,
+    Admission, CodecError, EventHeader, EventId, EventKind, Hash, KindError, MAX_DECODE_DEPTH,
+    StoredEvent, decode_header, decode_payload, encode_header, encode_payload,
 };
-pub use guard::{Denial, FnGate, Gate, GateError, GateSet};
-pub use machine::{
-    CorruptReason, GateSpec, MachineError, MachineGate, MachineProjection, MachineStore,
+
+// WHICH: the one predicate over stored events.
+mod region;
+pub use region::{Region, RegionError};
+
+// MAY I? Proposals, gates, and the receipt that proves they passed.
+mod guard;
+pub use guard::{
+    AppendOptions, Denial, ExpectedVersion, FnGate, Gate, GateError, GateSet, Proposal, Receipt,
 };
-pub use outcome::{NotOk, Outcome, Wait};
+
+// COMMIT: a receipt or a bypass becomes an append.
+mod pipeline;
 pub use pipeline::{
-    AppendOptions, AppendReceipt, Bypass, BypassError, CommitTarget, Committed, ExpectedVersion,
-    Proposal, RawAppend, Receipt, bypass,
+    AppendReceipt, Bypass, BypassError, CommitTarget, Committed, RawAppend, bypass,
 };
+
+// FOLD: what a projection is.
+mod projection;
 pub use projection::Projection;
+
+// STEP: state machines, typed handles, and the runtime the derive calls.
+mod machine;
+pub use machine::{
+    CorruptReason, GateSpec, InvalidTransition, Machine, MachineError, MachineGate,
+    MachineProjection, MachineStore, State, StateMachine,
+};
+
+// PERSIST: the store and its views.
+mod store;
 #[cfg(feature = "lmdb")]
 pub use store::LmdbCache;
 #[cfg(feature = "redb")]
@@ -102,7 +120,10 @@ pub use store::{
     Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription, SubscriptionError,
     SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
 };
-pub use typestate::{InvalidTransition, Machine, State, StateMachine};
+
+// Independent of the layers: the result of a workflow step.
+mod outcome;
+pub use outcome::{NotOk, Outcome, Wait};
 
 /// Derives a state machine from an event enum; see [`batpak_macros::StateMachine`].
 pub use batpak_macros::StateMachine;
@@ -120,27 +141,14 @@ pub mod prelude {
 }
 
 /// What generated code may call. Not a public API: no stability promise.
+///
+/// Nothing here can build a typed handle in a state its stream is not in:
+/// `create`, `step` and `Loaded::into_handle`
+/// check the handle's state type against the state the table or replay
+/// produced.
 #[doc(hidden)]
 pub mod __private {
-    /// Seals [`crate::State`]: implemented only by generated state types.
-    pub trait Sealed {}
-
-    pub use crate::machine::{create, load, state_of, step, submit};
-
-    /// The state type of a machine whose derive failed: the derive still
-    /// emits a stub `StateMachine` impl (beside its errors) so code that
-    /// names the machine, such as its gates, adds no follow-on errors.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
-    pub enum FallbackState {
-        /// The only value; never stored.
-        Invalid,
-    }
-
-    impl core::fmt::Display for FallbackState {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("invalid machine")
-        }
-    }
+    pub use crate::machine::{FallbackState, Loaded, Sealed, create, load, state_of, step, submit};
 
     /// Gate `Self` is listed in machine `M`'s `#[machine(gates(..))]`. The
     /// derive implements it for each gate it lists; `#[gate]` asserts it of

@@ -3,7 +3,7 @@
 //! Only the trait lives here, below the machine layer and the store, so a
 //! machine's state projection and any store (the embedded one, or another
 //! core behind the same seam) share one definition. Caching and incremental
-//! folding are the store's business.
+//! folding are the store's business: this file must never read or cache.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

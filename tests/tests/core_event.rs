@@ -1,10 +1,10 @@
 //! Events: kinds, the byte-exact msgpack encoding of headers and payloads
 //! (golden bytes), strict decoding, and the blake3 hash chain.
 
-use batpak::event::{
-    Admission, CodecError, decode_header, decode_payload, encode_header, encode_payload,
+use batpak::{
+    Admission, CodecError, Coordinate, EventHeader, EventId, EventKind, Hash, KindError,
+    decode_header, decode_payload, encode_header, encode_payload,
 };
-use batpak::{Coordinate, EventHeader, EventId, EventKind, Hash, KindError};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use batpak::event::{Admission, encode_payload};
+use batpak::{Admission, encode_payload};
 use batpak::{
     Bypass, BypassError, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate, GateError,
     GateSet, Hash, Proposal, Region, Store, StoreConfig, StoreError, StoredEvent, bypass,

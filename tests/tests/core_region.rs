@@ -4,7 +4,7 @@
 // Inverted ranges are exactly what some of these tests feed in.
 #![allow(clippy::reversed_empty_ranges)]
 
-use batpak::event::Admission;
+use batpak::Admission;
 use batpak::{Coordinate, EventHeader, EventId, EventKind, Region, RegionError};
 
 const PLACED: EventKind = EventKind::new(7, 1);

@@ -290,6 +290,42 @@ fn load_of_an_entity_without_events_is_not_found() {
 }
 
 #[test]
+fn runtime_never_hands_out_a_handle_in_a_state_its_stream_is_not_in() {
+    use batpak::__private;
+    let (_dir, store) = store();
+    let shop = Shop::open();
+    let coordinate = coord("order:21");
+    // Generated code never asks for these; the runtime checks anyway.
+    let created = __private::create::<Order, order::Placed, _>(&store, coordinate.clone());
+    assert!(matches!(created, Err(MachineError::StateMismatch { .. })));
+    let draft = Order::create(&store, coordinate.clone()).unwrap();
+    let placed = Order::Placed {
+        items: 1,
+        total_cents: 10,
+    };
+    let stepped =
+        __private::step::<Order, order::Draft, order::Paid, _>(draft, &store, &shop, placed);
+    assert!(matches!(stepped, Err(MachineError::StateMismatch { .. })));
+    assert_eq!(version(&store, &coordinate), 0);
+
+    Order::create(&store, coordinate.clone())
+        .unwrap()
+        .placed(&store, &shop, 1, 10)
+        .unwrap();
+    let loaded = __private::load::<Order, _>(&store, &coordinate).unwrap();
+    assert_eq!(loaded.state(), OrderState::Placed);
+    let Err(error) = loaded.into_handle::<order::Draft>() else {
+        unreachable!("a placed stream is not a draft");
+    };
+    assert_eq!(
+        error.to_string(),
+        "a handle in state `Draft` cannot hold stream order:21@shop:acme in state `Placed`"
+    );
+    let loaded = __private::load::<Order, _>(&store, &coordinate).unwrap();
+    assert_eq!(loaded.into_handle::<order::Placed>().unwrap().version(), 1);
+}
+
+#[test]
 fn illegal_stored_step_is_reported_with_its_sequence() {
     let (_dir, store) = store();
     let order = coord("order:11");

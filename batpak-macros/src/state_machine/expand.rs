@@ -602,12 +602,9 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
                 store: &Db,
                 coordinate: &#krate::Coordinate,
             ) -> ::core::result::Result<#handle, #krate::MachineError<Db::Error>> {
-                let (state, version, head) = #krate::__private::load::<Self, Db>(store, coordinate)?;
-                let coordinate = ::core::clone::Clone::clone(coordinate);
-                ::core::result::Result::Ok(match state {
-                    #(#state::#states => #handle::#states(
-                        #krate::Machine::__from_parts(coordinate, version, head),
-                    ),)*
+                let loaded = #krate::__private::load::<Self, Db>(store, coordinate)?;
+                ::core::result::Result::Ok(match loaded.state() {
+                    #(#state::#states => #handle::#states(loaded.into_handle()?),)*
                 })
             }
 

@@ -4,7 +4,8 @@
 //! Payloads are maps with field names, so a user can add an optional field to
 //! an event type without rewriting history. Decoding reads from a slice and
 //! is depth-limited: a crafted length cannot make it allocate beyond the
-//! slice, and a crafted nesting cannot overflow the stack.
+//! slice, and a crafted nesting cannot overflow the stack. A decode must
+//! never accept trailing bytes: one value, one encoding.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -56,11 +57,8 @@ pub fn encode_header(header: &EventHeader) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// Appends a header's encoding to `out` (saves an allocation per event).
-///
-/// # Errors
-/// [`CodecError::Encode`] (not expected for well-formed headers).
-pub fn encode_header_into(header: &EventHeader, out: &mut Vec<u8>) -> Result<(), CodecError> {
+/// Appends a header's encoding to `out`.
+fn encode_header_into(header: &EventHeader, out: &mut Vec<u8>) -> Result<(), CodecError> {
     header
         .serialize(&mut rmp_serde::Serializer::new(out))
         .map_err(|source| CodecError::Encode {

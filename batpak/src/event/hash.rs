@@ -4,7 +4,8 @@
 //! first event of a stream chains from [`Hash::ZERO`]. The header carries
 //! `prev_hash`, the global position and the sequence, so the hash commits to
 //! the whole event and its place: two events with identical payloads still
-//! hash differently. The encoded bytes hashed are exactly the bytes stored.
+//! hash differently. The encoded bytes hashed are exactly the bytes stored:
+//! never hash a re-encoding of what was read.
 
 use std::fmt;
 

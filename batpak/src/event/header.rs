@@ -1,4 +1,8 @@
 //! The header every stored event carries: identity, causality, place, chain.
+//!
+//! The field order is the stored byte layout (`FORMAT.md`); the borrowed
+//! twin [`HeaderRef`] must never encode to different bytes than the owned
+//! header, since the hash chain covers exactly those bytes.
 
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,7 @@
 //! gets the smaller id, even if the wall clock steps back: the millisecond
 //! field never decreases); across processes they sort by millisecond.
 //! Ids are encoded as 16 big-endian bytes (msgpack `bin`), so byte order is
-//! time order.
+//! time order. An id must never repeat or go backwards within a process.
 
 use std::fmt;
 use std::sync::OnceLock;

@@ -1,7 +1,9 @@
-//! WHAT happened: kinds, ids, headers, the hash chain, and typed events.
+//! WHAT happened: kinds, ids, headers, the hash chain, and stored events.
 //!
 //! An event is a header plus a typed payload. The store keeps both as msgpack
 //! bytes and chains each stream's events with blake3 (see [`Hash::chain`]).
+//! This layer knows coordinates and nothing above them: it must never
+//! depend on regions, gates, machines or the store.
 
 mod codec;
 mod hash;
@@ -11,23 +13,13 @@ mod kind;
 
 pub(crate) use codec::encode_header_ref_into;
 pub use codec::{
-    CodecError, MAX_DECODE_DEPTH, decode_header, decode_payload, encode_header, encode_header_into,
-    encode_payload,
+    CodecError, MAX_DECODE_DEPTH, decode_header, decode_payload, encode_header, encode_payload,
 };
 pub use hash::Hash;
 pub(crate) use header::HeaderRef;
 pub use header::{Admission, EventHeader};
 pub use id::EventId;
 pub use kind::{EventKind, KindError};
-
-/// An event: its header and its typed payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event<P> {
-    /// Identity, causality, place and chain link.
-    pub header: EventHeader,
-    /// What the user stored.
-    pub payload: P,
-}
 
 /// An event read back from the store, with its own chain hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,15 +43,6 @@ impl<P> StoredEvent<P> {
     #[must_use]
     pub fn sequence(&self) -> u64 {
         self.header.sequence
-    }
-
-    /// The event without its hash.
-    #[must_use]
-    pub fn into_event(self) -> Event<P> {
-        Event {
-            header: self.header,
-            payload: self.payload,
-        }
     }
 
     /// Applies `f` to the payload, keeping header and hash.

@@ -6,7 +6,8 @@
 //! `Err` leaves for `map_err`); all other leaves are carried over unchanged
 //! and batches keep their length and order. Recursion depth is the batch
 //! nesting depth of the input, which the caller built (or decoded under
-//! [`MAX_DECODE_DEPTH`](crate::event::MAX_DECODE_DEPTH)).
+//! [`MAX_DECODE_DEPTH`](crate::MAX_DECODE_DEPTH)). A combinator must never
+//! merge or reorder leaves: the laws depend on it.
 
 use super::{Outcome, Wait};
 

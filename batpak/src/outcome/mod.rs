@@ -1,56 +1,9 @@
 //! RESULT, widened: what a step of a workflow can come to besides success or
-//! failure.
+//! failure ([`Outcome`], whose docs state the semantics of every
+//! combinator).
 //!
-//! An [`Outcome<T, E>`] is one of six things: done ([`Outcome::Ok`]), failed
-//! ([`Outcome::Err`]), worth trying again later ([`Outcome::Retry`]), waiting
-//! for something outside ([`Outcome::Pending`]), called off
-//! ([`Outcome::Cancelled`]), or several outcomes at once ([`Outcome::Batch`]).
-//!
-//! # Semantics
-//!
-//! An outcome is a tree: `Batch` nodes hold child outcomes, every other
-//! variant is a leaf. Only `Ok` leaves carry a value, so the combinators work
-//! on `Ok` leaves and pass the other leaves
-//! through untouched:
-//!
-//! * [`map`](Outcome::map) and [`and_then`](Outcome::and_then) apply their
-//!   function to every `Ok` leaf, inside batches too, and keep the tree's
-//!   shape; `and_then` grafts the tree the function returns in place of the
-//!   leaf. Nothing is ever merged or reordered (a one-element batch stays a
-//!   batch), which is what makes the functor and monad laws hold exactly.
-//! * [`flatten`](Outcome::flatten) is `and_then` with the identity.
-//! * [`zip`](Outcome::zip) is sequential and left-biased, the `zip` derived
-//!   from `and_then`: a non-`Ok` leaf of `self` wins; for each `Ok` leaf of
-//!   `self`, `other` is paired with it (so a failure of `other` appears
-//!   there). Two batches give their cartesian product, nested left first.
-//! * [`join_all`](Outcome::join_all) folds `zip` over a sequence, left to
-//!   right: all `Ok` gives `Ok` of every value in order; otherwise the first
-//!   non-`Ok` outcome decides.
-//! * [`into_result`](Outcome::into_result) keeps `Ok` as `Ok` and turns every
-//!   other variant (including every `Batch`, even one of only `Ok`s) into a
-//!   [`NotOk`] that says which it was; `From<NotOk>` gives the outcome back
-//!   unchanged.
-//!
-//! ```
-//! use batpak::{Outcome, Wait};
-//!
-//! let charged: Outcome<u64, String> = Outcome::pure(4_200);
-//! let with_tax = charged.map(|cents| cents + cents / 10);
-//! assert_eq!(with_tax, Outcome::Ok(4_620));
-//!
-//! // A batch applies the step to each of its outcomes.
-//! let lines: Outcome<u64, String> =
-//!     Outcome::Batch(vec![Outcome::Ok(1), Outcome::Pending(Wait::on("stock:sku-9"))]);
-//! let doubled = lines.and_then(|n| Outcome::Ok(n * 2));
-//! assert_eq!(
-//!     doubled,
-//!     Outcome::Batch(vec![Outcome::Ok(2), Outcome::Pending(Wait::on("stock:sku-9"))]),
-//! );
-//!
-//! // Anything but `Ok` is refused as a `Result`, saying why.
-//! let retry: Outcome<u64, String> = Outcome::retry(500, 2, "ledger busy");
-//! assert!(retry.into_result().is_err());
-//! ```
+//! It stands apart from the layers: it must never import another module of
+//! the crate, so a workflow can use it without a store.
 
 mod combinators;
 
@@ -59,8 +12,53 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The result of a step that may also need a retry, wait on something,
-/// be cancelled, or fan out into several outcomes. See the
-/// [module docs](self) for how the combinators treat each variant.
+/// be cancelled, or fan out into several outcomes.
+///
+/// # Semantics
+///
+/// An outcome is a tree: `Batch` nodes hold child outcomes, every other
+/// variant is a leaf. Only `Ok` leaves carry a value, so the combinators work
+/// on `Ok` leaves and pass the other leaves
+/// through untouched:
+///
+/// * [`map`](Outcome::map) and [`and_then`](Outcome::and_then) apply their
+///   function to every `Ok` leaf, inside batches too, and keep the tree's
+///   shape; `and_then` grafts the tree the function returns in place of the
+///   leaf. Nothing is ever merged or reordered (a one-element batch stays a
+///   batch), which is what makes the functor and monad laws hold exactly.
+/// * [`flatten`](Outcome::flatten) is `and_then` with the identity.
+/// * [`zip`](Outcome::zip) is sequential and left-biased, the `zip` derived
+///   from `and_then`: a non-`Ok` leaf of `self` wins; for each `Ok` leaf of
+///   `self`, `other` is paired with it (so a failure of `other` appears
+///   there). Two batches give their cartesian product, nested left first.
+/// * [`join_all`](Outcome::join_all) folds `zip` over a sequence, left to
+///   right: all `Ok` gives `Ok` of every value in order; otherwise the first
+///   non-`Ok` outcome decides.
+/// * [`into_result`](Outcome::into_result) keeps `Ok` as `Ok` and turns every
+///   other variant (including every `Batch`, even one of only `Ok`s) into a
+///   [`NotOk`] that says which it was; `From<NotOk>` gives the outcome back
+///   unchanged.
+///
+/// ```
+/// use batpak::{Outcome, Wait};
+///
+/// let charged: Outcome<u64, String> = Outcome::pure(4_200);
+/// let with_tax = charged.map(|cents| cents + cents / 10);
+/// assert_eq!(with_tax, Outcome::Ok(4_620));
+///
+/// // A batch applies the step to each of its outcomes.
+/// let lines: Outcome<u64, String> =
+///     Outcome::Batch(vec![Outcome::Ok(1), Outcome::Pending(Wait::on("stock:sku-9"))]);
+/// let doubled = lines.and_then(|n| Outcome::Ok(n * 2));
+/// assert_eq!(
+///     doubled,
+///     Outcome::Batch(vec![Outcome::Ok(2), Outcome::Pending(Wait::on("stock:sku-9"))]),
+/// );
+///
+/// // Anything but `Ok` is refused as a `Result`, saying why.
+/// let retry: Outcome<u64, String> = Outcome::retry(500, 2, "ledger busy");
+/// assert!(retry.into_result().is_err());
+/// ```
 ///
 /// ```
 /// use batpak::Outcome;

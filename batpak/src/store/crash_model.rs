@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use super::fs::{FileSystem, FsFile};
 use super::{Store, StoreConfig, StoreError, SyncPolicy};
-use crate::coordinate::{Coordinate, Region};
+use crate::coordinate::Coordinate;
 use crate::event::{EventId, EventKind};
-use crate::pipeline::AppendOptions;
+use crate::guard::AppendOptions;
+use crate::region::Region;
 
 #[derive(Debug, Default)]
 struct FileState {

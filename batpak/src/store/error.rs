@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 
 use super::backend::Backend;
-use crate::coordinate::{Coordinate, RegionError};
+use crate::coordinate::Coordinate;
 use crate::event::{CodecError, EventKind};
-use crate::pipeline::ExpectedVersion;
+use crate::guard::ExpectedVersion;
+use crate::region::RegionError;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

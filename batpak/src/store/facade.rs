@@ -22,9 +22,11 @@ use super::error::StoreError;
 use super::fs::{FileSystem, StdFs};
 use super::report::{StoreStats, StreamHead, VerifyReport};
 use super::views::hub::Hub;
-use crate::coordinate::{Coordinate, Region};
+use crate::coordinate::Coordinate;
 use crate::event::{Admission, EventHeader, EventId, EventKind, StoredEvent, encode_payload};
-use crate::pipeline::{AppendOptions, AppendReceipt};
+use crate::guard::AppendOptions;
+use crate::pipeline::AppendReceipt;
+use crate::region::Region;
 
 /// The event store. Cheap to share: every method takes `&self` except
 /// [`Store::close`]; `Store` is `Send + Sync`.

@@ -8,11 +8,10 @@ use super::core::write::AppendMode;
 use super::error::StoreError;
 use super::facade::Store;
 use crate::coordinate::Coordinate;
-use crate::coordinate::Region;
 use crate::event::{Hash, StoredEvent};
-use crate::machine::{MachineProjection, MachineStore};
+use crate::machine::{MachineProjection, MachineStore, StateMachine};
 use crate::pipeline::{AppendReceipt, CommitTarget, RawAppend};
-use crate::typestate::StateMachine;
+use crate::region::Region;
 
 /// Appends go through the store's one write path, with the admission the
 /// pipeline decided.

@@ -211,7 +211,7 @@ fn push_json_string(out: &mut String, s: &str) {
 /// decoding through [`Store::query`].
 #[cfg(test)]
 fn render_payload(bytes: &[u8]) -> Result<String, batpak::CodecError> {
-    batpak::event::decode_payload::<Dynamic>(bytes).map(|d| d.to_string())
+    batpak::decode_payload::<Dynamic>(bytes).map(|d| d.to_string())
 }
 
 #[cfg(test)]
@@ -219,7 +219,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use batpak::event::encode_payload;
+    use batpak::encode_payload;
     use serde::Serialize;
 
     #[derive(Serialize)]

@@ -15,10 +15,11 @@ use serde::de::DeserializeOwned;
 
 use super::Core;
 use super::index::{Entry, FLAG_BYPASS, IdHasher, Index, StreamState};
-use crate::coordinate::{Coordinate, EntityFilter, Region};
+use crate::coordinate::Coordinate;
 use crate::event::{
     EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
 };
+use crate::region::{EntityFilter, Region};
 use crate::store::engine::body::{BodyParts, peek_header, split_body};
 use crate::store::engine::{Loc, place_of};
 use crate::store::error::{Place, StoreError};
@@ -169,9 +170,10 @@ impl Core {
         };
         for &p in positions {
             let entry = Self::entry_at(index, p)?;
-            if !expected.coordinates.contains_key(&entry.stream) {
-                let coordinate = Self::coordinate_of(index, entry.stream, p)?;
-                expected.coordinates.insert(entry.stream, coordinate);
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                expected.coordinates.entry(entry.stream)
+            {
+                slot.insert(Self::coordinate_of(index, entry.stream, p)?);
             }
             expected.entries.push(entry);
         }

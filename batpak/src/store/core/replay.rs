@@ -21,10 +21,11 @@ use serde::de::DeserializeOwned;
 use super::Core;
 use super::index::{Entry, IdHasher};
 use super::read::Depth;
-use crate::coordinate::{Coordinate, Region};
+use crate::coordinate::Coordinate;
 use crate::event::{
     EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
 };
+use crate::region::Region;
 use crate::store::engine::Loc;
 use crate::store::error::{Place, StoreError};
 use crate::store::lock::read_lock;

@@ -17,7 +17,8 @@ use super::read::Depth;
 use super::{Core, InFlight, WriteScratch};
 use crate::coordinate::Coordinate;
 use crate::event::{Admission, EventId, EventKind, Hash, HeaderRef, encode_header_ref_into};
-use crate::pipeline::{AppendOptions, AppendReceipt};
+use crate::guard::AppendOptions;
+use crate::pipeline::AppendReceipt;
 use crate::store::config::{MAX_IDEMPOTENCY_KEY_LEN, SyncPolicy};
 use crate::store::engine::body::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, write_body_prefix,

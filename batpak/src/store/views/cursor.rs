@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::projection::region_fingerprint;
-use crate::coordinate::Region;
 use crate::event::StoredEvent;
+use crate::region::Region;
 use crate::store::error::{CursorFileProblem, StoreError};
 use crate::store::facade::Store;
 use crate::store::fs::replace_atomically;

@@ -10,8 +10,8 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Instant;
 
-use crate::coordinate::Region;
 use crate::event::{EventHeader, Hash};
+use crate::region::Region;
 use crate::store::core::{Core, DurableHook};
 use crate::store::lock::{lock, wait, wait_timeout};
 

@@ -18,9 +18,9 @@
 //! - Events of kinds the projection does not declare are skipped using the
 //!   in-memory index, never read or decoded.
 
-use crate::coordinate::{EntityFilter, KindFilter, Region};
 use crate::event::{EventId, decode_payload, encode_payload};
 use crate::projection::Projection;
+use crate::region::{EntityFilter, KindFilter, Region};
 use crate::store::cache::CacheKey;
 use crate::store::core::Core;
 use crate::store::error::StoreError;

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::hub::{LagState, Published, Registry};
-use crate::coordinate::Region;
 use crate::event::{CodecError, StoredEvent, decode_payload};
+use crate::region::Region;
 use crate::store::error::StoreError;
 use crate::store::facade::Store;
 use crate::store::lock::lock;

@@ -1,7 +1,7 @@
 // The legitimate path compiles: gates issue a receipt, it is read, then committed once.
 use std::cell::RefCell;
 
-use batpak::event::CodecError;
+use batpak::CodecError;
 use batpak::{
     AppendReceipt, CommitTarget, Coordinate, Denial, EventId, EventKind, FnGate, GateSet, Hash,
     Proposal, RawAppend,

@@ -1,12 +1,12 @@
-//! MAY I? Policy gates, and the receipt that proves they passed.
+//! Gates: policies that admit a [`Proposal`] or say why not, and the
+//! ordered set that runs them.
 //!
-//! A [`Gate`] looks at the caller's context and the [`Proposal`] and either
-//! admits it or returns a [`Denial`]. A [`GateSet`] runs its gates in the
-//! order they were added and **stops at the first denial** (later gates may
-//! rely on earlier ones, and a denied proposal should cost as little as
-//! possible); [`GateSet::check_all`] collects every denial for reporting.
-//! Passing every gate yields a [`Receipt`], which only this crate can make.
-//! Denials are returned to the caller, never stored.
+//! A [`GateSet`] runs its gates in the order they were added and **stops at
+//! the first denial** (later gates may rely on earlier ones, and a denied
+//! proposal should cost as little as possible); [`GateSet::check_all`]
+//! collects every denial for reporting. Passing every gate is the only way
+//! to obtain a [`Receipt`]. A gate never writes: denials are returned to the
+//! caller, never stored.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -14,8 +14,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::proposal::Proposal;
+use super::receipt::Receipt;
 use crate::event::CodecError;
-use crate::pipeline::{Proposal, Receipt};
 
 /// Why a gate refused a proposal: which gate, a stable code for programs, a
 /// message for people, and structured context (limits, amounts, ids).

@@ -1,8 +1,8 @@
-//! The run-time half of `#[derive(StateMachine)]`: create, load, step,
-//! submit.
+//! The run-time half of `#[derive(StateMachine)]`: create, load,
+//! `state_of`, step, submit.
 //!
 //! Generated code stays short by calling the generic functions here (through
-//! [`crate::__private`]); this module owns the rules they share:
+//! `batpak::__private`); this module owns the rules they share:
 //!
 //! - **Nothing is written on refusal.** An illegal event, a denied gate or a
 //!   stale version returns an error before (or instead of) the append; the
@@ -16,159 +16,28 @@
 //!   stream through [`StateMachine::apply`]; a stored step the table forbids
 //!   (or whose kind does not match its payload) is reported with its
 //!   sequence, never skipped.
+//! - **A handle's type is checked, not trusted.** Every typed handle is
+//!   built by [`Machine::checked`] from the state replay or the table
+//!   produced; a mismatch is [`MachineError::StateMismatch`].
 //!
 //! It must never panic on stored data and never write outside a commit.
-//!
-//! ```
-//! use batpak::prelude::*;
-//! use serde::{Deserialize, Serialize};
-//!
-//! #[derive(StateMachine, Debug, Serialize, Deserialize)]
-//! #[machine(states(Draft, Placed, Paid), initial = Draft, gates(small), context = u64)]
-//! enum Order {
-//!     #[transition(Draft -> Placed)]
-//!     Placed { total_cents: u64 },
-//!     #[transition(Placed -> Paid)]
-//!     Paid,
-//! }
-//!
-//! /// Orders above the limit are refused.
-//! #[gate(Order::Placed)]
-//! fn small(limit: &u64, event: &Order) -> bool {
-//!     matches!(event, Order::Placed { total_cents } if total_cents <= limit)
-//! }
-//!
-//! let dir = tempfile::tempdir()?;
-//! let store = Store::open(StoreConfig::new(dir.path()))?;
-//! let coord = Coordinate::new("order:1", "shop:acme")?;
-//! let draft = Order::create(&store, coord.clone())?;
-//! let placed = draft.placed(&store, &5_000, 4_200)?;   // gates run, then commit
-//! let paid = placed.paid(&store, &5_000)?;
-//! assert_eq!(paid.version(), 2);
-//! assert_eq!(Order::state_of(&store, &coord)?, OrderState::Paid);
-//! // Dynamic path: an illegal event is refused and nothing is written.
-//! let refused = Order::submit(&store, &5_000, &coord, Order::Paid);
-//! assert!(matches!(refused, Err(MachineError::InvalidTransition(_))));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-
+use super::definition::{InvalidTransition, State, StateMachine};
+use super::handle::Machine;
+use super::seam::MachineStore;
 use crate::coordinate::Coordinate;
-use crate::event::{Hash, StoredEvent};
-use crate::guard::{Denial, FnGate, GateError, GateSet};
-use crate::pipeline::{CommitTarget, ExpectedVersion, Proposal};
-use crate::projection::Projection;
-use crate::typestate::{InvalidTransition, Machine, State, StateMachine};
-
-/// What a machine needs from a store beyond committing: read a stream back
-/// and recognise a version conflict in its own error type.
-pub trait MachineStore: CommitTarget {
-    /// Every event of `coordinate`'s stream, in sequence order, decoded as `P`.
-    ///
-    /// # Errors
-    /// The store's error (I/O, a payload that does not decode as `P`).
-    fn read_stream<P: DeserializeOwned>(
-        &self,
-        coordinate: &Coordinate,
-    ) -> Result<Vec<StoredEvent<P>>, Self::Error>;
-
-    /// The stream's version (number of events) and the hash of its last event.
-    ///
-    /// # Errors
-    /// The store's error.
-    fn stream_version(&self, coordinate: &Coordinate) -> Result<(u64, Hash), Self::Error>;
-
-    /// The stream's actual version when `error` is a version mismatch.
-    fn version_conflict(error: &Self::Error) -> Option<u64>;
-
-    /// The machine's current state as a projection. The default folds the
-    /// whole stream; a store with a projection cache folds only the events
-    /// appended since its last call.
-    ///
-    /// # Errors
-    /// The store's error (I/O, a payload that does not decode as `M`).
-    fn project_machine<M: StateMachine>(
-        &self,
-        coordinate: &Coordinate,
-    ) -> Result<MachineProjection<M>, Self::Error> {
-        let mut projection = MachineProjection::default();
-        for event in &self.read_stream::<M>(coordinate)? {
-            projection.apply(event);
-        }
-        Ok(projection)
-    }
-}
-
-/// The current state of one machine stream, kept as an incremental
-/// projection: what [`StateMachine`]'s generated `state_of` reads.
-///
-/// Folding stops at the first event that does not fit (a gap in sequences,
-/// a kind that disagrees with its payload, an illegal step); `state_of` then
-/// replays the stream to report exactly what is wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(serialize = "", deserialize = ""))]
-pub struct MachineProjection<M: StateMachine> {
-    state: M::State,
-    version: u64,
-    broken_at: Option<u64>,
-}
-
-impl<M: StateMachine> MachineProjection<M> {
-    /// The state after the last event folded.
-    #[must_use]
-    pub fn state(&self) -> M::State {
-        self.state
-    }
-
-    /// Number of events folded (the stream's version when not broken).
-    #[must_use]
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
-    /// Sequence of the first event that did not fit the machine, if any.
-    #[must_use]
-    pub fn broken_at(&self) -> Option<u64> {
-        self.broken_at
-    }
-}
-
-impl<M: StateMachine> Default for MachineProjection<M> {
-    fn default() -> Self {
-        Self {
-            state: M::INITIAL,
-            version: 0,
-            broken_at: None,
-        }
-    }
-}
-
-impl<M: StateMachine> Projection for MachineProjection<M> {
-    type Event = M;
-    const NAME: &'static str = M::NAME;
-    const VERSION: u32 = 1;
-
-    fn apply(&mut self, event: &StoredEvent<M>) {
-        if self.broken_at.is_some() {
-            return;
-        }
-        let sequence = event.sequence();
-        let fits = sequence == self.version + 1 && event.header.kind == event.payload.kind();
-        match M::apply(self.state, &event.payload) {
-            Ok(next) if fits => {
-                self.state = next;
-                self.version = sequence;
-            }
-            _ => self.broken_at = Some(sequence),
-        }
-    }
-}
+use crate::event::Hash;
+use crate::guard::{Denial, ExpectedVersion, FnGate, GateError, GateSet, Proposal};
 
 /// Why a machine operation wrote nothing.
+///
+/// `E` is the store's error. It defaults to the embedded store's so users
+/// write `MachineError` without a parameter; the default is written as a
+/// path (not an import) because it is the machine layer's only mention of
+/// the store above it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MachineError<E = crate::store::StoreError> {
@@ -210,6 +79,18 @@ pub enum MachineError<E = crate::store::StoreError> {
         /// What is wrong with it.
         reason: CorruptReason,
     },
+    /// A typed handle was asked for in a state its stream is not in (or,
+    /// for a step, does not reach). Generated code never asks for one; the
+    /// runtime checks rather than trusts, so a handle's type never lies.
+    #[error("a handle in state `{expected}` cannot hold stream {coordinate} in state `{actual}`")]
+    StateMismatch {
+        /// The stream the handle was for.
+        coordinate: Coordinate,
+        /// The state the handle's type names.
+        expected: String,
+        /// The state the stream is in (or a step leads to).
+        actual: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(E),
@@ -238,89 +119,71 @@ pub enum CorruptReason {
     },
 }
 
-/// A gate attached to a machine: its name, description, the events it
-/// looks at and the check itself. `#[gate]` makes one; a machine lists its
-/// gates in [`StateMachine::GATES`].
-pub struct GateSpec<M: StateMachine> {
-    name: &'static str,
-    description: &'static str,
-    applies: fn(&M) -> bool,
-    check: GateCheck<M>,
+/// A replayed, non-empty stream, waiting to become the typed handle of its
+/// state: what `load` returns to generated code, which matches on
+/// [`Loaded::state`] and asks for the handle of that state.
+pub struct Loaded<M: StateMachine, E> {
+    coordinate: Coordinate,
+    state: M::State,
+    version: u64,
+    head: Hash,
+    error: PhantomData<fn() -> E>,
 }
 
-/// The signature every gate is called through.
-type GateCheck<M> =
-    fn(&<M as StateMachine>::Context, <M as StateMachine>::State, &M) -> Result<(), Denial>;
-
-impl<M: StateMachine> GateSpec<M> {
-    /// The spec of gate `G` (a `#[gate]` function's companion type).
+impl<M: StateMachine, E> Loaded<M, E> {
+    /// The state the stream is in.
     #[must_use]
-    pub const fn of<G: MachineGate<M>>() -> Self {
-        Self {
-            name: G::NAME,
-            description: G::DESCRIPTION,
-            applies: G::applies,
-            check: G::check,
-        }
+    pub fn state(&self) -> M::State {
+        self.state
     }
 
-    /// The gate's name (its function's name), recorded in admitted events.
-    #[must_use]
-    pub const fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The gate's doc comment.
-    #[must_use]
-    pub const fn description(&self) -> &'static str {
-        self.description
-    }
-
-    /// Whether the gate runs for `event`.
-    #[must_use]
-    pub fn applies_to(&self, event: &M) -> bool {
-        (self.applies)(event)
-    }
-
-    /// Runs the gate.
+    /// The typed handle of state `S`.
     ///
     /// # Errors
-    /// The gate's [`Denial`].
-    pub fn check(&self, ctx: &M::Context, state: M::State, event: &M) -> Result<(), Denial> {
-        (self.check)(ctx, state, event)
+    /// [`MachineError::StateMismatch`] when the stream is not in `S`.
+    pub fn into_handle<S: State<Machine = M>>(self) -> Result<Machine<M, S>, MachineError<E>> {
+        typed_handle(self.coordinate, self.version, self.head, self.state)
     }
 }
 
-impl<M: StateMachine> fmt::Debug for GateSpec<M> {
+impl<M: StateMachine, E> fmt::Debug for Loaded<M, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GateSpec")
-            .field("name", &self.name)
-            .field("description", &self.description)
+        f.debug_struct("Loaded")
+            .field("machine", &M::NAME)
+            .field("state", &self.state)
+            .field("coordinate", &self.coordinate)
+            .field("version", &self.version)
             .finish_non_exhaustive()
     }
 }
 
-/// Implemented by the companion type `#[gate]` generates beside a gate
-/// function (a braced struct of the same name, so the function stays
-/// callable and the gate can be named in `#[machine(gates(..))]`).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a gate of machine `{M}`",
-    label = "not a gate for `{M}`",
-    note = "mark the function with `#[gate]` and take `&{M}` as its event parameter and the machine's context as its first"
-)]
-pub trait MachineGate<M: StateMachine> {
-    /// The gate's name.
-    const NAME: &'static str;
-    /// The gate's doc comment.
-    const DESCRIPTION: &'static str;
-    /// Whether the gate runs for `event` (`#[gate(Order::Placed)]` narrows
-    /// it to one variant).
-    fn applies(event: &M) -> bool;
-    /// Runs the gate function.
-    ///
-    /// # Errors
-    /// The gate's [`Denial`].
-    fn check(ctx: &M::Context, state: M::State, event: &M) -> Result<(), Denial>;
+/// The typed handle of state `S` on a stream in `state`, or
+/// [`MachineError::StateMismatch`]: the one place a handle is made.
+fn typed_handle<M, S, E>(
+    coordinate: Coordinate,
+    version: u64,
+    head: Hash,
+    state: M::State,
+) -> Result<Machine<M, S>, MachineError<E>>
+where
+    M: StateMachine,
+    S: State<Machine = M>,
+{
+    Machine::checked(coordinate, version, head, state)
+        .map_err(|coordinate| state_mismatch::<M, S, E>(coordinate, state))
+}
+
+/// A handle of state `S` was asked for on a stream in `actual`.
+fn state_mismatch<M, S, E>(coordinate: Coordinate, actual: M::State) -> MachineError<E>
+where
+    M: StateMachine,
+    S: State<Machine = M>,
+{
+    MachineError::StateMismatch {
+        coordinate,
+        expected: S::VALUE.to_string(),
+        actual: actual.to_string(),
+    }
 }
 
 /// Replays a stream: its current state, version and head hash.
@@ -372,10 +235,11 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     M::apply(state, &event)?;
     let mut gates = GateSet::<M::Context, M>::new();
     for spec in M::GATES.iter().filter(|spec| spec.applies_to(&event)) {
-        let check = spec.check;
         gates.push(FnGate::new(
-            spec.name,
-            move |ctx: &M::Context, proposal: &Proposal<M>| check(ctx, state, proposal.payload()),
+            spec.name(),
+            move |ctx: &M::Context, proposal: &Proposal<M>| {
+                spec.check(ctx, state, proposal.payload())
+            },
         ));
     }
     let proposal =
@@ -400,7 +264,8 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
 /// events. Writes nothing.
 ///
 /// # Errors
-/// [`MachineError::AlreadyExists`], or the store's error.
+/// [`MachineError::AlreadyExists`], [`MachineError::StateMismatch`] when
+/// `I` is not the initial state, or the store's error.
 pub fn create<M, I, S>(
     store: &S,
     coordinate: Coordinate,
@@ -419,11 +284,11 @@ where
             version,
         });
     }
-    Ok(Machine::__from_parts(coordinate, 0, Hash::ZERO))
+    typed_handle(coordinate, 0, Hash::ZERO, M::INITIAL)
 }
 
-/// `Machine::load`: replays the stream; the generated code wraps the result
-/// in the typed handle of the state it ends in.
+/// `Machine::load`: replays the stream; the generated code matches on the
+/// state it ends in and asks [`Loaded::into_handle`] for that state's handle.
 ///
 /// # Errors
 /// [`MachineError::NotFound`] for an empty stream,
@@ -431,14 +296,20 @@ where
 pub fn load<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     coordinate: &Coordinate,
-) -> Result<(M::State, u64, Hash), MachineError<S::Error>> {
+) -> Result<Loaded<M, S::Error>, MachineError<S::Error>> {
     let (state, version, head) = replay::<M, S>(store, coordinate)?;
     if version == 0 {
         return Err(MachineError::NotFound {
             coordinate: coordinate.clone(),
         });
     }
-    Ok((state, version, head))
+    Ok(Loaded {
+        coordinate: coordinate.clone(),
+        state,
+        version,
+        head,
+        error: PhantomData,
+    })
 }
 
 /// `Machine::state_of`: the current state by incremental projection (only
@@ -453,23 +324,24 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
     let projection = store
         .project_machine::<M>(coordinate)
         .map_err(MachineError::Store)?;
-    if projection.broken_at.is_some() {
+    if projection.broken_at().is_some() {
         // The replay names the exact sequence and reason.
-        return load::<M, S>(store, coordinate).map(|(state, _, _)| state);
+        return load::<M, S>(store, coordinate).map(|loaded| loaded.state);
     }
-    if projection.version == 0 {
+    if projection.version() == 0 {
         return Err(MachineError::NotFound {
             coordinate: coordinate.clone(),
         });
     }
-    Ok(projection.state)
+    Ok(projection.state())
 }
 
 /// A typed step: consumes the handle in state `F`, gates and commits
 /// `event`, returns the handle in state `T`.
 ///
 /// # Errors
-/// [`MachineError::Denied`], [`MachineError::Conflict`] (stale handle), or
+/// [`MachineError::Denied`], [`MachineError::Conflict`] (stale handle),
+/// [`MachineError::StateMismatch`] when `event` does not lead to `T`, or
 /// the store's error; nothing is written on error.
 pub fn step<M, F, T, S>(
     handle: Machine<M, F>,
@@ -484,14 +356,14 @@ where
     S: MachineStore + ?Sized,
 {
     let target = M::apply(F::VALUE, &event)?;
+    let (coordinate, version, _) = handle.into_parts();
     if target != T::VALUE {
-        // Unreachable through generated code (the table made the method);
-        // reported rather than trusted.
-        return Err(InvalidTransition::new(M::NAME, F::VALUE, event.variant_name()).into());
+        // Refused before the commit, so a step whose target type is wrong
+        // writes nothing (generated code never asks for one).
+        return Err(state_mismatch::<M, T, _>(coordinate, target));
     }
-    let (coordinate, version, _) = handle.__into_parts();
     let (version, head) = commit(store, ctx, coordinate.clone(), F::VALUE, version, event)?;
-    Ok(Machine::__from_parts(coordinate, version, head))
+    typed_handle(coordinate, version, head, target)
 }
 
 /// The dynamic path: replays the stream, checks `event` against the table

@@ -1,0 +1,58 @@
+//! The machine layer: what `#[derive(StateMachine)]` targets, the typed
+//! handle, and the runtime the generated code calls.
+//!
+//! - `definition.rs`: the contract the macros implement ([`StateMachine`],
+//!   [`State`], [`InvalidTransition`], [`GateSpec`], [`MachineGate`]).
+//! - `handle.rs`: the typed handle [`Machine<M, S>`].
+//! - `seam.rs`: what the runtime needs from a store ([`MachineStore`]) and
+//!   the state projection a store may cache ([`MachineProjection`]).
+//! - `runtime.rs`: create, load, `state_of`, step and submit, and
+//!   [`MachineError`].
+//!
+//! Files only import the ones listed above them. This layer talks to storage
+//! through `MachineStore` alone and must never import the store.
+//!
+//! ```
+//! use batpak::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(StateMachine, Debug, Serialize, Deserialize)]
+//! #[machine(states(Draft, Placed, Paid), initial = Draft, gates(small), context = u64)]
+//! enum Order {
+//!     #[transition(Draft -> Placed)]
+//!     Placed { total_cents: u64 },
+//!     #[transition(Placed -> Paid)]
+//!     Paid,
+//! }
+//!
+//! /// Orders above the limit are refused.
+//! #[gate(Order::Placed)]
+//! fn small(limit: &u64, event: &Order) -> bool {
+//!     matches!(event, Order::Placed { total_cents } if total_cents <= limit)
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(StoreConfig::new(dir.path()))?;
+//! let coord = Coordinate::new("order:1", "shop:acme")?;
+//! let draft = Order::create(&store, coord.clone())?;
+//! let placed = draft.placed(&store, &5_000, 4_200)?;   // gates run, then commit
+//! let paid = placed.paid(&store, &5_000)?;
+//! assert_eq!(paid.version(), 2);
+//! assert_eq!(Order::state_of(&store, &coord)?, OrderState::Paid);
+//! // Dynamic path: an illegal event is refused and nothing is written.
+//! let refused = Order::submit(&store, &5_000, &coord, Order::Paid);
+//! assert!(matches!(refused, Err(MachineError::InvalidTransition(_))));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod definition;
+mod handle;
+mod runtime;
+mod seam;
+
+pub use definition::{
+    FallbackState, GateSpec, InvalidTransition, MachineGate, Sealed, State, StateMachine,
+};
+pub use handle::Machine;
+pub use runtime::{CorruptReason, Loaded, MachineError, create, load, state_of, step, submit};
+pub use seam::{MachineProjection, MachineStore};
