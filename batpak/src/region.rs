@@ -238,13 +238,33 @@ impl Region {
     /// The one predicate: does this event header fall inside the region?
     #[must_use]
     pub fn matches(&self, header: &EventHeader) -> bool {
+        self.matches_fields(
+            &header.coordinate,
+            header.kind,
+            header.sequence,
+            header.position,
+            header.admission.is_bypass(),
+        )
+    }
+
+    /// [`Region::matches`] on the fields themselves, for readers that hold
+    /// them without a header (the store's index): the one place the rule is
+    /// written.
+    pub(crate) fn matches_fields(
+        &self,
+        coordinate: &Coordinate,
+        kind: EventKind,
+        sequence: u64,
+        position: u64,
+        bypassed: bool,
+    ) -> bool {
         let in_range = |range: Option<(u64, u64)>, value: u64| {
             range.is_none_or(|(start, end)| (start..=end).contains(&value))
         };
-        self.matches_coordinate(&header.coordinate)
-            && self.matches_kind(header.kind)
-            && in_range(self.sequence, header.sequence)
-            && in_range(self.position, header.position)
-            && (!self.bypassed_only || header.admission.is_bypass())
+        self.matches_coordinate(coordinate)
+            && self.matches_kind(kind)
+            && in_range(self.sequence, sequence)
+            && in_range(self.position, position)
+            && (!self.bypassed_only || bypassed)
     }
 }

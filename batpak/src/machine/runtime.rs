@@ -12,10 +12,13 @@
 //!   nothing: it checks the stream is empty and hands out a handle in the
 //!   initial state at version 0, whose first step commits with
 //!   `ExpectedVersion::Exact(0)`, so two racing creators cannot both land.
-//! - **Replay is the only source of state.** `load` and `state_of` fold the
-//!   stream through [`StateMachine::apply`]; a stored step the table forbids
-//!   (or whose kind does not match its payload) is reported with its
-//!   sequence, never skipped.
+//! - **State comes from the log.** `load` and `submit` fold the stream
+//!   through [`StateMachine::apply`]; `state_of` reads the same fold kept as
+//!   an incremental projection ([`MachineProjection`], through
+//!   [`MachineStore::project_machine`]) and replays only a stream the
+//!   projection found broken. A stored step the table forbids (or whose kind
+//!   does not match its payload) is reported with its sequence, never
+//!   skipped.
 //! - **A handle's type is checked, not trusted.** Every typed handle is
 //!   built by [`Machine::checked`] from the state replay or the table
 //!   produced; a mismatch is [`MachineError::StateMismatch`].

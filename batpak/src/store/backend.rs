@@ -7,7 +7,7 @@ use std::fmt;
 ///
 /// Every variant exists in every build so that a directory's marker can
 /// always be named in an error; opening with `Redb` or `Lmdb` needs the
-/// `redb` or `lmdb` feature, else [`StoreError::BackendUnavailable`].
+/// `redb` or `lmdb` feature, else [`StoreError::BackendUnavailable`](crate::StoreError::BackendUnavailable).
 /// `TUNING.md` ("Choosing a backend") has the measured trade-offs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]

@@ -68,16 +68,15 @@ enum HashFrom {
     Compute,
 }
 
-/// The one region predicate over index data: what `Region::matches` says of
-/// a header, said of an index entry and its stream.
+/// [`Region::matches`] said of an index entry and its stream.
 pub(crate) fn entry_matches(region: &Region, stream: &StreamState, e: &Entry, p: u64) -> bool {
-    let in_range =
-        |range: Option<(u64, u64)>, v: u64| range.is_none_or(|(a, b)| (a..=b).contains(&v));
-    region.matches_coordinate(&stream.coordinate)
-        && region.matches_kind(e.kind)
-        && in_range(region.sequence_range(), e.sequence)
-        && in_range(region.position_range(), p)
-        && (!region.is_bypassed_only() || e.flags & FLAG_BYPASS != 0)
+    region.matches_fields(
+        &stream.coordinate,
+        e.kind,
+        e.sequence,
+        p,
+        e.flags & FLAG_BYPASS != 0,
+    )
 }
 
 impl Core {
