@@ -131,6 +131,19 @@ pub enum StoreError {
         /// The newest version this build understands.
         supported: u16,
     },
+    /// The log holds fewer events than it durably held at its last clean
+    /// close (its tail was lost: a deleted segment, a cut file); nothing
+    /// was opened. Repair mode accepts the shorter log.
+    #[error(
+        "the log holds {found} events but held {recorded} when it was last closed: events \
+         {found}..{recorded} are missing (open in repair mode to accept the loss)"
+    )]
+    LogShorterThanRecorded {
+        /// Events the extent record holds.
+        recorded: u64,
+        /// Events found in the log.
+        found: u64,
+    },
     /// The region can never match anything.
     #[error(transparent)]
     InvalidRegion(#[from] RegionError),

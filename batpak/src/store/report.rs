@@ -42,6 +42,12 @@ pub struct StoreStats {
     pub truncated_bytes: u64,
     /// True when open loaded the index checkpoint instead of scanning.
     pub opened_from_checkpoint: bool,
+    /// True when open found the checkpoint disagreeing with the log
+    /// (`verify_on_open`) and rebuilt the index from the log instead.
+    pub checkpoint_discarded: bool,
+    /// Events the extent record of the last clean close promised but the log
+    /// no longer holds; nonzero only when repair mode accepted such a log.
+    pub lost_events: u64,
 }
 
 /// What [`Store::verify`](crate::Store::verify) found.

@@ -21,6 +21,7 @@
 //! written, possibly before the fsync its appender waits for.
 
 pub(crate) mod commit;
+mod extent;
 pub(crate) mod index;
 mod open;
 mod read;
@@ -79,6 +80,12 @@ pub(crate) struct Core {
     syncs: AtomicU64,
     truncated_bytes: u64,
     from_checkpoint: bool,
+    /// Set when open found the checkpoint disagreeing with the log and
+    /// rebuilt the index from the log instead.
+    checkpoint_discarded: AtomicBool,
+    /// Events the extent record promised that the log no longer holds
+    /// (accepted in repair mode).
+    lost_events: u64,
     on_durable: Arc<dyn DurableHook>,
     _lock: File,
 }
@@ -144,6 +151,8 @@ impl Core {
             syncs: self.syncs.load(Ordering::SeqCst),
             truncated_bytes: self.truncated_bytes,
             opened_from_checkpoint: self.from_checkpoint,
+            checkpoint_discarded: self.checkpoint_discarded.load(Ordering::SeqCst),
+            lost_events: self.lost_events,
         }
     }
 
@@ -169,13 +178,13 @@ impl Core {
             return Ok(());
         }
         self.sync()?;
-        if self.index_disagreed.load(Ordering::SeqCst) {
-            return Ok(());
-        }
         let _writer = lock(&self.writer);
         let index = read_lock(&self.index);
-        let bytes = index.encode_checkpoint(&self.engine.extent());
-        self.engine.write_checkpoint(&bytes)
+        if !self.index_disagreed.load(Ordering::SeqCst) {
+            let bytes = index.encode_checkpoint(&self.engine.extent());
+            self.engine.write_checkpoint(&bytes)?;
+        }
+        extent::write(&*self.fs, &self.config.dir, index.len())
     }
 
     /// Best effort on drop: hand buffered frames to the OS so a clean

@@ -8,9 +8,10 @@
 
 use std::fs::File;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
+use super::extent;
 use super::index::Index;
 use super::{Core, DurableHook, WriteScratch};
 use crate::store::config::StoreConfig;
@@ -18,6 +19,7 @@ use crate::store::engine::choose::open_engine;
 use crate::store::engine::place_of;
 use crate::store::error::{Place, StoreError};
 use crate::store::fs::FileSystem;
+use crate::store::lock::write_lock;
 
 /// Opens the store in `config.dir`: locks the directory, opens the engine
 /// with the index built from it, and (with `verify_on_open`) checks a
@@ -67,6 +69,7 @@ pub(super) fn open(
         index = loaded;
     }
     let events = index.len();
+    let lost_events = check_extent(&*fs, &config, writable, events)?;
     let core = Arc::new(Core {
         config,
         writable,
@@ -85,16 +88,60 @@ pub(super) fn open(
         syncs: AtomicU64::new(0),
         truncated_bytes: report.truncated_bytes,
         from_checkpoint: report.from_checkpoint,
+        checkpoint_discarded: AtomicBool::new(false),
+        lost_events,
         on_durable,
         _lock: lock_file,
     });
-    if report.from_checkpoint
-        && core.config.verify_on_open
-        && let Some(d) = core.verify()?.damage
-    {
-        return Err(d.into());
+    if report.from_checkpoint && core.config.verify_on_open {
+        discard_a_checkpoint_that_disagrees(&core)?;
     }
     Ok(core)
+}
+
+/// Holds the log to the extent recorded at the last clean close: a shorter
+/// log is an error, or, in repair mode, a reported loss (and the new extent
+/// is recorded). Returns the events lost.
+fn check_extent(
+    fs: &dyn FileSystem,
+    config: &StoreConfig,
+    writable: bool,
+    events: u64,
+) -> Result<u64, StoreError> {
+    let Some(recorded) = extent::read(fs, &config.dir)? else {
+        return Ok(0);
+    };
+    if events >= recorded {
+        return Ok(0);
+    }
+    if !config.truncate_damaged_tail {
+        return Err(StoreError::LogShorterThanRecorded {
+            recorded,
+            found: events,
+        });
+    }
+    if writable {
+        extent::write(fs, &config.dir, events)?;
+    }
+    Ok(recorded - events)
+}
+
+/// `verify_on_open` after a checkpoint was loaded: damage in the log is an
+/// error; an index that merely disagrees with an intact log (a damaged or
+/// altered checkpoint) is replaced by the index rebuilt from the log, and
+/// the open says so in `StoreStats::checkpoint_discarded`.
+fn discard_a_checkpoint_that_disagrees(core: &Core) -> Result<(), StoreError> {
+    let verified = core.verify_against_log()?;
+    if verified.only_the_index_is_wrong() {
+        *write_lock(&core.index) = verified.rebuilt;
+        core.index_disagreed.store(false, Ordering::SeqCst);
+        core.checkpoint_discarded.store(true, Ordering::SeqCst);
+        return Ok(());
+    }
+    match verified.report.damage {
+        Some(d) => Err(d.into()),
+        None => Ok(()),
+    }
 }
 
 /// Checks the store path, creates the directory when allowed, and locks the

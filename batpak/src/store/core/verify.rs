@@ -1,21 +1,53 @@
-//! A full re-read of the log, checked frame by frame against a fresh index.
+//! A full re-read of the log, checked frame by frame, and the index held to
+//! what the log says.
+//!
+//! The log is the source of truth; the index (built by a scan, or loaded
+//! from a checkpoint) is derived from it and is checked entry by entry, so a
+//! checkpoint altered consistently with its own checksum cannot pass.
 
 use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
 
 use super::Core;
-use super::index::{FrameDamage, Index};
+use super::index::{Entry, FrameDamage, Index};
 use crate::event::Hash;
 use crate::store::error::{Place, StoreError};
 use crate::store::lock::read_lock;
 use crate::store::report::{Damage, VerifyReport};
 
+/// A finished verification: the report, and the index rebuilt from the log
+/// (whole only when the log itself was undamaged).
+pub(super) struct Verified {
+    pub(super) report: VerifyReport,
+    pub(super) rebuilt: Index,
+}
+
+impl Verified {
+    /// True when the only damage is the index disagreeing with an intact
+    /// log: the rebuilt index is then the right one.
+    pub(super) fn only_the_index_is_wrong(&self) -> bool {
+        matches!(
+            self.report.damage,
+            Some(Damage {
+                at: Place::Index { .. },
+                ..
+            })
+        )
+    }
+}
+
 impl Core {
     /// Re-reads the whole log through the engine and rebuilds an index from
     /// it, checking every frame's length and CRC, every position, sequence
-    /// and chain link; then checks each stream's last event against the
-    /// head hash the live index holds (the only check that catches a
-    /// rewritten last event, which no later link covers).
+    /// and chain link, and each stream's last event against the head hash
+    /// the live index holds (the only check that catches a rewritten last
+    /// event, which no later link covers); then compares every entry of the
+    /// live index with the rebuilt one.
     pub(crate) fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.verify_against_log().map(|v| v.report)
+    }
+
+    pub(super) fn verify_against_log(&self) -> Result<Verified, StoreError> {
         // Events indexed before the scan starts must all be found by it
         // (appends racing with the scan may add more). Heads sorted by
         // position to be met in scan order.
@@ -61,20 +93,71 @@ impl Core {
             }),
             Err(e) => return Err(e),
         };
-        let damage = damage.or_else(|| {
-            (fresh.len() < live).then(|| Damage {
-                at: Place::Index {
-                    position: fresh.len(),
-                },
-                coordinate: None,
-                sequence: None,
-                reason: format!("the log holds {} events, the index {live}", fresh.len()),
+        let damage = damage
+            .or_else(|| {
+                (fresh.len() < live).then(|| Damage {
+                    at: Place::Index {
+                        position: fresh.len(),
+                    },
+                    coordinate: None,
+                    sequence: None,
+                    reason: format!("the log holds {} events, the index {live}", fresh.len()),
+                })
             })
-        });
-        Ok(VerifyReport {
-            events: fresh.len(),
-            streams: fresh.streams.len() as u64,
+            .or_else(|| self.compare_index(&fresh, live));
+        if matches!(
             damage,
+            Some(Damage {
+                at: Place::Index { .. },
+                ..
+            })
+        ) {
+            self.index_disagreed.store(true, Ordering::SeqCst);
+        }
+        Ok(Verified {
+            report: VerifyReport {
+                events: fresh.len(),
+                streams: fresh.streams.len() as u64,
+                damage,
+            },
+            rebuilt: fresh,
         })
+    }
+
+    /// The first of the live index's first `live` entries that differs from
+    /// the index rebuilt from the log, as damage at that index position.
+    fn compare_index(&self, fresh: &Index, live: u64) -> Option<Damage> {
+        let index = read_lock(&self.index);
+        let stream_of = |ix: &Index, e: &Entry| {
+            ix.streams
+                .get(e.stream as usize)
+                .map(|s| s.coordinate.clone())
+        };
+        for (position, (have, want)) in (0..live).zip(index.entries.iter().zip(&fresh.entries)) {
+            let fields = [
+                (have.id != want.id, "id"),
+                (have.sequence != want.sequence, "sequence"),
+                (have.kind != want.kind, "kind"),
+                (have.cause != want.cause, "causation"),
+                (have.flags != want.flags, "admission"),
+                (
+                    (have.segment, have.offset, have.len) != (want.segment, want.offset, want.len),
+                    "place",
+                ),
+                (stream_of(&index, have) != stream_of(fresh, want), "stream"),
+            ];
+            if let Some((_, field)) = fields.iter().find(|(bad, _)| *bad) {
+                return Some(Damage {
+                    at: Place::Index { position },
+                    coordinate: stream_of(fresh, want),
+                    sequence: Some(want.sequence),
+                    reason: format!(
+                        "the index's {field} for this event disagrees with the log \
+                         (a damaged or altered checkpoint)"
+                    ),
+                });
+            }
+        }
+        None
     }
 }

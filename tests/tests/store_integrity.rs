@@ -1,0 +1,227 @@
+//! Derived files are checked, never trusted, and a lost tail is noticed.
+//!
+//! The checkpoint (the index snapshot) is altered consistently with its own
+//! checksum, as a forger would: every read must refuse the frames the
+//! altered entries lead to, `verify` must name the index, and
+//! `verify_on_open` must discard the checkpoint and rebuild the index from
+//! the log. A log that lost its tail after a clean close (a deleted last
+//! segment, a cut at a frame boundary) must be refused with a typed error
+//! naming what is missing, unless repair mode accepts and reports the loss.
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use batpak::prelude::*;
+use batpak::{Place, StoredEvent};
+use common::*;
+
+const PLACED: EventKind = EventKind::new(7, 1);
+const PAID: EventKind = EventKind::new(7, 2);
+
+fn a() -> Coordinate {
+    Coordinate::new("order:a", "shop").unwrap()
+}
+
+fn b() -> Coordinate {
+    Coordinate::new("order:b", "shop").unwrap()
+}
+
+/// Positions 0..4: A placed, B placed, A paid, B paid.
+fn closed_store(dir: &Path) {
+    let store = Store::open(StoreConfig::new(dir)).unwrap();
+    store.append(&a(), PLACED, &payload(0)).unwrap();
+    store.append(&b(), PLACED, &payload(1)).unwrap();
+    store.append(&a(), PAID, &payload(2)).unwrap();
+    store.append(&b(), PAID, &payload(3)).unwrap();
+    store.close().unwrap();
+}
+
+/// Where entry `n`'s fields start in a checkpoint (FORMAT.md, "Index
+/// checkpoint"); every entry here has no cause.
+fn entry_at(ckpt: &[u8], n: usize) -> usize {
+    let u64_at = |at: usize| u64::from_le_bytes(ckpt[at..at + 8].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(ckpt[at..at + 4].try_into().unwrap()) as usize;
+    let mut at = 10;
+    at += 8 + 8 * u64_at(at);
+    let streams = u64_at(at);
+    at += 8;
+    for _ in 0..streams {
+        at += 4 + u32_at(at);
+        at += 4 + u32_at(at);
+        at += 32;
+    }
+    at + 8 + n * (16 + 4 + 4 + 4 + 4 + 1)
+}
+
+/// Rewrites the checkpoint with `alter` and a matching CRC, as a forger would.
+fn forge_checkpoint(dir: &Path, alter: impl Fn(&mut [u8])) -> Vec<u8> {
+    let path = dir.join("index.ckpt");
+    let mut ckpt = std::fs::read(&path).unwrap();
+    ckpt.truncate(ckpt.len() - 4);
+    alter(&mut ckpt);
+    let crc = crc32fast::hash(&ckpt);
+    ckpt.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &ckpt).unwrap();
+    ckpt
+}
+
+const KIND_AT: usize = 16 + 4 + 4;
+const STREAM_AT: usize = KIND_AT + 4;
+
+/// Entries 0 and 1 swap streams: the index now says A's first event is B's.
+fn swap_streams(ckpt: &mut [u8]) {
+    let (e0, e1) = (entry_at(ckpt, 0), entry_at(ckpt, 1));
+    for i in 0..4 {
+        ckpt.swap(e0 + STREAM_AT + i, e1 + STREAM_AT + i);
+    }
+}
+
+/// Entry 0 (A placed) claims to be a payment.
+fn relabel_kind(ckpt: &mut [u8]) {
+    let e0 = entry_at(ckpt, 0);
+    ckpt[e0 + KIND_AT..e0 + KIND_AT + 4].copy_from_slice(&PAID.to_u32().to_le_bytes());
+}
+
+fn is_corrupt<T>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Corrupt { .. }))
+}
+
+#[test]
+fn a_forged_checkpoint_is_refused_by_every_read_and_named_by_verify() {
+    for (name, alter, kind) in [
+        ("streams swapped", swap_streams as fn(&mut [u8]), PLACED),
+        ("kind relabelled", relabel_kind, PAID),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        closed_store(dir.path());
+        forge_checkpoint(dir.path(), alter);
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        assert!(store.stats().opened_from_checkpoint, "{name}");
+        // Reads that reach the altered entries refuse them.
+        assert!(is_corrupt(store.stream::<Payload>(&a())), "{name}: stream");
+        assert!(
+            is_corrupt(store.query::<Payload>(&Region::all())),
+            "{name}: query"
+        );
+        assert!(
+            is_corrupt(store.replay::<Payload, _>(&Region::all(), |_| ControlFlow::Continue(()))),
+            "{name}: replay"
+        );
+        assert!(
+            is_corrupt(store.query_headers(&Region::all().kind(kind))),
+            "{name}: kind query"
+        );
+        // Verify compares every entry with the log and names the index.
+        let damage = store.verify().unwrap().damage.unwrap();
+        assert!(
+            matches!(damage.at, Place::Index { position: 0 | 1 }),
+            "{name}: {damage:?}"
+        );
+        // An index seen disagreeing is never checkpointed again: the next
+        // open rebuilds it from the log and every read is right.
+        store.close().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        assert!(!store.stats().opened_from_checkpoint, "{name}");
+        let events: Vec<StoredEvent<Payload>> = store.stream(&a()).unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.header.kind).collect::<Vec<_>>(),
+            [PLACED, PAID],
+            "{name}"
+        );
+        assert!(store.verify().unwrap().is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn verify_on_open_discards_a_forged_checkpoint_and_rebuilds_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path());
+    forge_checkpoint(dir.path(), swap_streams);
+    let store = Store::open(StoreConfig::new(dir.path()).verify_on_open(true)).unwrap();
+    let stats = store.stats();
+    assert!(stats.opened_from_checkpoint && stats.checkpoint_discarded);
+    let events: Vec<StoredEvent<Payload>> = store.stream(&a()).unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.header.coordinate == a()));
+    assert_eq!(store.query::<Payload>(&Region::all()).unwrap().len(), 4);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+/// The store's segment files, in order.
+fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// 12 events in segments of a few frames each, closed cleanly.
+fn closed_multi_segment_store(dir: &Path) -> StoreConfig {
+    let config = StoreConfig::new(dir).segment_max_bytes(600);
+    let store = Store::open(config.clone()).unwrap();
+    for n in 0..12 {
+        store.append(&a(), PLACED, &payload(n)).unwrap();
+    }
+    store.close().unwrap();
+    assert!(segments(dir).len() >= 3);
+    config
+}
+
+#[test]
+fn a_deleted_last_segment_after_a_clean_close_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = closed_multi_segment_store(dir.path());
+    let last = segments(dir.path()).pop().unwrap();
+    let kept = std::fs::read(&last).unwrap();
+    std::fs::remove_file(&last).unwrap();
+    let err = Store::open(config.clone()).unwrap_err();
+    let StoreError::LogShorterThanRecorded { recorded, found } = err else {
+        panic!("unexpected: {err}");
+    };
+    assert_eq!(recorded, 12);
+    assert!(found < 12);
+    assert!(err.to_string().contains("missing"), "{err}");
+    // Read-only tools refuse it too; nothing was changed by the refusals.
+    assert!(matches!(
+        Store::open_read_only(config.clone()),
+        Err(StoreError::LogShorterThanRecorded { .. })
+    ));
+    std::fs::write(&last, &kept).unwrap();
+    let store = Store::open(config).unwrap();
+    assert_eq!(store.stream::<Payload>(&a()).unwrap().len(), 12);
+}
+
+#[test]
+fn a_log_cut_at_a_frame_boundary_is_refused_and_repair_mode_reports_the_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = closed_multi_segment_store(dir.path());
+    let last = segments(dir.path()).pop().unwrap();
+    // Cut the last segment right after its first frame: a whole log, short.
+    let bytes = std::fs::read(&last).unwrap();
+    let first_frame_end = {
+        let len = u32::from_le_bytes(bytes[32..36].try_into().unwrap()) as usize;
+        32 + 8 + len
+    };
+    assert!(first_frame_end < bytes.len());
+    std::fs::write(&last, &bytes[..first_frame_end]).unwrap();
+    let err = Store::open(config.clone()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::LogShorterThanRecorded { recorded: 12, .. }),
+        "{err}"
+    );
+    // Repair mode accepts the shorter log, says how much was lost, and
+    // records the new extent: later opens are clean.
+    let store = Store::open(config.clone().truncate_damaged_tail(true)).unwrap();
+    let found = store.stats().events;
+    assert_eq!(store.stats().lost_events, 12 - found);
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+    let store = Store::open(config).unwrap();
+    assert_eq!(store.stats().events, found);
+    assert_eq!(store.stats().lost_events, 0);
+}
