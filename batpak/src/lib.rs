@@ -173,6 +173,17 @@ pub mod __private {
     pub use serde;
 }
 
+/// Entry points for the fuzz targets (`fuzz/`) and their bounded run in the
+/// tests. Not a public API: no stability promise.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use store::fuzz as __fuzz;
+
+// The fuzz module compiles the CLI's renderer (`src/bin/batpak/render.rs`),
+// which names this library `batpak`, as the binary does.
+#[cfg(feature = "fuzzing")]
+extern crate self as batpak;
+
 /// The README's code, compiled and run as a doctest so it cannot drift.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]

@@ -29,8 +29,9 @@
 //! Each binary under `src/bin/` is a crate of its own (its root is
 //! `src/bin/NAME.rs` or `src/bin/NAME/main.rs`) and is checked on its own.
 //! Files are mapped to modules by where they sit; `#[path]` attributes are
-//! not followed (the one in use, the crash model's shared `Rng`, includes a
-//! file outside `src/`).
+//! not followed (those in use include a file from elsewhere: the crash
+//! model's shared `Rng` from outside `src/`, and the fuzz module's copy of
+//! the CLI's `render.rs`, which is checked as part of the binary).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};

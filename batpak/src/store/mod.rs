@@ -28,6 +28,8 @@ mod engine;
 mod error;
 mod facade;
 mod fs;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod lock;
 mod report;
 mod seam;

@@ -648,6 +648,22 @@ impl Index {
         }
         r.0.is_empty().then_some(index)
     }
+
+    /// The log extent a checkpoint records, and the bytes that hold it (its
+    /// count and lengths), without checking anything else: lets a fuzz
+    /// target decode a checkpoint against the extent it expects, or rewrite
+    /// that extent to match the segments beside it.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn checkpoint_extent(bytes: &[u8]) -> Option<(std::ops::Range<usize>, Vec<u64>)> {
+        let mut r = Reader(bytes);
+        if r.array::<8>()? != CHECKPOINT_MAGIC || r.u16()? != CHECKPOINT_VERSION {
+            return None;
+        }
+        let start = bytes.len() - r.0.len();
+        let n = r.count(8)?;
+        let extent = (0..n).map(|_| r.u64()).collect::<Option<Vec<u64>>>()?;
+        Some((start..bytes.len() - r.0.len(), extent))
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ const FLAGS_AT: usize = VERSION_AT + 2;
 const SEGMENT_AT: usize = FLAGS_AT + 2;
 const FIRST_POSITION_AT: usize = SEGMENT_AT + 4;
 const MAX_FRAME_AT: usize = FIRST_POSITION_AT + 8;
-const HEADER_CRC_AT: usize = MAX_FRAME_AT + 4;
+pub(crate) const HEADER_CRC_AT: usize = MAX_FRAME_AT + 4;
 /// Length of the segment header; the first frame starts here.
 pub(crate) const SEGMENT_HEADER_LEN: usize = HEADER_CRC_AT + 4;
 

@@ -370,7 +370,7 @@ fn visit_frames(
 }
 
 /// Frames of a segment lie back to back after its header.
-fn next_loc(previous: Option<Loc>, segment: u32, _position: u64, len: u32) -> Loc {
+pub(crate) fn next_loc(previous: Option<Loc>, segment: u32, _position: u64, len: u32) -> Loc {
     let offset = match previous {
         Some(p) if p.segment == segment => p.offset + FRAME_PREFIX_LEN as u64 + u64::from(p.len),
         _ => SEGMENT_HEADER_LEN as u64,
