@@ -29,7 +29,8 @@ dump options (combined with AND; --kind may repeat, kinds combine with OR):
   --bypassed        only events committed through a gate bypass
 
 dump line: position entity@scope seq=N kind=CAT:CODE id=HEX admission payload
-  admission is `direct`, `gates=[a,b]` or `bypass by=\"who\" why=\"reason\"`;
+  admission is `direct`, `gates=[a,b]` or `bypass by=\"who\" why=\"reason\"`
+  (a gate name that is not a plain word is quoted like a string);
   the payload is msgpack shown as JSON-like text (bytes as h'00ff').
 
 Every command opens the store read-only and never changes a byte of it. It

@@ -20,7 +20,14 @@ pub(crate) fn render_header(h: &EventHeader, line: &mut String) {
     match &h.admission {
         Admission::Direct => line.push_str("direct"),
         Admission::Gated { gates } => {
-            let _ = write!(line, "gates=[{}]", gates.join(","));
+            line.push_str("gates=[");
+            for (i, gate) in gates.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                push_gate_name(line, gate);
+            }
+            line.push(']');
         }
         Admission::Bypassed { by, reason } => {
             line.push_str("bypass by=");
@@ -32,6 +39,21 @@ pub(crate) fn render_header(h: &EventHeader, line: &mut String) {
         _ => line.push_str("admission=unknown"),
     }
     line.push(' ');
+}
+
+/// A gate name as it is when plain (as gate names are: identifiers), else
+/// as a JSON string, so that a stored name holding a line break cannot
+/// break the line, nor one holding the list's punctuation be misread.
+fn push_gate_name(line: &mut String, name: &str) {
+    let plain = !name.is_empty()
+        && !name.chars().any(|c| {
+            c.is_control() || c.is_whitespace() || matches!(c, ',' | '[' | ']' | '"' | '\\')
+        });
+    if plain {
+        line.push_str(name);
+    } else {
+        push_json_string(line, name);
+    }
 }
 
 /// Any msgpack value: what a payload is when its Rust type is unknown.
@@ -271,6 +293,23 @@ mod tests {
         assert_eq!(
             render_payload(&bytes).unwrap(),
             r#"["Open", {"Moved": {"to": [1, 2]}}]"#
+        );
+    }
+
+    #[test]
+    fn gate_names_that_would_break_the_line_are_quoted() {
+        use batpak::{Admission, Coordinate, EventHeader, EventId, EventKind};
+        let coordinate = Coordinate::new("order:1", "shop").unwrap();
+        let mut header = EventHeader::new(EventId::from_u128(1), coordinate, EventKind::new(7, 1));
+        let gates = ["credit_ok", "a\nb", "x,y]", ""]
+            .map(str::to_owned)
+            .to_vec();
+        header.admission = Admission::Gated { gates };
+        let mut line = String::new();
+        render_header(&header, &mut line);
+        assert!(
+            line.ends_with(r#" gates=[credit_ok,"a\nb","x,y]",""] "#),
+            "{line}"
         );
     }
 
