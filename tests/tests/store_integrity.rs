@@ -225,3 +225,46 @@ fn a_log_cut_at_a_frame_boundary_is_refused_and_repair_mode_reports_the_loss() {
     assert_eq!(store.stats().events, found);
     assert_eq!(store.stats().lost_events, 0);
 }
+
+/// A header in a form the decoder accepts but the store never writes (here
+/// the sequence stored as msgpack `int 8` instead of a positive fixint): the
+/// reads check frames by a peek that reads only the written form, so the
+/// scan at open must refuse it too, or the store would open and then fail
+/// every read of that event. Found by reviewing what the fuzz targets'
+/// peek-against-decode property allows.
+#[test]
+fn a_header_in_a_form_the_store_never_writes_is_refused_at_open() {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    store.append(&a(), PLACED, &payload(0)).unwrap();
+    drop(store);
+    let path = segment_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (at, len) = frames(&bytes)[0];
+    // Body: header length, batch rest, then the header (FORMAT.md): array
+    // marker, id and correlation (bin 16 each), causation nil, timestamp
+    // (u64), then the sequence, here the fixint 1.
+    let header_at = at + FRAME_PREFIX_LEN + 8;
+    let sequence_at = header_at + 1 + 18 + 18 + 1 + 9;
+    assert_eq!(bytes[sequence_at], 1);
+    bytes.splice(sequence_at..sequence_at + 1, [0xd0, 1]);
+    let grow = |bytes: &mut [u8], at: usize| {
+        let n = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) + 1;
+        bytes[at..at + 4].copy_from_slice(&n.to_le_bytes());
+    };
+    grow(&mut bytes, at + FRAME_PREFIX_LEN);
+    grow(&mut bytes, at);
+    reseal_frame(&mut bytes, at);
+    assert_eq!(frames(&bytes), [(at, len + 1)]);
+    std::fs::write(&path, &bytes).unwrap();
+    match Store::open(StoreConfig::new(dir.path())) {
+        Err(StoreError::Corrupt { at, reason }) => {
+            assert_eq!(at, Place::segment(1, 32), "{reason}");
+        }
+        Ok(store) => {
+            let read = store.query::<Payload>(&Region::all());
+            panic!("opened, and then a read says {read:?}");
+        }
+        Err(e) => panic!("{e}"),
+    }
+}

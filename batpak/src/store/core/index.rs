@@ -14,7 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::coordinate::Coordinate;
 use crate::event::{EventHeader, EventId, EventKind, Hash, decode_header};
 use crate::pipeline::AppendReceipt;
-use crate::store::engine::body::split_body;
+use crate::store::engine::body::{peek_header, split_body};
 use crate::store::engine::{Loc, NextLoc};
 use crate::store::error::Place;
 use crate::store::report::Damage;
@@ -315,6 +315,17 @@ impl Index {
         let header = decode_header(parts.header)
             .map_err(|e| damage(format!("header does not decode: {e}"), None))?;
         let h = Some(&header);
+        // Every read checks its frame by a peek that reads the leading
+        // fields only in the form the store writes them: a header that
+        // decodes in another form would open and then fail every read.
+        if peek_header(parts.header).is_none() {
+            return Err(damage(
+                "header is not in the form the store writes (its leading fields cannot be \
+                 read in place)"
+                    .to_owned(),
+                h,
+            ));
+        }
         if header.position != self.len() {
             return Err(damage(
                 format!(
