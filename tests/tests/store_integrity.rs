@@ -268,3 +268,44 @@ fn a_header_in_a_form_the_store_never_writes_is_refused_at_open() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// A checkpoint entry claiming a 4 GiB frame: a read must refuse it by the
+/// segment's known length, before sizing any buffer by it (it once
+/// allocated the 4 GiB first; found by the `checkpoint` fuzz target).
+#[test]
+fn a_checkpoint_entry_longer_than_its_segment_is_refused_before_reading() {
+    const LEN_AT: usize = 16 + 4;
+    for writable in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        closed_store(dir.path());
+        forge_checkpoint(dir.path(), |ckpt| {
+            let e0 = entry_at(ckpt, 0);
+            ckpt[e0 + LEN_AT..e0 + LEN_AT + 4].copy_from_slice(&(u32::MAX - 64).to_le_bytes());
+        });
+        let config = StoreConfig::new(dir.path());
+        let store = if writable {
+            Store::open(config).unwrap()
+        } else {
+            Store::open_read_only(config).unwrap()
+        };
+        assert!(store.stats().opened_from_checkpoint);
+        let past_the_end = |result: Result<_, StoreError>| match result {
+            Err(StoreError::Corrupt { at, reason }) => {
+                at == Place::segment(1, 32) && reason.contains("index entry")
+            }
+            _ => false,
+        };
+        assert!(
+            past_the_end(store.stream::<Payload>(&a()).map(drop)),
+            "{writable}"
+        );
+        assert!(past_the_end(
+            store.query::<Payload>(&Region::all()).map(drop)
+        ));
+        let damage = store.verify().unwrap().damage.unwrap();
+        assert!(
+            matches!(damage.at, Place::Index { position: 0 }),
+            "{damage:?}"
+        );
+    }
+}

@@ -252,15 +252,24 @@ impl SegmentEngine {
         }
     }
 
-    fn file(&self, segment: u32) -> Result<Arc<dyn FsFile>, StoreError> {
+    /// The file of `segment` and how many bytes it holds, to check index
+    /// entries against ([`within`]) before any buffer is sized by them.
+    fn file_and_end(&self, segment: u32) -> Result<(Arc<dyn FsFile>, u64), StoreError> {
         let files = read_lock(&self.files);
-        segment
-            .checked_sub(1)
-            .and_then(|i| files.get(i as usize))
-            .map(|s| Arc::clone(&s.file))
-            .ok_or_else(|| {
-                StoreError::corrupt(Place::segment(segment, 0), "index names a missing segment")
-            })
+        let Some(s) = segment.checked_sub(1).and_then(|i| files.get(i as usize)) else {
+            return Err(StoreError::corrupt(
+                Place::segment(segment, 0),
+                "index names a missing segment",
+            ));
+        };
+        // The active segment's recorded length is only where it stood when
+        // opened; its bytes in the OS's hands are `active_os_len`. The
+        // larger of the two is never short, even mid-rotation.
+        let mut end = s.len;
+        if segment == self.active_segment.load(Ordering::SeqCst) {
+            end = end.max(self.active_os_len.load(Ordering::SeqCst));
+        }
+        Ok((Arc::clone(&s.file), end))
     }
 
     /// True when the bytes of `loc` are certainly in the OS's hands.
@@ -331,6 +340,26 @@ impl SegmentEngine {
         out.extend_from_slice(body);
         Ok(true)
     }
+}
+
+/// Refuses an index entry whose frame runs past `end`, the bytes its
+/// segment holds (a checkpoint's entry can claim any length).
+fn within(loc: Loc, end: u64) -> Result<(), StoreError> {
+    if loc
+        .offset
+        .checked_add(frame_len(loc))
+        .is_some_and(|e| e <= end)
+    {
+        return Ok(());
+    }
+    Err(StoreError::corrupt(
+        Place::segment(loc.segment, loc.offset),
+        format!(
+            "index entry runs past the end of the segment (a {}-byte frame; the segment \
+             holds {end} bytes)",
+            frame_len(loc)
+        ),
+    ))
 }
 
 /// Hands the frames one segment scan found to `visit`, after checking the
@@ -473,7 +502,8 @@ impl LogEngine for SegmentEngine {
         if !self.on_disk(loc) && self.read_pending(loc, out)? {
             return Ok(());
         }
-        let file = self.file(loc.segment)?;
+        let (file, end) = self.file_and_end(loc.segment)?;
+        within(loc, end)?;
         let len = frame_len(loc) as usize;
         read_at(&*file, loc.segment, loc.offset, len, out)?;
         checked_body(out, loc)?;
@@ -514,7 +544,10 @@ impl LogEngine for SegmentEngine {
                 run_end += frame_len(next);
                 end += 1;
             }
-            let file = self.file(first.segment)?;
+            let (file, segment_end) = self.file_and_end(first.segment)?;
+            locs[i..end]
+                .iter()
+                .try_for_each(|&loc| within(loc, segment_end))?;
             let run_len = usize::try_from(run_end - first.offset).unwrap_or(usize::MAX);
             read_at(&*file, first.segment, first.offset, run_len, &mut buf)?;
             for (j, loc) in locs.iter().enumerate().take(end).skip(i) {
@@ -541,7 +574,7 @@ impl LogEngine for SegmentEngine {
         let mut buf = Vec::new();
         for (i, &len) in lens.iter().enumerate() {
             let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            let file = self.file(n)?;
+            let (file, _) = self.file_and_end(n)?;
             read_at(
                 &*file,
                 n,
