@@ -93,7 +93,7 @@ pub use guard::{
 // COMMIT: a receipt or a bypass becomes an append.
 mod pipeline;
 pub use pipeline::{
-    AppendReceipt, Bypass, BypassError, CommitTarget, Committed, RawAppend, bypass,
+    AppendReceipt, Bypass, BypassError, CommitTarget, Committed, RawAppend, RawAppendParts, bypass,
 };
 
 // FOLD: what a projection is.

@@ -1,12 +1,16 @@
 //! Events: kinds, the byte-exact msgpack encoding of headers and payloads
 //! (golden bytes), strict decoding, and the blake3 hash chain.
 
+mod common;
+
 use batpak::{
     Admission, CodecError, Coordinate, EventHeader, EventId, EventKind, Hash, KindError,
     decode_header, decode_payload, encode_header, encode_payload,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use common::{AdmissionRecord, gated_record, read_admission};
 
 /// Lower-case hex, one space between bytes.
 fn hex(bytes: &[u8]) -> String {
@@ -72,9 +76,7 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
     let mut header = fixed_header();
     header.causation = Some(EventId::from_u128(5));
     header.idempotency_key = Some("k".to_owned());
-    header.admission = Admission::Gated {
-        gates: vec!["g".to_owned()],
-    };
+    header.admission = gated_record(&["g"]);
     let expected = golden(&[
         "9b",
         ID_BIN,
@@ -97,10 +99,7 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
 #[test]
 fn bypassed_header_records_who_and_why_in_pinned_bytes() {
     let mut header = fixed_header();
-    header.admission = Admission::Bypassed {
-        by: "ops".to_owned(),
-        reason: "r".to_owned(),
-    };
+    header.admission = common::bypassed_record("ops", "r");
     let bytes = encode_header(&header).unwrap();
     let tail = "81 a8 42 79 70 61 73 73 65 64 92 a3 6f 70 73 a1 72"; // {"Bypassed": ["ops", "r"]}
     assert!(
@@ -445,8 +444,9 @@ fn any_admission() -> impl Strategy<Value = Admission> {
     prop_oneof![
         Just(Admission::Direct),
         proptest::collection::vec("[a-z_]{1,12}", 0..4)
-            .prop_map(|gates| Admission::Gated { gates }),
-        ("[a-z:]{1,12}", "[ -~]{1,24}").prop_map(|(by, reason)| Admission::Bypassed { by, reason }),
+            .prop_map(|gates| read_admission(&AdmissionRecord::Gated { gates })),
+        ("[a-z:]{1,12}", "[ -~]{1,24}")
+            .prop_map(|(by, reason)| read_admission(&AdmissionRecord::Bypassed { by, reason })),
     ]
 }
 
@@ -496,9 +496,7 @@ fn every_single_byte_corruption_of_a_header_is_refused_or_changes_it() {
     let mut header = fixed_header();
     header.causation = Some(EventId::from_u128(5));
     header.idempotency_key = Some("key".to_owned());
-    header.admission = Admission::Gated {
-        gates: vec!["g".to_owned()],
-    };
+    header.admission = gated_record(&["g"]);
     let bytes = encode_header(&header).unwrap();
     for at in 0..bytes.len() {
         for mask in [0x01, 0x10, 0x80, 0xFF] {

@@ -4,8 +4,11 @@
 // Inverted ranges are exactly what some of these tests feed in.
 #![allow(clippy::reversed_empty_ranges)]
 
+mod common;
+
 use batpak::Admission;
 use batpak::{Coordinate, EventHeader, EventId, EventKind, Region, RegionError};
+use common::{bypassed_record, gated_record};
 
 const PLACED: EventKind = EventKind::new(7, 1);
 const PAID: EventKind = EventKind::new(7, 2);
@@ -79,11 +82,11 @@ fn matches_truth_table() {
         // bypassed
         ("bypassed, direct", Region::all().bypassed(), with_admission(Admission::Direct), false),
         ("bypassed, gated", Region::all().bypassed(),
-            with_admission(Admission::Gated { gates: vec!["g".into()] }), false),
+            with_admission(gated_record(&["g"])), false),
         ("bypassed, bypass", Region::all().bypassed(),
-            with_admission(Admission::Bypassed { by: "ops".into(), reason: "outage".into() }), true),
+            with_admission(bypassed_record("ops", "outage")), true),
         ("no bypass filter, bypass", Region::all(),
-            with_admission(Admission::Bypassed { by: "ops".into(), reason: "outage".into() }), true),
+            with_admission(bypassed_record("ops", "outage")), true),
         // filters combine with AND
         ("all filters hit", Region::entity_prefix("order:").scope("s").kind(PLACED).sequences(1..=3).positions(0..=9),
             header("order:1", "s", PLACED, 2, 5), true),

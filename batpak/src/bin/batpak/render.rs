@@ -19,10 +19,10 @@ pub(crate) fn render_header(h: &EventHeader, line: &mut String) {
     );
     match &h.admission {
         Admission::Direct => line.push_str("direct"),
-        Admission::Gated { gates } => {
+        Admission::Gated { gates, .. } => {
             let _ = write!(line, "gates=[{}]", gates.join(","));
         }
-        Admission::Bypassed { by, reason } => {
+        Admission::Bypassed { by, reason, .. } => {
             line.push_str("bypass by=");
             push_json_string(line, by);
             line.push_str(" why=");
