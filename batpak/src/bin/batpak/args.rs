@@ -27,6 +27,8 @@ dump options (combined with AND; --kind may repeat, kinds combine with OR):
   --from POS        start at global position POS (positions start at 0)
   --limit N         print at most N events
   --bypassed        only events committed through a gate bypass
+  --direct          only events appended directly (no gate, no bypass)
+  --ungated         only events no gate admitted (direct or bypassed)
 
 dump line: position entity@scope seq=N kind=CAT:CODE id=HEX admission payload
   admission is `direct`, `gates=[a,b]` or `bypass by=\"who\" why=\"reason\"`;
@@ -112,11 +114,11 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
         if command != "dump" {
             return Err(format!("`{command}` takes no option `{flag}`"));
         }
-        if flag == "--bypassed" {
+        if let Some(admission) = AdmissionArg::from_flag(flag) {
             if inline.is_some() {
-                return Err("--bypassed takes no value".to_owned());
+                return Err(format!("{flag} takes no value"));
             }
-            filters.bypassed = true;
+            filters.admissions.push(admission);
             continue;
         }
         let value = match inline {
@@ -156,8 +158,30 @@ struct DumpArgs {
     from: Option<u64>,
     /// `--limit`.
     limit: Option<u64>,
+    /// Every `--bypassed`, `--direct` and `--ungated`, in order.
+    admissions: Vec<AdmissionArg>,
+}
+
+/// An admission filter flag of `dump`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AdmissionArg {
     /// `--bypassed`.
-    bypassed: bool,
+    Bypassed,
+    /// `--direct`.
+    Direct,
+    /// `--ungated`.
+    Ungated,
+}
+
+impl AdmissionArg {
+    fn from_flag(flag: &str) -> Option<Self> {
+        match flag {
+            "--bypassed" => Some(Self::Bypassed),
+            "--direct" => Some(Self::Direct),
+            "--ungated" => Some(Self::Ungated),
+            _ => None,
+        }
+    }
 }
 
 impl DumpArgs {
@@ -196,8 +220,12 @@ impl DumpArgs {
                 KindArg::Category(c) => region.category(c),
             };
         }
-        if self.bypassed {
-            region = region.bypassed();
+        for admission in self.admissions {
+            region = match admission {
+                AdmissionArg::Bypassed => region.bypassed(),
+                AdmissionArg::Direct => region.direct(),
+                AdmissionArg::Ungated => region.ungated(),
+            };
         }
         let from = self.from.unwrap_or(0);
         region = region.from_position(from);
@@ -268,6 +296,17 @@ mod tests {
         assert!(matches!(parse_kind("7"), Ok(KindArg::Category(7))));
         assert!(parse_kind("7:").is_err());
         assert!(parse_kind("70000:1").is_err());
+    }
+
+    #[test]
+    fn admission_flags_narrow_the_region_and_disjoint_ones_are_refused() {
+        let parsed = parse(&args(&["dump", "d", "--ungated"])).unwrap();
+        let Command::Dump { options, .. } = parsed else {
+            unreachable!("dump parses as dump")
+        };
+        assert_eq!(options.region, Region::all().ungated().from_position(0));
+        assert!(parse(&args(&["dump", "d", "--direct", "--bypassed"])).is_err());
+        assert!(parse(&args(&["dump", "d", "--direct=yes"])).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::coordinate::Coordinate;
 use crate::event::{Admission, EventId, EventKind, Hash, HeaderRef, encode_header_ref_into};
 use crate::guard::AppendOptions;
 use crate::pipeline::AppendReceipt;
+use crate::region::AdmissionClass;
 use crate::store::config::{MAX_IDEMPOTENCY_KEY_LEN, SyncPolicy};
 use crate::store::engine::body::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, write_body_prefix,
@@ -306,7 +307,7 @@ fn encode(
     scratch.hashes.clear();
     let mut prev = admitted.head;
     let last = events.len() - 1;
-    let bypass = admission.is_bypass();
+    let class = AdmissionClass::of(admission);
     for (i, ((kind, payload), &id)) in events.iter().zip(&scratch.ids).enumerate() {
         let sequence = admitted.version + 1 + i as u64;
         let header = HeaderRef {
@@ -354,7 +355,7 @@ fn encode(
             sequence,
             kind: *kind,
             causation: options.causation,
-            bypass,
+            admitted: class,
         });
     }
     Ok(())
