@@ -32,6 +32,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///     context = Shop,                                   // what gates read (default `()`)
 ///     category = 7,                                     // default: blake3 of the enum's name
 ///     crate = ::batpak,                                 // path of the runtime crate
+///     accept_direct_appends,                            // see "Direct appends" below
 /// )]
 /// pub enum Order {
 ///     #[transition(Draft -> Placed)]
@@ -52,6 +53,16 @@ use syn::{DeriveInput, parse_macro_input};
 /// depends on declaration order, so reordering or adding variants never
 /// changes a stored kind. Two variants with the same code are a compile
 /// error naming both; `kind = N` resolves it.
+///
+/// # Direct appends
+/// A machine's stream is written by its steps (gated) and by audited
+/// bypasses. An event of the stream that neither admitted (appended through
+/// `Store::append` and its kin: `Admission::Direct`) is an integrity error:
+/// `load`, `state_of`, `submit` and a step that meets one report
+/// `MachineError::CorruptStream` with `CorruptReason::DirectAppend` and its
+/// sequence. `accept_direct_appends` opts out, for a machine whose stream
+/// is also fed by trusted code that does not go through gates (an import, a
+/// migration); `Region::direct()` still finds those events.
 ///
 /// # What is generated
 /// For `enum Order`: a module `order` with one marker type per state; the

@@ -248,6 +248,11 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
         .edges()
         .map(|(from, variant, _)| (from.to_string(), variant.ident.to_string()))
         .collect();
+    let direct_appends = machine.attr.accept_direct_appends.then(|| {
+        quote!(
+            const ACCEPTS_DIRECT_APPENDS: bool = true;
+        )
+    });
     let fallback = (covered.len() < states.len() * machine.variants.len()).then(|| {
         quote! {
             _ => ::core::result::Result::Err(#krate::InvalidTransition::new(
@@ -267,6 +272,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             const GATES: &'static [#krate::GateSpec<Self>] = &[
                 #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
+            #direct_appends
 
             fn kind(&self) -> #krate::EventKind {
                 match self {
@@ -597,7 +603,8 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
             /// `NotFound` for an entity without events, `CorruptStream` (with
             /// the sequence and reason) for a stored event the machine cannot
             /// apply (a step the table forbids, a kind that disagrees with its
-            /// payload, a gap in sequences), or the store's error.
+            /// payload, a gap in sequences, an event appended directly), or
+            /// the store's error.
             #vis fn load<Db: #krate::MachineStore + ?::core::marker::Sized>(
                 store: &Db,
                 coordinate: &#krate::Coordinate,

@@ -19,6 +19,14 @@
 //!   projection found broken. A stored step the table forbids (or whose kind
 //!   does not match its payload) is reported with its sequence, never
 //!   skipped.
+//! - **Only admitted events count.** An event of the stream that neither
+//!   the machine's gates nor an audited bypass admitted
+//!   ([`Admission::Direct`](crate::Admission::Direct)) is reported like any
+//!   other break, as [`CorruptReason::DirectAppend`] with its sequence,
+//!   unless the machine accepts direct appends
+//!   ([`StateMachine::ACCEPTS_DIRECT_APPENDS`]). Handles are made only from
+//!   streams without one, so a step meets one only as a version conflict,
+//!   and a conflict caused by a stream that broke is reported as the break.
 //! - **A handle's type is checked, not trusted.** Every typed handle is
 //!   built by [`Machine::checked`] from the state replay or the table
 //!   produced; a mismatch is [`MachineError::StateMismatch`].
@@ -120,6 +128,18 @@ pub enum CorruptReason {
         /// The sequence replay expected.
         expected: u64,
     },
+    /// The event was appended directly (`Store::append` and its kin):
+    /// neither the machine's gates nor an audited bypass admitted it, and
+    /// the machine does not accept direct appends.
+    #[error(
+        "event `{event}` was appended directly: neither the machine's gates nor an audited \
+         bypass admitted it (a machine fed by trusted direct appends declares \
+         `accept_direct_appends`)"
+    )]
+    DirectAppend {
+        /// The decoded variant.
+        event: &'static str,
+    },
 }
 
 /// A replayed, non-empty stream, waiting to become the typed handle of its
@@ -211,6 +231,11 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
                 expected: version + 1,
             }));
         }
+        if !M::ACCEPTS_DIRECT_APPENDS && stored.header.admission.is_direct() {
+            return Err(corrupt(CorruptReason::DirectAppend {
+                event: stored.payload.variant_name(),
+            }));
+        }
         if stored.header.kind != stored.payload.kind() {
             return Err(corrupt(CorruptReason::KindMismatch {
                 stored: stored.header.kind,
@@ -230,7 +255,7 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
 fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     ctx: &M::Context,
-    coordinate: Coordinate,
+    coordinate: &Coordinate,
     state: M::State,
     version: u64,
     event: M,
@@ -245,8 +270,8 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
             },
         ));
     }
-    let proposal =
-        Proposal::new(coordinate, event.kind(), event).expect(ExpectedVersion::Exact(version));
+    let proposal = Proposal::new(coordinate.clone(), event.kind(), event)
+        .expect(ExpectedVersion::Exact(version));
     let receipt = gates.evaluate(ctx, proposal).map_err(|error| match error {
         GateError::Denied(denial) => MachineError::Denied(denial),
         GateError::Codec(codec) => MachineError::Store(S::Error::from(codec)),
@@ -254,13 +279,30 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     let committed = receipt
         .commit(store)
         .map_err(|error| match S::version_conflict(&error) {
-            Some(actual) => MachineError::Conflict {
-                expected: version,
-                actual,
-            },
+            Some(actual) => conflict::<M, S>(store, coordinate, version, actual),
             None => MachineError::Store(error),
         })?;
     Ok((committed.receipt().sequence, committed.receipt().hash))
+}
+
+/// The error for a commit refused because the stream is at `actual`, not
+/// `expected`: [`MachineError::Conflict`], unless the stream broke since
+/// (an event the machine cannot take, such as a direct append, after the
+/// handle was made): then the break, which no retry can get past. The
+/// stream's cached projection says whether it broke, so the common case
+/// reads no events.
+fn conflict<M: StateMachine, S: MachineStore + ?Sized>(
+    store: &S,
+    coordinate: &Coordinate,
+    expected: u64,
+    actual: u64,
+) -> MachineError<S::Error> {
+    let stale = MachineError::Conflict { expected, actual };
+    match store.project_machine::<M>(coordinate) {
+        Ok(projection) if projection.is_intact() => stale,
+        Ok(_) => replay::<M, S>(store, coordinate).err().unwrap_or(stale),
+        Err(error) => MachineError::Store(error),
+    }
 }
 
 /// `Machine::create`: a handle in the initial state, if the entity has no
@@ -327,7 +369,7 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
     let projection = store
         .project_machine::<M>(coordinate)
         .map_err(MachineError::Store)?;
-    if projection.broken_at().is_some() {
+    if !projection.is_intact() {
         // The replay names the exact sequence and reason.
         return load::<M, S>(store, coordinate).map(|loaded| loaded.state);
     }
@@ -344,8 +386,9 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
 ///
 /// # Errors
 /// [`MachineError::Denied`], [`MachineError::Conflict`] (stale handle),
-/// [`MachineError::StateMismatch`] when `event` does not lead to `T`, or
-/// the store's error; nothing is written on error.
+/// [`MachineError::CorruptStream`] (the stream broke since the handle was
+/// made), [`MachineError::StateMismatch`] when `event` does not lead to `T`,
+/// or the store's error; nothing is written on error.
 pub fn step<M, F, T, S>(
     handle: Machine<M, F>,
     store: &S,
@@ -365,7 +408,7 @@ where
         // writes nothing (generated code never asks for one).
         return Err(state_mismatch::<M, T, _>(coordinate, target));
     }
-    let (version, head) = commit(store, ctx, coordinate.clone(), F::VALUE, version, event)?;
+    let (version, head) = commit(store, ctx, &coordinate, F::VALUE, version, event)?;
     typed_handle(coordinate, version, head, target)
 }
 
@@ -389,6 +432,6 @@ where
 {
     let (state, version, _) = replay::<M, S>(store, coordinate)?;
     let target = M::apply(state, &event)?;
-    commit(store, ctx, coordinate.clone(), state, version, event)?;
+    commit(store, ctx, coordinate, state, version, event)?;
     Ok(target)
 }
