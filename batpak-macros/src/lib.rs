@@ -72,7 +72,8 @@ use syn::{DeriveInput, parse_macro_input};
 /// `#[gate]` checks for (see [`macro@gate`]); per source state a trait `Order<State>Transitions`
 /// implemented for `Machine<Order, order::<State>>` with one method per legal
 /// step (named after the variant in `snake_case`, taking `store`, `ctx` when
-/// the machine has a context, then the variant's fields); `OrderHandle`, the
+/// the machine has a context, then the variant's fields, and returning the
+/// next state's handle or a `StepError` that gives this one back); `OrderHandle`, the
 /// enum `load` returns; and `Order::{create, load, state_of, submit,
 /// MERMAID, DOT}`.
 ///
@@ -135,7 +136,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// pub trait OrderDraftTransitions: ::core::marker::Sized {
 ///     /// Records [`Order::Placed`]: `Draft` → `Placed`. ..
 ///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
-///         -> ::core::result::Result<::batpak::Machine<Order, order::Placed>, ::batpak::MachineError<Db::Error>>;
+///         -> ::core::result::Result<::batpak::Machine<Order, order::Placed>, ::batpak::StepError<Order, order::Draft, Db::Error>>;
 /// }
 /// #[automatically_derived]
 /// impl OrderDraftTransitions for ::batpak::Machine<Order, order::Draft> {

@@ -104,7 +104,7 @@ pub use projection::Projection;
 mod machine;
 pub use machine::{
     CorruptReason, GateSpec, InvalidTransition, Machine, MachineError, MachineGate,
-    MachineProjection, MachineStore, State, StateMachine,
+    MachineProjection, MachineStore, State, StateMachine, StepError,
 };
 
 // PERSIST: the store and its views.
@@ -135,7 +135,7 @@ pub mod prelude {
     pub use crate::Projection;
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, MachineError, Outcome, Proposal, Region, StateMachine, Store,
+        GateSet, Machine, MachineError, Outcome, Proposal, Region, StateMachine, StepError, Store,
         StoreConfig, StoreError, StoredEvent, SyncPolicy, Wait, gate,
     };
 }

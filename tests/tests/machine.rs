@@ -150,7 +150,8 @@ fn stale_handle_cannot_commit() {
     other.paid(&store, &shop, 100).unwrap();
     let error = placed
         .cancelled(&store, &shop, "changed my mind".to_owned())
-        .unwrap_err();
+        .unwrap_err()
+        .into_error();
     assert!(matches!(
         error,
         MachineError::Conflict {
@@ -170,7 +171,10 @@ fn two_creators_cannot_both_land() {
     let first = Order::create(&store, order.clone()).unwrap();
     let second = Order::create(&store, order.clone()).unwrap();
     first.placed(&store, &shop, 1, 100).unwrap();
-    let error = second.placed(&store, &shop, 2, 200).unwrap_err();
+    let error = second
+        .placed(&store, &shop, 2, 200)
+        .unwrap_err()
+        .into_error();
     assert!(matches!(
         error,
         MachineError::Conflict {
@@ -186,7 +190,10 @@ fn denied_gate_writes_nothing_and_names_the_gate() {
     let (_dir, store) = store();
     let order = coord("order:5");
     let draft = Order::create(&store, order.clone()).unwrap();
-    let error = draft.placed(&store, &Shop::open(), 9, 9_000).unwrap_err();
+    let error = draft
+        .placed(&store, &Shop::open(), 9, 9_000)
+        .unwrap_err()
+        .into_error();
     let MachineError::Denied(denial) = error else {
         unreachable!("over the limit: {error}");
     };
@@ -205,7 +212,10 @@ fn bool_gate_denial_uses_the_gate_name_and_doc() {
         ..Shop::open()
     };
     let draft = Order::create(&store, order.clone()).unwrap();
-    let Err(MachineError::Denied(denial)) = draft.placed(&store, &closed, 1, 10) else {
+    let Err(MachineError::Denied(denial)) = draft
+        .placed(&store, &closed, 1, 10)
+        .map_err(StepError::into_error)
+    else {
         unreachable!("the shop is closed");
     };
     assert_eq!(denial.gate(), "shop_is_open");
@@ -318,7 +328,10 @@ fn runtime_never_hands_out_a_handle_in_a_state_its_stream_is_not_in() {
     };
     let stepped =
         __private::step::<Order, order::Draft, order::Paid, _>(draft, &store, &shop, placed);
-    assert!(matches!(stepped, Err(MachineError::StateMismatch { .. })));
+    assert!(matches!(
+        stepped.map_err(StepError::into_error),
+        Err(MachineError::StateMismatch { .. })
+    ));
     assert_eq!(version(&store, &coordinate), 0);
 
     Order::create(&store, coordinate.clone())

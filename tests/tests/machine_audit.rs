@@ -94,7 +94,7 @@ fn a_direct_append_in_a_machine_stream_is_an_integrity_error_naming_its_sequence
     // step reports the break, which no reload can get past, and writes
     // nothing.
     let error = placed.paid(&store, &Limit(100)).unwrap_err();
-    assert!(is_direct_append(&error, 2, "Paid"), "step: {error}");
+    assert!(is_direct_append(error.error(), 2, "Paid"), "step: {error}");
     assert_eq!(store.head(&order).version, 2);
 }
 
@@ -109,7 +109,7 @@ fn a_direct_first_event_breaks_the_stream_at_sequence_1() {
     let error = Order::state_of(&store, &order).unwrap_err();
     assert!(is_direct_append(&error, 1, "Placed"), "{error}");
     let error = draft.placed(&store, &Limit(100), 1).unwrap_err();
-    assert!(is_direct_append(&error, 1, "Placed"), "{error}");
+    assert!(is_direct_append(error.error(), 1, "Placed"), "{error}");
 }
 
 #[test]

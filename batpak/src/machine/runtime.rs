@@ -142,6 +142,122 @@ pub enum CorruptReason {
     },
 }
 
+/// A typed step that wrote nothing, with the handle it was given: the
+/// caller can correct the event and step again, even on a first step, whose
+/// stream `load` cannot find (it has no events yet).
+///
+/// [`StepError::error`] says why ([`MachineError::Denied`],
+/// [`MachineError::Conflict`], ...); [`StepError::into_handle`] gives the
+/// handle back. After a `Conflict` the handle is stale (another writer
+/// moved the stream) and would conflict again: `load` the entity to go on.
+/// A caller who does not want the handle uses `?`: a `StepError` converts
+/// into its [`MachineError`], and its `Display` and `source` are the
+/// error's.
+///
+/// ```
+/// use batpak::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(StateMachine, Debug, Serialize, Deserialize)]
+/// #[machine(states(Draft, Placed), initial = Draft, gates(small), context = u64)]
+/// enum Order {
+///     #[transition(Draft -> Placed)]
+///     Placed { total_cents: u64 },
+/// }
+///
+/// /// Orders above the limit are refused.
+/// #[gate(Order::Placed)]
+/// fn small(limit: &u64, event: &Order) -> bool {
+///     matches!(event, Order::Placed { total_cents } if total_cents <= limit)
+/// }
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(StoreConfig::new(dir.path()))?;
+/// let draft = Order::create(&store, Coordinate::new("order:1", "shop:acme")?)?;
+/// let draft = match draft.placed(&store, &5_000, 9_000) {
+///     Ok(_) => unreachable!("over the limit"),
+///     Err(refused) => {
+///         assert!(matches!(refused.error(), MachineError::Denied(_)));
+///         refused.into_handle() // the draft again, nothing written
+///     }
+/// };
+/// let placed = draft.placed(&store, &5_000, 4_200)?; // corrected: commits
+/// assert_eq!(placed.version(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct StepError<M, S, E = crate::store::StoreError> {
+    handle: Machine<M, S>,
+    error: MachineError<E>,
+}
+
+impl<M: StateMachine, S: State<Machine = M>, E> StepError<M, S, E> {
+    /// Why the step wrote nothing.
+    #[must_use]
+    pub fn error(&self) -> &MachineError<E> {
+        &self.error
+    }
+
+    /// The handle the step was given, unchanged.
+    #[must_use]
+    pub fn handle(&self) -> &Machine<M, S> {
+        &self.handle
+    }
+
+    /// The handle back, to correct the event and step again.
+    #[must_use]
+    pub fn into_handle(self) -> Machine<M, S> {
+        self.handle
+    }
+
+    /// The error, dropping the handle (what `?` does).
+    #[must_use]
+    pub fn into_error(self) -> MachineError<E> {
+        self.error
+    }
+
+    /// Both parts.
+    #[must_use]
+    pub fn into_parts(self) -> (Machine<M, S>, MachineError<E>) {
+        (self.handle, self.error)
+    }
+}
+
+impl<M, S, E> From<StepError<M, S, E>> for MachineError<E> {
+    fn from(refused: StepError<M, S, E>) -> Self {
+        refused.error
+    }
+}
+
+impl<M: StateMachine, S: State<Machine = M>, E: fmt::Debug> fmt::Debug for StepError<M, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepError")
+            .field("handle", &self.handle)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl<M, S, E> fmt::Display for StepError<M, S, E>
+where
+    MachineError<E>: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl<M, S, E> std::error::Error for StepError<M, S, E>
+where
+    M: StateMachine,
+    S: State<Machine = M>,
+    E: fmt::Debug,
+    MachineError<E>: std::error::Error,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
 /// A replayed, non-empty stream, waiting to become the typed handle of its
 /// state: what `load` returns to generated code, which matches on
 /// [`Loaded::state`] and asks for the handle of that state.
@@ -381,16 +497,34 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
     Ok(projection.state())
 }
 
-/// A typed step: consumes the handle in state `F`, gates and commits
-/// `event`, returns the handle in state `T`.
+/// A typed step: takes the handle in state `F`, gates and commits `event`,
+/// returns the handle in state `T`; on refusal, the handle comes back
+/// inside the error.
 ///
 /// # Errors
-/// [`MachineError::Denied`], [`MachineError::Conflict`] (stale handle),
-/// [`MachineError::CorruptStream`] (the stream broke since the handle was
-/// made), [`MachineError::StateMismatch`] when `event` does not lead to `T`,
-/// or the store's error; nothing is written on error.
+/// A [`StepError`] holding the handle and [`MachineError::Denied`],
+/// [`MachineError::Conflict`] (stale handle), [`MachineError::CorruptStream`]
+/// (the stream broke since the handle was made),
+/// [`MachineError::StateMismatch`] when `event` does not lead to `T`, or
+/// the store's error; nothing is written on error.
 pub fn step<M, F, T, S>(
     handle: Machine<M, F>,
+    store: &S,
+    ctx: &M::Context,
+    event: M,
+) -> Result<Machine<M, T>, StepError<M, F, S::Error>>
+where
+    M: StateMachine,
+    F: State<Machine = M>,
+    T: State<Machine = M>,
+    S: MachineStore + ?Sized,
+{
+    try_step(&handle, store, ctx, event).map_err(|error| StepError { handle, error })
+}
+
+/// [`step`] with the handle borrowed, so a refusal can give it back.
+fn try_step<M, F, T, S>(
+    handle: &Machine<M, F>,
     store: &S,
     ctx: &M::Context,
     event: M,
@@ -402,14 +536,15 @@ where
     S: MachineStore + ?Sized,
 {
     let target = M::apply(F::VALUE, &event)?;
-    let (coordinate, version, _) = handle.into_parts();
+    let coordinate = handle.coordinate();
     if target != T::VALUE {
         // Refused before the commit, so a step whose target type is wrong
         // writes nothing (generated code never asks for one).
-        return Err(state_mismatch::<M, T, _>(coordinate, target));
+        return Err(state_mismatch::<M, T, _>(coordinate.clone(), target));
     }
-    let (version, head) = commit(store, ctx, &coordinate, F::VALUE, version, event)?;
-    typed_handle(coordinate, version, head, target)
+    let (version, head) = commit(store, ctx, coordinate, F::VALUE, handle.version(), event)?;
+    // Cannot fail: `target` is `T::VALUE`, checked before the commit.
+    typed_handle(coordinate.clone(), version, head, target)
 }
 
 /// The dynamic path: replays the stream, checks `event` against the table
