@@ -3,7 +3,7 @@
 mod common;
 
 use batpak::prelude::*;
-use batpak::{CodecError, CoordinateError};
+use batpak::{Admission, AppendOptions, CodecError, CommitTarget, CoordinateError, RawAppend};
 use common::*;
 
 fn assert_intact(store: &Store, events: u64) {
@@ -25,6 +25,105 @@ fn invalid_coordinates_are_refused_before_reaching_the_store() {
         Coordinate::new("x".repeat(1025), "s"),
         Err(CoordinateError::TooLong { .. })
     ));
+}
+
+#[test]
+fn format_characters_in_a_coordinate_are_refused_before_reaching_the_store() {
+    assert!(matches!(
+        Coordinate::new("a\u{202e}b", "s"),
+        Err(CoordinateError::FormatCharacter { index: 1, .. })
+    ));
+}
+
+/// Commits `admission` by hand, as a `CommitTarget` caller may.
+fn commit_with(store: &Store, admission: Admission) -> Result<(), StoreError> {
+    let bytes = batpak::encode_payload(&payload(1)).unwrap();
+    let append = RawAppend::new(coord("a"), KIND, bytes, AppendOptions::default(), admission);
+    store.commit_raw(append).map(|_| ())
+}
+
+#[test]
+fn gate_names_and_bypass_texts_that_would_print_as_something_else_are_refused() {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let gated = |gates: &[&str]| Admission::Gated {
+        gates: gates.iter().map(|g| (*g).to_owned()).collect(),
+    };
+    let bypassed = |by: &str, reason: &str| Admission::Bypassed {
+        by: by.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let cases = [
+        (
+            gated(&["ok", "credit\nok"]),
+            "gate name",
+            "credit\nok",
+            6,
+            0x0A,
+        ),
+        (
+            gated(&["\u{202e}kcehc"]),
+            "gate name",
+            "\u{202e}kcehc",
+            0,
+            0x202E,
+        ),
+        (
+            bypassed("ops\u{200b}", "why"),
+            "bypass by",
+            "ops\u{200b}",
+            3,
+            0x200B,
+        ),
+        (
+            bypassed("ops", "r\u{2028}"),
+            "bypass reason",
+            "r\u{2028}",
+            1,
+            0x2028,
+        ),
+        (
+            bypassed("ops", "\u{1b}[31m"),
+            "bypass reason",
+            "\u{1b}[31m",
+            0,
+            0x1B,
+        ),
+    ];
+    for (admission, field, text, index, code) in cases {
+        let err = commit_with(&store, admission).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::UnprintableAdmission { field: f, text: t, index: i, code: c }
+                    if *f == field && t == text && *i == index && *c == code
+            ),
+            "{err:?}"
+        );
+    }
+    // The message shows the text escaped, never raw.
+    let err = commit_with(&store, gated(&["credit\nok"])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"admission gate name "credit\nok" contains U+000A at byte 6, a control or format character"#
+    );
+    // The same refusal through a gate set: the gates pass, the commit is refused.
+    let gates = GateSet::<(), Payload>::new().with(FnGate::new(
+        "shop\u{feff}open",
+        |(): &(), _: &Proposal<Payload>| Ok(()),
+    ));
+    let receipt = gates
+        .evaluate(&(), Proposal::new(coord("a"), KIND, payload(1)))
+        .unwrap();
+    assert!(matches!(
+        receipt.commit(&store),
+        Err(StoreError::UnprintableAdmission { code: 0xFEFF, .. })
+    ));
+    assert_intact(&store, 0);
+    // Printable text of any script passes.
+    commit_with(&store, gated(&["проверка кредита", "信用"])).unwrap();
+    commit_with(&store, bypassed("ops:alice", "ledger outage; see INC-7")).unwrap();
+    assert_intact(&store, 2);
 }
 
 #[test]
