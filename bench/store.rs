@@ -612,7 +612,7 @@ fn main() {
         target: "≥ 300k/s".to_owned(),
     });
 
-    // 4. Pipelined submit.
+    // 4. Pipelined appends (`append_pipelined`).
     let samples: Vec<f64> = (0..rounds)
         .map(|_| {
             let dir = tempdir();
@@ -629,7 +629,7 @@ fn main() {
         })
         .collect();
     rows.push(Row {
-        figure: "pipelined submit, 1 thread".to_owned(),
+        figure: "append_pipelined, 1 thread".to_owned(),
         batpak: median(samples),
         unit: "ev/s",
         peers: Vec::new(),
