@@ -11,6 +11,7 @@
 //! serializes them); readers use positional reads on shared file handles and
 //! only take the mutex for bytes still in the write buffer.
 
+mod crc_range;
 pub(crate) mod format;
 pub(crate) mod reader;
 pub(crate) mod recovery;
