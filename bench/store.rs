@@ -10,8 +10,8 @@
 //! `BATPAK_BENCH_EVENTS`, `BATPAK_BENCH_REOPEN_EVENTS`,
 //! `BATPAK_BENCH_BACKEND=segment|redb|lmdb` (the engine under batpak's
 //! rows; redb and lmdb need `--features redb,lmdb` or `--all-features`),
-//! `BATPAK_BENCH_ONLY=segment` (only the segment engine's recovery rows,
-//! no peers) and `BATPAK_BENCH_TORN_MIB` (payload limit of the torn-frame
+//! `BATPAK_BENCH_ONLY=segment` (only the segment engine's own rows: torn
+//! frame recovery and the open-file bound; no peers) and `BATPAK_BENCH_TORN_MIB` (payload limit of the torn-frame
 //! row, default the store's 16 MiB).
 #![allow(
     missing_docs,
@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use batpak::prelude::*;
-use batpak::{Backend, Store, StoreConfig, SyncPolicy};
+use batpak::{Backend, EventId, Store, StoreConfig, SyncPolicy};
 use serde::{Deserialize, Serialize};
 
 const ENTITIES: usize = 1_000;
@@ -512,6 +512,56 @@ fn torn_max_frame_open(max_payload: usize, rounds: usize) -> (f64, f64, f64) {
     (median(torn_ms), median(whole_ms), median(read_ms))
 }
 
+/// Events and segments of the open-file rows: ~280 bytes a frame, so
+/// about `READ_EVENTS / READ_SEGMENTS` events a segment.
+const READ_EVENTS: usize = 100_000;
+const READ_SEGMENTS: u64 = 256;
+
+/// A closed store of [`READ_EVENTS`] events over about [`READ_SEGMENTS`]
+/// segments, and the ids of its events.
+fn many_segments_store() -> (tempfile::TempDir, Vec<EventId>) {
+    let dir = tempdir();
+    let store = Store::open(many_segments_config(dir.path(), 64)).unwrap();
+    let events = workload(READ_EVENTS);
+    let ids = events
+        .iter()
+        .map(|ev| store.append(coord(ev), KIND, &ev.payload).unwrap().event_id)
+        .collect();
+    store.close().unwrap();
+    (dir, ids)
+}
+
+fn many_segments_config(dir: &Path, max_open: usize) -> StoreConfig {
+    let frame = 280;
+    StoreConfig::new(dir)
+        .sync_policy(SyncPolicy::Manual)
+        .segment_max_bytes(READ_EVENTS as u64 * frame / READ_SEGMENTS)
+        .max_open_segments(max_open)
+}
+
+/// Random `get`s per second over the store's segments, with at most
+/// `max_open` segment files open; and the segments the store has.
+fn random_gets(dir: &Path, ids: &[EventId], max_open: usize, rounds: usize) -> (f64, u64) {
+    let store = Store::open(many_segments_config(dir, max_open)).unwrap();
+    let segments = store.stats().segments;
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let samples = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..ids.len() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let id = ids[(x % ids.len() as u64) as usize];
+                assert!(store.get::<Payment>(id).unwrap().is_some());
+            }
+            rate(ids.len(), start.elapsed())
+        })
+        .collect();
+    store.close().unwrap();
+    (median(samples), segments)
+}
+
 // ---------------------------------------------------------------- harness
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -893,7 +943,8 @@ fn main() {
     print_table(&rows, rounds, n);
 }
 
-/// The segment engine's own rows: recovery of a torn frame.
+/// The segment engine's own rows: recovery of a torn frame, and reads by
+/// the bound on open segment files.
 fn segment_rows(rows: &mut Vec<Row>, rounds: usize) {
     // 8. Open after a torn max-size frame: recovery must look for a valid
     //    frame after the damage without re-checking the tail at every offset.
@@ -913,4 +964,22 @@ fn segment_rows(rows: &mut Vec<Row>, rounds: usize) {
             fmt_value(read_ms, "ms")
         ),
     });
+
+    // 9. Random point reads over many segments, by the open-file bound: a
+    //    bound below the segments read in turn costs an open per read.
+    let (dir, ids) = many_segments_store();
+    let (large, segments) = random_gets(dir.path(), &ids, 1024, rounds);
+    for bound in [8, 64] {
+        let (small, _) = random_gets(dir.path(), &ids, bound, rounds);
+        rows.push(Row {
+            figure: format!(
+                "random `get` of {} events over {segments} segments, max_open_segments({bound})",
+                ids.len()
+            ),
+            batpak: small,
+            unit: "ev/s",
+            peers: vec![("max_open_segments(1024)".to_owned(), large)],
+            target: "—".to_owned(),
+        });
+    }
 }
