@@ -1,6 +1,6 @@
 //! The default log engine: numbered, append-only segment files.
 //!
-//! Layout and recovery rules are in `batpak/FORMAT.md`; [`format`] is the
+//! Layout and recovery rules are in `batpak/FORMAT.md`; [`mod@format`] is the
 //! one place that encodes them. The engine stores frame bodies in position
 //! order and hands them back; it never interprets a body beyond its framing
 //! prefix (batch count), so all event semantics stay in the core. Every file
