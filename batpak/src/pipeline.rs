@@ -19,7 +19,7 @@
 //! - `Store::append` and its kin write [`Admission::Direct`].
 //! - [`Receipt::commit`] writes [`Admission::Gated`] with the receipt's gates.
 //! - [`bypass`] writes [`Admission::Bypassed`] from a [`Bypass`], whose who
-//!   and why were checked to say something visible.
+//!   and why were checked to say something visible, in plain text.
 //!
 //! The admission reaches a store inside a [`RawAppend`], the type this
 //! module alone can build: its fields are private, it has no public
@@ -35,7 +35,7 @@
 
 use serde::Serialize;
 
-use crate::coordinate::Coordinate;
+use crate::coordinate::{Coordinate, find_unprintable};
 use crate::event::{Admission, CodecError, EventId, EventKind, Hash, encode_payload};
 use crate::guard::{AppendOptions, Proposal, Receipt};
 
@@ -177,7 +177,8 @@ impl<P> Receipt<P> {
     }
 }
 
-/// Why a bypass was refused: it would not say, visibly, who or why.
+/// Why a bypass was refused: it would not say, visibly and plainly, who or
+/// why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BypassError {
@@ -187,26 +188,41 @@ pub enum BypassError {
         /// `"by"` or `"reason"`.
         field: &'static str,
     },
-    /// The text of `field` has no visible character: only whitespace and
-    /// invisible characters (control, format or default-ignorable ones such
-    /// as U+200B, U+202E, U+FEFF), which an audit would read as blank.
+    /// The text of `field` holds a control or format character (such as
+    /// U+200B, U+202E, U+2028, U+FEFF), which would print as something else
+    /// or as nothing: the rule coordinates and gate names follow too.
     #[error(
-        "bypass {field} has no visible character (U+{code:04X} is invisible); a bypass must say \
-         who bypassed and why",
-        code = u32::from(*invisible)
+        "bypass {field} contains U+{code:04X} at byte {index}, a control or format character; \
+         write who bypassed and why in plain text"
+    )]
+    Unprintable {
+        /// `"by"` or `"reason"`.
+        field: &'static str,
+        /// Byte offset of the character within the text.
+        index: usize,
+        /// The character's code point.
+        code: u32,
+    },
+    /// The text of `field` has no visible character: only whitespace and
+    /// characters that render as nothing (default-ignorable code points such
+    /// as the Hangul filler U+3164 or a variation selector).
+    #[error(
+        "bypass {field} has no visible character (U+{code:04X} renders as nothing); a bypass \
+         must say who bypassed and why"
     )]
     Invisible {
         /// `"by"` or `"reason"`.
         field: &'static str,
-        /// The first invisible character that is not whitespace.
-        invisible: char,
+        /// The first character that is neither whitespace nor visible.
+        code: u32,
     },
 }
 
 /// Who skipped the gates and why; stored in the event's header.
 ///
-/// Both texts must say something a reader of the audit trail can see: text
-/// that is empty, only whitespace, or only invisible characters is refused.
+/// Both texts must say something a reader of the audit trail can see, and
+/// print as what they are: text that is empty, only whitespace, holds a
+/// control or format character, or has no visible character is refused.
 ///
 /// ```
 /// use batpak::{Bypass, BypassError};
@@ -214,7 +230,11 @@ pub enum BypassError {
 /// assert_eq!(Bypass::new("ops:alice", " "), Err(BypassError::Empty { field: "reason" }));
 /// assert_eq!(
 ///     Bypass::new("\u{200B}", "ledger outage"),
-///     Err(BypassError::Invisible { field: "by", invisible: '\u{200B}' }),
+///     Err(BypassError::Unprintable { field: "by", index: 0, code: 0x200B }),
+/// );
+/// assert_eq!(
+///     Bypass::new("ops:alice", "\u{3164}"),
+///     Err(BypassError::Invisible { field: "reason", code: 0x3164 }),
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,17 +245,18 @@ pub struct Bypass {
 
 impl Bypass {
     /// Records `by` (a person, service or operator) and `reason`. Both must
-    /// say something visible: a bypass is never anonymous or unexplained.
+    /// say something visible, in plain text: a bypass is never anonymous,
+    /// unexplained or disguised.
     ///
     /// # Errors
-    /// [`BypassError::Empty`] naming the part that is empty or whitespace,
-    /// [`BypassError::Invisible`] naming the part that holds no visible
-    /// character (`by` is checked first).
+    /// [`BypassError::Empty`], [`BypassError::Unprintable`] or
+    /// [`BypassError::Invisible`], naming the part refused (`by` is checked
+    /// first).
     pub fn new(by: impl Into<String>, reason: impl Into<String>) -> Result<Self, BypassError> {
         let by = by.into();
         let reason = reason.into();
-        check_visible("by", &by)?;
-        check_visible("reason", &reason)?;
+        check_text("by", &by)?;
+        check_text("reason", &reason)?;
         Ok(Self { by, reason })
     }
 
@@ -252,72 +273,54 @@ impl Bypass {
     }
 }
 
-/// Refuses text without a visible character.
-fn check_visible(field: &'static str, text: &str) -> Result<(), BypassError> {
-    if text.chars().all(char::is_whitespace) {
+/// Refuses bypass text that is blank, unprintable or invisible.
+fn check_text(field: &'static str, text: &str) -> Result<(), BypassError> {
+    let Some(first) = text.chars().find(|c| !c.is_whitespace()) else {
         return Err(BypassError::Empty { field });
+    };
+    if let Some((index, c)) = find_unprintable(text) {
+        return Err(BypassError::Unprintable {
+            field,
+            index,
+            code: u32::from(c),
+        });
     }
-    if text.chars().all(is_invisible) {
-        let invisible = text
-            .chars()
-            .find(|c| !c.is_whitespace())
-            .unwrap_or_default();
-        return Err(BypassError::Invisible { field, invisible });
+    if text
+        .chars()
+        .all(|c| c.is_whitespace() || renders_as_nothing(c))
+    {
+        return Err(BypassError::Invisible {
+            field,
+            code: u32::from(first),
+        });
     }
     Ok(())
 }
 
-/// True for a character that renders as nothing: whitespace (Unicode
-/// `White_Space`, which includes U+2028 and U+2029), controls (`Cc`),
-/// format characters (`Cf`: zero-width and bidirectional controls, U+FEFF)
-/// and the other default-ignorable code points (variation selectors,
-/// Hangul fillers, tags).
-fn is_invisible(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || INVISIBLE
-            .binary_search_by(|&(start, end)| {
-                if u32::from(c) < start {
-                    std::cmp::Ordering::Greater
-                } else if u32::from(c) > end {
-                    std::cmp::Ordering::Less
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            })
-            .is_ok()
+/// True for a default-ignorable code point that [`find_unprintable`] lets
+/// through (it is not a control or format character) but that renders as
+/// nothing: text made only of these and whitespace looks blank.
+fn renders_as_nothing(c: char) -> bool {
+    INVISIBLE
+        .iter()
+        .any(|&(start, end)| (start..=end).contains(&c))
 }
 
-/// Inclusive ranges, sorted and disjoint, of the union of general category
-/// `Cf` (`DerivedGeneralCategory.txt`) and `Default_Ignorable_Code_Point`
-/// (`DerivedCoreProperties.txt`) as of Unicode 15.1. Std has no table for
-/// either; these 25 ranges are all of them.
-const INVISIBLE: [(u32, u32); 25] = [
-    (0x00AD, 0x00AD),   // soft hyphen
-    (0x034F, 0x034F),   // combining grapheme joiner
-    (0x0600, 0x0605),   // Arabic number signs
-    (0x061C, 0x061C),   // Arabic letter mark
-    (0x06DD, 0x06DD),   // Arabic end of ayah
-    (0x070F, 0x070F),   // Syriac abbreviation mark
-    (0x0890, 0x0891),   // Arabic pound and piastre marks above
-    (0x08E2, 0x08E2),   // Arabic disputed end of ayah
-    (0x115F, 0x1160),   // Hangul choseong and jungseong fillers
-    (0x17B4, 0x17B5),   // Khmer inherent vowels
-    (0x180B, 0x180F),   // Mongolian variation selectors, vowel separator
-    (0x200B, 0x200F),   // zero-width space, joiners, LRM, RLM
-    (0x202A, 0x202E),   // bidirectional embeddings and overrides
-    (0x2060, 0x206F),   // word joiner, invisible operators, isolates
-    (0x3164, 0x3164),   // Hangul filler
-    (0xFE00, 0xFE0F),   // variation selectors
-    (0xFEFF, 0xFEFF),   // zero-width no-break space (BOM)
-    (0xFFA0, 0xFFA0),   // halfwidth Hangul filler
-    (0xFFF0, 0xFFFB),   // reserved, interlinear annotation
-    (0x110BD, 0x110BD), // Kaithi number sign
-    (0x110CD, 0x110CD), // Kaithi number sign above
-    (0x13430, 0x1343F), // Egyptian hieroglyph format controls
-    (0x1BCA0, 0x1BCA3), // shorthand format controls
-    (0x1D173, 0x1D17A), // musical symbol format controls
-    (0xE0000, 0xE0FFF), // tags, variation selectors supplement
+/// The `Default_Ignorable_Code_Point` ranges (`DerivedCoreProperties.txt`,
+/// Unicode 15.1) outside general category Cf, which [`find_unprintable`]
+/// already refuses. Std has no table; these are all of them.
+const INVISIBLE: [(char, char); 11] = [
+    ('\u{034F}', '\u{034F}'),   // combining grapheme joiner
+    ('\u{115F}', '\u{1160}'),   // Hangul choseong and jungseong fillers
+    ('\u{17B4}', '\u{17B5}'),   // Khmer inherent vowels
+    ('\u{180B}', '\u{180D}'),   // Mongolian free variation selectors 1-3
+    ('\u{180F}', '\u{180F}'),   // Mongolian free variation selector 4
+    ('\u{2065}', '\u{2065}'),   // reserved
+    ('\u{3164}', '\u{3164}'),   // Hangul filler
+    ('\u{FE00}', '\u{FE0F}'),   // variation selectors
+    ('\u{FFA0}', '\u{FFA0}'),   // halfwidth Hangul filler
+    ('\u{FFF0}', '\u{FFF8}'),   // reserved
+    ('\u{E0000}', '\u{E0FFF}'), // tags (reserved ones), variation selectors supplement
 ];
 
 /// Commits `proposal` without running gates. The stored header says who

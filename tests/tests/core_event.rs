@@ -173,6 +173,21 @@ fn truncated_header_is_refused() {
 }
 
 #[test]
+fn header_with_a_format_character_in_its_coordinate_is_refused_on_decode() {
+    // U+202E is three bytes in UTF-8, like the "der" it replaces.
+    let mut bytes = encode_header(&fixed_header()).unwrap();
+    let at = bytes.windows(3).position(|w| w == b"der").unwrap();
+    bytes[at..at + 3].copy_from_slice("\u{202e}".as_bytes());
+    let err = decode_header(&bytes).unwrap_err();
+    assert!(matches!(err, CodecError::Decode { what: "header", .. }));
+    assert!(
+        err.to_string()
+            .contains("coordinate entity contains format character U+202E at byte 2"),
+        "{err}"
+    );
+}
+
+#[test]
 fn header_with_invalid_coordinate_is_refused_on_decode() {
     let mut bytes = encode_header(&fixed_header()).unwrap();
     let at = bytes.windows(2).position(|w| w == [0xa7, b'o']).unwrap() + 1;
@@ -454,8 +469,8 @@ prop_compose! {
     fn any_header()(
         ids in any::<(u128, u128, Option<u128>)>(),
         numbers in any::<(u64, u64, u64, u32)>(),
-        entity in "[^\\p{Cc}]{1,40}",
-        scope in "[^\\p{Cc}]{1,40}",
+        entity in "[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}]{1,40}",
+        scope in "[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}]{1,40}",
         prev in any::<[u8; 32]>(),
         key in proptest::option::of("[^\\p{Cc}]{0,40}"),
         admission in any_admission(),

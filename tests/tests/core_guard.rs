@@ -288,54 +288,106 @@ fn bypass_without_who_or_why_is_refused() {
 }
 
 #[test]
-fn bypass_text_of_only_invisible_characters_is_refused_naming_the_field() {
-    // (text, the first invisible character that is not whitespace)
-    let invisible = [
-        ("\u{200B}", '\u{200B}'),                   // zero-width space
-        ("\u{202E}", '\u{202E}'),                   // right-to-left override
-        ("\u{FEFF}", '\u{FEFF}'),                   // byte-order mark
-        (" \u{200D}\u{2060}\t", '\u{200D}'),        // joiner, word joiner, whitespace
-        ("\u{7}\u{1B}", '\u{7}'),                   // controls
-        ("\u{180E}\u{3164}", '\u{180E}'),           // Mongolian separator, Hangul filler
-        ("\u{FE0F}\u{E0041}\u{E007F}", '\u{FE0F}'), // variation selector, tags
-        ("\u{AD}", '\u{AD}'),                       // soft hyphen
+fn bypass_text_that_would_print_as_something_else_or_nothing_is_refused_naming_the_field() {
+    // (text, byte offset and code of the first control or format character)
+    let unprintable = [
+        ("\u{200B}", 0, 0x200B),            // zero-width space alone
+        ("\u{202E}ecila", 0, 0x202E),       // right-to-left override
+        ("\u{FEFF}", 0, 0xFEFF),            // byte-order mark
+        ("ops\u{2028}", 3, 0x2028),         // line separator after text
+        (" \u{200D}\u{2060}\t", 1, 0x200D), // joiner, word joiner, whitespace
+        ("\u{7}\u{1B}[31m", 0, 0x7),        // controls
+        ("\u{E0041}", 0, 0xE0041),          // a tag character
     ];
-    for (text, first) in invisible {
+    for (text, index, code) in unprintable {
         assert_eq!(
             Bypass::new(text, "outage"),
-            Err(BypassError::Invisible {
+            Err(BypassError::Unprintable {
                 field: "by",
-                invisible: first
+                index,
+                code
             }),
+            "{text:?} as who"
+        );
+        assert_eq!(
+            Bypass::new("ops:alice", text),
+            Err(BypassError::Unprintable {
+                field: "reason",
+                index,
+                code
+            }),
+            "{text:?} as why"
+        );
+    }
+    // Printable, but rendering as nothing: no visible character at all.
+    let invisible = [
+        ("\u{3164}", 0x3164),           // Hangul filler
+        (" \u{115F}\u{1160} ", 0x115F), // Hangul choseong and jungseong fillers
+        ("\u{FE0F}\u{034F}", 0xFE0F),   // variation selector, grapheme joiner
+        ("\u{E0100}", 0xE0100),         // variation selector supplement
+    ];
+    for (text, code) in invisible {
+        assert_eq!(
+            Bypass::new(text, "outage"),
+            Err(BypassError::Invisible { field: "by", code }),
             "{text:?} as who"
         );
         assert_eq!(
             Bypass::new("ops:alice", text),
             Err(BypassError::Invisible {
                 field: "reason",
-                invisible: first
+                code
             }),
             "{text:?} as why"
         );
     }
-    // Separators are whitespace: text of only them is empty.
-    for text in ["\u{2028}", "\u{2029}", "\u{3000}", "\u{A0}\u{85}"] {
+    // Whitespace alone is empty, whatever the kind of space.
+    for text in ["", "\u{3000}", "\u{A0} \t"] {
         assert_eq!(
             Bypass::new(text, "outage"),
             Err(BypassError::Empty { field: "by" }),
             "{text:?}"
         );
     }
-    // One visible character is enough; invisible ones around it stay.
-    let ok = Bypass::new("\u{200B}ops\u{200B}", "x\u{FEFF}").unwrap();
-    assert_eq!(ok.by(), "\u{200B}ops\u{200B}");
-    assert_eq!(
-        BypassError::Invisible {
+    // Any visible text of any script passes, with a variation selector too.
+    let ok = Bypass::new("оператор 信用", "❤\u{FE0F} outage").unwrap();
+    assert_eq!(ok.by(), "оператор 信用");
+    let messages = [
+        BypassError::Unprintable {
             field: "reason",
-            invisible: '\u{202E}'
+            index: 3,
+            code: 0x202E,
         }
         .to_string(),
-        "bypass reason has no visible character (U+202E is invisible); a bypass must say who \
-         bypassed and why"
+        BypassError::Invisible {
+            field: "by",
+            code: 0x3164,
+        }
+        .to_string(),
+    ];
+    assert_eq!(
+        messages,
+        [
+            "bypass reason contains U+202E at byte 3, a control or format character; write who \
+             bypassed and why in plain text",
+            "bypass by has no visible character (U+3164 renders as nothing); a bypass must say \
+             who bypassed and why",
+        ]
     );
+}
+
+#[test]
+fn a_refused_bypass_writes_nothing_to_the_store() {
+    let (_dir, store) = store_at_version_3();
+    for (by, reason) in [("", ""), ("\u{200B}", "outage"), ("ops", "\u{3164}")] {
+        assert!(Bypass::new(by, reason).is_err(), "{by:?} {reason:?}");
+    }
+    // The only way to a bypass record is a `Bypass` that passed.
+    assert!(
+        store
+            .query_headers(&Region::all().bypassed())
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.stats().events, 3);
 }

@@ -14,7 +14,8 @@ use crate::pipeline::{AppendReceipt, CommitTarget, RawAppend, RawAppendParts};
 use crate::region::Region;
 
 /// Appends go through the store's one write path, with the admission the
-/// pipeline decided.
+/// pipeline decided. A gate name or bypass text holding a control or format
+/// character is refused there ([`StoreError::UnprintableAdmission`]).
 impl CommitTarget for Store {
     type Error = StoreError;
 

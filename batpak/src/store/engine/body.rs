@@ -66,6 +66,26 @@ pub(crate) struct HeaderPeek<'a> {
     pub(crate) scope: &'a [u8],
 }
 
+/// What every encoded header starts with: a msgpack array of 11 fields
+/// (`0x9b`), then the id as bin 16 (`0xc4 0x10`).
+const HEADER_ID_PREFIX: [u8; 3] = [0x9b, 0xc4, 16];
+/// Where the 16 id bytes (big-endian u128) sit in an encoded header.
+const HEADER_ID_AT: usize = HEADER_ID_PREFIX.len();
+
+/// The event id of an encoded header, read from its first 19 bytes only
+/// (recovery's cheapest test of "a frame may start here"); `None` when the
+/// header does not start as FORMAT.md says.
+pub(crate) fn header_event_id(header: &[u8]) -> Option<u128> {
+    if header.get(..HEADER_ID_AT)? != HEADER_ID_PREFIX {
+        return None;
+    }
+    let id: [u8; 16] = header
+        .get(HEADER_ID_AT..HEADER_ID_AT + 16)?
+        .try_into()
+        .ok()?;
+    Some(u128::from_be_bytes(id))
+}
+
 /// Reads the leading fields of an encoded header (FORMAT.md, "Body": an
 /// array of 11 fields; id, correlation and causation as bin 16 or nil, then
 /// unsigned timestamp, sequence, position and kind, then the coordinate as an
