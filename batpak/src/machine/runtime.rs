@@ -186,6 +186,13 @@ pub enum CorruptReason {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct StepError<M, S, E = crate::store::StoreError> {
+    // Boxed: a handle and an error together are a few hundred bytes, too
+    // much to move through every `Result` of a step for the rare refusal.
+    refused: Box<Refused<M, S, E>>,
+}
+
+/// What a [`StepError`] holds.
+struct Refused<M, S, E> {
     handle: Machine<M, S>,
     error: MachineError<E>,
 }
@@ -194,45 +201,46 @@ impl<M: StateMachine, S: State<Machine = M>, E> StepError<M, S, E> {
     /// Why the step wrote nothing.
     #[must_use]
     pub fn error(&self) -> &MachineError<E> {
-        &self.error
+        &self.refused.error
     }
 
     /// The handle the step was given, unchanged.
     #[must_use]
     pub fn handle(&self) -> &Machine<M, S> {
-        &self.handle
+        &self.refused.handle
     }
 
     /// The handle back, to correct the event and step again.
     #[must_use]
     pub fn into_handle(self) -> Machine<M, S> {
-        self.handle
+        self.refused.handle
     }
 
     /// The error, dropping the handle (what `?` does).
     #[must_use]
     pub fn into_error(self) -> MachineError<E> {
-        self.error
+        self.refused.error
     }
 
     /// Both parts.
     #[must_use]
     pub fn into_parts(self) -> (Machine<M, S>, MachineError<E>) {
-        (self.handle, self.error)
+        let Refused { handle, error } = *self.refused;
+        (handle, error)
     }
 }
 
 impl<M, S, E> From<StepError<M, S, E>> for MachineError<E> {
     fn from(refused: StepError<M, S, E>) -> Self {
-        refused.error
+        refused.refused.error
     }
 }
 
 impl<M: StateMachine, S: State<Machine = M>, E: fmt::Debug> fmt::Debug for StepError<M, S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StepError")
-            .field("handle", &self.handle)
-            .field("error", &self.error)
+            .field("handle", &self.refused.handle)
+            .field("error", &self.refused.error)
             .finish()
     }
 }
@@ -242,7 +250,7 @@ where
     MachineError<E>: fmt::Display,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
+        fmt::Display::fmt(&self.refused.error, f)
     }
 }
 
@@ -254,7 +262,7 @@ where
     MachineError<E>: std::error::Error,
 {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.error.source()
+        self.refused.error.source()
     }
 }
 
@@ -519,7 +527,9 @@ where
     T: State<Machine = M>,
     S: MachineStore + ?Sized,
 {
-    try_step(&handle, store, ctx, event).map_err(|error| StepError { handle, error })
+    try_step(&handle, store, ctx, event).map_err(|error| StepError {
+        refused: Box::new(Refused { handle, error }),
+    })
 }
 
 /// [`step`] with the handle borrowed, so a refusal can give it back.
