@@ -54,9 +54,14 @@ pub struct AppendReceipt {
 
 /// An append in encoded form: what the pipeline hands a [`CommitTarget`].
 ///
-/// Only the pipeline builds one (from a receipt or an audited bypass), and
-/// nobody can change or copy it: a store reads it and commits it once. See
-/// the [module docs](self) for why.
+/// It carries the event's [`Admission`], so it is the one door to the audit
+/// trail: only the pipeline builds one (from a receipt's commit or an
+/// audited [`bypass`]), and nobody can change or
+/// copy one (private fields, no public constructor, not `Clone`). A store
+/// behind the seam reads every part (the accessors, or
+/// [`RawAppend::into_parts`] to take them by value) and commits it once; an
+/// append passed on from one target to another still commits exactly what
+/// its gates admitted.
 #[derive(Debug, PartialEq, Eq)]
 pub struct RawAppend {
     coordinate: Coordinate,
