@@ -14,10 +14,10 @@ use super::format::{
 };
 use crate::store::config::MAX_PAYLOAD_CAP;
 use crate::store::engine::body::{BODY_PREFIX_LEN, header_event_id, split_body};
+use crate::store::error::{Place, StoreError};
 
 /// Where a frame's encoded event header begins.
 const HEADER_IN_FRAME: usize = FRAME_PREFIX_LEN + BODY_PREFIX_LEN;
-use crate::store::error::{Place, StoreError};
 
 /// One complete frame found by a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
