@@ -134,9 +134,10 @@ pub use batpak_macros::gate;
 pub mod prelude {
     pub use crate::Projection;
     pub use crate::{
-        AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, MachineError, Outcome, Proposal, Region, StateMachine, StepError, Store,
-        StoreConfig, StoreError, StoredEvent, SyncPolicy, Wait, gate,
+        AppendOptions, Bypass, Coordinate, Cursor, Delivery, Denial, EventKind, ExpectedVersion,
+        FnGate, Gate, GateSet, Machine, MachineError, Outcome, Proposal, Region, StateMachine,
+        StepError, Store, StoreConfig, StoreError, StoredEvent, Subscription, SyncPolicy, Wait,
+        gate,
     };
 }
 
