@@ -26,8 +26,8 @@ use std::time::Instant;
 
 use batpak::__fuzz::{self, CHECKPOINT_CRC, CHECKPOINT_EXTENT, REPAIR, RESEAL, VERIFY_ON_OPEN};
 use batpak::{
-    Admission, AppendOptions, Bypass, EventHeader, EventId, FnGate, GateSet, Proposal, Store,
-    StoreConfig, SyncPolicy, bypass, encode_header, encode_payload,
+    AppendOptions, Bypass, FnGate, GateSet, Proposal, Store, StoreConfig, SyncPolicy, bypass,
+    encode_payload,
 };
 use common::*;
 
@@ -180,7 +180,7 @@ struct Sample {
 }
 
 /// Two segments holding a direct append, a keyed batch caused by it, a
-/// gated and a bypassed commit (its reason with a line break), closed
+/// gated and a bypassed commit (its reason with quotes), closed
 /// cleanly so a checkpoint describes them. `small` keeps payloads tiny (the
 /// committed seeds).
 fn build_sample(small: bool) -> Sample {
@@ -213,7 +213,7 @@ fn build_sample(small: bool) -> Sample {
         .unwrap()
         .commit(&store)
         .unwrap();
-    let why = Bypass::new("ops", "said \"go\"\nat night").unwrap();
+    let why = Bypass::new("ops", "said \"go\" at night").unwrap();
     bypass(&store, Proposal::new(c3.clone(), KIND, body(5)), why).unwrap();
     for n in 6..if small { 7 } else { 10 } {
         store.append(&c3, OTHER_KIND, &body(n)).unwrap();
@@ -276,7 +276,7 @@ fn generated_seeds(target: &str, committed: bool) -> Vec<Vec<u8>> {
         ],
         "header" => {
             let mut seeds = s.headers.clone();
-            seeds.push(odd_gates_header());
+            seeds.push(odd_gates_header(s));
             seeds
         }
         "checkpoint" => {
@@ -302,7 +302,7 @@ fn generated_seeds(target: &str, committed: bool) -> Vec<Vec<u8>> {
             with(REPAIR, &[first]),
         ],
         "render" => {
-            let mut seeds = vec![with(RESEAL, &[&all]), with(0, &[&odd_gates_header()])];
+            let mut seeds = vec![with(RESEAL, &[&all]), with(0, &[&odd_gates_header(s)])];
             seeds.extend(s.payloads.iter().map(|p| with(0, &[p])));
             seeds.extend(s.headers.iter().map(|h| with(0, &[h])));
             let nested = encode_payload(&vec![(1u8, "a\tb", vec![-1.5f64]); 2]).unwrap();
@@ -322,13 +322,19 @@ fn generated_seeds(target: &str, committed: bool) -> Vec<Vec<u8>> {
     out
 }
 
-/// A header whose gate names hold a line break and the list's own
-/// punctuation (`batpak dump` once printed them bare, breaking its line).
-fn odd_gates_header() -> Vec<u8> {
-    let mut header = EventHeader::new(EventId::from_u128(7), coord("order:1"), KIND);
-    let gates = ["credit_ok", "a\nb", "x,y]"].map(str::to_owned).to_vec();
-    header.admission = Admission::Gated { gates };
-    encode_header(&header).unwrap()
+/// The sample's gated header with its gate renamed `credit\nok` (the same
+/// length, so nothing else moves): a dump line must stay one line.
+fn odd_gates_header(s: &Sample) -> Vec<u8> {
+    let gate = b"credit_ok";
+    let mut header = s
+        .headers
+        .iter()
+        .find(|h| h.windows(gate.len()).any(|w| w == gate))
+        .expect("the sample has a gated event")
+        .clone();
+    let at = header.windows(gate.len()).position(|w| w == gate).unwrap();
+    header[at + "credit".len()] = b'\n';
+    header
 }
 
 fn seeds_dir(target: &str) -> PathBuf {

@@ -14,8 +14,15 @@ use syn::{Attribute, Ident, LitInt, Path, Token, Type, parenthesized};
 use crate::util::{Errors, closest};
 
 /// Keys accepted in `#[machine(..)]`, for messages and suggestions.
-const MACHINE_KEYS: [&str; 7] = [
-    "states", "initial", "terminal", "gates", "context", "category", "crate",
+const MACHINE_KEYS: [&str; 8] = [
+    "states",
+    "initial",
+    "terminal",
+    "gates",
+    "context",
+    "category",
+    "crate",
+    "accept_direct_appends",
 ];
 
 /// What `#[machine(..)]` says, with the user's tokens.
@@ -37,6 +44,9 @@ pub(crate) struct MachineAttr {
     pub(crate) category: Option<LitInt>,
     /// `crate = path`.
     pub(crate) krate: Option<Path>,
+    /// `accept_direct_appends`: the machine's stream may hold events
+    /// appended without gates or a bypass.
+    pub(crate) accept_direct_appends: bool,
 }
 
 /// One `#[transition(A | B -> C, kind = N)]`.
@@ -114,6 +124,20 @@ pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
                 "crate" => {
                     let value: Path = meta.value()?.parse()?;
                     out.krate = Some(value);
+                }
+                "accept_direct_appends" => {
+                    if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                        errors.at(
+                            span,
+                            "`accept_direct_appends` takes no value; write it alone, as in \
+                             `#[machine(.., accept_direct_appends)]`",
+                        );
+                        skip_value(meta.input)?;
+                    }
+                    if out.accept_direct_appends {
+                        repeated(errors);
+                    }
+                    out.accept_direct_appends = true;
                 }
                 _ => {
                     let hint = closest(&key, MACHINE_KEYS)

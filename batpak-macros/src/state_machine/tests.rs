@@ -39,6 +39,7 @@ fn full() -> TokenStream {
             context = Shop,
             category = 7,
             crate = ::batpak,
+            accept_direct_appends,
         )]
         pub enum Order {
             #[transition(Draft -> Placed)]

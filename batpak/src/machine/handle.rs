@@ -5,7 +5,8 @@
 //! for `Machine<Order, order::Draft>`) with a method per legal transition,
 //! implemented only for that state's handle, so an illegal step is a missing
 //! method, i.e. a compile error. Transitions consume the handle, so a handle
-//! cannot be used twice.
+//! cannot be used twice; a refused transition hands it back inside its
+//! `StepError`.
 //!
 //! The one constructor, [`Machine::checked`], compares the handle's state
 //! type with the state replay or the transition table produced, so a
@@ -24,7 +25,8 @@ use crate::event::Hash;
 /// Holds the stream's coordinate, its version (number of events) and the hash
 /// of its last event. Transition methods (generated, one trait per source
 /// state) consume the handle and commit with compare-and-append on
-/// `version`, so a stale handle cannot write.
+/// `version`, so a stale handle cannot write; a refused step returns the
+/// handle inside its [`StepError`](crate::StepError).
 pub struct Machine<M, S> {
     coordinate: Coordinate,
     version: u64,
@@ -75,11 +77,6 @@ impl<M: StateMachine, S: State<Machine = M>> Machine<M, S> {
             head,
             marker: PhantomData,
         })
-    }
-
-    /// Takes the handle apart, for a step that consumes it.
-    pub(super) fn into_parts(self) -> (Coordinate, u64, Hash) {
-        (self.coordinate, self.version, self.head)
     }
 }
 

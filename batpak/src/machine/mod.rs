@@ -6,8 +6,9 @@
 //! - `handle.rs`: the typed handle [`Machine<M, S>`].
 //! - `seam.rs`: what the runtime needs from a store ([`MachineStore`]) and
 //!   the state projection a store may cache ([`MachineProjection`]).
-//! - `runtime.rs`: create, load, `state_of`, step and submit, and
-//!   [`MachineError`].
+//! - `runtime.rs`: create, load, `state_of`, step and submit,
+//!   [`MachineError`], and [`StepError`] (a refused step's error with its
+//!   handle).
 //!
 //! Files only import the ones listed above them. This layer talks to storage
 //! through `MachineStore` alone and must never import the store.
@@ -54,5 +55,7 @@ pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineGate, Sealed, State, StateMachine,
 };
 pub use handle::Machine;
-pub use runtime::{CorruptReason, Loaded, MachineError, create, load, state_of, step, submit};
+pub use runtime::{
+    CorruptReason, Loaded, MachineError, StepError, create, load, state_of, step, submit,
+};
 pub use seam::{MachineProjection, MachineStore};

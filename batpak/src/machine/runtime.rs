@@ -19,6 +19,14 @@
 //!   projection found broken. A stored step the table forbids (or whose kind
 //!   does not match its payload) is reported with its sequence, never
 //!   skipped.
+//! - **Only admitted events count.** An event of the stream that neither
+//!   the machine's gates nor an audited bypass admitted
+//!   ([`Admission::Direct`](crate::Admission::Direct)) is reported like any
+//!   other break, as [`CorruptReason::DirectAppend`] with its sequence,
+//!   unless the machine accepts direct appends
+//!   ([`StateMachine::ACCEPTS_DIRECT_APPENDS`]). Handles are made only from
+//!   streams without one, so a step meets one only as a version conflict,
+//!   and a conflict caused by a stream that broke is reported as the break.
 //! - **A handle's type is checked, not trusted.** Every typed handle is
 //!   built by [`Machine::checked`] from the state replay or the table
 //!   produced; a mismatch is [`MachineError::StateMismatch`].
@@ -120,6 +128,142 @@ pub enum CorruptReason {
         /// The sequence replay expected.
         expected: u64,
     },
+    /// The event was appended directly (`Store::append` and its kin):
+    /// neither the machine's gates nor an audited bypass admitted it, and
+    /// the machine does not accept direct appends.
+    #[error(
+        "event `{event}` was appended directly: neither the machine's gates nor an audited \
+         bypass admitted it (a machine fed by trusted direct appends declares \
+         `accept_direct_appends`)"
+    )]
+    DirectAppend {
+        /// The decoded variant.
+        event: &'static str,
+    },
+}
+
+/// A typed step that wrote nothing, with the handle it was given: the
+/// caller can correct the event and step again, even on a first step, whose
+/// stream `load` cannot find (it has no events yet).
+///
+/// [`StepError::error`] says why ([`MachineError::Denied`],
+/// [`MachineError::Conflict`], ...); [`StepError::into_handle`] gives the
+/// handle back. After a `Conflict` the handle is stale (another writer
+/// moved the stream) and would conflict again: `load` the entity to go on.
+/// A caller who does not want the handle uses `?`: a `StepError` converts
+/// into its [`MachineError`], and its `Display` and `source` are the
+/// error's.
+///
+/// ```
+/// use batpak::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(StateMachine, Debug, Serialize, Deserialize)]
+/// #[machine(states(Draft, Placed), initial = Draft, gates(small), context = u64)]
+/// enum Order {
+///     #[transition(Draft -> Placed)]
+///     Placed { total_cents: u64 },
+/// }
+///
+/// /// Orders above the limit are refused.
+/// #[gate(Order::Placed)]
+/// fn small(limit: &u64, event: &Order) -> bool {
+///     matches!(event, Order::Placed { total_cents } if total_cents <= limit)
+/// }
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(StoreConfig::new(dir.path()))?;
+/// let draft = Order::create(&store, Coordinate::new("order:1", "shop:acme")?)?;
+/// let draft = match draft.placed(&store, &5_000, 9_000) {
+///     Ok(_) => unreachable!("over the limit"),
+///     Err(refused) => {
+///         assert!(matches!(refused.error(), MachineError::Denied(_)));
+///         refused.into_handle() // the draft again, nothing written
+///     }
+/// };
+/// let placed = draft.placed(&store, &5_000, 4_200)?; // corrected: commits
+/// assert_eq!(placed.version(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct StepError<M, S, E = crate::store::StoreError> {
+    // Boxed: a handle and an error together are a few hundred bytes, too
+    // much to move through every `Result` of a step for the rare refusal.
+    refused: Box<Refused<M, S, E>>,
+}
+
+/// What a [`StepError`] holds.
+struct Refused<M, S, E> {
+    handle: Machine<M, S>,
+    error: MachineError<E>,
+}
+
+impl<M: StateMachine, S: State<Machine = M>, E> StepError<M, S, E> {
+    /// Why the step wrote nothing.
+    #[must_use]
+    pub fn error(&self) -> &MachineError<E> {
+        &self.refused.error
+    }
+
+    /// The handle the step was given, unchanged.
+    #[must_use]
+    pub fn handle(&self) -> &Machine<M, S> {
+        &self.refused.handle
+    }
+
+    /// The handle back, to correct the event and step again.
+    #[must_use]
+    pub fn into_handle(self) -> Machine<M, S> {
+        self.refused.handle
+    }
+
+    /// The error, dropping the handle (what `?` does).
+    #[must_use]
+    pub fn into_error(self) -> MachineError<E> {
+        self.refused.error
+    }
+
+    /// Both parts.
+    #[must_use]
+    pub fn into_parts(self) -> (Machine<M, S>, MachineError<E>) {
+        let Refused { handle, error } = *self.refused;
+        (handle, error)
+    }
+}
+
+impl<M, S, E> From<StepError<M, S, E>> for MachineError<E> {
+    fn from(refused: StepError<M, S, E>) -> Self {
+        refused.refused.error
+    }
+}
+
+impl<M: StateMachine, S: State<Machine = M>, E: fmt::Debug> fmt::Debug for StepError<M, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepError")
+            .field("handle", &self.refused.handle)
+            .field("error", &self.refused.error)
+            .finish()
+    }
+}
+
+impl<M, S, E> fmt::Display for StepError<M, S, E>
+where
+    MachineError<E>: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.refused.error, f)
+    }
+}
+
+impl<M, S, E> std::error::Error for StepError<M, S, E>
+where
+    M: StateMachine,
+    S: State<Machine = M>,
+    E: fmt::Debug,
+    MachineError<E>: std::error::Error,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.refused.error.source()
+    }
 }
 
 /// A replayed, non-empty stream, waiting to become the typed handle of its
@@ -211,6 +355,11 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
                 expected: version + 1,
             }));
         }
+        if !M::ACCEPTS_DIRECT_APPENDS && stored.header.admission.is_direct() {
+            return Err(corrupt(CorruptReason::DirectAppend {
+                event: stored.payload.variant_name(),
+            }));
+        }
         if stored.header.kind != stored.payload.kind() {
             return Err(corrupt(CorruptReason::KindMismatch {
                 stored: stored.header.kind,
@@ -230,7 +379,7 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
 fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     ctx: &M::Context,
-    coordinate: Coordinate,
+    coordinate: &Coordinate,
     state: M::State,
     version: u64,
     event: M,
@@ -245,8 +394,8 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
             },
         ));
     }
-    let proposal =
-        Proposal::new(coordinate, event.kind(), event).expect(ExpectedVersion::Exact(version));
+    let proposal = Proposal::new(coordinate.clone(), event.kind(), event)
+        .expect(ExpectedVersion::Exact(version));
     let receipt = gates.evaluate(ctx, proposal).map_err(|error| match error {
         GateError::Denied(denial) => MachineError::Denied(denial),
         GateError::Codec(codec) => MachineError::Store(S::Error::from(codec)),
@@ -254,13 +403,30 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     let committed = receipt
         .commit(store)
         .map_err(|error| match S::version_conflict(&error) {
-            Some(actual) => MachineError::Conflict {
-                expected: version,
-                actual,
-            },
+            Some(actual) => conflict::<M, S>(store, coordinate, version, actual),
             None => MachineError::Store(error),
         })?;
     Ok((committed.receipt().sequence, committed.receipt().hash))
+}
+
+/// The error for a commit refused because the stream is at `actual`, not
+/// `expected`: [`MachineError::Conflict`], unless the stream broke since
+/// (an event the machine cannot take, such as a direct append, after the
+/// handle was made): then the break, which no retry can get past. The
+/// stream's cached projection says whether it broke, so the common case
+/// reads no events.
+fn conflict<M: StateMachine, S: MachineStore + ?Sized>(
+    store: &S,
+    coordinate: &Coordinate,
+    expected: u64,
+    actual: u64,
+) -> MachineError<S::Error> {
+    let stale = MachineError::Conflict { expected, actual };
+    match store.project_machine::<M>(coordinate) {
+        Ok(projection) if projection.is_intact() => stale,
+        Ok(_) => replay::<M, S>(store, coordinate).err().unwrap_or(stale),
+        Err(error) => MachineError::Store(error),
+    }
 }
 
 /// `Machine::create`: a handle in the initial state, if the entity has no
@@ -327,7 +493,7 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
     let projection = store
         .project_machine::<M>(coordinate)
         .map_err(MachineError::Store)?;
-    if projection.broken_at().is_some() {
+    if !projection.is_intact() {
         // The replay names the exact sequence and reason.
         return load::<M, S>(store, coordinate).map(|loaded| loaded.state);
     }
@@ -339,15 +505,36 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
     Ok(projection.state())
 }
 
-/// A typed step: consumes the handle in state `F`, gates and commits
-/// `event`, returns the handle in state `T`.
+/// A typed step: takes the handle in state `F`, gates and commits `event`,
+/// returns the handle in state `T`; on refusal, the handle comes back
+/// inside the error.
 ///
 /// # Errors
-/// [`MachineError::Denied`], [`MachineError::Conflict`] (stale handle),
+/// A [`StepError`] holding the handle and [`MachineError::Denied`],
+/// [`MachineError::Conflict`] (stale handle), [`MachineError::CorruptStream`]
+/// (the stream broke since the handle was made),
 /// [`MachineError::StateMismatch`] when `event` does not lead to `T`, or
 /// the store's error; nothing is written on error.
 pub fn step<M, F, T, S>(
     handle: Machine<M, F>,
+    store: &S,
+    ctx: &M::Context,
+    event: M,
+) -> Result<Machine<M, T>, StepError<M, F, S::Error>>
+where
+    M: StateMachine,
+    F: State<Machine = M>,
+    T: State<Machine = M>,
+    S: MachineStore + ?Sized,
+{
+    try_step(&handle, store, ctx, event).map_err(|error| StepError {
+        refused: Box::new(Refused { handle, error }),
+    })
+}
+
+/// [`step`] with the handle borrowed, so a refusal can give it back.
+fn try_step<M, F, T, S>(
+    handle: &Machine<M, F>,
     store: &S,
     ctx: &M::Context,
     event: M,
@@ -359,14 +546,15 @@ where
     S: MachineStore + ?Sized,
 {
     let target = M::apply(F::VALUE, &event)?;
-    let (coordinate, version, _) = handle.into_parts();
+    let coordinate = handle.coordinate();
     if target != T::VALUE {
         // Refused before the commit, so a step whose target type is wrong
         // writes nothing (generated code never asks for one).
-        return Err(state_mismatch::<M, T, _>(coordinate, target));
+        return Err(state_mismatch::<M, T, _>(coordinate.clone(), target));
     }
-    let (version, head) = commit(store, ctx, coordinate.clone(), F::VALUE, version, event)?;
-    typed_handle(coordinate, version, head, target)
+    let (version, head) = commit(store, ctx, coordinate, F::VALUE, handle.version(), event)?;
+    // Cannot fail: `target` is `T::VALUE`, checked before the commit.
+    typed_handle(coordinate.clone(), version, head, target)
 }
 
 /// The dynamic path: replays the stream, checks `event` against the table
@@ -389,6 +577,6 @@ where
 {
     let (state, version, _) = replay::<M, S>(store, coordinate)?;
     let target = M::apply(state, &event)?;
-    commit(store, ctx, coordinate.clone(), state, version, event)?;
+    commit(store, ctx, coordinate, state, version, event)?;
     Ok(target)
 }

@@ -59,14 +59,20 @@ pub trait MachineStore: CommitTarget {
 /// projection: what [`StateMachine`]'s generated `state_of` reads.
 ///
 /// Folding stops at the first event that does not fit (a gap in sequences,
-/// a kind that disagrees with its payload, an illegal step); `state_of` then
-/// replays the stream to report exactly what is wrong.
+/// a kind that disagrees with its payload, an illegal step). It also
+/// records the first event appended directly (admitted by neither gates
+/// nor a bypass) and folds on: whether that is a break is the machine's
+/// policy ([`StateMachine::ACCEPTS_DIRECT_APPENDS`]), applied when the
+/// projection is read ([`MachineProjection::is_intact`]), so a machine that
+/// changes its policy needs no rebuild. `state_of` replays a stream that is
+/// not intact to report exactly what is wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(bound(serialize = "", deserialize = ""))]
 pub struct MachineProjection<M: StateMachine> {
     state: M::State,
     version: u64,
     broken_at: Option<u64>,
+    first_direct: Option<u64>,
 }
 
 impl<M: StateMachine> MachineProjection<M> {
@@ -87,6 +93,20 @@ impl<M: StateMachine> MachineProjection<M> {
     pub fn broken_at(&self) -> Option<u64> {
         self.broken_at
     }
+
+    /// Sequence of the first event folded that was appended directly
+    /// (neither gates nor a bypass admitted it), if any.
+    #[must_use]
+    pub fn first_direct(&self) -> Option<u64> {
+        self.first_direct
+    }
+
+    /// True when every event folded fits the machine: none broke the fold,
+    /// and none was appended directly unless the machine accepts that.
+    #[must_use]
+    pub fn is_intact(&self) -> bool {
+        self.broken_at.is_none() && (M::ACCEPTS_DIRECT_APPENDS || self.first_direct.is_none())
+    }
 }
 
 impl<M: StateMachine> Default for MachineProjection<M> {
@@ -95,6 +115,7 @@ impl<M: StateMachine> Default for MachineProjection<M> {
             state: M::INITIAL,
             version: 0,
             broken_at: None,
+            first_direct: None,
         }
     }
 }
@@ -102,13 +123,17 @@ impl<M: StateMachine> Default for MachineProjection<M> {
 impl<M: StateMachine> Projection for MachineProjection<M> {
     type Event = M;
     const NAME: &'static str = M::NAME;
-    const VERSION: u32 = 1;
+    /// 2: the first direct append is recorded.
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, event: &StoredEvent<M>) {
         if self.broken_at.is_some() {
             return;
         }
         let sequence = event.sequence();
+        if event.header.admission.is_direct() && self.first_direct.is_none() {
+            self.first_direct = Some(sequence);
+        }
         let fits = sequence == self.version + 1 && event.header.kind == event.payload.kind();
         match M::apply(self.state, &event.payload) {
             Ok(next) if fits => {

@@ -31,7 +31,7 @@
 // the fuzzer and the test that runs these.
 #![allow(clippy::panic)]
 
-use std::fmt::Debug;
+use std::fmt::{Debug, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,7 +45,9 @@ use super::engine::segment::next_loc;
 use super::engine::segment::recovery::{SegmentScan, scan_segment};
 use super::{DEFAULT_MAX_PAYLOAD_BYTES, Store, StoreConfig, StoreError};
 use crate::coordinate::Coordinate;
-use crate::event::{EventHeader, EventKind, decode_header, decode_payload, encode_header};
+use crate::event::{
+    EventHeader, EventKind, StoredEvent, decode_header, decode_payload, encode_header,
+};
 use crate::region::Region;
 
 // The CLI's renderer, compiled from the binary's own file so the target
@@ -55,7 +57,7 @@ use crate::region::Region;
 #[allow(unreachable_patterns)]
 #[path = "../bin/batpak/render.rs"]
 mod render;
-use render::{Dynamic, render_header};
+use render::{Dynamic, Quoted, render_header};
 
 /// Flag: recompute every segment header's and frame's checksum before use.
 pub const RESEAL: u8 = 1;
@@ -548,15 +550,13 @@ pub fn render(data: &[u8]) -> &'static str {
 }
 
 /// Renders every event as `batpak dump` does (`commands::dump`: the whole
-/// selection, or one event at a time when a payload does not decode);
-/// returns how many lines.
+/// selection, or one event at a time when a payload does not decode, its
+/// line then saying why); returns how many lines.
 fn dump(store: &Store) -> usize {
     let all = Region::all();
-    let items: Vec<(EventHeader, Option<Dynamic>)> = match store.query::<Dynamic>(&all) {
-        Ok(events) => events
-            .into_iter()
-            .map(|e| (e.header, Some(e.payload)))
-            .collect(),
+    let decoded = |e: StoredEvent<Dynamic>| (e.header, Ok(e.payload));
+    let items: Vec<(EventHeader, Result<Dynamic, String>)> = match store.query::<Dynamic>(&all) {
+        Ok(events) => events.into_iter().map(decoded).collect(),
         Err(StoreError::Codec(_)) => {
             let Ok(headers) = store.query_headers(&all) else {
                 return 0;
@@ -565,11 +565,9 @@ fn dump(store: &Store) -> usize {
             for h in headers {
                 let p = h.position;
                 match store.query::<Dynamic>(&all.clone().positions(p..=p)) {
-                    Ok(events) => {
-                        items.extend(events.into_iter().map(|e| (e.header, Some(e.payload))))
-                    }
-                    Err(StoreError::Codec(_)) => items.push((h, None)),
-                    Err(_) => return items.len(),
+                    Ok(events) => items.extend(events.into_iter().map(decoded)),
+                    Err(StoreError::Codec(e)) => items.push((h, Err(e.to_string()))),
+                    Err(_) => break,
                 }
             }
             items
@@ -579,10 +577,11 @@ fn dump(store: &Store) -> usize {
     for (header, payload) in &items {
         let mut line = String::new();
         render_header(header, &mut line);
-        match payload {
-            Some(p) => line.push_str(&p.to_string()),
-            None => line.push_str("<payload does not decode>"),
-        }
+        // Writing into a String cannot fail.
+        let _ = match payload {
+            Ok(p) => write!(line, "{p}"),
+            Err(reason) => write!(line, "<undecodable payload: {}>", Quoted(reason)),
+        };
         one_line(&line);
     }
     items.len()
