@@ -30,6 +30,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///     gates(within_credit_limit, shop_is_open),         // #[gate] functions, run in order;
 ///                                                       // every gate for Order must be here
 ///     context = Shop,                                   // what gates read (default `()`)
+///     data = Bill,                                      // folded from the events (default `()`)
 ///     category = 7,                                     // default: blake3 of the enum's name
 ///     crate = ::batpak,                                 // path of the runtime crate
 /// )]
@@ -53,17 +54,48 @@ use syn::{DeriveInput, parse_macro_input};
 /// changes a stored kind. Two variants with the same code are a compile
 /// error naming both; `kind = N` resolves it.
 ///
+/// Every kind has a name: `Order::PLACED` for variant `Placed` (the
+/// variant's name in `SCREAMING_SNAKE_CASE`), and `Order::KINDS` lists them
+/// all in declaration order (also `StateMachine::KINDS`). A projection over
+/// a machine's events takes the enum as its event type and names the kinds
+/// it wants, receiving only those variants (other kinds are skipped unread):
+///
+/// ```text
+/// impl Projection for Takings {
+///     type Event = Order;                    // the machine enum itself
+///     fn kinds() -> Option<&'static [EventKind]> { Some(&[Order::PAID]) }
+///     fn apply(&mut self, event: &StoredEvent<Order>) { /* only `Paid` arrives */ }
+///     // ..
+/// }
+/// ```
+///
+/// (A runnable version is on `batpak::StateMachine::KINDS`.)
+///
+/// # Machine data
+/// `data = Bill` gives the machine data folded from its own events: `Bill`
+/// implements `batpak::MachineData<Order>` (`Default` and serde, plus `fn
+/// apply(&mut self, event: &Order)`, written once). The runtime keeps it
+/// beside the state in the machine's projection (cached by the store, one
+/// `apply` per new event, persisted by a persistent projection cache),
+/// hands it out with typed handles (`handle.data()`, also on `OrderHandle`
+/// from `load`), and passes it to every gate that takes it (see
+/// [`macro@gate`]) on typed steps and `submit` alike. Bump
+/// `MachineData::VERSION` when `apply` changes meaning, so cached data is
+/// refolded. Without `data`, the data is `()`.
+///
 /// # What is generated
 /// For `enum Order`: a module `order` with one marker type per state; the
 /// runtime `OrderState` (`Copy`, `Eq`, `Hash`, `Display`, serde);
-/// `impl batpak::StateMachine for Order` (the transition table `apply`,
-/// `kind`, the gates); for each listed gate, a hidden marker impl its
+/// `impl batpak::MachineTypes for Order` (the state, context and data
+/// types) and `impl batpak::StateMachine for Order` (the transition table
+/// `apply`, `kind`, the gates); what its gates may take (hidden impls that
+/// `#[gate]` checks its parameters against); for each listed gate, a hidden marker impl its
 /// `#[gate]` checks for (see [`macro@gate`]); per source state a trait `Order<State>Transitions`
 /// implemented for `Machine<Order, order::<State>>` with one method per legal
 /// step (named after the variant in `snake_case`, taking `store`, `ctx` when
 /// the machine has a context, then the variant's fields); `OrderHandle`, the
 /// enum `load` returns; and `Order::{create, load, state_of, submit,
-/// MERMAID, DOT}`.
+/// MERMAID, DOT, KINDS}` with a kind constant per variant (`Order::PLACED`).
 ///
 /// The step traits are defined beside the enum, so they are in scope
 /// wherever the enum is declared; elsewhere import them (`use
@@ -95,17 +127,22 @@ use syn::{DeriveInput, parse_macro_input};
 ///     const VALUE: OrderState = OrderState::Draft;
 /// }
 /// #[automatically_derived]
-/// impl ::batpak::StateMachine for Order {
+/// impl ::batpak::MachineTypes for Order {
 ///     type State = OrderState;
 ///     type Context = ();
+///     type Data = ();
+/// }
+/// #[automatically_derived]
+/// impl ::batpak::StateMachine for Order {
 ///     const NAME: &'static str = "Order";
 ///     const INITIAL: OrderState = OrderState::Draft;
 ///     const CATEGORY: u16 = 35246;
 ///     const GATES: &'static [::batpak::GateSpec<Self>] = &[];
+///     const KINDS: &'static [::batpak::EventKind] = &[Order::PLACED, Order::DONE];
 ///     fn kind(&self) -> ::batpak::EventKind {
 ///         match self {
-///             Self::Placed { .. } => ::batpak::EventKind::new(Self::CATEGORY, 14658),
-///             Self::Done => ::batpak::EventKind::new(Self::CATEGORY, 28002),
+///             Self::Placed { .. } => Self::PLACED,
+///             Self::Done => Self::DONE,
 ///         }
 ///     }
 ///     fn apply(state: OrderState, event: &Self)
@@ -114,7 +151,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///             (OrderState::Draft, Self::Placed { .. }) => ::core::result::Result::Ok(OrderState::Placed),
 ///             (OrderState::Placed, Self::Done) => ::core::result::Result::Ok(OrderState::Done),
 ///             _ => ::core::result::Result::Err(
-///                 ::batpak::InvalidTransition::new(Self::NAME, state, event.variant_name()),
+///                 ::batpak::InvalidTransition::new("Order", state, /* the variant's name */),
 ///             ),
 ///         }
 ///     }
@@ -136,7 +173,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// /// A loaded [`Order`]: the typed handle of the state its stream is in ..
 /// pub enum OrderHandle {
 ///     Draft(::batpak::Machine<Order, order::Draft>),
-///     // .. Placed, Done; with state(), version(), coordinate()
+///     // .. Placed, Done; with state(), version(), coordinate(), data()
 /// }
 /// #[automatically_derived]
 /// impl Order {
@@ -147,6 +184,13 @@ use syn::{DeriveInput, parse_macro_input};
 ///         ::batpak::__private::create(store, coordinate)
 ///     }
 ///     // .. load (-> OrderHandle), state_of (-> OrderState), submit (dynamic, -> OrderState)
+/// }
+/// #[automatically_derived]
+/// impl Order {
+///     /// The kind of [`Order::Placed`] events (category 35246, code 14658).
+///     pub const PLACED: ::batpak::EventKind = ::batpak::EventKind::new(35246, 14658);
+///     // .. DONE
+///     pub const KINDS: &'static [::batpak::EventKind] = &[Self::PLACED, Self::DONE];
 /// }
 /// ```
 #[proc_macro_derive(StateMachine, attributes(machine, transition))]
@@ -161,14 +205,32 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 /// `#[machine(gates(..))]`. Its doc comment becomes the gate's description.
 /// The machine must list it (see below).
 ///
-/// Accepted signatures (parameter names are free; each parameter is a
-/// shared reference):
+/// Accepted signatures (parameter names are free): the machine's context
+/// first and the event last, both by shared reference; between them,
+/// optionally, the state (by value, or `&OrderState`) and the data (`&T`
+/// for the machine's `data = T`), in either order; returning `bool` or
+/// `Result<(), Denial>`. The state and data are those *before* the event:
 ///
 /// ```text
 /// #[gate]                 fn open(ctx: &Shop, event: &Order) -> bool
 /// #[gate(Order::Placed)]  fn limit(ctx: &Shop, event: &Order) -> Result<(), Denial>
-/// #[gate]                 fn calm(ctx: &Shop, state: &OrderState, event: &Order) -> bool
+/// #[gate]                 fn calm(ctx: &Shop, state: OrderState, event: &Order) -> bool
+/// #[gate(Order::Paid)]    fn exact(ctx: &Shop, bill: &Bill, event: &Order) -> bool
+/// #[gate]                 fn both(ctx: &Shop, state: OrderState, bill: &Bill, event: &Order) -> bool
 /// #[gate(Order::Placed, unlisted)]  fn audit(ctx: &Shop, event: &Order) -> bool
+/// ```
+///
+/// A machine without `context = ..` gives its gates `&()`. Each signature
+/// rule is checked on the offending parameter: more or fewer parameters,
+/// `self`, a context or event not taken by reference, a `&mut`. Whether a
+/// type fits is checked against the machine, on the parameter, with the
+/// fix:
+///
+/// ```text
+/// error[E0277]: this gate takes context `Desk`, but machine `Loan` gives its gates another context
+///  = note: .. if `Loan` declares no context, add `context = Desk` to its `#[machine(..)]` ..
+/// error[E0277]: a gate of machine `Loan` cannot take `&LoanFile`
+///  = note: .. the data, as `&T` for the `T` in `#[machine(.., data = T)]` (declare `data = ..` on `Loan` if it has none)
 /// ```
 ///
 /// `#[gate]` alone runs on every transition of the machine that lists it;
@@ -213,16 +275,22 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 ///     fn applies(event: &Order) -> bool {
 ///         ::core::matches!(event, Order::Placed { .. })
 ///     }
-///     fn check(ctx: &Shop, _state: <Order as ::batpak::StateMachine>::State, event: &Order)
-///         -> ::core::result::Result<(), ::batpak::Denial> {
-///         limit(ctx, event)
+///     fn check(
+///         ctx: &<Order as ::batpak::MachineTypes>::Context,
+///         _state: <Order as ::batpak::MachineTypes>::State,
+///         _data: &<Order as ::batpak::MachineTypes>::Data,
+///         event: &Order,
+///     ) -> ::core::result::Result<(), ::batpak::Denial> {
+///         // The context (and any state or data parameter) goes through a
+///         // hidden trait the derive implements for what the machine gives.
+///         limit(<Order as ::batpak::__private::GateContext<Shop, ..>>::context(ctx), event)
 ///     }
 /// }
 /// // Unless `unlisted`: an error unless `gates(..)` of `Order` lists `limit`
 /// // (the derive implements the hidden `ListedGate` for each gate it lists).
 /// const _: () = <limit as ::batpak::__private::ListedGate<
 ///     Order,
-///     <Order as ::batpak::StateMachine>::State,
+///     <Order as ::batpak::MachineTypes>::State,
 /// >>::LISTED;
 /// ```
 #[proc_macro_attribute]

@@ -9,8 +9,8 @@ use super::ast::Gate;
 use crate::util::Errors;
 
 /// The accepted signatures, for messages.
-const SIGNATURES: &str = "`fn(ctx: &Ctx, event: &Machine)` or \
-    `fn(ctx: &Ctx, state: &MachineState, event: &Machine)`, returning \
+const SIGNATURES: &str = "`fn(ctx: &Ctx, event: &Machine)`, optionally with the state \
+    (`state: MachineState`) and the data (`data: &MachineData`) between the two, returning \
     `Result<(), Denial>` or `bool`";
 
 /// Runs every rule.
@@ -40,11 +40,15 @@ fn shape(gate: &Gate<'_>, errors: &mut Errors) {
     }
 }
 
-/// Two or three shared references; `fn(event: &Order)` is refused on its
-/// parameter list, `fn(ctx: Shop, ..)` on `Shop`, `fn(&self, ..)` on `self`.
+/// Two to four parameters: the context and the event as shared references,
+/// and between them at most the state and the data (by value or shared
+/// reference; which types fit is the machine's to say, through `GateArg`).
+/// `fn(event: &Order)` is refused on its parameter list, `fn(ctx: Shop, ..)`
+/// on `Shop`, `fn(.., file: &mut LoanFile, ..)` on `&mut LoanFile`,
+/// `fn(&self, ..)` on `self`.
 fn parameters(gate: &Gate<'_>, errors: &mut Errors) {
     let sig = &gate.original.sig;
-    if !(2..=3).contains(&gate.params.len()) {
+    if !(2..=4).contains(&gate.params.len()) {
         let span = if gate.params.is_empty() {
             sig.paren_token.span.join()
         } else {
@@ -59,12 +63,30 @@ fn parameters(gate: &Gate<'_>, errors: &mut Errors) {
         );
         return;
     }
-    let roles: &[&str] = if gate.takes_state() {
-        &["context", "state", "event"]
-    } else {
-        &["context", "event"]
-    };
-    for (param, role) in gate.params.iter().zip(roles) {
+    for (index, param) in gate.params.iter().enumerate() {
+        let role = if index == 0 {
+            "context"
+        } else if index + 1 == gate.params.len() {
+            "event"
+        } else {
+            // The state may come by value; only a mutable borrow is wrong.
+            if let Some(Type::Reference(r)) = Gate::ty(param)
+                && r.mutability.is_some()
+            {
+                let fix = r.elem.to_token_stream().to_string();
+                errors.spanned(
+                    r,
+                    format!(
+                        "a gate only reads the state and the data: write `&{fix}` (or the \
+                         state by value)"
+                    ),
+                );
+            }
+            if let FnArg::Receiver(receiver) = param {
+                errors.at(receiver.span(), "a gate is a free function, not a method");
+            }
+            continue;
+        };
         match param {
             FnArg::Receiver(receiver) => errors.at(
                 receiver.span(),

@@ -113,6 +113,11 @@ impl<'a> Machine<'a> {
             .unwrap_or_else(|| parse_quote!(()))
     }
 
+    /// The data type (`()` when none is declared).
+    pub(crate) fn data(&self) -> Type {
+        self.attr.data.clone().unwrap_or_else(|| parse_quote!(()))
+    }
+
     /// Every `(source, variant, target)` edge, in declaration order.
     pub(crate) fn edges(&self) -> impl Iterator<Item = (&Ident, &Variant<'a>, &Ident)> {
         self.variants.iter().flat_map(|variant| {

@@ -14,8 +14,8 @@ use syn::{Attribute, Ident, LitInt, Path, Token, Type, parenthesized};
 use crate::util::{Errors, closest};
 
 /// Keys accepted in `#[machine(..)]`, for messages and suggestions.
-const MACHINE_KEYS: [&str; 7] = [
-    "states", "initial", "terminal", "gates", "context", "category", "crate",
+const MACHINE_KEYS: [&str; 8] = [
+    "states", "initial", "terminal", "gates", "context", "data", "category", "crate",
 ];
 
 /// What `#[machine(..)]` says, with the user's tokens.
@@ -33,6 +33,8 @@ pub(crate) struct MachineAttr {
     pub(crate) gates: Vec<Path>,
     /// `context = Type`.
     pub(crate) context: Option<Type>,
+    /// `data = Type`.
+    pub(crate) data: Option<Type>,
     /// `category = N`.
     pub(crate) category: Option<LitInt>,
     /// `crate = path`.
@@ -97,12 +99,17 @@ pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
                     }
                     out.initial = Some(value);
                 }
-                "context" => {
+                "context" | "data" => {
                     let value: Type = meta.value()?.parse()?;
-                    if out.context.is_some() {
+                    let slot = if key == "context" {
+                        &mut out.context
+                    } else {
+                        &mut out.data
+                    };
+                    if slot.is_some() {
                         repeated(errors);
                     }
-                    out.context = Some(value);
+                    *slot = Some(value);
                 }
                 "category" => {
                     let value: LitInt = meta.value()?.parse()?;

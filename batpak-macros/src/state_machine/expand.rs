@@ -21,15 +21,20 @@ use crate::util::{ident, snake_case};
 /// Everything one derive emits.
 pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
     let names = Names::new(machine);
+    let (step_markers, unavailable) = unavailable_steps(machine, &names);
     let mut items = Vec::new();
-    items.push(state_module(machine, &names));
+    items.push(state_module(machine, &names, &step_markers));
     items.extend(state_enum(machine, &names));
     items.extend(state_markers(machine, &names));
+    items.push(machine_types_impl(machine, &names));
     items.push(state_machine_impl(machine, &names));
     items.extend(listed_gates(machine, &names));
+    items.extend(gate_args(machine, &names));
     items.extend(transitions(machine, &names));
+    items.extend(unavailable);
     items.extend(handle_enum(machine, &names));
     items.push(inherent(machine, &names));
+    items.push(kinds(machine));
     quote!(#(#items)*)
 }
 
@@ -70,8 +75,9 @@ fn doc(text: &str) -> TokenStream {
     quote!(#(#[doc = #lines])*)
 }
 
-/// `mod order { pub enum Draft {} .. }`: one marker type per state.
-fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
+/// `mod order { pub enum Draft {} .. }`: one marker type per state, and
+/// the hidden step markers of [`unavailable_steps`].
+fn state_module(machine: &Machine<'_>, names: &Names, step_markers: &[TokenStream]) -> Item {
     let vis = machine.vis;
     let module = &names.module;
     let name = machine.ident;
@@ -96,6 +102,7 @@ fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
         #module_doc
         #vis mod #module {
             #(#markers)*
+            #(#step_markers)*
         }
     }
 }
@@ -229,20 +236,17 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
     let Names { krate, state, .. } = names;
     let name = machine.ident;
     let name_str = LitStr::new(&name.to_string(), name.span());
-    let context = machine.context();
     let initial = &machine.attr.initial;
     let states = machine.states();
     let category = Literal::u16_unsuffixed(machine.category.value);
+    let kind_names: Vec<Ident> = machine.variants.iter().map(kind_const).collect();
     let gates = &machine.attr.gates;
     let patterns: Vec<Pat> = machine.variants.iter().map(pattern).collect();
-    let codes = machine
+    let labels: Vec<LitStr> = machine
         .variants
         .iter()
-        .map(|v| Literal::u16_unsuffixed(v.code.value));
-    let labels = machine
-        .variants
-        .iter()
-        .map(|v| LitStr::new(&v.ident.to_string(), v.ident.span()));
+        .map(|v| LitStr::new(&v.ident.to_string(), v.ident.span()))
+        .collect();
     let arms = table_arms(machine, names);
     let covered: BTreeSet<(String, String)> = machine
         .edges()
@@ -251,15 +255,17 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
     let fallback = (covered.len() < states.len() * machine.variants.len()).then(|| {
         quote! {
             _ => ::core::result::Result::Err(#krate::InvalidTransition::new(
-                Self::NAME, state, event.variant_name(),
+                #name_str,
+                state,
+                match event {
+                    #(#patterns => #labels,)*
+                },
             )),
         }
     });
     parse_quote! {
         #[automatically_derived]
         impl #krate::StateMachine for #name {
-            type State = #state;
-            type Context = #context;
             const NAME: &'static str = #name_str;
             const INITIAL: #state = #state::#initial;
             const STATES: &'static [#state] = &[#(#state::#states),*];
@@ -267,10 +273,11 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             const GATES: &'static [#krate::GateSpec<Self>] = &[
                 #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
+            const KINDS: &'static [#krate::EventKind] = &[#(#name::#kind_names),*];
 
             fn kind(&self) -> #krate::EventKind {
                 match self {
-                    #(#patterns => #krate::EventKind::new(Self::CATEGORY, #codes),)*
+                    #(#patterns => Self::#kind_names,)*
                 }
             }
 
@@ -291,6 +298,74 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             }
         }
     }
+}
+
+/// `impl MachineTypes for Order`: the state, context and data types, apart
+/// from `StateMachine` so that a machine without `Serialize`/`Deserialize`
+/// fails on its `StateMachine` impl alone (once per missing trait), not
+/// again at every state marker and gate that names these types.
+fn machine_types_impl(machine: &Machine<'_>, names: &Names) -> Item {
+    let Names { krate, state, .. } = names;
+    let name = machine.ident;
+    let context = machine.context();
+    let data = machine.data();
+    parse_quote! {
+        #[automatically_derived]
+        impl #krate::MachineTypes for #name {
+            type State = #state;
+            type Context = #context;
+            type Data = #data;
+        }
+    }
+}
+
+/// What a `#[gate]` of this machine may take: `impl GateContext<Shop, ..>
+/// for Order` for the declared context, and `impl GateArg<'a, Order, ..>`
+/// for `OrderState`, `&OrderState` and, when declared, `&LoanFile`. A gate
+/// asking for anything else is an error on its own parameter that says
+/// what to declare.
+fn gate_args(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
+    let Names { krate, state, .. } = names;
+    let name = machine.ident;
+    let context = machine.context();
+    let data = machine.data();
+    let mut items: Vec<Item> = vec![
+        parse_quote! {
+            #[automatically_derived]
+            impl #krate::__private::GateContext<#context, #state> for #name {
+                fn context(ctx: &#context) -> &#context {
+                    ctx
+                }
+            }
+        },
+        parse_quote! {
+            #[automatically_derived]
+            impl<'a> #krate::__private::GateArg<'a, #name, #state> for #state {
+                fn pick(state: &'a #state, _data: &'a #data) -> Self {
+                    *state
+                }
+            }
+        },
+        parse_quote! {
+            #[automatically_derived]
+            impl<'a> #krate::__private::GateArg<'a, #name, #state> for &'a #state {
+                fn pick(state: &'a #state, _data: &'a #data) -> Self {
+                    state
+                }
+            }
+        },
+    ];
+    if let Some(data) = &machine.attr.data {
+        items.push(parse_quote! {
+            #[automatically_derived]
+            impl<'a> #krate::__private::GateArg<'a, #name, #state> for &'a #data {
+                fn pick(_state: &'a #state, data: &'a #data) -> Self {
+                    data
+                }
+            }
+        });
+    }
+    items
 }
 
 /// `impl ListedGate<Order, OrderState> for within_credit_limit {}` for each
@@ -493,6 +568,7 @@ fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
     let name = machine.ident;
     let vis = machine.vis;
     let states = machine.states();
+    let data = machine.data();
     let enum_doc = doc(&format!(
         " A loaded [`{name}`]: the typed handle of the state its stream is in (see \
          [`{name}::load`]). Match on it to reach that state's steps."
@@ -533,6 +609,15 @@ fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
                 #vis fn coordinate(&self) -> &#krate::Coordinate {
                     match self {
                         #(Self::#states(handle) => handle.coordinate(),)*
+                    }
+                }
+
+                /// The machine's data folded from the stream's events when
+                /// loaded (`#[machine(data = ..)]`; `&()` without one).
+                #[must_use]
+                #vis fn data(&self) -> &#data {
+                    match self {
+                        #(Self::#states(handle) => handle.data(),)*
                     }
                 }
             }
@@ -590,8 +675,12 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
                 #krate::__private::create(store, coordinate)
             }
 
-            /// Replays the entity's stream into the typed handle of its
-            /// current state.
+            /// The typed handle of the entity's current state, with its data,
+            /// from the machine's incremental projection (`MachineProjection`,
+            /// read through `MachineStore::project_machine`: batpak's `Store`
+            /// keeps it in its projection cache and folds only the events
+            /// appended since the last call). A stream the machine cannot
+            /// apply is replayed to report where.
             ///
             /// # Errors
             /// `NotFound` for an entity without events, `CorruptStream` (with
@@ -625,10 +714,11 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
             }
 
             /// Applies an event that arrived at run time (e.g. from a queue):
-            /// replays the entity's stream, checks the event against the
-            /// transition table and the gates in the current state, then
-            /// commits it at the replayed version. Works on an entity without
-            /// events (it starts in the initial state). Returns the new state.
+            /// reads the entity's state and data as [`Self::load`] does, checks
+            /// the event against the transition table and the gates (with the
+            /// same state and data a typed step would give them), then commits
+            /// it at the version read. Works on an entity without events (it
+            /// starts in the initial state). Returns the new state.
             ///
             /// # Errors
             /// `InvalidTransition`, `Denied`, `Conflict`, `CorruptStream` or
@@ -641,6 +731,190 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
             ) -> ::core::result::Result<#state, #krate::MachineError<Db::Error>> {
                 #krate::__private::submit(store, #ctx_arg, coordinate, event)
             }
+        }
+    }
+}
+
+/// Calling a step a state lacks is an error that names the states having
+/// it, not rustc's "perhaps you need to implement it". Per variant, a
+/// hidden trait in the state module (`order::ShippedStep<S, Db>`) carries
+/// the message and is implemented for the states that have the step; per
+/// state lacking steps, a trait `OrderDraftUnavailable` (beside the enum,
+/// so in scope with the steps) gives the handle each missing method, bound
+/// by that trait for its own state, so a call fails on the bound. Were the
+/// bound ever met (by hand), the method still only calls the runtime,
+/// which refuses the step. Returns the markers (for the state module) and
+/// the items.
+fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>, Vec<Item>) {
+    let Names { krate, module, .. } = names;
+    let name = machine.ident;
+    let vis = machine.vis;
+    let inner = inner_visibility(vis);
+    let (ctx_param, ctx_arg) = ctx_param(machine);
+    let mut markers = Vec::new();
+    let mut items = Vec::new();
+    for variant in &machine.variants {
+        let v = variant.ident;
+        let method = snake_case(&v.to_string());
+        let marker = format_ident!("{}Step", v);
+        let sources: Vec<&Ident> = machine
+            .edges()
+            .filter(|(_, other, _)| other.ident == v)
+            .map(|(from, _, _)| from)
+            .collect();
+        let listed = sources
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = LitStr::new(
+            &format!("`{name}` in state `{{S}}` has no step `{method}`"),
+            v.span(),
+        );
+        let label = LitStr::new(
+            &format!("`{method}` is not a step out of `{{S}}`"),
+            v.span(),
+        );
+        let note = LitStr::new(
+            &format!(
+                "`{method}` records `{name}::{v}`, a step out of {listed}: take the steps that \
+                 lead there first, or `{name}::load` the entity and match on its state"
+            ),
+            v.span(),
+        );
+        let marker_doc = doc(&format!(
+            " The states whose handles have the step `{method}` (implemented for each)."
+        ));
+        markers.push(quote! {
+            #marker_doc
+            #[doc(hidden)]
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            #inner trait #marker<S, Db: ?::core::marker::Sized> {}
+        });
+        for source in &sources {
+            items.push(parse_quote! {
+                #[automatically_derived]
+                impl<Db: ?::core::marker::Sized> #module::#marker<#module::#source, Db> for #name {}
+            });
+        }
+    }
+    for state in machine.states() {
+        let missing: Vec<&Variant<'_>> = machine
+            .variants
+            .iter()
+            .filter(|variant| {
+                !machine
+                    .edges()
+                    .any(|(from, other, _)| from == state && other.ident == variant.ident)
+            })
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let trait_name = format_ident!("{}{}Unavailable", name, state);
+        let trait_doc = doc(&format!(
+            " The steps an [`{name}`] in state [`{module}::{state}`] does not have: calling one              is a compile error that names the states which have it."
+        ));
+        let mut decls = Vec::new();
+        let mut defs = Vec::new();
+        for variant in missing {
+            let v = variant.ident;
+            let method = ident(&snake_case(&v.to_string()), v.span());
+            let marker = format_ident!("{}Step", v);
+            let Some(to) = machine
+                .edges()
+                .find(|(_, other, _)| other.ident == v)
+                .map(|(_, _, to)| to)
+            else {
+                continue;
+            };
+            let Args { params, build } = args(machine, variant);
+            let allow =
+                (params.len() + 3 > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+            let signature = quote! {
+                fn #method<Db: #krate::MachineStore + ?::core::marker::Sized>(
+                    self,
+                    store: &Db,
+                    #ctx_param
+                    #(#params),*
+                ) -> ::core::result::Result<
+                    #krate::Machine<#name, #module::#to>,
+                    #krate::MachineError<Db::Error>,
+                >
+                where
+                    #name: #module::#marker<#module::#state, Db>
+            };
+            let method_doc = doc(&format!(" Not a step out of `{state}`."));
+            decls.push(quote! {
+                #method_doc
+                #allow
+                #signature;
+            });
+            defs.push(quote! {
+                #allow
+                #signature {
+                    #krate::__private::step(self, store, #ctx_arg, #build)
+                }
+            });
+        }
+        items.push(parse_quote! {
+            #trait_doc
+            #[doc(hidden)]
+            #vis trait #trait_name: ::core::marker::Sized {
+                #(#decls)*
+            }
+        });
+        items.push(parse_quote! {
+            #[automatically_derived]
+            impl #trait_name for #krate::Machine<#name, #module::#state> {
+                #(#defs)*
+            }
+        });
+    }
+    (markers, items)
+}
+
+/// `Order::PLACED` for a variant `Placed`: its kind's constant.
+fn kind_const(variant: &Variant<'_>) -> Ident {
+    ident(
+        &snake_case(&variant.ident.to_string()).to_uppercase(),
+        variant.ident.span(),
+    )
+}
+
+/// `impl Order { pub const PLACED: EventKind = ..; pub const KINDS: .. }`:
+/// every kind by name, so code that filters a machine's events (a
+/// projection's `kinds()`, a `Region`) never types a number.
+fn kinds(machine: &Machine<'_>) -> Item {
+    let krate = &machine.krate;
+    let name = machine.ident;
+    let vis = machine.vis;
+    let category = Literal::u16_unsuffixed(machine.category.value);
+    let consts = machine.variants.iter().map(|variant| {
+        let v = variant.ident;
+        let constant = kind_const(variant);
+        let code = Literal::u16_unsuffixed(variant.code.value);
+        let text = doc(&format!(
+            " The kind of [`{name}::{v}`] events (category {}, code {}).",
+            machine.category.value, variant.code.value
+        ));
+        quote! {
+            #text
+            #vis const #constant: #krate::EventKind = #krate::EventKind::new(#category, #code);
+        }
+    });
+    let all = machine.variants.iter().map(kind_const);
+    let kinds_doc = doc(&format!(
+        " The kind of every [`{name}`] event, in declaration order: a projection over the \
+         machine's events returns it (or some of the constants above) from `kinds()`."
+    ));
+    parse_quote! {
+        #[automatically_derived]
+        impl #name {
+            #(#consts)*
+
+            #kinds_doc
+            #vis const KINDS: &'static [#krate::EventKind] = &[#(Self::#all),*];
         }
     }
 }

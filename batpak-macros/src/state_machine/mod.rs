@@ -48,19 +48,25 @@ pub(crate) fn fallback(input: &DeriveInput, error: &syn::Error) -> TokenStream {
     let attr = attr::machine(&input.attrs, &mut ignored);
     let krate = attr.krate.unwrap_or_else(|| syn::parse_quote!(::batpak));
     let context = attr.context.unwrap_or_else(|| syn::parse_quote!(()));
+    let data = attr.data.unwrap_or_else(|| syn::parse_quote!(()));
     let name = &input.ident;
     let name_str = name.to_string();
     quote::quote! {
         #error
         #[automatically_derived]
-        impl #krate::StateMachine for #name {
+        impl #krate::MachineTypes for #name {
             type State = #krate::__private::FallbackState;
             type Context = #context;
+            type Data = #data;
+        }
+        #[automatically_derived]
+        impl #krate::StateMachine for #name {
             const NAME: &'static str = #name_str;
             const INITIAL: Self::State = #krate::__private::FallbackState::Invalid;
             const STATES: &'static [Self::State] = &[];
             const CATEGORY: u16 = 1;
             const GATES: &'static [#krate::GateSpec<Self>] = &[];
+            const KINDS: &'static [#krate::EventKind] = &[];
             fn kind(&self) -> #krate::EventKind {
                 #krate::EventKind::new(1, 0)
             }

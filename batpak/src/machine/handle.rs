@@ -21,14 +21,16 @@ use crate::event::Hash;
 
 /// A typed handle on one stream of machine `M`, known to be in state `S`.
 ///
-/// Holds the stream's coordinate, its version (number of events) and the hash
-/// of its last event. Transition methods (generated, one trait per source
+/// Holds the stream's coordinate, its version (number of events), the hash
+/// of its last event and the machine's data folded from those events
+/// ([`Machine::data`]). Transition methods (generated, one trait per source
 /// state) consume the handle and commit with compare-and-append on
 /// `version`, so a stale handle cannot write.
-pub struct Machine<M, S> {
+pub struct Machine<M: StateMachine, S> {
     coordinate: Coordinate,
     version: u64,
     head: Hash,
+    data: M::Data,
     marker: PhantomData<fn() -> (M, S)>,
 }
 
@@ -57,14 +59,22 @@ impl<M: StateMachine, S: State<Machine = M>> Machine<M, S> {
         S::VALUE
     }
 
-    /// A handle on `coordinate` at `version` (last hash `head`), if `state`,
-    /// the stream's state at that version, is `S`; otherwise the coordinate
-    /// back. The only way to make a handle.
+    /// The machine's data (`#[machine(data = T)]`) folded from the stream's
+    /// events up to this handle's version; `&()` for a machine without data.
+    #[must_use]
+    pub fn data(&self) -> &M::Data {
+        &self.data
+    }
+
+    /// A handle on `coordinate` at `version` (last hash `head`, `data`
+    /// folded up to it), if `state`, the stream's state at that version, is
+    /// `S`; otherwise the coordinate back. The only way to make a handle.
     pub(super) fn checked(
         coordinate: Coordinate,
         version: u64,
         head: Hash,
         state: M::State,
+        data: M::Data,
     ) -> Result<Self, Coordinate> {
         if state != S::VALUE {
             return Err(coordinate);
@@ -73,13 +83,14 @@ impl<M: StateMachine, S: State<Machine = M>> Machine<M, S> {
             coordinate,
             version,
             head,
+            data,
             marker: PhantomData,
         })
     }
 
     /// Takes the handle apart, for a step that consumes it.
-    pub(super) fn into_parts(self) -> (Coordinate, u64, Hash) {
-        (self.coordinate, self.version, self.head)
+    pub(super) fn into_parts(self) -> (Coordinate, u64, Hash, M::Data) {
+        (self.coordinate, self.version, self.head, self.data)
     }
 }
 
@@ -91,6 +102,6 @@ impl<M: StateMachine, S: State<Machine = M>> fmt::Debug for Machine<M, S> {
             .field("coordinate", &self.coordinate)
             .field("version", &self.version)
             .field("head", &self.head)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

@@ -12,13 +12,17 @@
 //!   nothing: it checks the stream is empty and hands out a handle in the
 //!   initial state at version 0, whose first step commits with
 //!   `ExpectedVersion::Exact(0)`, so two racing creators cannot both land.
-//! - **State comes from the log.** `load` and `submit` fold the stream
-//!   through [`StateMachine::apply`]; `state_of` reads the same fold kept as
-//!   an incremental projection ([`MachineProjection`], through
-//!   [`MachineStore::project_machine`]) and replays only a stream the
-//!   projection found broken. A stored step the table forbids (or whose kind
-//!   does not match its payload) is reported with its sequence, never
-//!   skipped.
+//! - **State and data come from the log.** `load`, `state_of` and `submit`
+//!   read the fold of the stream through [`StateMachine::apply`] and
+//!   [`MachineData::apply`] kept as an incremental projection
+//!   ([`MachineProjection`], through [`MachineStore::project_machine`]: a
+//!   caching store folds only the events appended since its last call), and
+//!   replay only a stream the projection found broken. A stored step the
+//!   table forbids (or whose kind does not match its payload) is reported
+//!   with its sequence, never skipped.
+//! - **Gates see what was, not what will be.** Every gate gets the state and
+//!   data before the event it decides on; a step then folds the committed
+//!   event into the data it hands on with the new handle.
 //! - **A handle's type is checked, not trusted.** Every typed handle is
 //!   built by [`Machine::checked`] from the state replay or the table
 //!   produced; a mismatch is [`MachineError::StateMismatch`].
@@ -28,9 +32,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::definition::{InvalidTransition, State, StateMachine};
+use super::definition::{InvalidTransition, MachineData, State, StateMachine};
 use super::handle::Machine;
-use super::seam::MachineStore;
+use super::seam::{MachineProjection, MachineStore};
 use crate::coordinate::Coordinate;
 use crate::event::Hash;
 use crate::guard::{Denial, ExpectedVersion, FnGate, GateError, GateSet, Proposal};
@@ -122,7 +126,7 @@ pub enum CorruptReason {
     },
 }
 
-/// A replayed, non-empty stream, waiting to become the typed handle of its
+/// A loaded, non-empty stream, waiting to become the typed handle of its
 /// state: what `load` returns to generated code, which matches on
 /// [`Loaded::state`] and asks for the handle of that state.
 pub struct Loaded<M: StateMachine, E> {
@@ -130,6 +134,7 @@ pub struct Loaded<M: StateMachine, E> {
     state: M::State,
     version: u64,
     head: Hash,
+    data: M::Data,
     error: PhantomData<fn() -> E>,
 }
 
@@ -145,7 +150,13 @@ impl<M: StateMachine, E> Loaded<M, E> {
     /// # Errors
     /// [`MachineError::StateMismatch`] when the stream is not in `S`.
     pub fn into_handle<S: State<Machine = M>>(self) -> Result<Machine<M, S>, MachineError<E>> {
-        typed_handle(self.coordinate, self.version, self.head, self.state)
+        typed_handle(
+            self.coordinate,
+            self.version,
+            self.head,
+            self.state,
+            self.data,
+        )
     }
 }
 
@@ -167,12 +178,13 @@ fn typed_handle<M, S, E>(
     version: u64,
     head: Hash,
     state: M::State,
+    data: M::Data,
 ) -> Result<Machine<M, S>, MachineError<E>>
 where
     M: StateMachine,
     S: State<Machine = M>,
 {
-    Machine::checked(coordinate, version, head, state)
+    Machine::checked(coordinate, version, head, state, data)
         .map_err(|coordinate| state_mismatch::<M, S, E>(coordinate, state))
 }
 
@@ -189,17 +201,49 @@ where
     }
 }
 
-/// Replays a stream: its current state, version and head hash.
+/// A stream's state, version, head hash and data, as the projection or a
+/// replay found them.
+struct Folded<M: StateMachine> {
+    state: M::State,
+    version: u64,
+    head: Hash,
+    data: M::Data,
+}
+
+/// The stream as its projection holds it (folding only what is new to a
+/// caching store), or, when the projection found an event that does not
+/// fit, the replay's report of exactly what is wrong.
+fn current<M: StateMachine, S: MachineStore + ?Sized>(
+    store: &S,
+    coordinate: &Coordinate,
+) -> Result<Folded<M>, MachineError<S::Error>> {
+    let projection: MachineProjection<M> = store
+        .project_machine::<M>(coordinate)
+        .map_err(MachineError::Store)?;
+    if projection.broken_at().is_some() {
+        return replay::<M, S>(store, coordinate);
+    }
+    Ok(Folded {
+        state: projection.state(),
+        version: projection.version(),
+        head: projection.head(),
+        data: projection.into_data(),
+    })
+}
+
+/// Replays a stream from its first event: its current state, version, head
+/// hash and data, or the first event that does not fit.
 fn replay<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     coordinate: &Coordinate,
-) -> Result<(M::State, u64, Hash), MachineError<S::Error>> {
+) -> Result<Folded<M>, MachineError<S::Error>> {
     let events = store
         .read_stream::<M>(coordinate)
         .map_err(MachineError::Store)?;
     let mut state = M::INITIAL;
     let mut version = 0;
     let mut head = Hash::ZERO;
+    let mut data = M::Data::default();
     for stored in &events {
         let corrupt = |reason| MachineError::CorruptStream {
             coordinate: coordinate.clone(),
@@ -219,38 +263,58 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
         }
         state = M::apply(state, &stored.payload)
             .map_err(|illegal| corrupt(CorruptReason::IllegalStep(illegal)))?;
+        data.apply(&stored.payload);
         version = stored.sequence();
         head = stored.hash;
     }
-    Ok((state, version, head))
+    Ok(Folded {
+        state,
+        version,
+        head,
+        data,
+    })
 }
 
-/// Gates `event` in `state`, then appends it if the stream is still at
-/// `version`. Returns the new version and head.
+/// What a machine's gates decide on besides the proposal: the caller's
+/// context, and the stream's state and data before the event.
+struct Decision<'a, M: StateMachine> {
+    ctx: &'a M::Context,
+    state: M::State,
+    data: &'a M::Data,
+}
+
+/// Gates `event` in `state` with `data`, then appends it if the stream is
+/// still at `version`. Returns the new version and head, and the event.
 fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
-    ctx: &M::Context,
+    decision: &Decision<'_, M>,
     coordinate: Coordinate,
-    state: M::State,
     version: u64,
     event: M,
-) -> Result<(u64, Hash), MachineError<S::Error>> {
-    M::apply(state, &event)?;
-    let mut gates = GateSet::<M::Context, M>::new();
+) -> Result<(u64, Hash, M), MachineError<S::Error>> {
+    M::apply(decision.state, &event)?;
+    let mut gates = GateSet::<Decision<'_, M>, M>::new();
     for spec in M::GATES.iter().filter(|spec| spec.applies_to(&event)) {
         gates.push(FnGate::new(
             spec.name(),
-            move |ctx: &M::Context, proposal: &Proposal<M>| {
-                spec.check(ctx, state, proposal.payload())
+            |decision: &Decision<'_, M>, proposal: &Proposal<M>| {
+                spec.check(
+                    decision.ctx,
+                    decision.state,
+                    decision.data,
+                    proposal.payload(),
+                )
             },
         ));
     }
     let proposal =
         Proposal::new(coordinate, event.kind(), event).expect(ExpectedVersion::Exact(version));
-    let receipt = gates.evaluate(ctx, proposal).map_err(|error| match error {
-        GateError::Denied(denial) => MachineError::Denied(denial),
-        GateError::Codec(codec) => MachineError::Store(S::Error::from(codec)),
-    })?;
+    let receipt = gates
+        .evaluate(decision, proposal)
+        .map_err(|error| match error {
+            GateError::Denied(denial) => MachineError::Denied(denial),
+            GateError::Codec(codec) => MachineError::Store(S::Error::from(codec)),
+        })?;
     let committed = receipt
         .commit(store)
         .map_err(|error| match S::version_conflict(&error) {
@@ -260,7 +324,8 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
             },
             None => MachineError::Store(error),
         })?;
-    Ok((committed.receipt().sequence, committed.receipt().hash))
+    let (sequence, hash) = (committed.receipt().sequence, committed.receipt().hash);
+    Ok((sequence, hash, committed.into_payload()))
 }
 
 /// `Machine::create`: a handle in the initial state, if the entity has no
@@ -287,11 +352,14 @@ where
             version,
         });
     }
-    typed_handle(coordinate, 0, Hash::ZERO, M::INITIAL)
+    typed_handle(coordinate, 0, Hash::ZERO, M::INITIAL, M::Data::default())
 }
 
-/// `Machine::load`: replays the stream; the generated code matches on the
-/// state it ends in and asks [`Loaded::into_handle`] for that state's handle.
+/// `Machine::load`: the stream's state, version and data from its
+/// projection (a caching store folds only the events appended since its
+/// last call; a stream the projection cannot fold is replayed to report
+/// where); the generated code matches on the state and asks
+/// [`Loaded::into_handle`] for that state's handle.
 ///
 /// # Errors
 /// [`MachineError::NotFound`] for an empty stream,
@@ -300,7 +368,12 @@ pub fn load<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     coordinate: &Coordinate,
 ) -> Result<Loaded<M, S::Error>, MachineError<S::Error>> {
-    let (state, version, head) = replay::<M, S>(store, coordinate)?;
+    let Folded {
+        state,
+        version,
+        head,
+        data,
+    } = current::<M, S>(store, coordinate)?;
     if version == 0 {
         return Err(MachineError::NotFound {
             coordinate: coordinate.clone(),
@@ -311,6 +384,7 @@ pub fn load<M: StateMachine, S: MachineStore + ?Sized>(
         state,
         version,
         head,
+        data,
         error: PhantomData,
     })
 }
@@ -359,19 +433,26 @@ where
     S: MachineStore + ?Sized,
 {
     let target = M::apply(F::VALUE, &event)?;
-    let (coordinate, version, _) = handle.into_parts();
+    let (coordinate, version, _, mut data) = handle.into_parts();
     if target != T::VALUE {
         // Refused before the commit, so a step whose target type is wrong
         // writes nothing (generated code never asks for one).
         return Err(state_mismatch::<M, T, _>(coordinate, target));
     }
-    let (version, head) = commit(store, ctx, coordinate.clone(), F::VALUE, version, event)?;
-    typed_handle(coordinate, version, head, target)
+    let decision = Decision {
+        ctx,
+        state: F::VALUE,
+        data: &data,
+    };
+    let (version, head, event) = commit(store, &decision, coordinate.clone(), version, event)?;
+    data.apply(&event);
+    typed_handle(coordinate, version, head, target, data)
 }
 
-/// The dynamic path: replays the stream, checks `event` against the table
-/// and the gates, and commits it at the replayed version. Works on an empty
-/// stream (the initial state). Returns the new state.
+/// The dynamic path: reads the stream's state, version and data as `load`
+/// does, checks `event` against the table and the gates (which get the
+/// data, as on the typed path), and commits it at that version. Works on an
+/// empty stream (the initial state). Returns the new state.
 ///
 /// # Errors
 /// [`MachineError::InvalidTransition`], [`MachineError::Denied`],
@@ -387,8 +468,18 @@ where
     M: StateMachine,
     S: MachineStore + ?Sized,
 {
-    let (state, version, _) = replay::<M, S>(store, coordinate)?;
+    let Folded {
+        state,
+        version,
+        data,
+        ..
+    } = current::<M, S>(store, coordinate)?;
     let target = M::apply(state, &event)?;
-    commit(store, ctx, coordinate.clone(), state, version, event)?;
+    let decision = Decision {
+        ctx,
+        state,
+        data: &data,
+    };
+    commit(store, &decision, coordinate.clone(), version, event)?;
     Ok(target)
 }
