@@ -32,6 +32,8 @@ use syn::{DeriveInput, parse_macro_input};
 ///     context = Shop,                                   // what gates read (default `()`)
 ///     data = Bill,                                      // folded from the events (default `()`)
 ///     category = 7,                                     // default: blake3 of the enum's name
+///     rename(module = order_states,                     // when your crate already has a
+///            state = OrderStatus, handle = AnyOrder),   // `mod order`, `OrderState`, `OrderHandle`
 ///     crate = ::batpak,                                 // path of the runtime crate
 /// )]
 /// pub enum Order {
@@ -103,6 +105,19 @@ use syn::{DeriveInput, parse_macro_input};
 /// because `Machine` is batpak's type: Rust allows inherent methods only in
 /// the crate that defines a type.)
 ///
+/// Hidden beside them, so that mistakes read well: per state a trait
+/// `OrderDraftUnavailable` with the steps that state lacks, each bound so a
+/// call is an error naming the states that have it ("`Order` in state
+/// `Draft` has no step `shipped` .. a step out of `Placed`"); the markers
+/// live in `__order_states`, re-exported as `order`, so a crate that already
+/// has a `mod order` gets one error on it (fix: `rename(module = ..)`; a
+/// clash with `OrderState` or `OrderHandle` is fixed the same way); and a
+/// gate listed by a bare name that is a plain function (its `#[gate]`
+/// forgotten) is an error saying to add `#[gate]`. When the derive reports
+/// an error it still emits stand-ins for the items above (`create`, `load`,
+/// the handles and steps), so code using the machine adds no errors of its
+/// own.
+///
 /// A trimmed real expansion of
 /// `#[machine(states(Draft, Placed, Done), initial = Draft, terminal(Done))]`
 /// on `pub enum Order { #[transition(Draft -> Placed)] Placed { items: u32 },
@@ -110,19 +125,21 @@ use syn::{DeriveInput, parse_macro_input};
 /// snapshot tests):
 ///
 /// ```text
-/// /// States of [`Order`]: one marker type per state, used as the `S` of a typed handle `Machine<Order, S>`.
-/// pub mod order {
+/// #[doc(hidden)]
+/// pub mod __order_states {
 ///     /// `Order` in state `Draft` (initial).
 ///     #[derive(Debug)]
 ///     pub enum Draft {}
-///     // .. Placed, Done
+///     // .. Placed, Done; the hidden step markers (`PlacedStep`, `DoneStep`)
 /// }
+/// /// States of [`Order`]: one marker type per state, used as the `S` of a typed handle `Machine<Order, S>`.
+/// pub use __order_states as order;
 /// /// The run-time state of one [`Order`] entity (typed handles carry it in their type instead).
 /// #[derive(::core::clone::Clone, ::core::marker::Copy, /* .. */ ::batpak::__private::serde::Serialize, /* .. */)]
 /// #[serde(crate = "::batpak::__private::serde")]
 /// pub enum OrderState { Draft, Placed, Done }
 /// #[automatically_derived]
-/// impl ::batpak::State for order::Draft {
+/// impl ::batpak::State for __order_states::Draft {
 ///     type Machine = Order;
 ///     const VALUE: OrderState = OrderState::Draft;
 /// }
@@ -161,10 +178,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// pub trait OrderDraftTransitions: ::core::marker::Sized {
 ///     /// Records [`Order::Placed`]: `Draft` → `Placed`. ..
 ///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
-///         -> ::core::result::Result<::batpak::Machine<Order, order::Placed>, ::batpak::MachineError<Db::Error>>;
+///         -> ::core::result::Result<::batpak::Machine<Order, __order_states::Placed>, ::batpak::MachineError<Db::Error>>;
 /// }
 /// #[automatically_derived]
-/// impl OrderDraftTransitions for ::batpak::Machine<Order, order::Draft> {
+/// impl OrderDraftTransitions for ::batpak::Machine<Order, __order_states::Draft> {
 ///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
 ///         -> /* .. */ {
 ///         ::batpak::__private::step(self, store, &(), Order::Placed { items })
@@ -172,7 +189,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// }
 /// /// A loaded [`Order`]: the typed handle of the state its stream is in ..
 /// pub enum OrderHandle {
-///     Draft(::batpak::Machine<Order, order::Draft>),
+///     Draft(::batpak::Machine<Order, __order_states::Draft>),
 ///     // .. Placed, Done; with state(), version(), coordinate(), data()
 /// }
 /// #[automatically_derived]
@@ -180,7 +197,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///     pub const MERMAID: &'static str = "stateDiagram-v2\n    [*] --> Draft\n    Draft --> Placed : Placed\n ..";
 ///     pub const DOT: &'static str = "digraph Order {\n    rankdir=LR;\n ..";
 ///     pub fn create<Db: ::batpak::MachineStore + ?::core::marker::Sized>(store: &Db, coordinate: ::batpak::Coordinate)
-///         -> ::core::result::Result<::batpak::Machine<Self, order::Draft>, ::batpak::MachineError<Db::Error>> {
+///         -> ::core::result::Result<::batpak::Machine<Self, __order_states::Draft>, ::batpak::MachineError<Db::Error>> {
 ///         ::batpak::__private::create(store, coordinate)
 ///     }
 ///     // .. load (-> OrderHandle), state_of (-> OrderState), submit (dynamic, -> OrderState)

@@ -14,9 +14,12 @@ use syn::{Attribute, Ident, LitInt, Path, Token, Type, parenthesized};
 use crate::util::{Errors, closest};
 
 /// Keys accepted in `#[machine(..)]`, for messages and suggestions.
-const MACHINE_KEYS: [&str; 8] = [
-    "states", "initial", "terminal", "gates", "context", "data", "category", "crate",
+const MACHINE_KEYS: [&str; 9] = [
+    "states", "initial", "terminal", "gates", "context", "data", "category", "rename", "crate",
 ];
+
+/// Keys accepted in `rename(..)`: the generated items a user may rename.
+const RENAME_KEYS: [&str; 3] = ["module", "state", "handle"];
 
 /// What `#[machine(..)]` says, with the user's tokens.
 #[derive(Default)]
@@ -39,6 +42,20 @@ pub(crate) struct MachineAttr {
     pub(crate) category: Option<LitInt>,
     /// `crate = path`.
     pub(crate) krate: Option<Path>,
+    /// `rename(module = m, state = S, handle = H)`.
+    pub(crate) rename: Rename,
+}
+
+/// New names for generated items that would collide with the user's own
+/// (`mod order`, `OrderState`, `OrderHandle` by default).
+#[derive(Default)]
+pub(crate) struct Rename {
+    /// The state module.
+    pub(crate) module: Option<Ident>,
+    /// The runtime state enum.
+    pub(crate) state: Option<Ident>,
+    /// The loaded-handle enum.
+    pub(crate) handle: Option<Ident>,
 }
 
 /// One `#[transition(A | B -> C, kind = N)]`.
@@ -122,6 +139,34 @@ pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
                     let value: Path = meta.value()?.parse()?;
                     out.krate = Some(value);
                 }
+                "rename" => meta.parse_nested_meta(|inner| {
+                    let key = inner
+                        .path
+                        .get_ident()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    let slot = match key.as_str() {
+                        "module" => &mut out.rename.module,
+                        "state" => &mut out.rename.state,
+                        "handle" => &mut out.rename.handle,
+                        _ => {
+                            let hint = closest(&key, RENAME_KEYS)
+                                .map(|k| format!("did you mean `{k}`? "))
+                                .unwrap_or_default();
+                            errors.at(
+                                inner.path.span(),
+                                format!(
+                                    "unknown key `{key}` in `rename(..)`; {hint}expected one of: {}",
+                                    RENAME_KEYS.join(", ")
+                                ),
+                            );
+                            skip_value(inner.input)?;
+                            return Ok(());
+                        }
+                    };
+                    *slot = Some(inner.value()?.parse()?);
+                    Ok(())
+                })?,
                 _ => {
                     let hint = closest(&key, MACHINE_KEYS)
                         .map(|k| format!("did you mean `{k}`? "))

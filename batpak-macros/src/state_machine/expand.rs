@@ -23,12 +23,13 @@ pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
     let names = Names::new(machine);
     let (step_markers, unavailable) = unavailable_steps(machine, &names);
     let mut items = Vec::new();
-    items.push(state_module(machine, &names, &step_markers));
+    items.extend(state_module(machine, &names, &step_markers));
     items.extend(state_enum(machine, &names));
     items.extend(state_markers(machine, &names));
     items.push(machine_types_impl(machine, &names));
     items.push(state_machine_impl(machine, &names));
     items.extend(listed_gates(machine, &names));
+    items.extend(gate_stand_ins(machine));
     items.extend(gate_args(machine, &names));
     items.extend(transitions(machine, &names));
     items.extend(unavailable);
@@ -42,8 +43,11 @@ pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
 struct Names {
     /// The runtime crate root.
     krate: Path,
-    /// The state module (`order`).
+    /// The state module as generated code names it (`__order_states`);
+    /// see [`state_module`].
     module: Ident,
+    /// The state module as users name it (`order`, or `rename(module = ..)`).
+    public_module: Ident,
     /// The runtime state enum (`OrderState`).
     state: Ident,
     /// The loaded-handle enum (`OrderHandle`).
@@ -52,12 +56,12 @@ struct Names {
 
 impl Names {
     fn new(machine: &Machine<'_>) -> Self {
-        let span = machine.ident.span();
         Self {
             krate: machine.krate.clone(),
-            module: ident(&machine.module_name(), span),
-            state: format_ident!("{}State", machine.ident),
-            handle: format_ident!("{}Handle", machine.ident),
+            module: format_ident!("__{}_states", machine.module()),
+            public_module: machine.module(),
+            state: machine.state_enum(),
+            handle: machine.handle_enum(),
         }
     }
 
@@ -68,18 +72,26 @@ impl Names {
 }
 
 /// One `#[doc = ".."]` per line, so formatted output reads as `///` lines.
-fn doc(text: &str) -> TokenStream {
+pub(super) fn doc(text: &str) -> TokenStream {
     let lines = text
         .split('\n')
         .map(|line| LitStr::new(line, proc_macro2::Span::call_site()));
     quote!(#(#[doc = #lines])*)
 }
 
-/// `mod order { pub enum Draft {} .. }`: one marker type per state, and
-/// the hidden step markers of [`unavailable_steps`].
-fn state_module(machine: &Machine<'_>, names: &Names, step_markers: &[TokenStream]) -> Item {
+/// `mod __order_states { pub enum Draft {} .. }`: one marker type per
+/// state, and the hidden step markers of [`unavailable_steps`], re-exported
+/// as `order`. Generated code names the module by its hidden name, so a
+/// user's own `mod order` collides only with the re-export: one error
+/// ("the name `order` is defined multiple times"), fixed by
+/// `rename(module = ..)`, instead of one per path into the module.
+fn state_module(machine: &Machine<'_>, names: &Names, step_markers: &[TokenStream]) -> Vec<Item> {
     let vis = machine.vis;
     let module = &names.module;
+    // Spanned on the derive, not the enum's name: on a collision rustc
+    // would suggest `as other_order` right after the span.
+    let mut public = names.public_module.clone();
+    public.set_span(proc_macro2::Span::call_site());
     let name = machine.ident;
     let module_doc = doc(&format!(
         " States of [`{name}`]: one marker type per state, used as the `S` of a typed handle \
@@ -98,20 +110,29 @@ fn state_module(machine: &Machine<'_>, names: &Names, step_markers: &[TokenStrea
             #inner enum #state {}
         }
     });
-    parse_quote! {
-        #module_doc
-        #vis mod #module {
-            #(#markers)*
-            #(#step_markers)*
-        }
-    }
+    vec![
+        parse_quote! {
+            #[doc(hidden)]
+            #vis mod #module {
+                #(#markers)*
+                #(#step_markers)*
+            }
+        },
+        parse_quote! {
+            #module_doc
+            #[doc(inline)]
+            // Unused when the markers are only named through handles.
+            #[allow(unused_imports)]
+            #vis use #module as #public;
+        },
+    ]
 }
 
 /// The enum's visibility as seen from inside the state module: a private
 /// enum's markers are `pub(super)`, a `pub(super)` enum's are
 /// `pub(in super::super)`, others keep theirs. (Plain `pub` would leak a
 /// private enum through `State::Machine`.)
-fn inner_visibility(vis: &syn::Visibility) -> syn::Visibility {
+pub(super) fn inner_visibility(vis: &syn::Visibility) -> syn::Visibility {
     match vis {
         syn::Visibility::Inherited => parse_quote!(pub(super)),
         syn::Visibility::Restricted(r) if r.path.is_ident("self") => parse_quote!(pub(super)),
@@ -390,6 +411,39 @@ fn listed_gates(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         .collect()
 }
 
+/// A plain function named in `gates(..)` (its `#[gate]` forgotten) has no
+/// companion type, so rustc would only say "expected type, found function".
+/// For each gate named by a bare identifier, a private stand-in struct of
+/// that name is glob-imported: a `#[gate]`'s companion, defined in the
+/// module, shadows it; a plain function leaves it visible, and it is no
+/// `MachineGate`, whose message says to add `#[gate]`. (A gate named by a
+/// path lives in another module, which a derive cannot add to.)
+fn gate_stand_ins(machine: &Machine<'_>) -> Vec<Item> {
+    let names: Vec<&Ident> = machine
+        .attr
+        .gates
+        .iter()
+        .filter_map(Path::get_ident)
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let module = format_ident!("__{}_unmarked_gates", machine.module());
+    vec![
+        parse_quote! {
+            #[doc(hidden)]
+            #[allow(dead_code, non_camel_case_types)]
+            mod #module {
+                #(pub(super) struct #names;)*
+            }
+        },
+        parse_quote! {
+            #[allow(unused_imports)]
+            use #module::*;
+        },
+    ]
+}
+
 /// One match arm per target state: `(A | B, Self::X { .. }) | (C, Self::Y)
 /// => Ok(T)`, so no two arms share a body.
 fn table_arms(machine: &Machine<'_>, names: &Names) -> Vec<TokenStream> {
@@ -471,7 +525,7 @@ fn args(machine: &Machine<'_>, variant: &Variant<'_>) -> Args {
 
 /// `ctx: &Ctx` when the machine declares a context, else nothing (and the
 /// runtime gets `&()`).
-fn ctx_param(machine: &Machine<'_>) -> (Option<TokenStream>, TokenStream) {
+pub(super) fn ctx_param(machine: &Machine<'_>) -> (Option<TokenStream>, TokenStream) {
     match &machine.attr.context {
         Some(ty) => (Some(quote!(ctx: &#ty,)), quote!(ctx)),
         None => (None, quote!(&())),
@@ -484,7 +538,12 @@ fn ctx_param(machine: &Machine<'_>) -> (Option<TokenStream>, TokenStream) {
 /// traits live beside the enum, so they are in scope wherever it is
 /// defined; elsewhere import them, e.g. `use shop::OrderDraftTransitions`.)
 fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
-    let Names { krate, module, .. } = names;
+    let Names {
+        krate,
+        module,
+        public_module,
+        ..
+    } = names;
     let name = machine.ident;
     let vis = machine.vis;
     let (ctx_param, ctx_arg) = ctx_param(machine);
@@ -496,7 +555,7 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         }
         let trait_name = names.steps(machine, from);
         let trait_doc = doc(&format!(
-            " The steps one [`{name}`] in state [`{module}::{from}`] can take: one method per \
+            " The steps one [`{name}`] in state [`{public_module}::{from}`] can take: one method per \
              legal event. Each consumes the handle, runs the machine's gates that apply to the \
              event, commits at the handle's version and returns the handle in the target state."
         ));
@@ -564,6 +623,7 @@ fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         module,
         state,
         handle,
+        ..
     } = names;
     let name = machine.ident;
     let vis = machine.vis;
@@ -632,6 +692,7 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
         module,
         state,
         handle,
+        ..
     } = names;
     let name = machine.ident;
     let vis = machine.vis;
@@ -746,7 +807,12 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
 /// which refuses the step. Returns the markers (for the state module) and
 /// the items.
 fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>, Vec<Item>) {
-    let Names { krate, module, .. } = names;
+    let Names {
+        krate,
+        module,
+        public_module,
+        ..
+    } = names;
     let name = machine.ident;
     let vis = machine.vis;
     let inner = inner_visibility(vis);
@@ -762,11 +828,17 @@ fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>,
             .filter(|(_, other, _)| other.ident == v)
             .map(|(from, _, _)| from)
             .collect();
-        let listed = sources
-            .iter()
-            .map(|s| format!("`{s}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let listed = match sources.as_slice() {
+            [.., last] if sources.len() > 1 => format!(
+                "{} or `{last}`",
+                sources[..sources.len() - 1]
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => sources.iter().map(|s| format!("`{s}`")).collect::<String>(),
+        };
         let message = LitStr::new(
             &format!("`{name}` in state `{{S}}` has no step `{method}`"),
             v.span(),
@@ -813,7 +885,8 @@ fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>,
         }
         let trait_name = format_ident!("{}{}Unavailable", name, state);
         let trait_doc = doc(&format!(
-            " The steps an [`{name}`] in state [`{module}::{state}`] does not have: calling one              is a compile error that names the states which have it."
+            " The steps an [`{name}`] in state [`{public_module}::{state}`] does not have: \
+             calling one is a compile error that names the states which have it."
         ));
         let mut decls = Vec::new();
         let mut defs = Vec::new();

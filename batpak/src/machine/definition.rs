@@ -312,7 +312,7 @@ impl<M: StateMachine> fmt::Debug for GateSpec<M> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a gate of machine `{M}`",
     label = "not a gate for `{M}`",
-    note = "mark the function with `#[gate]` and take `&{M}` as its event parameter and the machine's context as its first"
+    note = "a gate is a function marked `#[gate]` (a plain function is not one: add `#[gate]` above it), taking the machine's context first and `&{M}` last"
 )]
 pub trait MachineGate<M: MachineTypes> {
     /// The gate's name.
