@@ -223,7 +223,9 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 /// The machine must list it (see below).
 ///
 /// Accepted signatures (parameter names are free): the machine's context
-/// first and the event last, both by shared reference; between them,
+/// first and the event last, both by shared reference (a `Copy` context,
+/// such as the `()` of a machine without one, may come by value, which
+/// keeps clippy's pedantic `trivially_copy_pass_by_ref` quiet); between them,
 /// optionally, the state (by value, or `&OrderState`) and the data (`&T`
 /// for the machine's `data = T`), in either order; returning `bool` or
 /// `Result<(), Denial>`. The state and data are those *before* the event:
@@ -234,6 +236,7 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 /// #[gate]                 fn calm(ctx: &Shop, state: OrderState, event: &Order) -> bool
 /// #[gate(Order::Paid)]    fn exact(ctx: &Shop, bill: &Bill, event: &Order) -> bool
 /// #[gate]                 fn both(ctx: &Shop, state: OrderState, bill: &Bill, event: &Order) -> bool
+/// #[gate]                 fn plain(_ctx: (), state: SwitchState, event: &Switch) -> bool  // no context
 /// #[gate(Order::Placed, unlisted)]  fn audit(ctx: &Shop, event: &Order) -> bool
 /// ```
 ///

@@ -149,7 +149,8 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::machine::{
-        FallbackState, GateArg, GateContext, Loaded, Sealed, create, load, state_of, step, submit,
+        CopyContext, FallbackState, GateArg, GateContext, Loaded, Sealed, create, load, state_of,
+        step, submit,
     };
 
     /// Gate `Self` is listed in machine `M`'s `#[machine(gates(..))]`. The

@@ -100,20 +100,27 @@ fn pays_the_total(_shop: &Shop, state: OrderState, bill: &Bill, event: &Order) -
     state == OrderState::Placed && matches!(event, Order::Paid(cents) if *cents == bill.total_cents)
 }
 
-/// A private machine without context or gates, with unit and tuple
-/// variants: its generated items must not trip `dead_code`,
+/// A private machine without context, with unit and tuple
+/// variants and a gate: its generated items must not trip `dead_code`,
 /// `unreachable_pub` or `private_interfaces` either.
 mod internal {
     use batpak::prelude::*;
     use serde::{Deserialize, Serialize};
 
     #[derive(StateMachine, Debug, Serialize, Deserialize)]
-    #[machine(states(Off, On), initial = Off)]
+    #[machine(states(Off, On), initial = Off, gates(only_from_off))]
     enum Switch {
         #[transition(Off -> On)]
         TurnOn(u8),
         #[transition(On -> Off)]
         TurnOff,
+    }
+
+    /// The no-context `()` and the state by value: nothing for
+    /// `trivially_copy_pass_by_ref` to flag.
+    #[gate(Switch::TurnOn)]
+    fn only_from_off(_ctx: (), state: SwitchState, _event: &Switch) -> bool {
+        state == SwitchState::Off
     }
 
     pub(super) fn initial() -> &'static str {

@@ -62,9 +62,18 @@ impl<'a> Gate<'a> {
         }
     }
 
-    /// The context type (first parameter's referent).
+    /// The context type: the first parameter's referent, or its type when
+    /// taken by value.
     pub(crate) fn context(&self) -> Option<&Type> {
-        self.params.first().and_then(|p| Self::referent(p))
+        let first = self.params.first()?;
+        Self::referent(first).or_else(|| Self::ty(first))
+    }
+
+    /// Whether the context is taken by value (a copy).
+    pub(crate) fn context_by_value(&self) -> bool {
+        self.params
+            .first()
+            .is_some_and(|p| Self::referent(p).is_none())
     }
 
     /// The event type (last parameter's referent).

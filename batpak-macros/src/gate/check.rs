@@ -9,9 +9,9 @@ use super::ast::Gate;
 use crate::util::Errors;
 
 /// The accepted signatures, for messages.
-const SIGNATURES: &str = "`fn(ctx: &Ctx, event: &Machine)`, optionally with the state \
-    (`state: MachineState`) and the data (`data: &MachineData`) between the two, returning \
-    `Result<(), Denial>` or `bool`";
+const SIGNATURES: &str = "`fn(ctx: &Ctx, event: &Machine)` (a `Copy` context may come by \
+    value), optionally with the state (`state: MachineState`) and the data (`data: \
+    &MachineData`) between the two, returning `Result<(), Denial>` or `bool`";
 
 /// Runs every rule.
 pub(crate) fn check(gate: &Gate<'_>, errors: &mut Errors) {
@@ -40,12 +40,13 @@ fn shape(gate: &Gate<'_>, errors: &mut Errors) {
     }
 }
 
-/// Two to four parameters: the context and the event as shared references,
-/// and between them at most the state and the data (by value or shared
-/// reference; which types fit is the machine's to say, through `GateArg`).
-/// `fn(event: &Order)` is refused on its parameter list, `fn(ctx: Shop, ..)`
-/// on `Shop`, `fn(.., file: &mut LoanFile, ..)` on `&mut LoanFile`,
-/// `fn(&self, ..)` on `self`.
+/// Two to four parameters: the context (by shared reference, or by value
+/// when it is `Copy`, checked through `CopyContext`) and the event (by
+/// shared reference), and between them at most the state and the data (by
+/// value or shared reference; which types fit is the machine's to say,
+/// through `GateArg`). `fn(event: &Order)` is refused on its parameter
+/// list, `fn(ctx: &mut Shop, ..)` on `&mut Shop`, `fn(.., file: &mut
+/// LoanFile, ..)` on `&mut LoanFile`, `fn(&self, ..)` on `self`.
 fn parameters(gate: &Gate<'_>, errors: &mut Errors) {
     let sig = &gate.original.sig;
     if !(2..=4).contains(&gate.params.len()) {
@@ -93,6 +94,9 @@ fn parameters(gate: &Gate<'_>, errors: &mut Errors) {
                 "a gate is a free function, not a method: remove `self` and take the context \
                  as the first parameter",
             ),
+            // A `Copy` context may come by value (checked by `CopyContext`).
+            FnArg::Typed(typed)
+                if role == "context" && !matches!(&*typed.ty, Type::Reference(_)) => {}
             FnArg::Typed(typed) if Gate::referent(param).is_none() => {
                 let ty = &typed.ty;
                 let fix = match &**ty {

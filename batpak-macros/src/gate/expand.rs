@@ -111,10 +111,16 @@ fn call(gate: &Gate<'_>, context: &syn::Type, event: &syn::Type) -> TokenStream 
     // every token of each call takes the span of the user's parameter type
     // (the type behind `&`: on stable a span covers one token).
     let context_span = context.span();
-    let ctx = respan(
-        quote!(<#event as #krate::__private::GateContext<#context, #state>>::context(ctx)),
-        context_span,
-    );
+    let reference =
+        quote!(<#event as #krate::__private::GateContext<#context, #state>>::context(ctx));
+    let ctx = if gate.context_by_value() {
+        respan(
+            quote!(<#context as #krate::__private::CopyContext>::copied(#reference)),
+            context_span,
+        )
+    } else {
+        respan(reference, context_span)
+    };
     let middle = gate
         .middle()
         .iter()

@@ -38,6 +38,25 @@ impl<C: ?Sized, M: MachineTypes<State = FallbackState>> GateContext<C, FallbackS
     }
 }
 
+/// A context a gate takes by value (`_ctx: ()`, `limit: u64`): a copy of the
+/// machine's, so it must be `Copy`. (Small contexts by value keep clippy's
+/// pedantic `trivially_copy_pass_by_ref` quiet in the user's crate.)
+#[diagnostic::on_unimplemented(
+    message = "this gate takes its context `{Self}` by value, which needs `Copy`",
+    label = "not `Copy`",
+    note = "take `&{Self}` instead; by value suits small `Copy` contexts such as `()` or a number"
+)]
+pub trait CopyContext: Sized {
+    /// A copy of the context.
+    fn copied(ctx: &Self) -> Self;
+}
+
+impl<T: Copy> CopyContext for T {
+    fn copied(ctx: &Self) -> Self {
+        *ctx
+    }
+}
+
 /// A parameter a gate of machine `M` may take between its context and its
 /// event: the state (`OrderState` or `&OrderState`) or the data
 /// (`&LoanFile`, the type named in `#[machine(data = ..)]`). The derive

@@ -59,7 +59,7 @@ pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
     State, StateMachine,
 };
-pub use gate_args::{GateArg, GateContext};
+pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;
 pub use runtime::{CorruptReason, Loaded, MachineError, create, load, state_of, step, submit};
 pub use seam::{MachineProjection, MachineStore};
