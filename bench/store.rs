@@ -7,9 +7,12 @@
 //! medians over `ROUNDS` rounds, measured in one process, one after another.
 //!
 //! Environment knobs (for quick local runs): `BATPAK_BENCH_ROUNDS`,
-//! `BATPAK_BENCH_EVENTS`, `BATPAK_BENCH_REOPEN_EVENTS`, and
+//! `BATPAK_BENCH_EVENTS`, `BATPAK_BENCH_REOPEN_EVENTS`,
 //! `BATPAK_BENCH_BACKEND=segment|redb|lmdb` (the engine under batpak's
-//! rows; redb and lmdb need `--features redb,lmdb` or `--all-features`).
+//! rows; redb and lmdb need `--features redb,lmdb` or `--all-features`),
+//! `BATPAK_BENCH_ONLY=segment` (only the segment engine's own rows: torn
+//! frame recovery and the open-file bound; no peers) and `BATPAK_BENCH_TORN_MIB` (payload limit of the torn-frame
+//! row, default the store's 16 MiB).
 #![allow(
     missing_docs,
     unreachable_pub,
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use batpak::prelude::*;
-use batpak::{Backend, Store, StoreConfig, SyncPolicy};
+use batpak::{Backend, EventId, Store, StoreConfig, SyncPolicy};
 use serde::{Deserialize, Serialize};
 
 const ENTITIES: usize = 1_000;
@@ -426,6 +429,139 @@ const PEERS: usize = 3;
 /// A peer's database and the directory that holds it.
 type PeerStore = (tempfile::TempDir, Box<dyn Peer>);
 
+// ---------------------------------------------------------------- segment recovery
+
+/// A payload that is one binary blob (msgpack bin 32), as a user storing a
+/// document or a column of numbers would write it.
+#[derive(Serialize, Deserialize)]
+struct Blob {
+    #[serde(with = "blob_bytes")]
+    data: Vec<u8>,
+}
+
+mod blob_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let b: &[u8] = Deserialize::deserialize(d)?;
+        Ok(b.to_vec())
+    }
+}
+
+/// Bytes of msgpack around a [`Blob`]'s data (map, field name, bin header).
+const BLOB_OVERHEAD: usize = 64;
+
+/// The segment file of a store whose last frame holds the largest payload
+/// `max_payload` allows, after 10 ordinary events (dropped without `close`,
+/// so open scans it, as after a crash). The blob is little-endian `u32`
+/// counters: a column of integers, whose 4-byte windows look like
+/// plausible frame lengths at most offsets.
+fn max_frame_segment(max_payload: usize) -> Vec<u8> {
+    let dir = tempdir();
+    let store = Store::open(torn_config(dir.path(), max_payload)).unwrap();
+    for ev in workload(10) {
+        store.append(coord(&ev), KIND, &ev.payload).unwrap();
+    }
+    let data: Vec<u8> = (0..(max_payload - BLOB_OVERHEAD) / 4)
+        .flat_map(|i| (i as u32).to_le_bytes())
+        .collect();
+    let c = Coordinate::new("blob:1", SCOPE).unwrap();
+    store.append(&c, KIND, &Blob { data }).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    std::fs::read(dir.path().join("0000000001.seg")).unwrap()
+}
+
+fn torn_config(dir: &Path, max_payload: usize) -> StoreConfig {
+    StoreConfig::new(dir)
+        .sync_policy(SyncPolicy::Manual)
+        .max_payload_bytes(max_payload)
+}
+
+/// Ms to open a fresh store directory holding `segment`, checking it
+/// finds `events` events.
+fn open_segment_ms(segment: &[u8], max_payload: usize, events: u64) -> f64 {
+    let dir = tempdir();
+    let path = dir.path().join("0000000001.seg");
+    std::fs::write(&path, segment).unwrap();
+    let start = Instant::now();
+    let store = Store::open(torn_config(dir.path(), max_payload)).unwrap();
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(store.stats().events, events);
+    ms
+}
+
+/// Medians, in ms: open of the store with its last (max-size) frame cut in
+/// half, open of the same store whole, and a read of the torn file.
+fn torn_max_frame_open(max_payload: usize, rounds: usize) -> (f64, f64, f64) {
+    let whole = max_frame_segment(max_payload);
+    let torn = &whole[..whole.len() - max_payload / 2];
+    let (mut torn_ms, mut whole_ms, mut read_ms) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        torn_ms.push(open_segment_ms(torn, max_payload, 10));
+        whole_ms.push(open_segment_ms(&whole, max_payload, 11));
+        let dir = tempdir();
+        let path = dir.path().join("torn.seg");
+        std::fs::write(&path, torn).unwrap();
+        let start = Instant::now();
+        assert_eq!(std::fs::read(&path).unwrap().len(), torn.len());
+        read_ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    (median(torn_ms), median(whole_ms), median(read_ms))
+}
+
+/// Events and segments of the open-file rows: ~280 bytes a frame, so
+/// about `READ_EVENTS / READ_SEGMENTS` events a segment.
+const READ_EVENTS: usize = 100_000;
+const READ_SEGMENTS: u64 = 256;
+
+/// A closed store of [`READ_EVENTS`] events over about [`READ_SEGMENTS`]
+/// segments, and the ids of its events.
+fn many_segments_store() -> (tempfile::TempDir, Vec<EventId>) {
+    let dir = tempdir();
+    let store = Store::open(many_segments_config(dir.path(), 64)).unwrap();
+    let events = workload(READ_EVENTS);
+    let ids = events
+        .iter()
+        .map(|ev| store.append(coord(ev), KIND, &ev.payload).unwrap().event_id)
+        .collect();
+    store.close().unwrap();
+    (dir, ids)
+}
+
+fn many_segments_config(dir: &Path, max_open: usize) -> StoreConfig {
+    let frame = 280;
+    StoreConfig::new(dir)
+        .sync_policy(SyncPolicy::Manual)
+        .segment_max_bytes(READ_EVENTS as u64 * frame / READ_SEGMENTS)
+        .max_open_segments(max_open)
+}
+
+/// Random `get`s per second over the store's segments, with at most
+/// `max_open` segment files open; and the segments the store has.
+fn random_gets(dir: &Path, ids: &[EventId], max_open: usize, rounds: usize) -> (f64, u64) {
+    let store = Store::open(many_segments_config(dir, max_open)).unwrap();
+    let segments = store.stats().segments;
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let samples = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..ids.len() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let id = ids[(x % ids.len() as u64) as usize];
+                assert!(store.get::<Payment>(id).unwrap().is_some());
+            }
+            rate(ids.len(), start.elapsed())
+        })
+        .collect();
+    store.close().unwrap();
+    (median(samples), segments)
+}
+
 // ---------------------------------------------------------------- harness
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -503,6 +639,12 @@ fn main() {
         return; // `cargo test --benches` asks for a list; nothing to list.
     }
     let rounds = env_usize("BATPAK_BENCH_ROUNDS", 5);
+    if std::env::var("BATPAK_BENCH_ONLY").as_deref() == Ok("segment") {
+        let mut rows = Vec::new();
+        segment_rows(&mut rows, rounds);
+        print_table(&rows, rounds, 0);
+        return;
+    }
     let n = env_usize("BATPAK_BENCH_EVENTS", 200_000);
     let reopen_n = env_usize("BATPAK_BENCH_REOPEN_EVENTS", 1_000_000);
     let events = workload(n);
@@ -612,7 +754,7 @@ fn main() {
         target: "≥ 300k/s".to_owned(),
     });
 
-    // 4. Pipelined submit.
+    // 4. Pipelined appends (`append_pipelined`).
     let samples: Vec<f64> = (0..rounds)
         .map(|_| {
             let dir = tempdir();
@@ -629,7 +771,7 @@ fn main() {
         })
         .collect();
     rows.push(Row {
-        figure: "pipelined submit, 1 thread".to_owned(),
+        figure: "append_pipelined, 1 thread".to_owned(),
         batpak: median(samples),
         unit: "ev/s",
         peers: Vec::new(),
@@ -795,7 +937,49 @@ fn main() {
             peers: Vec::new(),
             target: "—".to_owned(),
         });
+        segment_rows(&mut rows, rounds);
     }
 
     print_table(&rows, rounds, n);
+}
+
+/// The segment engine's own rows: recovery of a torn frame, and reads by
+/// the bound on open segment files.
+fn segment_rows(rows: &mut Vec<Row>, rounds: usize) {
+    // 8. Open after a torn max-size frame: recovery must look for a valid
+    //    frame after the damage without re-checking the tail at every offset.
+    let max_payload = env_usize("BATPAK_BENCH_TORN_MIB", 16) * 1024 * 1024;
+    let (torn_ms, whole_ms, read_ms) = torn_max_frame_open(max_payload, rounds);
+    rows.push(Row {
+        figure: format!(
+            "open after a torn max-size frame ({} MiB payload limit, frame cut in half)",
+            max_payload >> 20
+        ),
+        batpak: torn_ms,
+        unit: "ms",
+        peers: Vec::new(),
+        target: format!(
+            "≈ open of the same store untorn ({}); the torn file reads in {}",
+            fmt_value(whole_ms, "ms"),
+            fmt_value(read_ms, "ms")
+        ),
+    });
+
+    // 9. Random point reads over many segments, by the open-file bound: a
+    //    bound below the segments read in turn costs an open per read.
+    let (dir, ids) = many_segments_store();
+    let (large, segments) = random_gets(dir.path(), &ids, 1024, rounds);
+    for bound in [8, 64] {
+        let (small, _) = random_gets(dir.path(), &ids, bound, rounds);
+        rows.push(Row {
+            figure: format!(
+                "random `get` of {} events over {segments} segments, max_open_segments({bound})",
+                ids.len()
+            ),
+            batpak: small,
+            unit: "ev/s",
+            peers: vec![("max_open_segments(1024)".to_owned(), large)],
+            target: "—".to_owned(),
+        });
+    }
 }

@@ -1,6 +1,7 @@
 //! The order workflow, end to end on the embedded segment store:
-//! create an order, take legal steps, see a gate refuse one (one of them
-//! reads the order's own data: what was placed), see a stale handle lose a
+//! create an order, see a gate refuse a step and retry it corrected with
+//! the handle the refusal gave back, see a gate that reads the order's own
+//! data (what was placed) refuse a wrong payment, see a stale handle lose a
 //! race, reopen the store and carry on, print the diagram.
 //!
 //! Run it with `cargo run -p batpak-examples --example order`.
@@ -101,22 +102,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let draft = Order::create(&store, coord.clone())?;
         // `draft.shipped(..)` would not compile: a draft cannot ship.
 
-        // A gate refuses: nothing is written, the caller learns why.
-        match Order::submit(
-            &store,
-            &shop,
-            &coord,
-            Order::Placed {
-                items: 40,
-                total_cents: 90_000,
-            },
-        ) {
-            Err(MachineError::Denied(denial)) => {
-                println!("refused: {denial} {:?}", denial.context())
+        // A gate refuses: nothing is written, the caller learns why and
+        // gets the handle back to correct the order and try again.
+        let draft = match draft.placed(&store, &shop, 40, 90_000) {
+            Ok(_) => return Err("the credit limit should refuse this order".into()),
+            Err(refused) => {
+                if let MachineError::Denied(denial) = refused.error() {
+                    println!("refused: {denial} {:?}", denial.context());
+                }
+                refused.into_handle()
             }
-            other => println!("unexpected: {other:?}"),
-        }
-
+        };
         let placed = draft.placed(&store, &shop, 3, 4_200)?;
         println!(
             "placed at version {}, total {}",
@@ -139,7 +135,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         // ...so our handle is stale: a conflict, and nothing written.
         match placed.cancelled(&store, &shop, "customer changed their mind".to_owned()) {
-            Err(error @ MachineError::Conflict { .. }) => println!("stale handle: {error}"),
+            Err(refused) if matches!(refused.error(), MachineError::Conflict { .. }) => {
+                println!("stale handle: {refused}")
+            }
             other => println!("unexpected: {other:?}"),
         }
         store.close()?;

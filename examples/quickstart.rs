@@ -108,8 +108,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Read back: one stream, or any region of the log.
     for event in store.stream::<Deposit>(&account)? {
         let how = match &event.header.admission {
-            Admission::Gated { gates } => format!("gates {gates:?}"),
-            Admission::Bypassed { by, reason } => format!("bypassed by {by}: {reason}"),
+            Admission::Gated { gates, .. } => format!("gates {gates:?}"),
+            Admission::Bypassed { by, reason, .. } => format!("bypassed by {by}: {reason}"),
             _ => "direct".to_owned(),
         };
         println!(

@@ -35,6 +35,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///     rename(module = order_states,                     // when your crate already has a
 ///            state = OrderStatus, handle = AnyOrder),   // `mod order`, `OrderState`, `OrderHandle`
 ///     crate = ::batpak,                                 // path of the runtime crate
+///     accept_direct_appends,                            // see "Direct appends" below
 /// )]
 /// pub enum Order {
 ///     #[transition(Draft -> Placed)]
@@ -85,6 +86,16 @@ use syn::{DeriveInput, parse_macro_input};
 /// `MachineData::VERSION` when `apply` changes meaning, so cached data is
 /// refolded. Without `data`, the data is `()`.
 ///
+/// # Direct appends
+/// A machine's stream is written by its steps (gated) and by audited
+/// bypasses. An event of the stream that neither admitted (appended through
+/// `Store::append` and its kin: `Admission::Direct`) is an integrity error:
+/// `load`, `state_of`, `submit` and a step that meets one report
+/// `MachineError::CorruptStream` with `CorruptReason::DirectAppend` and its
+/// sequence. `accept_direct_appends` opts out, for a machine whose stream
+/// is also fed by trusted code that does not go through gates (an import, a
+/// migration); `Region::direct()` still finds those events.
+///
 /// # What is generated
 /// For `enum Order`: a module `order` with one marker type per state; the
 /// runtime `OrderState` (`Copy`, `Eq`, `Hash`, `Display`, serde);
@@ -95,7 +106,8 @@ use syn::{DeriveInput, parse_macro_input};
 /// `#[gate]` checks for (see [`macro@gate`]); per source state a trait `Order<State>Transitions`
 /// implemented for `Machine<Order, order::<State>>` with one method per legal
 /// step (named after the variant in `snake_case`, taking `store`, `ctx` when
-/// the machine has a context, then the variant's fields); `OrderHandle`, the
+/// the machine has a context, then the variant's fields, and returning the
+/// next state's handle or a `StepError` that gives this one back); `OrderHandle`, the
 /// enum `load` returns; and `Order::{create, load, state_of, submit,
 /// MERMAID, DOT, KINDS}` with a kind constant per variant (`Order::PLACED`).
 ///
@@ -178,7 +190,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// pub trait OrderDraftTransitions: ::core::marker::Sized {
 ///     /// Records [`Order::Placed`]: `Draft` → `Placed`. ..
 ///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
-///         -> ::core::result::Result<::batpak::Machine<Order, __order_states::Placed>, ::batpak::MachineError<Db::Error>>;
+///         -> ::core::result::Result<::batpak::Machine<Order, __order_states::Placed>, ::batpak::StepError<Order, __order_states::Draft, Db::Error>>;
 /// }
 /// #[automatically_derived]
 /// impl OrderDraftTransitions for ::batpak::Machine<Order, __order_states::Draft> {

@@ -93,7 +93,7 @@ pub use guard::{
 // COMMIT: a receipt or a bypass becomes an append.
 mod pipeline;
 pub use pipeline::{
-    AppendReceipt, Bypass, BypassError, CommitTarget, Committed, RawAppend, bypass,
+    AppendReceipt, Bypass, BypassError, CommitTarget, Committed, RawAppend, RawAppendParts, bypass,
 };
 
 // FOLD: what a projection is.
@@ -104,7 +104,7 @@ pub use projection::Projection;
 mod machine;
 pub use machine::{
     CorruptReason, GateSpec, InvalidTransition, Machine, MachineData, MachineError, MachineGate,
-    MachineProjection, MachineStore, MachineTypes, State, StateMachine,
+    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError,
 };
 
 // PERSIST: the store and its views.
@@ -134,9 +134,10 @@ pub use batpak_macros::gate;
 pub mod prelude {
     pub use crate::Projection;
     pub use crate::{
-        AppendOptions, Bypass, Coordinate, Denial, EventKind, ExpectedVersion, FnGate, Gate,
-        GateSet, Machine, MachineData, MachineError, Outcome, Proposal, Region, StateMachine,
-        Store, StoreConfig, StoreError, StoredEvent, SyncPolicy, Wait, gate,
+        AppendOptions, Bypass, Coordinate, Cursor, Delivery, Denial, EventKind, ExpectedVersion,
+        FnGate, Gate, GateSet, Machine, MachineData, MachineError, Outcome, Proposal, Region,
+        StateMachine, StepError, Store, StoreConfig, StoreError, StoredEvent, Subscription,
+        SyncPolicy, Wait, gate,
     };
 }
 

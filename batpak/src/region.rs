@@ -1,7 +1,8 @@
 //! Which events: the one predicate over stored events.
 //!
 //! A [`Region`] combines an entity filter (any, exact or prefix), a scope,
-//! kinds, sequence and position ranges, and "bypassed only" with AND.
+//! kinds, sequence and position ranges, and how events were admitted
+//! (directly, through gates, through a bypass) with AND.
 //! Queries, subscriptions, cursors and projections all filter with
 //! [`Region::matches`], so the same region selects the same events
 //! everywhere. This module must never hold a second predicate: a view that
@@ -10,7 +11,7 @@
 use std::ops::RangeInclusive;
 
 use crate::coordinate::Coordinate;
-use crate::event::{EventHeader, EventKind};
+use crate::event::{Admission, EventHeader, EventKind};
 
 /// Which entities a [`Region`] selects.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -42,6 +43,77 @@ impl KindFilter {
     }
 }
 
+/// How an event got past the policy layer, as the predicate sees it: the
+/// class of a header's [`Admission`], or what the store's index keeps of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AdmissionClass {
+    /// [`Admission::Direct`].
+    Direct,
+    /// [`Admission::Gated`].
+    Gated,
+    /// [`Admission::Bypassed`].
+    Bypassed,
+}
+
+impl AdmissionClass {
+    /// The class of `admission`.
+    pub(crate) fn of(admission: &Admission) -> Self {
+        match admission {
+            Admission::Direct => Self::Direct,
+            Admission::Gated { .. } => Self::Gated,
+            Admission::Bypassed { .. } => Self::Bypassed,
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Self::Direct => 1,
+            Self::Gated => 2,
+            Self::Bypassed => 4,
+        }
+    }
+}
+
+/// Which [`AdmissionClass`] classes a [`Region`] selects: a set, narrowed by
+/// intersection, so `bypassed().direct()` selects nothing (and
+/// [`Region::check`] refuses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AdmissionFilter(u8);
+
+impl AdmissionFilter {
+    const ANY: Self = Self(
+        AdmissionClass::Direct.bit() | AdmissionClass::Gated.bit() | AdmissionClass::Bypassed.bit(),
+    );
+
+    fn only(self, classes: &[AdmissionClass]) -> Self {
+        Self(self.0 & classes.iter().fold(0, |set, class| set | class.bit()))
+    }
+
+    fn contains(self, class: AdmissionClass) -> bool {
+        self.0 & class.bit() != 0
+    }
+
+    /// A stable byte for cache keys and cursor fingerprints: 0 for every
+    /// admission and 1 for bypassed only (the bytes regions had before the
+    /// other filters existed, so their keys did not change), `0x80 | set`
+    /// otherwise.
+    pub(crate) fn key_byte(self) -> u8 {
+        if self == Self::ANY {
+            0
+        } else if self == Self(AdmissionClass::Bypassed.bit()) {
+            1
+        } else {
+            0x80 | self.0
+        }
+    }
+}
+
+impl Default for AdmissionFilter {
+    fn default() -> Self {
+        Self::ANY
+    }
+}
+
 /// Why a region was refused: it could never match anything.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -56,11 +128,18 @@ pub enum RegionError {
         /// The range's end.
         end: u64,
     },
+    /// Admission filters that exclude each other, such as
+    /// `bypassed().direct()`: no event is admitted two ways.
+    #[error(
+        "region admission filters exclude each other (an event is admitted one way) and can never match"
+    )]
+    DisjointAdmissions,
 }
 
-/// A predicate over stored events: entity, scope, kind, sequence and global
-/// position, combined with AND. Kind filters added with [`Region::kind`] and
-/// [`Region::category`] combine with OR among themselves.
+/// A predicate over stored events: entity, scope, kind, sequence, global
+/// position and admission, combined with AND. Kind filters added with
+/// [`Region::kind`] and [`Region::category`] combine with OR among
+/// themselves.
 ///
 /// ```
 /// use batpak::{EventKind, Region};
@@ -76,7 +155,7 @@ pub struct Region {
     kinds: Vec<KindFilter>,
     sequence: Option<(u64, u64)>,
     position: Option<(u64, u64)>,
-    bypassed_only: bool,
+    admissions: AdmissionFilter,
 }
 
 impl Region {
@@ -151,10 +230,38 @@ impl Region {
         self.positions(position..=u64::MAX)
     }
 
-    /// Narrows to events committed through a gate bypass, for audits.
+    /// Narrows to events committed through a gate bypass
+    /// ([`Admission::Bypassed`]), for audits.
     #[must_use]
     pub fn bypassed(mut self) -> Self {
-        self.bypassed_only = true;
+        self.admissions = self.admissions.only(&[AdmissionClass::Bypassed]);
+        self
+    }
+
+    /// Narrows to events appended directly ([`Admission::Direct`]: through
+    /// `Store::append` and its kin), which neither gates nor a bypass
+    /// admitted.
+    #[must_use]
+    pub fn direct(mut self) -> Self {
+        self.admissions = self.admissions.only(&[AdmissionClass::Direct]);
+        self
+    }
+
+    /// Narrows to every event no gate admitted: appended directly or
+    /// committed through a bypass. With a machine's category, an audit of
+    /// everything that skipped its gates.
+    ///
+    /// ```
+    /// use batpak::Region;
+    /// let skipped_policy = Region::entity_prefix("order:").ungated();
+    /// assert!(skipped_policy.check().is_ok());
+    /// assert!(Region::all().bypassed().direct().check().is_err());
+    /// ```
+    #[must_use]
+    pub fn ungated(mut self) -> Self {
+        self.admissions = self
+            .admissions
+            .only(&[AdmissionClass::Direct, AdmissionClass::Bypassed]);
         self
     }
 
@@ -191,17 +298,18 @@ impl Region {
         self.sequence
     }
 
-    /// True when only events committed through a bypass are selected.
+    /// Which admissions are selected.
     #[must_use]
-    pub(crate) fn is_bypassed_only(&self) -> bool {
-        self.bypassed_only
+    pub(crate) fn admission_filter(&self) -> AdmissionFilter {
+        self.admissions
     }
 
     /// Refuses a region that can never match.
     ///
     /// # Errors
     /// [`RegionError::InvertedRange`] when a sequence or position range
-    /// starts after it ends.
+    /// starts after it ends, [`RegionError::DisjointAdmissions`] when the
+    /// admission filters exclude each other.
     pub fn check(&self) -> Result<(), RegionError> {
         for (field, range) in [("sequence", self.sequence), ("position", self.position)] {
             if let Some((start, end)) = range
@@ -209,6 +317,9 @@ impl Region {
             {
                 return Err(RegionError::InvertedRange { field, start, end });
             }
+        }
+        if self.admissions.0 == 0 {
+            return Err(RegionError::DisjointAdmissions);
         }
         Ok(())
     }
@@ -243,7 +354,7 @@ impl Region {
             header.kind,
             header.sequence,
             header.position,
-            header.admission.is_bypass(),
+            AdmissionClass::of(&header.admission),
         )
     }
 
@@ -256,7 +367,7 @@ impl Region {
         kind: EventKind,
         sequence: u64,
         position: u64,
-        bypassed: bool,
+        admitted: AdmissionClass,
     ) -> bool {
         let in_range = |range: Option<(u64, u64)>, value: u64| {
             range.is_none_or(|(start, end)| (start..=end).contains(&value))
@@ -265,6 +376,6 @@ impl Region {
             && self.matches_kind(kind)
             && in_range(self.sequence, sequence)
             && in_range(self.position, position)
-            && (!self.bypassed_only || bypassed)
+            && self.admissions.contains(admitted)
     }
 }

@@ -18,7 +18,7 @@ mod dirs;
 mod segment_bytes;
 
 use dirs::snapshot;
-use segment_bytes::{FRAME_PREFIX_LEN, frames, reseal_frame, segment_path};
+use segment_bytes::{FRAME_PREFIX_LEN, frames, replace_in_frame, reseal_frame, segment_path};
 
 const PLACED: EventKind = EventKind::new(7, 1);
 const PAID: EventKind = EventKind::new(7, 2);
@@ -100,7 +100,7 @@ fn batpak_read_only(dir: &Path, args: &[&str]) -> Run {
 /// |---|---|---|---|
 /// | 0 | order:1@shop:acme | 7:1 | direct |
 /// | 1 | order:2@shop:acme | 7:1 | direct |
-/// | 2 | order:1@shop:acme | 7:2 | gates=[credit_ok,shop_open] |
+/// | 2 | order:1@shop:acme | 7:2 | gates=["credit_ok","shop_open"] |
 /// | 3 | user:9@shop:acme | 8:1 | bypass |
 /// | 4 | order:3@shop:beta | 7:1 | direct |
 /// | 5 | order:2@shop:acme | 7:2 | direct |
@@ -241,7 +241,7 @@ fn dump_prints_every_event_with_admission_and_payload() {
         lines[2]
     );
     assert!(
-        lines[2].ends_with(r#" gates=[credit_ok,shop_open] {"total_cents": 4200, "note": ""}"#),
+        lines[2].ends_with(r#" gates=["credit_ok","shop_open"] {"total_cents": 4200, "note": ""}"#),
         "{}",
         lines[2]
     );
@@ -453,6 +453,142 @@ fn a_torn_tail_is_reported_but_not_cut() {
     let run = batpak_read_only(dir.path(), &["verify", path(&dir)]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("ok: 6 events"), "{run:?}");
+}
+
+/// A gate name that would forge a second dump line if printed raw.
+const FORGING_GATE: &str = "credit\n9 forged@line seq=1 kind=7:1 id=00 direct null";
+/// A gate name that would print reversed.
+const REVERSED_GATE: &str = "\u{202e}kcehc";
+/// A bypass `by` with invisible characters and a line separator.
+const HIDDEN_BY: &str = "ops\u{200b}:alice\u{2028}";
+/// A bypass `why` with a carriage return, a BOM and a terminal escape.
+const ESCAPING_WHY: &str = "outage\r\n\u{feff}\u{1b}[31mred";
+
+/// A store holding every kind of text a dump line could be misread by:
+///
+/// | pos | stream | admission | payload note |
+/// |---|---|---|---|
+/// | 0 | (`a@b`, `c`) | direct | newline, bidi override, zero width space |
+/// | 1 | (`a`, `b@c`) | gates [`FORGING_GATE`], [`REVERSED_GATE`] | - |
+/// | 2 | (`order 1`, `shop acme`) | bypass by [`HIDDEN_BY`] why [`ESCAPING_WHY`] | - |
+///
+/// The store refuses such gate names and bypass texts
+/// (`StoreError::UnprintableAdmission`), so they are written as harmless
+/// placeholders of the same length and then put in place byte for byte,
+/// as a store written by an older build or by hand would hold them. Each
+/// stream has one event and the checkpoint is removed, so the store is
+/// whole: `verify` finds nothing wrong with it.
+fn build_misleading() -> tempfile::TempDir {
+    let placeholder = |fill: char, text: &str| fill.to_string().repeat(text.len());
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = fork_guard();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    store
+        .append(
+            &Coordinate::new("a@b", "c").unwrap(),
+            PLACED,
+            &order(1, "line\nbreak \u{202e}evil\u{200b}"),
+        )
+        .unwrap();
+    let gates = GateSet::<(), Order>::new()
+        .with(FnGate::new(
+            placeholder('G', FORGING_GATE),
+            |(): &(), _: &Proposal<Order>| Ok(()),
+        ))
+        .with(FnGate::new(
+            placeholder('H', REVERSED_GATE),
+            |(): &(), _: &Proposal<Order>| Ok(()),
+        ));
+    let gated = Proposal::new(Coordinate::new("a", "b@c").unwrap(), PAID, order(2, ""));
+    gates.evaluate(&(), gated).unwrap().commit(&store).unwrap();
+    batpak::bypass(
+        &store,
+        Proposal::new(
+            Coordinate::new("order 1", "shop acme").unwrap(),
+            NOTE,
+            vec![1u8],
+        ),
+        Bypass::new(placeholder('B', HIDDEN_BY), placeholder('W', ESCAPING_WHY)).unwrap(),
+    )
+    .unwrap();
+    store.close().unwrap();
+    std::fs::remove_file(dir.path().join("index.ckpt")).unwrap();
+    let file = segment_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&file).unwrap();
+    for (fill, text) in [
+        ('G', FORGING_GATE),
+        ('H', REVERSED_GATE),
+        ('B', HIDDEN_BY),
+        ('W', ESCAPING_WHY),
+    ] {
+        replace_in_frame(
+            &mut bytes,
+            placeholder(fill, text).as_bytes(),
+            text.as_bytes(),
+        );
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    dir
+}
+
+#[test]
+fn dump_prints_one_line_per_event_with_every_stored_string_escaped() {
+    let dir = build_misleading();
+    let run = batpak_read_only(dir.path(), &["verify", path(&dir)]);
+    assert_eq!(
+        run.stdout, "ok: 3 events, 3 streams, 1 segments\n",
+        "{run:?}"
+    );
+
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // One line per event, and nothing in the output that breaks a line,
+    // drives a terminal, hides or reorders text: every character the
+    // coordinate rules refuse is escaped.
+    assert_eq!(run.stdout.split_terminator('\n').count(), 3, "{run:?}");
+    let refused = |c: char| Coordinate::new(c.to_string(), "s").is_err();
+    for line in run.stdout.split_terminator('\n') {
+        assert!(!line.contains(refused), "{line}");
+    }
+    let lines = run.lines();
+    assert!(
+        lines[0].starts_with(r#"0 "a@b"@c seq=1 kind=7:1 id="#),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0]
+            .ends_with(r#" direct {"total_cents": 1, "note": "line\nbreak \u{202e}evil\u{200b}"}"#),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(r#"1 a@"b@c" seq=1 kind=7:2 id="#),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].ends_with(
+            r#" gates=["credit\n9 forged@line seq=1 kind=7:1 id=00 direct null","\u{202e}kcehc"] {"total_cents": 2, "note": ""}"#
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with(r#"2 "order 1"@"shop acme" seq=1 kind=8:1 id="#),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[2].ends_with(
+            r#" bypass by="ops\u{200b}:alice\u{2028}" why="outage\r\n\u{feff}\u{1b}[31mred" [1]"#
+        ),
+        "{}",
+        lines[2]
+    );
+    // Filters take the parts as they are, not as they are displayed.
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir), "--entity", "order 1"]);
+    assert_eq!(positions(&run), [2]);
 }
 
 /// Rewrites the payload of the store's last event (position 5, the last of

@@ -505,6 +505,54 @@ conformance! {
         assert!(matches!(&bypasses[0].admission, Admission::Bypassed { by, .. } if by == "ops"));
     }
 
+    fn admission_regions_find_every_ungated_event_also_after_reopen(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let a = coord("order:1");
+        let gates = GateSet::<(), Payment>::new().with(FnGate::new(
+            "any",
+            |_: &(), _: &Proposal<Payment>| Ok(()),
+        ));
+        let store = open(b, dir.path());
+        // Positions 0..4: gated, direct, bypassed, direct.
+        gates
+            .evaluate(&(), Proposal::new(a.clone(), PLACED, pay(1)))
+            .unwrap()
+            .commit(&store)
+            .unwrap();
+        store.append(&a, PAID, &pay(2)).unwrap();
+        let audited = Bypass::new("ops", "incident 7").unwrap();
+        bypass(&store, Proposal::new(a.clone(), PAID, pay(3)), audited).unwrap();
+        store.append(&coord("order:2"), PAID, &pay(4)).unwrap();
+        let positions = |store: &Store, region: Region| -> Vec<u64> {
+            let headers = store.query_headers(&region).unwrap();
+            headers.iter().map(|h| h.position).collect()
+        };
+        let check = |store: &Store| {
+            assert_eq!(positions(store, Region::all().direct()), [1, 3]);
+            assert_eq!(positions(store, Region::all().bypassed()), [2]);
+            assert_eq!(positions(store, Region::all().ungated()), [1, 2, 3]);
+            assert_eq!(positions(store, Region::coordinate(&a).ungated()), [1, 2]);
+            let mut replayed = Vec::new();
+            store
+                .replay::<Payment, _>(&Region::all().ungated(), |view| {
+                    replayed.push(view.position());
+                    std::ops::ControlFlow::Continue(())
+                })
+                .unwrap();
+            assert_eq!(replayed, [1, 2, 3]);
+            assert!(matches!(
+                store.query_headers(&Region::all().direct().bypassed()),
+                Err(StoreError::InvalidRegion(batpak::RegionError::DisjointAdmissions))
+            ));
+        };
+        check(&store);
+        // From the index a clean close checkpoints, and from a rescan.
+        store.close().unwrap();
+        let store = open(b, dir.path());
+        check(&store);
+        assert!(store.verify().unwrap().is_ok());
+    }
+
     fn a_payload_of_another_type_is_a_codec_error(b: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let store = open(b, dir.path());

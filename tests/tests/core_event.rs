@@ -1,12 +1,16 @@
 //! Events: kinds, the byte-exact msgpack encoding of headers and payloads
 //! (golden bytes), strict decoding, and the blake3 hash chain.
 
+mod common;
+
 use batpak::{
     Admission, CodecError, Coordinate, EventHeader, EventId, EventKind, Hash, KindError,
     decode_header, decode_payload, encode_header, encode_payload,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use common::{AdmissionRecord, gated_record, read_admission};
 
 /// Lower-case hex, one space between bytes.
 fn hex(bytes: &[u8]) -> String {
@@ -72,9 +76,7 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
     let mut header = fixed_header();
     header.causation = Some(EventId::from_u128(5));
     header.idempotency_key = Some("k".to_owned());
-    header.admission = Admission::Gated {
-        gates: vec!["g".to_owned()],
-    };
+    header.admission = gated_record(&["g"]);
     let expected = golden(&[
         "9b",
         ID_BIN,
@@ -97,10 +99,7 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
 #[test]
 fn bypassed_header_records_who_and_why_in_pinned_bytes() {
     let mut header = fixed_header();
-    header.admission = Admission::Bypassed {
-        by: "ops".to_owned(),
-        reason: "r".to_owned(),
-    };
+    header.admission = common::bypassed_record("ops", "r");
     let bytes = encode_header(&header).unwrap();
     let tail = "81 a8 42 79 70 61 73 73 65 64 92 a3 6f 70 73 a1 72"; // {"Bypassed": ["ops", "r"]}
     assert!(
@@ -171,6 +170,21 @@ fn truncated_header_is_refused() {
             "prefix of {len} bytes decoded"
         );
     }
+}
+
+#[test]
+fn header_with_a_format_character_in_its_coordinate_is_refused_on_decode() {
+    // U+202E is three bytes in UTF-8, like the "der" it replaces.
+    let mut bytes = encode_header(&fixed_header()).unwrap();
+    let at = bytes.windows(3).position(|w| w == b"der").unwrap();
+    bytes[at..at + 3].copy_from_slice("\u{202e}".as_bytes());
+    let err = decode_header(&bytes).unwrap_err();
+    assert!(matches!(err, CodecError::Decode { what: "header", .. }));
+    assert!(
+        err.to_string()
+            .contains("coordinate entity contains format character U+202E at byte 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -445,8 +459,9 @@ fn any_admission() -> impl Strategy<Value = Admission> {
     prop_oneof![
         Just(Admission::Direct),
         proptest::collection::vec("[a-z_]{1,12}", 0..4)
-            .prop_map(|gates| Admission::Gated { gates }),
-        ("[a-z:]{1,12}", "[ -~]{1,24}").prop_map(|(by, reason)| Admission::Bypassed { by, reason }),
+            .prop_map(|gates| read_admission(&AdmissionRecord::Gated { gates })),
+        ("[a-z:]{1,12}", "[ -~]{1,24}")
+            .prop_map(|(by, reason)| read_admission(&AdmissionRecord::Bypassed { by, reason })),
     ]
 }
 
@@ -454,8 +469,8 @@ prop_compose! {
     fn any_header()(
         ids in any::<(u128, u128, Option<u128>)>(),
         numbers in any::<(u64, u64, u64, u32)>(),
-        entity in "[^\\p{Cc}]{1,40}",
-        scope in "[^\\p{Cc}]{1,40}",
+        entity in "[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}]{1,40}",
+        scope in "[^\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}]{1,40}",
         prev in any::<[u8; 32]>(),
         key in proptest::option::of("[^\\p{Cc}]{0,40}"),
         admission in any_admission(),
@@ -496,9 +511,7 @@ fn every_single_byte_corruption_of_a_header_is_refused_or_changes_it() {
     let mut header = fixed_header();
     header.causation = Some(EventId::from_u128(5));
     header.idempotency_key = Some("key".to_owned());
-    header.admission = Admission::Gated {
-        gates: vec!["g".to_owned()],
-    };
+    header.admission = gated_record(&["g"]);
     let bytes = encode_header(&header).unwrap();
     for at in 0..bytes.len() {
         for mask in [0x01, 0x10, 0x80, 0xFF] {

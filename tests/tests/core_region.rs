@@ -4,8 +4,11 @@
 // Inverted ranges are exactly what some of these tests feed in.
 #![allow(clippy::reversed_empty_ranges)]
 
+mod common;
+
 use batpak::Admission;
 use batpak::{Coordinate, EventHeader, EventId, EventKind, Region, RegionError};
+use common::{bypassed_record, gated_record};
 
 const PLACED: EventKind = EventKind::new(7, 1);
 const PAID: EventKind = EventKind::new(7, 2);
@@ -79,11 +82,23 @@ fn matches_truth_table() {
         // bypassed
         ("bypassed, direct", Region::all().bypassed(), with_admission(Admission::Direct), false),
         ("bypassed, gated", Region::all().bypassed(),
-            with_admission(Admission::Gated { gates: vec!["g".into()] }), false),
+            with_admission(gated_record(&["g"])), false),
         ("bypassed, bypass", Region::all().bypassed(),
-            with_admission(Admission::Bypassed { by: "ops".into(), reason: "outage".into() }), true),
+            with_admission(bypassed_record("ops", "outage")), true),
         ("no bypass filter, bypass", Region::all(),
-            with_admission(Admission::Bypassed { by: "ops".into(), reason: "outage".into() }), true),
+            with_admission(bypassed_record("ops", "outage")), true),
+        // direct and ungated
+        ("direct, direct", Region::all().direct(), with_admission(Admission::Direct), true),
+        ("direct, gated", Region::all().direct(), with_admission(gated_record(&["g"])), false),
+        ("direct, bypass", Region::all().direct(), with_admission(bypassed_record("ops", "outage")), false),
+        ("ungated, direct", Region::all().ungated(), with_admission(Admission::Direct), true),
+        ("ungated, gated", Region::all().ungated(), with_admission(gated_record(&["g"])), false),
+        ("ungated, gated by no gate", Region::all().ungated(), with_admission(gated_record(&[])), false),
+        ("ungated, bypass", Region::all().ungated(), with_admission(bypassed_record("ops", "outage")), true),
+        ("ungated then bypassed, bypass", Region::all().ungated().bypassed(),
+            with_admission(bypassed_record("ops", "outage")), true),
+        ("ungated then bypassed, direct", Region::all().ungated().bypassed(),
+            with_admission(Admission::Direct), false),
         // filters combine with AND
         ("all filters hit", Region::entity_prefix("order:").scope("s").kind(PLACED).sequences(1..=3).positions(0..=9),
             header("order:1", "s", PLACED, 2, 5), true),
@@ -198,4 +213,20 @@ mod properties {
             prop_assert_eq!(region.matches(&h), start <= sequence && sequence <= start + len);
         }
     }
+}
+
+#[test]
+fn admission_filters_that_exclude_each_other_are_refused() {
+    for region in [
+        Region::all().bypassed().direct(),
+        Region::all().direct().bypassed(),
+        Region::all().ungated().direct().bypassed(),
+    ] {
+        assert_eq!(region.check(), Err(RegionError::DisjointAdmissions));
+    }
+    assert!(Region::all().ungated().direct().check().is_ok());
+    assert_eq!(
+        RegionError::DisjointAdmissions.to_string(),
+        "region admission filters exclude each other (an event is admitted one way) and can never match"
+    );
 }

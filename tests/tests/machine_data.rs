@@ -140,14 +140,23 @@ fn gate_reads_the_data_folded_before_the_event() {
     let LoanHandle::Submitted(handle) = Loan::load(&store, &loan).unwrap() else {
         unreachable!("the loan was submitted");
     };
-    match handle.approved(&store, &DESK, "bob".to_owned(), 60_000) {
-        Err(MachineError::Denied(denial)) => {
-            assert_eq!(denial.gate(), "within_request");
-            assert_eq!(denial.code(), "over_request");
-        }
-        other => panic!("expected a denial, got {other:?}"),
-    }
+    let refused = match handle.approved(&store, &DESK, "bob".to_owned(), 60_000) {
+        Err(refused) => refused,
+        Ok(approved) => panic!("expected a denial, got {approved:?}"),
+    };
+    let MachineError::Denied(denial) = refused.error() else {
+        panic!("expected a denial, got {refused:?}");
+    };
+    assert_eq!(denial.gate(), "within_request");
+    assert_eq!(denial.code(), "over_request");
     assert_eq!(store.head(&loan).version, 1, "nothing written");
+    // The refused step gives the handle back with its data, to retry.
+    let handle = refused.into_handle();
+    assert_eq!(handle.data().requested_cents, 50_000);
+    let approved = handle
+        .approved(&store, &DESK, "bob".to_owned(), 50_000)
+        .unwrap();
+    assert_eq!(approved.data().approved_cents, 50_000);
 }
 
 #[test]

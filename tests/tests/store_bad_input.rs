@@ -3,7 +3,7 @@
 mod common;
 
 use batpak::prelude::*;
-use batpak::{CodecError, CoordinateError};
+use batpak::{BypassError, CodecError, CoordinateError};
 use common::*;
 
 fn assert_intact(store: &Store, events: u64) {
@@ -25,6 +25,79 @@ fn invalid_coordinates_are_refused_before_reaching_the_store() {
         Coordinate::new("x".repeat(1025), "s"),
         Err(CoordinateError::TooLong { .. })
     ));
+}
+
+#[test]
+fn format_characters_in_a_coordinate_are_refused_before_reaching_the_store() {
+    assert!(matches!(
+        Coordinate::new("a\u{202e}b", "s"),
+        Err(CoordinateError::FormatCharacter { index: 1, .. })
+    ));
+}
+
+/// Commits one event admitted by gates named `gates` (each passes).
+fn commit_gated(store: &Store, gates: &[&str]) -> Result<(), StoreError> {
+    let mut set = GateSet::<(), Payload>::new();
+    for name in gates {
+        set.push(FnGate::new(
+            (*name).to_owned(),
+            |(): &(), _: &Proposal<Payload>| Ok(()),
+        ));
+    }
+    let proposal = Proposal::new(coord("a"), KIND, payload(1));
+    set.evaluate(&(), proposal)
+        .unwrap()
+        .commit(store)
+        .map(|_| ())
+}
+
+#[test]
+fn gate_names_and_bypass_texts_that_would_print_as_something_else_are_refused() {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    // Gate names: the gates pass, the commit is refused.
+    let cases = [
+        (&["ok", "credit\nok"][..], "credit\nok", 6, 0x0A),
+        (&["\u{202e}kcehc"][..], "\u{202e}kcehc", 0, 0x202E),
+        (&["shop\u{feff}open"][..], "shop\u{feff}open", 4, 0xFEFF),
+    ];
+    for (gates, text, index, code) in cases {
+        let err = commit_gated(&store, gates).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::UnprintableAdmission { field: "gate name", text: t, index: i, code: c }
+                    if t == text && *i == index && *c == code
+            ),
+            "{err:?}"
+        );
+    }
+    // The message shows the text escaped, never raw.
+    let err = commit_gated(&store, &["credit\nok"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"admission gate name "credit\nok" contains U+000A at byte 6, a control or format character"#
+    );
+    // Bypass texts: the same rule refuses them before they reach a store
+    // (only the pipeline builds an admission, from a checked `Bypass`).
+    let bypasses = [
+        (("ops\u{200b}", "why"), "by", 3, 0x200B),
+        (("ops", "r\u{2028}"), "reason", 1, 0x2028),
+        (("ops", "\u{1b}[31m"), "reason", 0, 0x1B),
+    ];
+    for ((by, reason), field, index, code) in bypasses {
+        assert_eq!(
+            Bypass::new(by, reason),
+            Err(BypassError::Unprintable { field, index, code }),
+            "{by:?} {reason:?}"
+        );
+    }
+    assert_intact(&store, 0);
+    // Printable text of any script passes.
+    commit_gated(&store, &["проверка кредита", "信用"]).unwrap();
+    let audited = Bypass::new("ops:alice", "ledger outage; see INC-7").unwrap();
+    batpak::bypass(&store, Proposal::new(coord("a"), KIND, payload(2)), audited).unwrap();
+    assert_intact(&store, 2);
 }
 
 #[test]

@@ -149,6 +149,63 @@ fn verify_on_open_discards_a_forged_checkpoint_and_rebuilds_from_the_log() {
     assert!(store.verify().unwrap().is_ok());
 }
 
+#[test]
+fn a_version_1_checkpoint_is_ignored_and_the_log_rescanned() {
+    // Version 1 had no gated flag: trusting it would show gated events as
+    // direct to `Region::direct` and `Region::ungated`.
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path());
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    store.close().unwrap();
+    forge_checkpoint(dir.path(), |ckpt| {
+        ckpt[8..10].copy_from_slice(&1u16.to_le_bytes())
+    });
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    assert!(!store.stats().opened_from_checkpoint);
+    assert_eq!(
+        store.query_headers(&Region::all().direct()).unwrap().len(),
+        4
+    );
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_checkpoint_that_relabels_admissions_is_named_by_verify_and_discarded_on_open() {
+    // Entry 0 (a direct append) forged as gated, with a matching CRC: the
+    // admission filters select on the index, so the forgery hides the
+    // event from `ungated()` until verify compares the index with the log.
+    let relabel = |ckpt: &mut [u8]| {
+        let flags = entry_at(ckpt, 0) + STREAM_AT + 4;
+        ckpt[flags] = 2;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path());
+    forge_checkpoint(dir.path(), relabel);
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    assert_eq!(
+        store.query_headers(&Region::all().ungated()).unwrap().len(),
+        3
+    );
+    let damage = store.verify().unwrap().damage.unwrap();
+    assert!(
+        matches!(damage.at, Place::Index { position: 0 }),
+        "{damage:?}"
+    );
+    assert!(damage.reason.contains("admission"), "{damage:?}");
+    drop(store);
+
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path());
+    forge_checkpoint(dir.path(), relabel);
+    let store = Store::open(StoreConfig::new(dir.path()).verify_on_open(true)).unwrap();
+    assert!(store.stats().checkpoint_discarded);
+    assert_eq!(
+        store.query_headers(&Region::all().ungated()).unwrap().len(),
+        4
+    );
+}
+
 /// The store's segment files, in order.
 fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)

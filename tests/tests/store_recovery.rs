@@ -548,3 +548,82 @@ fn verify_passes_while_appends_move_the_heads_it_snapshotted() {
         assert!(store.verify().unwrap().is_ok());
     }
 }
+
+/// A payload of one binary blob (msgpack bin 32).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Blob {
+    #[serde(with = "blob_bytes")]
+    data: Vec<u8>,
+}
+
+mod blob_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let b: &[u8] = Deserialize::deserialize(d)?;
+        Ok(b.to_vec())
+    }
+}
+
+#[test]
+fn torn_frame_of_the_maximum_payload_is_cut_and_reported() {
+    const MAX_PAYLOAD: usize = 2 * 1024 * 1024;
+    let config = |dir: &Path| {
+        StoreConfig::new(dir)
+            .sync_policy(SyncPolicy::Manual)
+            .max_payload_bytes(MAX_PAYLOAD)
+    };
+    let dir = fast_dir();
+    let store = Store::open(config(dir.path())).unwrap();
+    for i in 0..3 {
+        store.append(&coord("small"), KIND, &payload(i)).unwrap();
+    }
+    let events = all(&store);
+    // Little-endian u32 counters: 4-byte windows that look like plausible
+    // frame lengths at most offsets (what made recovery quadratic).
+    let data: Vec<u8> = (0..(MAX_PAYLOAD - 64) / 4)
+        .flat_map(|i| u32::try_from(i).unwrap().to_le_bytes())
+        .collect();
+    store.append(&coord("big"), KIND, &Blob { data }).unwrap();
+    store.sync().unwrap();
+    drop(store);
+    let original = std::fs::read(segment_path(dir.path(), 1)).unwrap();
+    let frames = frames(&original);
+    assert_eq!(frames.len(), 4);
+    let (big_at, big_len) = frames[3];
+    assert!(big_len > MAX_PAYLOAD - 64, "the last frame holds the blob");
+    // After the prefix, inside the event header, in the payload, one byte short.
+    for keep in [1, 8, 20, 100, big_len / 3, big_len / 2, big_len - 1] {
+        let copy = copy_store(dir.path());
+        std::fs::write(segment_path(copy.path(), 1), &original[..big_at + keep]).unwrap();
+        let store = Store::open(config(copy.path())).unwrap();
+        assert_eq!(store.stats().truncated_bytes, keep as u64, "keep {keep}");
+        assert_eq!(all(&store), events, "keep {keep}");
+        assert!(store.verify().unwrap().is_ok(), "keep {keep}");
+        drop(store);
+        assert_eq!(
+            std::fs::read(segment_path(copy.path(), 1)).unwrap(),
+            original[..big_at],
+            "keep {keep}: the file is cut at the torn frame"
+        );
+    }
+    // Damage, not a tear: a valid frame after the torn one is an error
+    // naming the torn frame, unless repair mode is on.
+    let (small_at, small_len) = frames[2];
+    let mut spliced = original[..big_at + big_len / 2].to_vec();
+    spliced.extend_from_slice(&original[small_at..small_at + small_len]);
+    let copy = copy_store(dir.path());
+    std::fs::write(segment_path(copy.path(), 1), &spliced).unwrap();
+    match Store::open(config(copy.path())) {
+        Err(StoreError::Corrupt { at, .. }) => assert_eq!(at, Place::segment(1, big_at as u64)),
+        other => panic!("expected Corrupt at the torn frame, got {other:?}"),
+    }
+    let store = Store::open(config(copy.path()).truncate_damaged_tail(true)).unwrap();
+    assert_eq!(
+        store.stats().truncated_bytes,
+        (spliced.len() - big_at) as u64
+    );
+    assert_eq!(all(&store), events);
+}

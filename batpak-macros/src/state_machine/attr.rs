@@ -14,8 +14,17 @@ use syn::{Attribute, Ident, LitInt, Path, Token, Type, parenthesized};
 use crate::util::{Errors, closest};
 
 /// Keys accepted in `#[machine(..)]`, for messages and suggestions.
-const MACHINE_KEYS: [&str; 9] = [
-    "states", "initial", "terminal", "gates", "context", "data", "category", "rename", "crate",
+const MACHINE_KEYS: [&str; 10] = [
+    "states",
+    "initial",
+    "terminal",
+    "gates",
+    "context",
+    "data",
+    "category",
+    "rename",
+    "crate",
+    "accept_direct_appends",
 ];
 
 /// Keys accepted in `rename(..)`: the generated items a user may rename.
@@ -42,6 +51,9 @@ pub(crate) struct MachineAttr {
     pub(crate) category: Option<LitInt>,
     /// `crate = path`.
     pub(crate) krate: Option<Path>,
+    /// `accept_direct_appends`: the machine's stream may hold events
+    /// appended without gates or a bypass.
+    pub(crate) accept_direct_appends: bool,
     /// `rename(module = m, state = S, handle = H)`.
     pub(crate) rename: Rename,
 }
@@ -167,6 +179,20 @@ pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
                     *slot = Some(inner.value()?.parse()?);
                     Ok(())
                 })?,
+                "accept_direct_appends" => {
+                    if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                        errors.at(
+                            span,
+                            "`accept_direct_appends` takes no value; write it alone, as in \
+                             `#[machine(.., accept_direct_appends)]`",
+                        );
+                        skip_value(meta.input)?;
+                    }
+                    if out.accept_direct_appends {
+                        repeated(errors);
+                    }
+                    out.accept_direct_appends = true;
+                }
                 _ => {
                     let hint = closest(&key, MACHINE_KEYS)
                         .map(|k| format!("did you mean `{k}`? "))

@@ -273,6 +273,11 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
         .edges()
         .map(|(from, variant, _)| (from.to_string(), variant.ident.to_string()))
         .collect();
+    let direct_appends = machine.attr.accept_direct_appends.then(|| {
+        quote!(
+            const ACCEPTS_DIRECT_APPENDS: bool = true;
+        )
+    });
     let fallback = (covered.len() < states.len() * machine.variants.len()).then(|| {
         quote! {
             _ => ::core::result::Result::Err(#krate::InvalidTransition::new(
@@ -295,6 +300,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
                 #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
             const KINDS: &'static [#krate::EventKind] = &[#(#name::#kind_names),*];
+            #direct_appends
 
             fn kind(&self) -> #krate::EventKind {
                 match self {
@@ -555,9 +561,10 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         }
         let trait_name = names.steps(machine, from);
         let trait_doc = doc(&format!(
-            " The steps one [`{name}`] in state [`{public_module}::{from}`] can take: one method per \
-             legal event. Each consumes the handle, runs the machine's gates that apply to the \
-             event, commits at the handle's version and returns the handle in the target state."
+            " The steps one [`{name}`] in state [`{public_module}::{from}`] can take: one method \
+             per legal event. Each takes the handle, runs the machine's gates that apply to the \
+             event, commits at the handle's version and returns the handle in the target state; \
+             a refused step returns this handle inside its `StepError`."
         ));
         let mut decls = Vec::new();
         let mut defs = Vec::new();
@@ -569,9 +576,10 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
             let Args { params, build } = args(machine, variant);
             let v = variant.ident;
             let method_doc = doc(&format!(
-                " Records [`{name}::{v}`]: `{from}` → `{to}`.\n\n # Errors\n `Denied` when a \
-                 gate refuses, `Conflict` when the stream moved since this handle was made, or \
-                 the store's error; nothing is written on error."
+                " Records [`{name}::{v}`]: `{from}` → `{to}`.\n\n # Errors\n A `StepError` \
+                 holding this handle (`into_handle` gives it back, to correct the event and \
+                 retry) and why: `Denied` when a gate refuses, `Conflict` when the stream moved \
+                 since this handle was made, or the store's error; nothing is written on error."
             ));
             let signature = quote! {
                 fn #method<Db: #krate::MachineStore + ?::core::marker::Sized>(
@@ -581,7 +589,7 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
                     #(#params),*
                 ) -> ::core::result::Result<
                     #krate::Machine<#name, #module::#to>,
-                    #krate::MachineError<Db::Error>,
+                    #krate::StepError<#name, #module::#from, Db::Error>,
                 >
             };
             // clippy's limit is 7 parameters: self, store, ctx and the fields.
@@ -747,7 +755,8 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
             /// `NotFound` for an entity without events, `CorruptStream` (with
             /// the sequence and reason) for a stored event the machine cannot
             /// apply (a step the table forbids, a kind that disagrees with its
-            /// payload, a gap in sequences), or the store's error.
+            /// payload, a gap in sequences, an event appended directly), or
+            /// the store's error.
             #vis fn load<Db: #krate::MachineStore + ?::core::marker::Sized>(
                 store: &Db,
                 coordinate: &#krate::Coordinate,
@@ -912,7 +921,7 @@ fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>,
                     #(#params),*
                 ) -> ::core::result::Result<
                     #krate::Machine<#name, #module::#to>,
-                    #krate::MachineError<Db::Error>,
+                    #krate::StepError<#name, #module::#state, Db::Error>,
                 >
                 where
                     #name: #module::#marker<#module::#state, Db>

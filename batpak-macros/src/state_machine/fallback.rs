@@ -271,7 +271,7 @@ fn step_traits(machine: &Machine<'_>, states: &[&Ident], module: &Ident) -> Toke
                     #(#params),*
                 ) -> ::core::result::Result<
                     #krate::Machine<#name, #module::#to>,
-                    #krate::MachineError<Db::Error>,
+                    #krate::StepError<#name, #module::#state, Db::Error>,
                 >
             };
             decls.push(quote!(#signature;));

@@ -40,6 +40,7 @@ fn full() -> TokenStream {
             data = Bill,
             category = 7,
             crate = ::batpak,
+            accept_direct_appends,
         )]
         pub enum Order {
             #[transition(Draft -> Placed)]

@@ -13,18 +13,30 @@ use crate::coordinate::Coordinate;
 
 /// How an event got past the policy layer. Recorded in the header (and so
 /// covered by the hash chain): an audit can always tell a gated commit from a
-/// bypass, and a bypass is never silent.
+/// bypass from a direct append, and a bypass is never silent.
+///
+/// Only the pipeline writes the gated and bypassed forms: both variants are
+/// `#[non_exhaustive]`, so code outside batpak can match them (with `..`)
+/// but never build one, and the one way to hand a store an admission is a
+/// [`RawAppend`](crate::RawAppend), which only a receipt's commit and an
+/// audited bypass make. `Deserialize` exists because stored headers are read
+/// back (by this store, another store behind the same seam, or a tool): a
+/// decoded admission describes a record and cannot be committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Admission {
-    /// Appended through the store's raw API; no gates were involved.
+    /// Appended through the store's plain API (`Store::append` and kin): no
+    /// gate and no bypass admitted it. A machine refuses such an event in
+    /// its stream unless it declares `accept_direct_appends`.
     Direct,
     /// Committed from a receipt: these gates evaluated and passed, in order.
+    #[non_exhaustive]
     Gated {
         /// Names of the gates that admitted the event.
         gates: Vec<String>,
     },
     /// Committed without gates by an explicit, recorded bypass.
+    #[non_exhaustive]
     Bypassed {
         /// Who bypassed (a user, service or operator name).
         by: String,
@@ -34,6 +46,19 @@ pub enum Admission {
 }
 
 impl Admission {
+    /// True when the event was appended directly: neither gates nor a
+    /// bypass admitted it.
+    #[must_use]
+    pub fn is_direct(&self) -> bool {
+        matches!(self, Self::Direct)
+    }
+
+    /// True when the event was committed from a receipt.
+    #[must_use]
+    pub fn is_gated(&self) -> bool {
+        matches!(self, Self::Gated { .. })
+    }
+
     /// True when the event was committed through a bypass.
     #[must_use]
     pub fn is_bypass(&self) -> bool {

@@ -122,6 +122,13 @@ pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Syn
     /// ```
     const KINDS: &'static [EventKind];
 
+    /// Whether the machine's stream may hold events that neither its gates
+    /// nor an audited bypass admitted ([`Admission::Direct`](crate::Admission::Direct),
+    /// written by `Store::append` and its kin). `false` unless the machine
+    /// declares `#[machine(.., accept_direct_appends)]`: replay then reports
+    /// such an event as [`CorruptReason::DirectAppend`](crate::CorruptReason::DirectAppend).
+    const ACCEPTS_DIRECT_APPENDS: bool = false;
+
     /// The stable kind of this event.
     fn kind(&self) -> EventKind;
 

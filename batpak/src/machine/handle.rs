@@ -5,17 +5,19 @@
 //! for `Machine<Order, order::Draft>`) with a method per legal transition,
 //! implemented only for that state's handle, so an illegal step is a missing
 //! method, i.e. a compile error. Transitions consume the handle, so a handle
-//! cannot be used twice.
+//! cannot be used twice; a refused transition hands it back inside its
+//! `StepError`.
 //!
-//! The one constructor, [`Machine::checked`], compares the handle's state
-//! type with the state replay or the transition table produced, so a
-//! handle's type never claims a state its stream is not in. Nothing outside
-//! the machine layer may build or take apart a handle.
+//! Both constructors compare the handle's state type with the state replay
+//! or the transition table produced: [`Machine::checked`] makes a handle,
+//! `advance` turns a handle into the next after a committed step (moving its
+//! data on). So a handle's type never claims a state its stream is not in.
+//! Nothing outside the machine layer may build or take apart a handle.
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::definition::{State, StateMachine};
+use super::definition::{MachineData, MachineTypes, State, StateMachine};
 use crate::coordinate::Coordinate;
 use crate::event::Hash;
 
@@ -25,8 +27,9 @@ use crate::event::Hash;
 /// of its last event and the machine's data folded from those events
 /// ([`Machine::data`]). Transition methods (generated, one trait per source
 /// state) consume the handle and commit with compare-and-append on
-/// `version`, so a stale handle cannot write.
-pub struct Machine<M: StateMachine, S> {
+/// `version`, so a stale handle cannot write; a refused step returns the
+/// handle inside its [`StepError`](crate::StepError).
+pub struct Machine<M: MachineTypes, S> {
     coordinate: Coordinate,
     version: u64,
     head: Hash,
@@ -68,7 +71,7 @@ impl<M: StateMachine, S: State<Machine = M>> Machine<M, S> {
 
     /// A handle on `coordinate` at `version` (last hash `head`, `data`
     /// folded up to it), if `state`, the stream's state at that version, is
-    /// `S`; otherwise the coordinate back. The only way to make a handle.
+    /// `S`; otherwise the coordinate back.
     pub(super) fn checked(
         coordinate: Coordinate,
         version: u64,
@@ -88,9 +91,33 @@ impl<M: StateMachine, S: State<Machine = M>> Machine<M, S> {
         })
     }
 
-    /// Takes the handle apart, for a step that consumes it.
-    pub(super) fn into_parts(self) -> (Coordinate, u64, Hash, M::Data) {
-        (self.coordinate, self.version, self.head, self.data)
+    /// The handle in state `T` after a step that committed `event` as the
+    /// stream's event `version` (hash `head`), if `target`, the state the
+    /// table gives after it, is `T`; otherwise `self` back. Folds `event`
+    /// into the data, which moves to the new handle.
+    pub(super) fn advance<T: State<Machine = M>>(
+        self,
+        version: u64,
+        head: Hash,
+        target: M::State,
+        event: &M,
+    ) -> Result<Machine<M, T>, Self> {
+        if target != T::VALUE {
+            return Err(self);
+        }
+        let Self {
+            coordinate,
+            mut data,
+            ..
+        } = self;
+        data.apply(event);
+        Ok(Machine {
+            coordinate,
+            version,
+            head,
+            data,
+            marker: PhantomData,
+        })
     }
 }
 

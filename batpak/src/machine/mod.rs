@@ -10,8 +10,9 @@
 //! - `seam.rs`: what the runtime needs from a store ([`MachineStore`]) and
 //!   the projection of state and data a store may cache
 //!   ([`MachineProjection`]).
-//! - `runtime.rs`: create, load, `state_of`, step and submit, and
-//!   [`MachineError`].
+//! - `runtime.rs`: create, load, `state_of`, step and submit,
+//!   [`MachineError`], and [`StepError`] (a refused step's error with its
+//!   handle).
 //!
 //! Files only import the ones listed above them. This layer talks to storage
 //! through `MachineStore` alone and must never import the store.
@@ -61,5 +62,7 @@ pub use definition::{
 };
 pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;
-pub use runtime::{CorruptReason, Loaded, MachineError, create, load, state_of, step, submit};
+pub use runtime::{
+    CorruptReason, Loaded, MachineError, StepError, create, load, state_of, step, submit,
+};
 pub use seam::{MachineProjection, MachineStore};

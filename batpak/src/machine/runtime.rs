@@ -17,12 +17,20 @@
 //!   [`MachineData::apply`] kept as an incremental projection
 //!   ([`MachineProjection`], through [`MachineStore::project_machine`]: a
 //!   caching store folds only the events appended since its last call), and
-//!   replay only a stream the projection found broken. A stored step the
+//!   replay only a stream the projection found not intact. A stored step the
 //!   table forbids (or whose kind does not match its payload) is reported
 //!   with its sequence, never skipped.
 //! - **Gates see what was, not what will be.** Every gate gets the state and
 //!   data before the event it decides on; a step then folds the committed
 //!   event into the data it hands on with the new handle.
+//! - **Only admitted events count.** An event of the stream that neither
+//!   the machine's gates nor an audited bypass admitted
+//!   ([`Admission::Direct`](crate::Admission::Direct)) is reported like any
+//!   other break, as [`CorruptReason::DirectAppend`] with its sequence,
+//!   unless the machine accepts direct appends
+//!   ([`StateMachine::ACCEPTS_DIRECT_APPENDS`]). Handles are made only from
+//!   streams without one, so a step meets one only as a version conflict,
+//!   and a conflict caused by a stream that broke is reported as the break.
 //! - **A handle's type is checked, not trusted.** Every typed handle is
 //!   built by [`Machine::checked`] from the state replay or the table
 //!   produced; a mismatch is [`MachineError::StateMismatch`].
@@ -32,7 +40,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::definition::{InvalidTransition, MachineData, State, StateMachine};
+use super::definition::{InvalidTransition, MachineData, MachineTypes, State, StateMachine};
 use super::handle::Machine;
 use super::seam::{MachineProjection, MachineStore};
 use crate::coordinate::Coordinate;
@@ -124,6 +132,142 @@ pub enum CorruptReason {
         /// The sequence replay expected.
         expected: u64,
     },
+    /// The event was appended directly (`Store::append` and its kin):
+    /// neither the machine's gates nor an audited bypass admitted it, and
+    /// the machine does not accept direct appends.
+    #[error(
+        "event `{event}` was appended directly: neither the machine's gates nor an audited \
+         bypass admitted it (a machine fed by trusted direct appends declares \
+         `accept_direct_appends`)"
+    )]
+    DirectAppend {
+        /// The decoded variant.
+        event: &'static str,
+    },
+}
+
+/// A typed step that wrote nothing, with the handle it was given: the
+/// caller can correct the event and step again, even on a first step, whose
+/// stream `load` cannot find (it has no events yet).
+///
+/// [`StepError::error`] says why ([`MachineError::Denied`],
+/// [`MachineError::Conflict`], ...); [`StepError::into_handle`] gives the
+/// handle back. After a `Conflict` the handle is stale (another writer
+/// moved the stream) and would conflict again: `load` the entity to go on.
+/// A caller who does not want the handle uses `?`: a `StepError` converts
+/// into its [`MachineError`], and its `Display` and `source` are the
+/// error's.
+///
+/// ```
+/// use batpak::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(StateMachine, Debug, Serialize, Deserialize)]
+/// #[machine(states(Draft, Placed), initial = Draft, gates(small), context = u64)]
+/// enum Order {
+///     #[transition(Draft -> Placed)]
+///     Placed { total_cents: u64 },
+/// }
+///
+/// /// Orders above the limit are refused.
+/// #[gate(Order::Placed)]
+/// fn small(limit: &u64, event: &Order) -> bool {
+///     matches!(event, Order::Placed { total_cents } if total_cents <= limit)
+/// }
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(StoreConfig::new(dir.path()))?;
+/// let draft = Order::create(&store, Coordinate::new("order:1", "shop:acme")?)?;
+/// let draft = match draft.placed(&store, &5_000, 9_000) {
+///     Ok(_) => unreachable!("over the limit"),
+///     Err(refused) => {
+///         assert!(matches!(refused.error(), MachineError::Denied(_)));
+///         refused.into_handle() // the draft again, nothing written
+///     }
+/// };
+/// let placed = draft.placed(&store, &5_000, 4_200)?; // corrected: commits
+/// assert_eq!(placed.version(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct StepError<M: MachineTypes, S, E = crate::store::StoreError> {
+    // Boxed: a handle and an error together are a few hundred bytes, too
+    // much to move through every `Result` of a step for the rare refusal.
+    refused: Box<Refused<M, S, E>>,
+}
+
+/// What a [`StepError`] holds.
+struct Refused<M: MachineTypes, S, E> {
+    handle: Machine<M, S>,
+    error: MachineError<E>,
+}
+
+impl<M: StateMachine, S: State<Machine = M>, E> StepError<M, S, E> {
+    /// Why the step wrote nothing.
+    #[must_use]
+    pub fn error(&self) -> &MachineError<E> {
+        &self.refused.error
+    }
+
+    /// The handle the step was given, unchanged.
+    #[must_use]
+    pub fn handle(&self) -> &Machine<M, S> {
+        &self.refused.handle
+    }
+
+    /// The handle back, to correct the event and step again.
+    #[must_use]
+    pub fn into_handle(self) -> Machine<M, S> {
+        self.refused.handle
+    }
+
+    /// The error, dropping the handle (what `?` does).
+    #[must_use]
+    pub fn into_error(self) -> MachineError<E> {
+        self.refused.error
+    }
+
+    /// Both parts.
+    #[must_use]
+    pub fn into_parts(self) -> (Machine<M, S>, MachineError<E>) {
+        let Refused { handle, error } = *self.refused;
+        (handle, error)
+    }
+}
+
+impl<M: MachineTypes, S, E> From<StepError<M, S, E>> for MachineError<E> {
+    fn from(refused: StepError<M, S, E>) -> Self {
+        refused.refused.error
+    }
+}
+
+impl<M: StateMachine, S: State<Machine = M>, E: fmt::Debug> fmt::Debug for StepError<M, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepError")
+            .field("handle", &self.refused.handle)
+            .field("error", &self.refused.error)
+            .finish()
+    }
+}
+
+impl<M: MachineTypes, S, E> fmt::Display for StepError<M, S, E>
+where
+    MachineError<E>: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.refused.error, f)
+    }
+}
+
+impl<M, S, E> std::error::Error for StepError<M, S, E>
+where
+    M: StateMachine,
+    S: State<Machine = M>,
+    E: fmt::Debug,
+    MachineError<E>: std::error::Error,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.refused.error.source()
+    }
 }
 
 /// A loaded, non-empty stream, waiting to become the typed handle of its
@@ -211,8 +355,8 @@ struct Folded<M: StateMachine> {
 }
 
 /// The stream as its projection holds it (folding only what is new to a
-/// caching store), or, when the projection found an event that does not
-/// fit, the replay's report of exactly what is wrong.
+/// caching store), or, when the projection is not intact, the replay's
+/// report of exactly what is wrong.
 fn current<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     coordinate: &Coordinate,
@@ -220,7 +364,7 @@ fn current<M: StateMachine, S: MachineStore + ?Sized>(
     let projection: MachineProjection<M> = store
         .project_machine::<M>(coordinate)
         .map_err(MachineError::Store)?;
-    if projection.broken_at().is_some() {
+    if !projection.is_intact() {
         return replay::<M, S>(store, coordinate);
     }
     Ok(Folded {
@@ -253,6 +397,11 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
         if stored.sequence() != version + 1 {
             return Err(corrupt(CorruptReason::Gap {
                 expected: version + 1,
+            }));
+        }
+        if !M::ACCEPTS_DIRECT_APPENDS && stored.header.admission.is_direct() {
+            return Err(corrupt(CorruptReason::DirectAppend {
+                event: stored.payload.variant_name(),
             }));
         }
         if stored.header.kind != stored.payload.kind() {
@@ -288,7 +437,7 @@ struct Decision<'a, M: StateMachine> {
 fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     decision: &Decision<'_, M>,
-    coordinate: Coordinate,
+    coordinate: &Coordinate,
     version: u64,
     event: M,
 ) -> Result<(u64, Hash, M), MachineError<S::Error>> {
@@ -307,8 +456,8 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
             },
         ));
     }
-    let proposal =
-        Proposal::new(coordinate, event.kind(), event).expect(ExpectedVersion::Exact(version));
+    let proposal = Proposal::new(coordinate.clone(), event.kind(), event)
+        .expect(ExpectedVersion::Exact(version));
     let receipt = gates
         .evaluate(decision, proposal)
         .map_err(|error| match error {
@@ -318,14 +467,31 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     let committed = receipt
         .commit(store)
         .map_err(|error| match S::version_conflict(&error) {
-            Some(actual) => MachineError::Conflict {
-                expected: version,
-                actual,
-            },
+            Some(actual) => conflict::<M, S>(store, coordinate, version, actual),
             None => MachineError::Store(error),
         })?;
     let (sequence, hash) = (committed.receipt().sequence, committed.receipt().hash);
     Ok((sequence, hash, committed.into_payload()))
+}
+
+/// The error for a commit refused because the stream is at `actual`, not
+/// `expected`: [`MachineError::Conflict`], unless the stream broke since
+/// (an event the machine cannot take, such as a direct append, after the
+/// handle was made): then the break, which no retry can get past. The
+/// stream's cached projection says whether it broke, so the common case
+/// reads no events.
+fn conflict<M: StateMachine, S: MachineStore + ?Sized>(
+    store: &S,
+    coordinate: &Coordinate,
+    expected: u64,
+    actual: u64,
+) -> MachineError<S::Error> {
+    let stale = MachineError::Conflict { expected, actual };
+    match store.project_machine::<M>(coordinate) {
+        Ok(projection) if projection.is_intact() => stale,
+        Ok(_) => replay::<M, S>(store, coordinate).err().unwrap_or(stale),
+        Err(error) => MachineError::Store(error),
+    }
 }
 
 /// `Machine::create`: a handle in the initial state, if the entity has no
@@ -357,8 +523,8 @@ where
 
 /// `Machine::load`: the stream's state, version and data from its
 /// projection (a caching store folds only the events appended since its
-/// last call; a stream the projection cannot fold is replayed to report
-/// where); the generated code matches on the state and asks
+/// last call; a stream the projection finds not intact is replayed to
+/// report where); the generated code matches on the state and asks
 /// [`Loaded::into_handle`] for that state's handle.
 ///
 /// # Errors
@@ -401,7 +567,7 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
     let projection = store
         .project_machine::<M>(coordinate)
         .map_err(MachineError::Store)?;
-    if projection.broken_at().is_some() {
+    if !projection.is_intact() {
         // The replay names the exact sequence and reason.
         return load::<M, S>(store, coordinate).map(|loaded| loaded.state);
     }
@@ -413,11 +579,14 @@ pub fn state_of<M: StateMachine, S: MachineStore + ?Sized>(
     Ok(projection.state())
 }
 
-/// A typed step: consumes the handle in state `F`, gates and commits
-/// `event`, returns the handle in state `T`.
+/// A typed step: takes the handle in state `F`, gates and commits `event`,
+/// returns the handle in state `T`; on refusal, the handle comes back
+/// inside the error.
 ///
 /// # Errors
-/// [`MachineError::Denied`], [`MachineError::Conflict`] (stale handle),
+/// A [`StepError`] holding the handle and [`MachineError::Denied`],
+/// [`MachineError::Conflict`] (stale handle), [`MachineError::CorruptStream`]
+/// (the stream broke since the handle was made),
 /// [`MachineError::StateMismatch`] when `event` does not lead to `T`, or
 /// the store's error; nothing is written on error.
 pub fn step<M, F, T, S>(
@@ -425,7 +594,54 @@ pub fn step<M, F, T, S>(
     store: &S,
     ctx: &M::Context,
     event: M,
-) -> Result<Machine<M, T>, MachineError<S::Error>>
+) -> Result<Machine<M, T>, StepError<M, F, S::Error>>
+where
+    M: StateMachine,
+    F: State<Machine = M>,
+    T: State<Machine = M>,
+    S: MachineStore + ?Sized,
+{
+    let refused = |handle, error| StepError {
+        refused: Box::new(Refused { handle, error }),
+    };
+    let stepped = match try_step::<M, F, T, S>(&handle, store, ctx, event) {
+        Ok(stepped) => stepped,
+        Err(error) => return Err(refused(handle, error)),
+    };
+    let Stepped {
+        version,
+        head,
+        event,
+        target,
+    } = stepped;
+    // `advance` cannot refuse: `target` is `T::VALUE`, checked before the
+    // commit; it folds the committed event into the handle's data.
+    handle
+        .advance(version, head, target, &event)
+        .map_err(|handle| {
+            let error = state_mismatch::<M, T, _>(handle.coordinate().clone(), target);
+            refused(handle, error)
+        })
+}
+
+/// A step [`try_step`] committed: the stream's new version and head, the
+/// event, and the state it led to.
+struct Stepped<M: StateMachine> {
+    version: u64,
+    head: Hash,
+    event: M,
+    target: M::State,
+}
+
+/// [`step`] with the handle borrowed, so a refusal can give it back:
+/// checks `event` leads to `T`, gates it with the handle's state and data,
+/// commits it.
+fn try_step<M, F, T, S>(
+    handle: &Machine<M, F>,
+    store: &S,
+    ctx: &M::Context,
+    event: M,
+) -> Result<Stepped<M>, MachineError<S::Error>>
 where
     M: StateMachine,
     F: State<Machine = M>,
@@ -433,20 +649,24 @@ where
     S: MachineStore + ?Sized,
 {
     let target = M::apply(F::VALUE, &event)?;
-    let (coordinate, version, _, mut data) = handle.into_parts();
+    let coordinate = handle.coordinate();
     if target != T::VALUE {
         // Refused before the commit, so a step whose target type is wrong
         // writes nothing (generated code never asks for one).
-        return Err(state_mismatch::<M, T, _>(coordinate, target));
+        return Err(state_mismatch::<M, T, _>(coordinate.clone(), target));
     }
     let decision = Decision {
         ctx,
         state: F::VALUE,
-        data: &data,
+        data: handle.data(),
     };
-    let (version, head, event) = commit(store, &decision, coordinate.clone(), version, event)?;
-    data.apply(&event);
-    typed_handle(coordinate, version, head, target, data)
+    let (version, head, event) = commit(store, &decision, coordinate, handle.version(), event)?;
+    Ok(Stepped {
+        version,
+        head,
+        event,
+        target,
+    })
 }
 
 /// The dynamic path: reads the stream's state, version and data as `load`
@@ -480,6 +700,6 @@ where
         state,
         data: &data,
     };
-    commit(store, &decision, coordinate.clone(), version, event)?;
+    commit(store, &decision, coordinate, version, event)?;
     Ok(target)
 }

@@ -62,8 +62,13 @@ pub trait MachineStore: CommitTarget {
 /// generated `load`, `state_of` and `submit` read.
 ///
 /// Folding stops at the first event that does not fit (a gap in sequences,
-/// a kind that disagrees with its payload, an illegal step); the runtime
-/// then replays the stream to report exactly what is wrong.
+/// a kind that disagrees with its payload, an illegal step). It also
+/// records the first event appended directly (admitted by neither gates
+/// nor a bypass) and folds on: whether that is a break is the machine's
+/// policy ([`StateMachine::ACCEPTS_DIRECT_APPENDS`]), applied when the
+/// projection is read ([`MachineProjection::is_intact`]), so a machine that
+/// changes its policy needs no rebuild. The runtime replays a stream that is
+/// not intact to report exactly what is wrong.
 #[derive(Serialize, Deserialize)]
 #[serde(bound(serialize = "", deserialize = ""))]
 pub struct MachineProjection<M: StateMachine> {
@@ -72,6 +77,7 @@ pub struct MachineProjection<M: StateMachine> {
     version: u64,
     head: Hash,
     broken_at: Option<u64>,
+    first_direct: Option<u64>,
 }
 
 impl<M: StateMachine> MachineProjection<M> {
@@ -110,6 +116,20 @@ impl<M: StateMachine> MachineProjection<M> {
     pub fn broken_at(&self) -> Option<u64> {
         self.broken_at
     }
+
+    /// Sequence of the first event folded that was appended directly
+    /// (neither gates nor a bypass admitted it), if any.
+    #[must_use]
+    pub fn first_direct(&self) -> Option<u64> {
+        self.first_direct
+    }
+
+    /// True when every event folded fits the machine: none broke the fold,
+    /// and none was appended directly unless the machine accepts that.
+    #[must_use]
+    pub fn is_intact(&self) -> bool {
+        self.broken_at.is_none() && (M::ACCEPTS_DIRECT_APPENDS || self.first_direct.is_none())
+    }
 }
 
 impl<M: StateMachine> Default for MachineProjection<M> {
@@ -120,6 +140,7 @@ impl<M: StateMachine> Default for MachineProjection<M> {
             version: 0,
             head: Hash::ZERO,
             broken_at: None,
+            first_direct: None,
         }
     }
 }
@@ -132,12 +153,14 @@ impl<M: StateMachine> fmt::Debug for MachineProjection<M> {
             .field("version", &self.version)
             .field("head", &self.head)
             .field("broken_at", &self.broken_at)
+            .field("first_direct", &self.first_direct)
             .finish_non_exhaustive()
     }
 }
 
-/// The projection's own layout version: 2 added the data and the head hash.
-const LAYOUT_VERSION: u32 = 2;
+/// The projection's own layout version: 2 recorded the first direct append,
+/// 3 added the data and the head hash.
+const LAYOUT_VERSION: u32 = 3;
 
 impl<M: StateMachine> Projection for MachineProjection<M> {
     type Event = M;
@@ -152,6 +175,9 @@ impl<M: StateMachine> Projection for MachineProjection<M> {
             return;
         }
         let sequence = event.sequence();
+        if event.header.admission.is_direct() && self.first_direct.is_none() {
+            self.first_direct = Some(sequence);
+        }
         let fits = sequence == self.version + 1 && event.header.kind == event.payload.kind();
         match M::apply(self.state, &event.payload) {
             Ok(next) if fits => {

@@ -25,6 +25,14 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 /// field and every reader's buffer stay far from `u32::MAX`.
 pub(crate) const MAX_PAYLOAD_CAP: usize = 1024 * 1024 * 1024;
 
+/// Default of [`StoreConfig::max_open_segments`]: far below the usual
+/// descriptor limit (1024), and more segments than most stores have.
+pub(crate) const DEFAULT_MAX_OPEN_SEGMENTS: usize = 64;
+
+/// Smallest [`StoreConfig::max_open_segments`]: the active segment and one
+/// other being read.
+pub(crate) const MIN_OPEN_SEGMENTS: usize = 2;
+
 /// Default bound of one subscription's channel, in events.
 pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1024;
 
@@ -81,11 +89,13 @@ pub struct StoreConfig {
     pub(crate) create: bool,
     pub(crate) truncate_damaged_tail: bool,
     pub(crate) backend: Backend,
+    pub(crate) max_open_segments: usize,
 }
 
 impl StoreConfig {
     /// A store in `dir` (created if missing), with the defaults: durable
-    /// appends, 64 MiB segments, 16 MiB payloads, no full verify on open.
+    /// appends, 64 MiB segments, 16 MiB payloads, no full verify on open,
+    /// at most 64 segment files open.
     #[must_use]
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -98,6 +108,7 @@ impl StoreConfig {
             create: true,
             truncate_damaged_tail: false,
             backend: Backend::Segment,
+            max_open_segments: DEFAULT_MAX_OPEN_SEGMENTS,
         }
     }
 
@@ -106,6 +117,21 @@ impl StoreConfig {
     #[must_use]
     pub fn segment_max_bytes(mut self, bytes: u64) -> Self {
         self.segment_max_bytes = bytes;
+        self
+    }
+
+    /// Most segment files the segment engine keeps open at once, the active
+    /// one included (default 64, minimum 2; smaller values count as 2).
+    /// The active segment stays open; the others are opened when read and
+    /// kept in a least-recently-used cache (`n - 1` handles beside the
+    /// active one, `n` in a read-only store), so a store of any number of
+    /// segments needs a bounded number of descriptors (plus one per read in
+    /// flight on a segment just evicted). A bound below the segments a
+    /// workload reads in turn costs an `open` and a `close` per read of an
+    /// evicted segment; see `TUNING.md`. Other backends ignore it.
+    #[must_use]
+    pub fn max_open_segments(mut self, n: usize) -> Self {
+        self.max_open_segments = n.max(MIN_OPEN_SEGMENTS);
         self
     }
 

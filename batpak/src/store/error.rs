@@ -74,6 +74,23 @@ pub enum StoreError {
         /// The limit.
         max: usize,
     },
+    /// A gate name or a bypass's `by` or `reason` holds a control or
+    /// format character (the rule coordinates follow), which would print as
+    /// something else or forge output lines; nothing was written.
+    #[error(
+        "admission {field} {text:?} contains U+{code:04X} at byte {index}, a control or \
+         format character"
+    )]
+    UnprintableAdmission {
+        /// `"gate name"`, `"bypass by"` or `"bypass reason"`.
+        field: &'static str,
+        /// The refused text.
+        text: String,
+        /// Byte offset of the character within the text.
+        index: usize,
+        /// The character's code point.
+        code: u32,
+    },
     /// User code tried to append a kind of the reserved system category.
     #[error("event kind {kind} belongs to the reserved system category")]
     ReservedKind {

@@ -10,23 +10,24 @@ use super::facade::Store;
 use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent};
 use crate::machine::{MachineProjection, MachineStore, StateMachine};
-use crate::pipeline::{AppendReceipt, CommitTarget, RawAppend};
+use crate::pipeline::{AppendReceipt, CommitTarget, RawAppend, RawAppendParts};
 use crate::region::Region;
 
 /// Appends go through the store's one write path, with the admission the
-/// pipeline decided.
+/// pipeline decided. A gate name or bypass text holding a control or format
+/// character is refused there ([`StoreError::UnprintableAdmission`]).
 impl CommitTarget for Store {
     type Error = StoreError;
 
     fn commit_raw(&self, append: RawAppend) -> Result<AppendReceipt, StoreError> {
-        let RawAppend {
+        let RawAppendParts {
             coordinate,
             kind,
             payload,
             options,
             admission,
             ..
-        } = append;
+        } = append.into_parts();
         self.commit_one(
             &coordinate,
             kind,

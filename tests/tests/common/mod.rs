@@ -75,3 +75,35 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// An admission as a header stores it: the same serde shape as
+/// `batpak::Admission`. Outside batpak a gated or bypassed admission can
+/// only be read from a record (only the pipeline writes one), so tests that
+/// need one in a hand-made header read it back from this.
+#[derive(Debug, Clone, Serialize)]
+pub enum AdmissionRecord {
+    Direct,
+    Gated { gates: Vec<String> },
+    Bypassed { by: String, reason: String },
+}
+
+/// `record` decoded as a store decodes a header's admission.
+pub fn read_admission(record: &AdmissionRecord) -> batpak::Admission {
+    let bytes = rmp_serde::to_vec(record).unwrap();
+    rmp_serde::from_slice(&bytes).unwrap()
+}
+
+/// A record of `gates` having admitted an event.
+pub fn gated_record(gates: &[&str]) -> batpak::Admission {
+    read_admission(&AdmissionRecord::Gated {
+        gates: gates.iter().map(|g| (*g).to_owned()).collect(),
+    })
+}
+
+/// A record of a bypass by `by` for `reason`.
+pub fn bypassed_record(by: &str, reason: &str) -> batpak::Admission {
+    read_admission(&AdmissionRecord::Bypassed {
+        by: by.to_owned(),
+        reason: reason.to_owned(),
+    })
+}

@@ -54,3 +54,25 @@ fn frame_crc(bytes: &[u8], at: usize, len: usize) -> u32 {
     h.update(&bytes[at + FRAME_PREFIX_LEN..at + FRAME_PREFIX_LEN + len]);
     h.finalize()
 }
+
+/// Replaces the one occurrence of `from` in a segment file's frames with
+/// `to` (of the same length) and reseals the frame holding it: a store that
+/// holds bytes the store's own checks would not have written.
+pub(crate) fn replace_in_frame(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(
+        from.len(),
+        to.len(),
+        "a replacement keeps the frame's length"
+    );
+    let found: Vec<usize> = (0..=bytes.len() - from.len())
+        .filter(|&at| &bytes[at..at + from.len()] == from)
+        .collect();
+    assert_eq!(found.len(), 1, "{from:?} occurs {} times", found.len());
+    let at = found[0];
+    let (frame, _) = frames(bytes)
+        .into_iter()
+        .find(|&(offset, len)| (offset..offset + len).contains(&at))
+        .expect("the bytes lie inside a frame");
+    bytes[at..at + to.len()].copy_from_slice(to);
+    reseal_frame(bytes, frame);
+}

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use batpak::{EventKind, Region};
 
+use crate::render::Quoted;
+
 /// The help text, printed by `batpak help` and after every usage error.
 pub(crate) const USAGE: &str = "\
 batpak: look inside a batpak store directory (read-only)
@@ -27,16 +29,28 @@ dump options (combined with AND; --kind may repeat, kinds combine with OR):
   --from POS        start at global position POS (positions start at 0)
   --limit N         print at most N events
   --bypassed        only events committed through a gate bypass
+  --direct          only events appended directly (no gate, no bypass)
+  --ungated         only events no gate admitted (direct or bypassed)
 
 dump line: position entity@scope seq=N kind=CAT:CODE id=HEX admission payload
-  admission is `direct`, `gates=[a,b]` or `bypass by=\"who\" why=\"reason\"`;
+  admission is `direct`, `gates=[\"a\",\"b\"]` or `bypass by=\"who\" why=\"reason\"`;
   the payload is msgpack shown as JSON-like text (bytes as h'00ff').
+  Text from the store is printed as a Rust string literal (\"a\\nb\", \"\\u{202e}\"),
+  so a line never breaks, hides or reorders text; a coordinate part is
+  written that way too when it holds a space, @, \\ or \" or needs escaping
+  (\"order 1\"@shop:acme).
 
 Every command opens the store read-only and never changes a byte of it. It
 cannot run while a writer has the store open.
 
 exit status: 0 ok, 1 damage found, 2 usage error or the store cannot be opened
 ";
+
+/// The `dump` options that take a value. An option is checked against
+/// these before its value is read, so every message names a known option.
+const VALUE_OPTIONS: [&str; 6] = [
+    "--entity", "--prefix", "--scope", "--kind", "--from", "--limit",
+];
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -84,7 +98,7 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     let command = match name {
         "help" | "-h" | "--help" => return Ok(Command::Help),
         "verify" | "stats" | "dump" => name,
-        other => return Err(format!("unknown command `{other}`")),
+        other => return Err(format!("unknown command {}", Quoted(other))),
     };
     let mut dir = None;
     let mut filters = DumpArgs::default();
@@ -95,8 +109,8 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
         let Some(text) = arg.to_str().filter(|t| t.starts_with("--")) else {
             if dir.is_some() {
                 return Err(format!(
-                    "unexpected argument `{}` (the store directory is already given)",
-                    arg.to_string_lossy()
+                    "unexpected argument {} (the store directory is already given)",
+                    Quoted(&arg.to_string_lossy())
                 ));
             }
             dir = Some(PathBuf::from(arg));
@@ -110,14 +124,17 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
             None => (text, None),
         };
         if command != "dump" {
-            return Err(format!("`{command}` takes no option `{flag}`"));
+            return Err(format!("`{command}` takes no option {}", Quoted(flag)));
         }
-        if flag == "--bypassed" {
+        if let Some(admission) = AdmissionArg::from_flag(flag) {
             if inline.is_some() {
-                return Err("--bypassed takes no value".to_owned());
+                return Err(format!("{flag} takes no value"));
             }
-            filters.bypassed = true;
+            filters.admissions.push(admission);
             continue;
+        }
+        if !VALUE_OPTIONS.contains(&flag) {
+            return Err(format!("unknown option {}", Quoted(flag)));
         }
         let value = match inline {
             Some(v) => v,
@@ -156,8 +173,30 @@ struct DumpArgs {
     from: Option<u64>,
     /// `--limit`.
     limit: Option<u64>,
+    /// Every `--bypassed`, `--direct` and `--ungated`, in order.
+    admissions: Vec<AdmissionArg>,
+}
+
+/// An admission filter flag of `dump`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AdmissionArg {
     /// `--bypassed`.
-    bypassed: bool,
+    Bypassed,
+    /// `--direct`.
+    Direct,
+    /// `--ungated`.
+    Ungated,
+}
+
+impl AdmissionArg {
+    fn from_flag(flag: &str) -> Option<Self> {
+        match flag {
+            "--bypassed" => Some(Self::Bypassed),
+            "--direct" => Some(Self::Direct),
+            "--ungated" => Some(Self::Ungated),
+            _ => None,
+        }
+    }
 }
 
 impl DumpArgs {
@@ -173,7 +212,7 @@ impl DumpArgs {
             }
             "--from" => set_once(&mut self.from, flag, parse_u64(flag, value)?),
             "--limit" => set_once(&mut self.limit, flag, parse_u64(flag, value)?),
-            other => Err(format!("unknown option `{other}`")),
+            other => Err(format!("unknown option {}", Quoted(other))),
         }
     }
 
@@ -196,8 +235,12 @@ impl DumpArgs {
                 KindArg::Category(c) => region.category(c),
             };
         }
-        if self.bypassed {
-            region = region.bypassed();
+        for admission in self.admissions {
+            region = match admission {
+                AdmissionArg::Bypassed => region.bypassed(),
+                AdmissionArg::Direct => region.direct(),
+                AdmissionArg::Ungated => region.ungated(),
+            };
         }
         let from = self.from.unwrap_or(0);
         region = region.from_position(from);
@@ -222,7 +265,10 @@ enum KindArg {
 fn parse_kind(text: &str) -> Result<KindArg, String> {
     let number = |part: &str| {
         part.parse::<u16>().map_err(|_| {
-            format!("--kind `{text}` is not CAT:CODE or CAT (numbers from 0 to 65535)")
+            format!(
+                "--kind {} is not CAT:CODE or CAT (numbers from 0 to 65535)",
+                Quoted(text)
+            )
         })
     };
     match text.split_once(':') {
@@ -233,7 +279,7 @@ fn parse_kind(text: &str) -> Result<KindArg, String> {
 
 fn parse_u64(flag: &str, text: &str) -> Result<u64, String> {
     text.parse()
-        .map_err(|_| format!("{flag} `{text}` is not a non-negative whole number"))
+        .map_err(|_| format!("{flag} {} is not a non-negative whole number", Quoted(text)))
 }
 
 fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
@@ -245,8 +291,12 @@ fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String>
 }
 
 fn utf8<'a>(arg: &'a OsString, what: &str) -> Result<&'a str, String> {
-    arg.to_str()
-        .ok_or_else(|| format!("{what} `{}` is not valid UTF-8", arg.to_string_lossy()))
+    arg.to_str().ok_or_else(|| {
+        format!(
+            "{what} {} is not valid UTF-8",
+            Quoted(&arg.to_string_lossy())
+        )
+    })
 }
 
 #[cfg(test)]
@@ -268,6 +318,17 @@ mod tests {
         assert!(matches!(parse_kind("7"), Ok(KindArg::Category(7))));
         assert!(parse_kind("7:").is_err());
         assert!(parse_kind("70000:1").is_err());
+    }
+
+    #[test]
+    fn admission_flags_narrow_the_region_and_disjoint_ones_are_refused() {
+        let parsed = parse(&args(&["dump", "d", "--ungated"])).unwrap();
+        let Command::Dump { options, .. } = parsed else {
+            unreachable!("dump parses as dump")
+        };
+        assert_eq!(options.region, Region::all().ungated().from_position(0));
+        assert!(parse(&args(&["dump", "d", "--direct", "--bypassed"])).is_err());
+        assert!(parse(&args(&["dump", "d", "--direct=yes"])).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use batpak::{EventHeader, Region, Store, StoreError, StoredEvent, VerifyReport};
 
 use crate::args::DumpOptions;
-use crate::render::{Dynamic, render_header};
+use crate::render::{Dynamic, Quoted, render_header};
 
 /// Events read from the store per query in `dump`: bounds memory on large
 /// stores and lets `--limit` stop early, while keeping per-query overhead
@@ -128,7 +128,7 @@ pub(crate) fn dump(
                 Err((header, reason)) => {
                     undecodable += 1;
                     render_header(header, &mut line);
-                    let _ = write!(line, "<undecodable payload: {reason}>");
+                    let _ = write!(line, "<undecodable payload: {}>", Quoted(reason));
                 }
             }
             writeln!(out, "{line}")?;

@@ -27,6 +27,7 @@ use batpak::{Store, StoreConfig, StoreError};
 
 use crate::args::{Command, USAGE, parse};
 use crate::commands::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, stats, verify};
+use crate::render::Quoted;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -106,7 +107,7 @@ fn report_store_error(dir: &std::path::Path, e: &StoreError) -> u8 {
             eprintln!(
                 "batpak: store {} is locked: a writer has it open; read-only tools cannot \
                  share it with a writer (stop the writing process, or run on a copy)",
-                dir.display()
+                Quoted(&dir.to_string_lossy())
             );
             EXIT_USAGE
         }
@@ -115,7 +116,10 @@ fn report_store_error(dir: &std::path::Path, e: &StoreError) -> u8 {
             EXIT_DAMAGE
         }
         other => {
-            eprintln!("batpak: cannot read store {}: {other}", dir.display());
+            eprintln!(
+                "batpak: cannot read store {}: {other}",
+                Quoted(&dir.to_string_lossy())
+            );
             EXIT_USAGE
         }
     }

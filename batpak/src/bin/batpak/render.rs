@@ -1,8 +1,12 @@
 //! Showing events without their Rust type: [`Dynamic`], any msgpack value,
-//! printed as JSON-like text, and the header part of a `dump` line.
+//! printed as JSON-like text, the header part of a `dump` line, and
+//! [`Quoted`], the one way this tool prints text it did not write itself.
 //!
-//! Whatever the stored bytes hold, a rendered line stays one line: strings
-//! are escaped, bytes are hex.
+//! Whatever the stored bytes hold, a rendered line stays one line and reads
+//! as what is stored: every string from the store (gate names, bypass `by`
+//! and `why`, payload strings and keys) is a [`Quoted`] literal, bytes are
+//! hex, and a coordinate prints through its own `Display`, which quotes a
+//! part by the same rule when it could be misread.
 
 use std::fmt::{self, Write as _};
 
@@ -19,14 +23,16 @@ pub(crate) fn render_header(h: &EventHeader, line: &mut String) {
     );
     match &h.admission {
         Admission::Direct => line.push_str("direct"),
-        Admission::Gated { gates } => {
-            let _ = write!(line, "gates=[{}]", gates.join(","));
+        Admission::Gated { gates, .. } => {
+            line.push_str("gates=[");
+            for (i, gate) in gates.iter().enumerate() {
+                let comma = if i > 0 { "," } else { "" };
+                let _ = write!(line, "{comma}{}", Quoted(gate));
+            }
+            line.push(']');
         }
-        Admission::Bypassed { by, reason } => {
-            line.push_str("bypass by=");
-            push_json_string(line, by);
-            line.push_str(" why=");
-            push_json_string(line, reason);
+        Admission::Bypassed { by, reason, .. } => {
+            let _ = write!(line, "bypass by={} why={}", Quoted(by), Quoted(reason));
         }
         // A newer library may record admissions this tool does not know.
         _ => line.push_str("admission=unknown"),
@@ -140,8 +146,8 @@ impl<'de> Deserialize<'de> for Dynamic {
     }
 }
 
-/// JSON-like text: strings quoted and escaped, bytes as `h'00ff'`, maps as
-/// `{key: value, ...}` in stored order.
+/// JSON-like text: strings as [`Quoted`] literals, bytes as `h'00ff'`, maps
+/// as `{key: value, ...}` in stored order.
 impl fmt::Display for Dynamic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -151,11 +157,7 @@ impl fmt::Display for Dynamic {
             Self::UInt(u) => write!(f, "{u}"),
             // `{:?}` keeps a `.0` on whole numbers, so 1.0 never reads as 1.
             Self::Float(x) => write!(f, "{x:?}"),
-            Self::Str(s) => {
-                let mut quoted = String::with_capacity(s.len() + 2);
-                push_json_string(&mut quoted, s);
-                f.write_str(&quoted)
-            }
+            Self::Str(s) => Quoted(s).fmt(f),
             Self::Bin(bytes) => {
                 f.write_str("h'")?;
                 for b in bytes {
@@ -187,24 +189,22 @@ impl fmt::Display for Dynamic {
     }
 }
 
-/// Appends `s` as a JSON string literal: one dump line stays one line
-/// whatever the payload holds.
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
+/// Text this tool did not write (anything from the store, and the
+/// arguments it echoes), printed as a Rust string literal, exactly as `{:?}`
+/// writes a `str`: in double quotes, with `\"`, `\\`, `\n`, `\r`, `\t`, `\0`,
+/// and `\u{..}` for every other character that is not printable as it is
+/// (control characters, format characters such as U+202E or U+200B, line
+/// and paragraph separators, whitespace other than the space, unassigned
+/// and private-use code points, and combining marks). So a printed string
+/// never ends a line, never reorders or hides text, and ends at its first
+/// unescaped `"`: nothing inside it can pass for a field of the line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quoted<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
     }
-    out.push('"');
 }
 
 /// Decodes one stored payload's bytes for display; `dump` gets the same
@@ -271,6 +271,23 @@ mod tests {
         assert_eq!(
             render_payload(&bytes).unwrap(),
             r#"["Open", {"Moved": {"to": [1, 2]}}]"#
+        );
+    }
+
+    #[test]
+    fn quoted_escapes_every_character_a_coordinate_refuses() {
+        // The library's rule for printable text is the oracle: whatever it
+        // refuses in a coordinate, this tool never prints raw.
+        for c in (0..=0x10_FFFF).filter_map(char::from_u32) {
+            let text = c.to_string();
+            if batpak::Coordinate::new(text.as_str(), "s").is_err() {
+                let shown = Quoted(&text).to_string();
+                assert!(!shown.contains(c), "U+{:04X} printed raw", u32::from(c));
+            }
+        }
+        assert_eq!(
+            Quoted("a\u{202e}b\n\u{1b}\"'\\").to_string(),
+            r#""a\u{202e}b\n\u{1b}\"'\\""#
         );
     }
 

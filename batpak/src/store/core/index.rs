@@ -14,6 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::coordinate::Coordinate;
 use crate::event::{EventHeader, EventId, EventKind, Hash, decode_header};
 use crate::pipeline::AppendReceipt;
+use crate::region::AdmissionClass;
 use crate::store::engine::body::split_body;
 use crate::store::engine::{Loc, NextLoc};
 use crate::store::error::Place;
@@ -22,7 +23,10 @@ use crate::store::report::Damage;
 /// Marks "no causing event in this store".
 pub(crate) const NO_CAUSE: u64 = u64::MAX;
 /// Entry flag: the event was committed through a bypass.
-pub(crate) const FLAG_BYPASS: u8 = 1;
+const FLAG_BYPASS: u8 = 1;
+/// Entry flag: the event was committed from a receipt. An entry with
+/// neither flag was appended directly.
+const FLAG_GATED: u8 = 2;
 
 /// What the index keeps per event (fixed size, no heap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,17 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// How the event was admitted, from its flags.
+    pub(crate) fn admitted(&self) -> AdmissionClass {
+        if self.flags & FLAG_BYPASS != 0 {
+            AdmissionClass::Bypassed
+        } else if self.flags & FLAG_GATED != 0 {
+            AdmissionClass::Gated
+        } else {
+            AdmissionClass::Direct
+        }
+    }
+
     pub(crate) fn loc(&self) -> Loc {
         Loc {
             segment: self.segment,
@@ -55,7 +70,7 @@ pub(crate) struct Inserted {
     pub(crate) sequence: u64,
     pub(crate) kind: EventKind,
     pub(crate) causation: Option<EventId>,
-    pub(crate) bypass: bool,
+    pub(crate) admitted: AdmissionClass,
 }
 
 /// One stream's place in the index.
@@ -244,7 +259,7 @@ impl Index {
                 sequence: header.sequence,
                 kind: header.kind,
                 causation: header.causation,
-                bypass: header.admission.is_bypass(),
+                admitted: AdmissionClass::of(&header.admission),
             },
             loc,
             hash,
@@ -297,7 +312,11 @@ impl Index {
             len: loc.len,
             kind: event.kind,
             stream,
-            flags: if event.bypass { FLAG_BYPASS } else { 0 },
+            flags: match event.admitted {
+                AdmissionClass::Direct => 0,
+                AdmissionClass::Gated => FLAG_GATED,
+                AdmissionClass::Bypassed => FLAG_BYPASS,
+            },
         });
     }
 
@@ -410,7 +429,9 @@ impl Index {
 // ---- checkpoint -------------------------------------------------------
 
 const CHECKPOINT_MAGIC: [u8; 8] = *b"BATPAKCK";
-const CHECKPOINT_VERSION: u16 = 1;
+/// Version 2 added the gated flag; a version-1 checkpoint cannot tell a
+/// gated event from a direct one, so it is ignored and the log rescanned.
+const CHECKPOINT_VERSION: u16 = 2;
 /// Bytes of one entry in a checkpoint (without its optional cause).
 const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 4 + 1;
 /// Checkpoint entry flag: a cause position follows.

@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use serde::de::DeserializeOwned;
 
 use super::Core;
-use super::index::{Entry, FLAG_BYPASS, IdHasher, Index, StreamState};
+use super::index::{Entry, IdHasher, Index, StreamState};
 use crate::coordinate::Coordinate;
 use crate::event::{
     EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
@@ -70,13 +70,7 @@ enum HashFrom {
 
 /// [`Region::matches`] said of an index entry and its stream.
 pub(crate) fn entry_matches(region: &Region, stream: &StreamState, e: &Entry, p: u64) -> bool {
-    region.matches_fields(
-        &stream.coordinate,
-        e.kind,
-        e.sequence,
-        p,
-        e.flags & FLAG_BYPASS != 0,
-    )
+    region.matches_fields(&stream.coordinate, e.kind, e.sequence, p, e.admitted())
 }
 
 impl Core {

@@ -15,10 +15,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::index::{Fingerprint, Index, Inserted, KeyEntry};
 use super::read::Depth;
 use super::{Core, InFlight, WriteScratch};
-use crate::coordinate::Coordinate;
+use crate::coordinate::{Coordinate, find_unprintable};
 use crate::event::{Admission, EventId, EventKind, Hash, HeaderRef, encode_header_ref_into};
 use crate::guard::AppendOptions;
 use crate::pipeline::AppendReceipt;
+use crate::region::AdmissionClass;
 use crate::store::config::{MAX_IDEMPOTENCY_KEY_LEN, SyncPolicy};
 use crate::store::engine::body::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, write_body_prefix,
@@ -72,7 +73,7 @@ impl Core {
         out: &mut R,
     ) -> Result<u64, StoreError> {
         let _appending = InFlight::enter(&self.appending);
-        let fingerprint = self.check_input(coord, events, options)?;
+        let fingerprint = self.check_input(coord, events, options, admission)?;
         let mut scratch = lock(&self.writer);
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(StoreError::Poisoned);
@@ -94,18 +95,20 @@ impl Core {
         Ok(end)
     }
 
-    /// Step 1, before any lock: the call is writable and within every
-    /// limit. Returns the idempotency fingerprint of the call's content
-    /// when it carries a key.
+    /// Step 1, before any lock: the call is writable, within every limit,
+    /// and its admission text printable. Returns the idempotency
+    /// fingerprint of the call's content when it carries a key.
     fn check_input(
         &self,
         coord: &Coordinate,
         events: &[(EventKind, Vec<u8>)],
         options: &AppendOptions,
+        admission: &Admission,
     ) -> Result<Option<Hash>, StoreError> {
         if !self.writable {
             return Err(StoreError::ReadOnly);
         }
+        check_admission(admission)?;
         if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
             return Err(StoreError::BatchSize {
                 len: events.len(),
@@ -290,6 +293,32 @@ impl Core {
     }
 }
 
+/// Gate names and a bypass's `by` and `reason` are printed wherever the
+/// event is shown, so they follow the rule coordinates follow
+/// ([`find_unprintable`]). A gate set takes any gate name, so gated text is
+/// checked here; a [`Bypass`](crate::Bypass) checked its text when it was
+/// made, and is checked again so that the log never holds text that prints
+/// as something else, whatever path an admission took.
+fn check_admission(admission: &Admission) -> Result<(), StoreError> {
+    let check = |field: &'static str, text: &str| match find_unprintable(text) {
+        None => Ok(()),
+        Some((index, c)) => Err(StoreError::UnprintableAdmission {
+            field,
+            text: text.to_owned(),
+            index,
+            code: u32::from(c),
+        }),
+    };
+    match admission {
+        Admission::Direct => Ok(()),
+        Admission::Gated { gates } => gates.iter().try_for_each(|g| check("gate name", g)),
+        Admission::Bypassed { by, reason } => {
+            check("bypass by", by)?;
+            check("bypass reason", reason)
+        }
+    }
+}
+
 /// Step 3: each event's header (sequence, position, chain link) and body
 /// are encoded into the scratch batch, and its chain hash computed over
 /// exactly the stored bytes.
@@ -306,7 +335,7 @@ fn encode(
     scratch.hashes.clear();
     let mut prev = admitted.head;
     let last = events.len() - 1;
-    let bypass = admission.is_bypass();
+    let class = AdmissionClass::of(admission);
     for (i, ((kind, payload), &id)) in events.iter().zip(&scratch.ids).enumerate() {
         let sequence = admitted.version + 1 + i as u64;
         let header = HeaderRef {
@@ -354,7 +383,7 @@ fn encode(
             sequence,
             kind: *kind,
             causation: options.causation,
-            bypass,
+            admitted: class,
         });
     }
     Ok(())

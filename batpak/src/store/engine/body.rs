@@ -53,6 +53,22 @@ pub(crate) fn split_body(body: &[u8]) -> Option<BodyParts<'_>> {
     })
 }
 
+/// The bytes every encoded event header starts with: an array of its 11
+/// fields (`0x9b`), then the id as bin 16 (`0xc4 0x10`).
+const HEADER_ID_PREFIX: [u8; 3] = [0x9b, 0xc4, 16];
+
+/// The event id of an encoded header, read from its first 19 bytes without
+/// decoding the rest; `None` when the header does not start as FORMAT.md
+/// says (recovery uses it to reject a candidate frame before any CRC).
+pub(crate) fn header_event_id(header: &[u8]) -> Option<u128> {
+    let at = HEADER_ID_PREFIX.len();
+    if header.get(..at)? != HEADER_ID_PREFIX {
+        return None;
+    }
+    let id: [u8; 16] = header.get(at..at + 16)?.try_into().ok()?;
+    Some(u128::from_be_bytes(id))
+}
+
 /// The fields of an encoded header that the index also holds, read in
 /// place without decoding the rest: what every read checks a frame against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,9 +88,8 @@ pub(crate) struct HeaderPeek<'a> {
 /// array of two strings). `None` when the bytes do not start as FORMAT.md
 /// says; a full decode is what reports why.
 pub(crate) fn peek_header(header: &[u8]) -> Option<HeaderPeek<'_>> {
-    let mut r = Peek(header);
-    r.byte(0x9b)?;
-    let id = r.id()?;
+    let id = header_event_id(header)?;
+    let mut r = Peek(header.get(HEADER_ID_PREFIX.len() + 16..)?);
     r.id()?; // correlation
     if r.0.first() == Some(&0xc0) {
         r.0 = r.0.get(1..)?; // no causation

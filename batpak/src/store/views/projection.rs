@@ -182,7 +182,7 @@ fn encode_region(h: &mut blake3::Hasher, region: &Region) {
     }
     put_range(h, region.sequence_range());
     put_range(h, region.position_range());
-    h.update(&[u8::from(region.is_bypassed_only())]);
+    h.update(&[region.admission_filter().key_byte()]);
 }
 
 fn checksum(key: &CacheKey, head: &[u8], state: &[u8]) -> [u8; 32] {

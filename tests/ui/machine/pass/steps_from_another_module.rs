@@ -22,7 +22,7 @@ mod checkout {
     pub fn place(
         store: &Store,
         draft: Machine<Order, order::Draft>,
-    ) -> Result<Machine<Order, order::Placed>, MachineError> {
+    ) -> Result<Machine<Order, order::Placed>, StepError<Order, order::Draft>> {
         draft.placed(store, 2)
     }
 }
@@ -34,7 +34,7 @@ mod glob {
         store: &batpak::Store,
         draft: batpak::Machine<Order, order::Draft>,
     ) -> Result<batpak::Machine<Order, order::Placed>, batpak::MachineError> {
-        draft.placed(store, 3)
+        Ok(draft.placed(store, 3)?)
     }
 }
 

@@ -138,31 +138,69 @@ pub(crate) enum FrameCheck {
     BadCrc,
 }
 
-/// Checks the frame at the start of `bytes` without allocating.
-pub(crate) fn check_frame(bytes: &[u8], max_body_len: u32) -> FrameCheck {
+/// A frame prefix whose length is possible: what [`frame_prefix`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FramePrefix {
+    /// Body length, 1 ..= the segment's maximum, within the bytes present.
+    pub(crate) body_len: u32,
+    /// The CRC the frame claims.
+    pub(crate) crc: u32,
+}
+
+impl FramePrefix {
+    /// The bytes of the frame (prefix included) within the bytes checked.
+    pub(crate) fn frame_len(self) -> usize {
+        FRAME_PREFIX_LEN + self.body_len as usize
+    }
+}
+
+/// Reads the frame prefix at the start of `bytes` and checks its length
+/// (nonzero, at most `max_body_len`, within `bytes`) without computing the
+/// CRC; `Err` says why it cannot be a frame.
+pub(crate) fn frame_prefix(bytes: &[u8], max_body_len: u32) -> Result<FramePrefix, FrameCheck> {
     if bytes.len() < FRAME_PREFIX_LEN {
-        return FrameCheck::ShortPrefix;
+        return Err(FrameCheck::ShortPrefix);
     }
     let len = read_u32(bytes, FRAME_LEN_AT);
     if len == 0 {
-        return FrameCheck::ZeroLength;
+        return Err(FrameCheck::ZeroLength);
     }
     if len > max_body_len {
-        return FrameCheck::TooLong(len);
+        return Err(FrameCheck::TooLong(len));
     }
-    let Ok(body_len) = usize::try_from(len) else {
-        return FrameCheck::TooLong(len);
-    };
-    let Some(body) = bytes.get(FRAME_PREFIX_LEN..FRAME_PREFIX_LEN + body_len) else {
-        return FrameCheck::PastEnd(len);
+    let fits = usize::try_from(len)
+        .ok()
+        .and_then(|body_len| FRAME_PREFIX_LEN.checked_add(body_len))
+        .is_some_and(|end| end <= bytes.len());
+    if !fits {
+        return Err(FrameCheck::PastEnd(len));
+    }
+    Ok(FramePrefix {
+        body_len: len,
+        crc: read_u32(bytes, FRAME_CRC_AT),
+    })
+}
+
+/// The frame's length field: the bytes its CRC covers before the body.
+pub(crate) fn length_field(frame: &[u8]) -> &[u8] {
+    frame.get(FRAME_LEN_AT..FRAME_CRC_AT).unwrap_or(&[])
+}
+
+/// Checks the frame at the start of `bytes` without allocating.
+pub(crate) fn check_frame(bytes: &[u8], max_body_len: u32) -> FrameCheck {
+    let prefix = match frame_prefix(bytes, max_body_len) {
+        Ok(prefix) => prefix,
+        Err(problem) => return problem,
     };
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&bytes[FRAME_LEN_AT..FRAME_CRC_AT]);
-    crc.update(body);
-    if crc.finalize() != read_u32(bytes, FRAME_CRC_AT) {
+    crc.update(length_field(bytes));
+    crc.update(&bytes[FRAME_PREFIX_LEN..prefix.frame_len()]);
+    if crc.finalize() != prefix.crc {
         return FrameCheck::BadCrc;
     }
-    FrameCheck::Valid { body_len: len }
+    FrameCheck::Valid {
+        body_len: prefix.body_len,
+    }
 }
 
 /// The body of a frame already known valid by [`check_frame`].

@@ -1,6 +1,6 @@
 //! The default log engine: numbered, append-only segment files.
 //!
-//! Layout and recovery rules are in `batpak/FORMAT.md`; [`format`] is the
+//! Layout and recovery rules are in `batpak/FORMAT.md`; [`mod@format`] is the
 //! one place that encodes them. The engine stores frame bodies in position
 //! order and hands them back; it never interprets a body beyond its framing
 //! prefix (batch count), so all event semantics stay in the core. Every file
@@ -10,8 +10,15 @@
 //! Concurrency: appends are serialized by the `active` mutex (the core also
 //! serializes them); readers use positional reads on shared file handles and
 //! only take the mutex for bytes still in the write buffer.
+//!
+//! Open files: the active segment stays open; others are opened when read,
+//! through a bounded cache ([`handles`]), so a store of any number of
+//! segments needs a bounded number of descriptors. Open itself reads each
+//! segment whole and keeps no handle.
 
+mod crc_range;
 pub(crate) mod format;
+mod handles;
 pub(crate) mod reader;
 pub(crate) mod recovery;
 pub(crate) mod writer;
@@ -25,11 +32,12 @@ use self::format::{
     FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, SegmentHeader, max_body_len, parse_segment_file_name,
     segment_file_name,
 };
+use self::handles::Handles;
 use self::reader::{checked_body, frame_len, read_at};
 use self::recovery::{FoundFrame, SegmentScan, scan_segment};
 use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
 use super::{BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
-use crate::store::config::StoreConfig;
+use crate::store::config::{MIN_OPEN_SEGMENTS, StoreConfig};
 use crate::store::error::{Place, StoreError};
 use crate::store::fs::{FileSystem, FsFile, replace_atomically};
 use crate::store::lock::{lock, read_lock, write_lock};
@@ -39,14 +47,6 @@ pub(crate) const CHECKPOINT_FILE: &str = "index.ckpt";
 /// Largest contiguous run read with one positional read.
 const MAX_RUN_BYTES: u64 = 8 * 1024 * 1024;
 
-/// A segment file readers can use, with its known valid length (exact for
-/// every segment but the active one).
-#[derive(Debug)]
-struct SegmentFileLen {
-    file: Arc<dyn FsFile>,
-    len: u64,
-}
-
 /// Segment files in a directory.
 #[derive(Debug)]
 pub(crate) struct SegmentEngine {
@@ -54,9 +54,11 @@ pub(crate) struct SegmentEngine {
     dir: PathBuf,
     max_body_len: u32,
     segment_max: u64,
-    /// Segment `n` is at index `n - 1`. `len` is exact for every segment
-    /// but the active one (see `active_os_len`).
-    files: RwLock<Vec<SegmentFileLen>>,
+    /// Valid length of segment `n` at index `n - 1`: exact for every
+    /// segment but the active one (see `active_os_len`).
+    lens: RwLock<Vec<u64>>,
+    /// The active segment's handle and a bounded cache of others'.
+    handles: Handles,
     active: Mutex<Option<Active>>,
     active_segment: AtomicU32,
     active_os_len: AtomicU64,
@@ -89,7 +91,7 @@ impl SegmentEngine {
         if writable {
             remove_checkpoint_in(&*fs, &dir)?;
         }
-        let mut files = Vec::with_capacity(numbers.len());
+        let mut lens = Vec::with_capacity(numbers.len());
         let mut next_first: u64 = 0;
         let mut last_frames = 0u64;
         for (i, &n) in numbers.iter().enumerate() {
@@ -132,47 +134,35 @@ impl SegmentEngine {
                         return Ok(ControlFlow::Break(()));
                     }
                     last_frames = frames.len() as u64;
-                    let file = fs
-                        .open_read(&path)
-                        .map_err(|e| StoreError::io("open", &path, e))?;
-                    files.push(SegmentFileLen {
-                        file,
-                        len: valid_end,
-                    });
+                    lens.push(valid_end);
                 }
             }
         }
         let max_body = max_body_len(config.max_payload_bytes);
         let mut active = None;
         if writable {
-            let mut a = match files.last() {
+            let mut a = match lens.last() {
                 // After removing a torn new segment, the one before it is
                 // active again: open never needs to write a new file.
-                Some(last) => {
-                    let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
+                Some(&len) => {
+                    let n = u32::try_from(lens.len()).unwrap_or(u32::MAX);
                     let path = dir.join(segment_file_name(n));
-                    reopen_segment(&*fs, path, n, last.len, last_frames)?
+                    reopen_segment(&*fs, path, n, len, last_frames)?
                 }
                 _ => {
-                    let n = u32::try_from(files.len() + 1).unwrap_or(u32::MAX);
+                    let n = u32::try_from(lens.len() + 1).unwrap_or(u32::MAX);
                     let a = create_segment(&*fs, &dir, n, next_first, max_body)?;
-                    files.push(SegmentFileLen {
-                        file: Arc::clone(&a.file),
-                        len: a.os_len,
-                    });
+                    lens.push(a.os_len);
                     a
                 }
             };
-            if let Some(last) = files.last_mut() {
-                last.file = Arc::clone(&a.file);
-            }
             // What a crashed process left in the page cache is indexed now
             // (and may be returned to an idempotent retry): make it durable.
             a.sync()?;
             active = Some(a);
         }
         Ok(ControlFlow::Continue((
-            Self::assemble(fs, config, files, active),
+            Self::assemble(fs, config, lens, active),
             report,
         )))
     }
@@ -204,47 +194,44 @@ impl SegmentEngine {
         }
         // The log is exactly as the checkpoint saw it: no scan needed. The
         // checkpoint goes away now, so it can never describe a later log.
-        let mut files = Vec::with_capacity(numbers.len());
-        for (&n, &len) in numbers.iter().zip(&lens) {
-            let path = dir.join(segment_file_name(n));
-            let file = fs
-                .open_read(&path)
-                .map_err(|e| StoreError::io("open", &path, e))?;
-            files.push(SegmentFileLen { file, len });
-        }
         let mut active = None;
         if writable {
             remove_checkpoint_in(&**fs, dir)?;
-            let n = u32::try_from(files.len()).unwrap_or(u32::MAX);
+            let n = u32::try_from(lens.len()).unwrap_or(u32::MAX);
             let len = lens.last().copied().unwrap_or(0);
             let frames = u64::from(len > SEGMENT_HEADER_LEN as u64);
             let mut a = reopen_segment(&**fs, dir.join(segment_file_name(n)), n, len, frames)?;
-            if let Some(last) = files.last_mut() {
-                last.file = Arc::clone(&a.file);
-            }
             // What a crashed process left in the page cache is indexed now
             // (and may be returned to an idempotent retry): make it durable.
             a.sync()?;
             active = Some(a);
         }
-        Ok(Some(Self::assemble(Arc::clone(fs), config, files, active)))
+        Ok(Some(Self::assemble(Arc::clone(fs), config, lens, active)))
     }
 
     fn assemble(
         fs: Arc<dyn FileSystem>,
         config: &StoreConfig,
-        files: Vec<SegmentFileLen>,
+        lens: Vec<u64>,
         active: Option<Active>,
     ) -> Self {
         let (active_segment, active_os_len) = active
             .as_ref()
             .map_or((u32::MAX, 0), |a: &Active| (a.segment, a.os_len));
+        // The active segment, when there is one, holds one of the
+        // `max_open_segments`; a read-only store caches them all.
+        let bound = config.max_open_segments.max(MIN_OPEN_SEGMENTS);
+        let handles = Handles::new(bound - usize::from(active.is_some()));
+        if let Some(a) = &active {
+            handles.set_active(a.segment, Arc::clone(&a.file));
+        }
         Self {
             fs,
             dir: config.dir.clone(),
             max_body_len: max_body_len(config.max_payload_bytes),
             segment_max: config.segment_max_bytes.max(1),
-            files: RwLock::new(files),
+            lens: RwLock::new(lens),
+            handles,
             active: Mutex::new(active),
             active_segment: AtomicU32::new(active_segment),
             active_os_len: AtomicU64::new(active_os_len),
@@ -252,15 +239,30 @@ impl SegmentEngine {
         }
     }
 
+    /// The handle of `segment`, opened (and cached) if need be.
     fn file(&self, segment: u32) -> Result<Arc<dyn FsFile>, StoreError> {
-        let files = read_lock(&self.files);
-        segment
-            .checked_sub(1)
-            .and_then(|i| files.get(i as usize))
-            .map(|s| Arc::clone(&s.file))
-            .ok_or_else(|| {
-                StoreError::corrupt(Place::segment(segment, 0), "index names a missing segment")
-            })
+        self.check_exists(segment)?;
+        self.handles.get(segment, || self.open_segment(segment))
+    }
+
+    fn check_exists(&self, segment: u32) -> Result<(), StoreError> {
+        let count = read_lock(&self.lens).len();
+        if segment == 0 || segment as usize > count {
+            return Err(StoreError::corrupt(
+                Place::segment(segment, 0),
+                "index names a missing segment",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens a complete segment for reading: what the handle cache calls
+    /// on a miss, with no lock held.
+    fn open_segment(&self, segment: u32) -> Result<Arc<dyn FsFile>, StoreError> {
+        let path = self.dir.join(segment_file_name(segment));
+        self.fs
+            .open_read(&path)
+            .map_err(|e| StoreError::io("open", &path, e))
     }
 
     /// True when the bytes of `loc` are certainly in the OS's hands.
@@ -295,15 +297,14 @@ impl SegmentEngine {
             self.max_body_len,
         )?;
         {
-            let mut files = write_lock(&self.files);
-            if let Some(old) = files.last_mut() {
-                old.len = a.os_len;
+            let mut lens = write_lock(&self.lens);
+            if let Some(old) = lens.last_mut() {
+                *old = a.os_len;
             }
-            files.push(SegmentFileLen {
-                file: Arc::clone(&next.file),
-                len: next.os_len,
-            });
+            lens.push(next.os_len);
         }
+        self.handles
+            .set_active(next.segment, Arc::clone(&next.file));
         self.active_os_len.store(next.os_len, Ordering::SeqCst);
         self.active_segment.store(next.segment, Ordering::SeqCst);
         *a = next;
@@ -541,7 +542,9 @@ impl LogEngine for SegmentEngine {
         let mut buf = Vec::new();
         for (i, &len) in lens.iter().enumerate() {
             let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            let file = self.file(n)?;
+            // One pass over every segment: borrow cached handles, but keep
+            // the ones it opens out of the cache readers rely on.
+            let file = self.handles.get_uncached(n, || self.open_segment(n))?;
             read_at(
                 &*file,
                 n,
@@ -565,16 +568,15 @@ impl LogEngine for SegmentEngine {
     }
 
     fn extent(&self) -> Vec<u64> {
-        let files = read_lock(&self.files);
+        let lens = read_lock(&self.lens);
         let active = self.active_segment.load(Ordering::SeqCst);
-        files
-            .iter()
+        lens.iter()
             .enumerate()
-            .map(|(i, s)| {
+            .map(|(i, &len)| {
                 if i + 1 == active as usize {
                     self.active_os_len.load(Ordering::SeqCst)
                 } else {
-                    s.len
+                    len
                 }
             })
             .collect()

@@ -1,0 +1,125 @@
+//! The segment engine keeps a bounded number of segment files open: a store
+//! of far more segments than the process may hold descriptors still opens
+//! (by rescan and from its checkpoint), reads every segment and verifies.
+//!
+//! The work runs in a child process (this test binary again, one test
+//! selected) whose descriptor limit is set by the shell's `ulimit -n`, so no
+//! dependency is needed and the parent's limit is untouched.
+
+mod common;
+
+use std::process::Command;
+
+use batpak::StoredEvent;
+use batpak::prelude::*;
+use common::*;
+
+/// Set by the parent: the store directory the child works on.
+const CHILD_DIR: &str = "BATPAK_OPEN_FILES_CHILD_DIR";
+/// Segments in the store: one event each.
+const SEGMENTS: u64 = 2_000;
+/// Streams the events are spread over, round-robin.
+const STREAMS: u64 = 10;
+/// The child's descriptor limit: far below `SEGMENTS`.
+const FD_LIMIT: u32 = 128;
+
+fn config(dir: &str) -> StoreConfig {
+    // Every append after the first of a segment rotates: one event a segment.
+    StoreConfig::new(dir)
+        .segment_max_bytes(1)
+        .sync_policy(SyncPolicy::Manual)
+}
+
+/// Reads every event (one query, then stream by stream), checks them, and
+/// verifies the store; returns a line saying what it did.
+fn read_everything(store: &Store, how: &str) -> String {
+    let all: Vec<StoredEvent<Payload>> = store.query(&Region::all()).unwrap();
+    assert_eq!(all.len() as u64, SEGMENTS, "{how}");
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e.payload, payload(i as u64), "{how}: event {i}");
+    }
+    let mut streamed = 0;
+    for s in 0..STREAMS {
+        let events: Vec<StoredEvent<Payload>> = store.stream(&coord(&format!("e{s}"))).unwrap();
+        assert_eq!(events.len() as u64, SEGMENTS / STREAMS, "{how}: stream {s}");
+        streamed += events.len();
+    }
+    assert!(store.verify().unwrap().is_ok(), "{how}: verify");
+    format!(
+        "{how}: {} segments, {} events queried, {streamed} streamed, verify ok, \
+         {} segment files open",
+        store.stats().segments,
+        all.len(),
+        open_segment_files()
+    )
+}
+
+/// Segment files this process holds open now (Linux: `/proc/self/fd`).
+fn open_segment_files() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|fds| {
+            fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .filter(|target| target.extension().is_some_and(|e| e == "seg"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Child half: does nothing unless started by the test below.
+#[test]
+fn open_files_child() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    // No checkpoint: open rescans every segment.
+    let store = Store::open(config(&dir)).unwrap();
+    assert!(!store.stats().opened_from_checkpoint);
+    println!("{}", read_everything(&store, "rescan open"));
+    store.close().unwrap();
+    let store = Store::open(config(&dir)).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    println!("{}", read_everything(&store, "checkpoint open"));
+    assert!(open_segment_files() <= 64, "the default bound holds");
+    store.close().unwrap();
+    let store = Store::open_read_only(config(&dir).max_open_segments(8)).unwrap();
+    println!(
+        "{}",
+        read_everything(&store, "read-only open, max_open_segments(8)")
+    );
+    assert!(open_segment_files() <= 8, "a configured bound holds");
+}
+
+#[test]
+fn store_of_more_segments_than_the_descriptor_limit_opens_reads_and_verifies() {
+    let _serial = serial();
+    let dir = fast_dir();
+    let path = dir.path().to_str().unwrap().to_owned();
+    let store = Store::open(config(&path)).unwrap();
+    for i in 0..SEGMENTS {
+        store
+            .append(&coord(&format!("e{}", i % STREAMS)), KIND, &payload(i))
+            .unwrap();
+    }
+    store.sync().unwrap();
+    assert_eq!(store.stats().segments, SEGMENTS);
+    drop(store); // no close: no checkpoint, the child's first open rescans
+
+    let exe = std::env::current_exe().unwrap();
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(r#"ulimit -n {FD_LIMIT} && exec "$0" "$@""#))
+        .arg(&exe)
+        .args(["--exact", "open_files_child", "--nocapture"])
+        .env(CHILD_DIR, &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("child (ulimit -n {FD_LIMIT}) stdout:\n{stdout}");
+    assert!(
+        output.status.success(),
+        "child failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert_eq!(stdout.matches("verify ok").count(), 3, "{stdout}");
+}
