@@ -71,6 +71,50 @@ impl Names {
     }
 }
 
+/// The doc of the inherent impl, which rustdoc shows on the enum's page: a
+/// map of everything the derive generated, linked, and the gates that run.
+fn overview_doc(machine: &Machine<'_>, names: &Names) -> TokenStream {
+    let name = machine.ident;
+    let Names {
+        public_module,
+        state,
+        handle,
+        ..
+    } = names;
+    let traits: Vec<String> = machine
+        .states()
+        .iter()
+        .filter(|from| machine.edges().any(|(f, _, _)| f == *from))
+        .map(|from| format!("[`{}`]", names.steps(machine, from)))
+        .collect();
+    let gates = match gate_list(machine).as_str() {
+        "none" => "none: every legal step commits".to_owned(),
+        list => format!("{list} (each runs on the events its `#[gate(..)]` names)"),
+    };
+    doc(&format!(
+        " What `#[derive(StateMachine)]` generated for [`{name}`]: the state markers in \
+         [`{public_module}`] (the `S` of a typed handle `Machine<{name}, S>`), the runtime \
+         state [`{state}`], the handle enum [`{handle}`] that [`{name}::load`] returns, and \
+         one step trait per state with steps: {}.\n\n Gates: {gates}.",
+        traits.join(", ")
+    ))
+}
+
+/// The machine's gates as a doc list (`none` without gates).
+fn gate_list(machine: &Machine<'_>) -> String {
+    let gates: Vec<String> = machine
+        .attr
+        .gates
+        .iter()
+        .map(|g| format!("`{}`", quote!(#g).to_string().replace(' ', "")))
+        .collect();
+    if gates.is_empty() {
+        "none".to_owned()
+    } else {
+        gates.join(", ")
+    }
+}
+
 /// One `#[doc = ".."]` per line, so formatted output reads as `///` lines.
 pub(super) fn doc(text: &str) -> TokenStream {
     let lines = text
@@ -564,7 +608,14 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
             " The steps one [`{name}`] in state [`{public_module}::{from}`] can take: one method \
              per legal event. Each takes the handle, runs the machine's gates that apply to the \
              event, commits at the handle's version and returns the handle in the target state; \
-             a refused step returns this handle inside its `StepError`."
+             a refused step returns this handle inside its `StepError`.\n\n {}",
+            match gate_list(machine).as_str() {
+                "none" => "This machine has no gates: every legal step commits.".to_owned(),
+                list => format!(
+                    "Gates of this machine (each runs on the events its `#[gate(..)]` names): \
+                     {list}."
+                ),
+            }
         ));
         let mut decls = Vec::new();
         let mut defs = Vec::new();
@@ -719,7 +770,9 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
     ));
     let mermaid = LitStr::new(&mermaid, proc_macro2::Span::call_site());
     let dot = LitStr::new(&dot, proc_macro2::Span::call_site());
+    let overview = overview_doc(machine, names);
     parse_quote! {
+        #overview
         #[automatically_derived]
         impl #name {
             #mermaid_doc
