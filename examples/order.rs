@@ -1,7 +1,8 @@
 //! The order workflow, end to end on the embedded segment store:
 //! create an order, see a gate refuse a step and retry it corrected with
-//! the handle the refusal gave back, see a stale handle lose a race, reopen
-//! the store and carry on, print the diagram.
+//! the handle the refusal gave back, see a gate that reads the order's own
+//! data (what was placed) refuse a wrong payment, see a stale handle lose a
+//! race, reopen the store and carry on, print the diagram.
 //!
 //! Run it with `cargo run -p batpak-examples --example order`.
 
@@ -20,8 +21,9 @@ struct Shop {
     states(Draft, Placed, Paid, Shipped, Cancelled),
     initial = Draft,
     terminal(Shipped, Cancelled),
-    gates(within_credit_limit, shop_is_open),
+    gates(within_credit_limit, shop_is_open, pays_the_total),
     context = Shop,
+    data = Bill,
 )]
 enum Order {
     #[transition(Draft -> Placed)]
@@ -32,6 +34,38 @@ enum Order {
     Shipped { carrier: String },
     #[transition(Draft | Placed | Paid -> Cancelled)]
     Cancelled { reason: String },
+}
+
+/// What the order's events said so far: its data, folded once per event and
+/// kept with its state (`handle.data()`, and gates that ask for it).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Bill {
+    total_cents: u64,
+    paid_cents: u64,
+}
+
+impl MachineData<Order> for Bill {
+    fn apply(&mut self, event: &Order) {
+        match event {
+            Order::Placed { total_cents, .. } => self.total_cents = *total_cents,
+            Order::Paid { amount_cents } => self.paid_cents = *amount_cents,
+            Order::Shipped { .. } | Order::Cancelled { .. } => {}
+        }
+    }
+}
+
+/// A payment is exactly the total placed.
+#[gate(Order::Paid)]
+fn pays_the_total(_shop: &Shop, bill: &Bill, event: &Order) -> Result<(), Denial> {
+    match event {
+        Order::Paid { amount_cents } if *amount_cents != bill.total_cents => Err(Denial::new(
+            "wrong_amount",
+            "a payment must equal the placed total",
+        )
+        .with("total_cents", bill.total_cents)
+        .with("amount_cents", amount_cents)),
+        _ => Ok(()),
+    }
 }
 
 /// Orders above the customer's credit limit are refused.
@@ -80,9 +114,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         };
         let placed = draft.placed(&store, &shop, 3, 4_200)?;
-        println!("placed at version {}", placed.version());
+        println!(
+            "placed at version {}, total {}",
+            placed.version(),
+            placed.data().total_cents
+        );
 
-        // Someone else pays the order through a handle of their own...
+        // Someone else pays the order through a handle of their own; a
+        // wrong amount is refused by the gate that reads the bill...
+        let wrong = Order::Paid {
+            amount_cents: 4_000,
+        };
+        if let Err(MachineError::Denied(denial)) = Order::submit(&store, &shop, &coord, wrong) {
+            println!("refused: {denial}");
+        }
         let OrderHandle::Placed(theirs) = Order::load(&store, &coord)? else {
             return Err("order should be placed".into());
         };
@@ -102,6 +147,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(StoreConfig::new(dir.path()))?;
     println!("after reopen: {}", Order::state_of(&store, &coord)?);
     if let OrderHandle::Paid(paid) = Order::load(&store, &coord)? {
+        println!(
+            "paid {} of {}",
+            paid.data().paid_cents,
+            paid.data().total_cents
+        );
         let shipped = paid.shipped(&store, &shop, "parcel-post".to_owned())?;
         println!("shipped at version {}", shipped.version());
     }

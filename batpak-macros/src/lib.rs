@@ -30,7 +30,10 @@ use syn::{DeriveInput, parse_macro_input};
 ///     gates(within_credit_limit, shop_is_open),         // #[gate] functions, run in order;
 ///                                                       // every gate for Order must be here
 ///     context = Shop,                                   // what gates read (default `()`)
+///     data = Bill,                                      // folded from the events (default `()`)
 ///     category = 7,                                     // default: blake3 of the enum's name
+///     rename(module = order_states,                     // when your crate already has a
+///            state = OrderStatus, handle = AnyOrder),   // `mod order`, `OrderState`, `OrderHandle`
 ///     crate = ::batpak,                                 // path of the runtime crate
 ///     accept_direct_appends,                            // see "Direct appends" below
 /// )]
@@ -54,6 +57,35 @@ use syn::{DeriveInput, parse_macro_input};
 /// changes a stored kind. Two variants with the same code are a compile
 /// error naming both; `kind = N` resolves it.
 ///
+/// Every kind has a name: `Order::PLACED` for variant `Placed` (the
+/// variant's name in `SCREAMING_SNAKE_CASE`), and `Order::KINDS` lists them
+/// all in declaration order (also `StateMachine::KINDS`). A projection over
+/// a machine's events takes the enum as its event type and names the kinds
+/// it wants, receiving only those variants (other kinds are skipped unread):
+///
+/// ```text
+/// impl Projection for Takings {
+///     type Event = Order;                    // the machine enum itself
+///     fn kinds() -> Option<&'static [EventKind]> { Some(&[Order::PAID]) }
+///     fn apply(&mut self, event: &StoredEvent<Order>) { /* only `Paid` arrives */ }
+///     // ..
+/// }
+/// ```
+///
+/// (A runnable version is on `batpak::StateMachine::KINDS`.)
+///
+/// # Machine data
+/// `data = Bill` gives the machine data folded from its own events: `Bill`
+/// implements `batpak::MachineData<Order>` (`Default` and serde, plus `fn
+/// apply(&mut self, event: &Order)`, written once). The runtime keeps it
+/// beside the state in the machine's projection (cached by the store, one
+/// `apply` per new event, persisted by a persistent projection cache),
+/// hands it out with typed handles (`handle.data()`, also on `OrderHandle`
+/// from `load`), and passes it to every gate that takes it (see
+/// [`macro@gate`]) on typed steps and `submit` alike. Bump
+/// `MachineData::VERSION` when `apply` changes meaning, so cached data is
+/// refolded. Without `data`, the data is `()`.
+///
 /// # Direct appends
 /// A machine's stream is written by its steps (gated) and by audited
 /// bypasses. An event of the stream that neither admitted (appended through
@@ -67,21 +99,36 @@ use syn::{DeriveInput, parse_macro_input};
 /// # What is generated
 /// For `enum Order`: a module `order` with one marker type per state; the
 /// runtime `OrderState` (`Copy`, `Eq`, `Hash`, `Display`, serde);
-/// `impl batpak::StateMachine for Order` (the transition table `apply`,
-/// `kind`, the gates); for each listed gate, a hidden marker impl its
+/// `impl batpak::MachineTypes for Order` (the state, context and data
+/// types) and `impl batpak::StateMachine for Order` (the transition table
+/// `apply`, `kind`, the gates); what its gates may take (hidden impls that
+/// `#[gate]` checks its parameters against); for each listed gate, a hidden marker impl its
 /// `#[gate]` checks for (see [`macro@gate`]); per source state a trait `Order<State>Transitions`
 /// implemented for `Machine<Order, order::<State>>` with one method per legal
 /// step (named after the variant in `snake_case`, taking `store`, `ctx` when
 /// the machine has a context, then the variant's fields, and returning the
 /// next state's handle or a `StepError` that gives this one back); `OrderHandle`, the
 /// enum `load` returns; and `Order::{create, load, state_of, submit,
-/// MERMAID, DOT}`.
+/// MERMAID, DOT, KINDS}` with a kind constant per variant (`Order::PLACED`).
 ///
 /// The step traits are defined beside the enum, so they are in scope
 /// wherever the enum is declared; elsewhere import them (`use
 /// shop::OrderDraftTransitions;`) or glob the enum's module. (They are traits
 /// because `Machine` is batpak's type: Rust allows inherent methods only in
 /// the crate that defines a type.)
+///
+/// Hidden beside them, so that mistakes read well: per state a trait
+/// `OrderDraftUnavailable` with the steps that state lacks, each bound so a
+/// call is an error naming the states that have it ("`Order` in state
+/// `Draft` has no step `shipped` .. a step out of `Placed`"); the markers
+/// live in `__order_states`, re-exported as `order`, so a crate that already
+/// has a `mod order` gets one error on it (fix: `rename(module = ..)`; a
+/// clash with `OrderState` or `OrderHandle` is fixed the same way); and a
+/// gate listed by a bare name that is a plain function (its `#[gate]`
+/// forgotten) is an error saying to add `#[gate]`. When the derive reports
+/// an error it still emits stand-ins for the items above (`create`, `load`,
+/// the handles and steps), so code using the machine adds no errors of its
+/// own.
 ///
 /// A trimmed real expansion of
 /// `#[machine(states(Draft, Placed, Done), initial = Draft, terminal(Done))]`
@@ -90,34 +137,41 @@ use syn::{DeriveInput, parse_macro_input};
 /// snapshot tests):
 ///
 /// ```text
-/// /// States of [`Order`]: one marker type per state, used as the `S` of a typed handle `Machine<Order, S>`.
-/// pub mod order {
+/// #[doc(hidden)]
+/// pub mod __order_states {
 ///     /// `Order` in state `Draft` (initial).
 ///     #[derive(Debug)]
 ///     pub enum Draft {}
-///     // .. Placed, Done
+///     // .. Placed, Done; the hidden step markers (`PlacedStep`, `DoneStep`)
 /// }
+/// /// States of [`Order`]: one marker type per state, used as the `S` of a typed handle `Machine<Order, S>`.
+/// pub use __order_states as order;
 /// /// The run-time state of one [`Order`] entity (typed handles carry it in their type instead).
 /// #[derive(::core::clone::Clone, ::core::marker::Copy, /* .. */ ::batpak::__private::serde::Serialize, /* .. */)]
 /// #[serde(crate = "::batpak::__private::serde")]
 /// pub enum OrderState { Draft, Placed, Done }
 /// #[automatically_derived]
-/// impl ::batpak::State for order::Draft {
+/// impl ::batpak::State for __order_states::Draft {
 ///     type Machine = Order;
 ///     const VALUE: OrderState = OrderState::Draft;
 /// }
 /// #[automatically_derived]
-/// impl ::batpak::StateMachine for Order {
+/// impl ::batpak::MachineTypes for Order {
 ///     type State = OrderState;
 ///     type Context = ();
+///     type Data = ();
+/// }
+/// #[automatically_derived]
+/// impl ::batpak::StateMachine for Order {
 ///     const NAME: &'static str = "Order";
 ///     const INITIAL: OrderState = OrderState::Draft;
 ///     const CATEGORY: u16 = 35246;
 ///     const GATES: &'static [::batpak::GateSpec<Self>] = &[];
+///     const KINDS: &'static [::batpak::EventKind] = &[Order::PLACED, Order::DONE];
 ///     fn kind(&self) -> ::batpak::EventKind {
 ///         match self {
-///             Self::Placed { .. } => ::batpak::EventKind::new(Self::CATEGORY, 14658),
-///             Self::Done => ::batpak::EventKind::new(Self::CATEGORY, 28002),
+///             Self::Placed { .. } => Self::PLACED,
+///             Self::Done => Self::DONE,
 ///         }
 ///     }
 ///     fn apply(state: OrderState, event: &Self)
@@ -126,7 +180,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///             (OrderState::Draft, Self::Placed { .. }) => ::core::result::Result::Ok(OrderState::Placed),
 ///             (OrderState::Placed, Self::Done) => ::core::result::Result::Ok(OrderState::Done),
 ///             _ => ::core::result::Result::Err(
-///                 ::batpak::InvalidTransition::new(Self::NAME, state, event.variant_name()),
+///                 ::batpak::InvalidTransition::new("Order", state, /* the variant's name */),
 ///             ),
 ///         }
 ///     }
@@ -136,10 +190,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// pub trait OrderDraftTransitions: ::core::marker::Sized {
 ///     /// Records [`Order::Placed`]: `Draft` → `Placed`. ..
 ///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
-///         -> ::core::result::Result<::batpak::Machine<Order, order::Placed>, ::batpak::StepError<Order, order::Draft, Db::Error>>;
+///         -> ::core::result::Result<::batpak::Machine<Order, __order_states::Placed>, ::batpak::StepError<Order, __order_states::Draft, Db::Error>>;
 /// }
 /// #[automatically_derived]
-/// impl OrderDraftTransitions for ::batpak::Machine<Order, order::Draft> {
+/// impl OrderDraftTransitions for ::batpak::Machine<Order, __order_states::Draft> {
 ///     fn placed<Db: ::batpak::MachineStore + ?::core::marker::Sized>(self, store: &Db, items: u32)
 ///         -> /* .. */ {
 ///         ::batpak::__private::step(self, store, &(), Order::Placed { items })
@@ -147,18 +201,25 @@ use syn::{DeriveInput, parse_macro_input};
 /// }
 /// /// A loaded [`Order`]: the typed handle of the state its stream is in ..
 /// pub enum OrderHandle {
-///     Draft(::batpak::Machine<Order, order::Draft>),
-///     // .. Placed, Done; with state(), version(), coordinate()
+///     Draft(::batpak::Machine<Order, __order_states::Draft>),
+///     // .. Placed, Done; with state(), version(), coordinate(), data()
 /// }
 /// #[automatically_derived]
 /// impl Order {
 ///     pub const MERMAID: &'static str = "stateDiagram-v2\n    [*] --> Draft\n    Draft --> Placed : Placed\n ..";
 ///     pub const DOT: &'static str = "digraph Order {\n    rankdir=LR;\n ..";
 ///     pub fn create<Db: ::batpak::MachineStore + ?::core::marker::Sized>(store: &Db, coordinate: ::batpak::Coordinate)
-///         -> ::core::result::Result<::batpak::Machine<Self, order::Draft>, ::batpak::MachineError<Db::Error>> {
+///         -> ::core::result::Result<::batpak::Machine<Self, __order_states::Draft>, ::batpak::MachineError<Db::Error>> {
 ///         ::batpak::__private::create(store, coordinate)
 ///     }
 ///     // .. load (-> OrderHandle), state_of (-> OrderState), submit (dynamic, -> OrderState)
+/// }
+/// #[automatically_derived]
+/// impl Order {
+///     /// The kind of [`Order::Placed`] events (category 35246, code 14658).
+///     pub const PLACED: ::batpak::EventKind = ::batpak::EventKind::new(35246, 14658);
+///     // .. DONE
+///     pub const KINDS: &'static [::batpak::EventKind] = &[Self::PLACED, Self::DONE];
 /// }
 /// ```
 #[proc_macro_derive(StateMachine, attributes(machine, transition))]
@@ -173,14 +234,35 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 /// `#[machine(gates(..))]`. Its doc comment becomes the gate's description.
 /// The machine must list it (see below).
 ///
-/// Accepted signatures (parameter names are free; each parameter is a
-/// shared reference):
+/// Accepted signatures (parameter names are free): the machine's context
+/// first and the event last, both by shared reference (a `Copy` context,
+/// such as the `()` of a machine without one, may come by value, which
+/// keeps clippy's pedantic `trivially_copy_pass_by_ref` quiet); between them,
+/// optionally, the state (by value, or `&OrderState`) and the data (`&T`
+/// for the machine's `data = T`), in either order; returning `bool` or
+/// `Result<(), Denial>`. The state and data are those *before* the event:
 ///
 /// ```text
 /// #[gate]                 fn open(ctx: &Shop, event: &Order) -> bool
 /// #[gate(Order::Placed)]  fn limit(ctx: &Shop, event: &Order) -> Result<(), Denial>
-/// #[gate]                 fn calm(ctx: &Shop, state: &OrderState, event: &Order) -> bool
+/// #[gate]                 fn calm(ctx: &Shop, state: OrderState, event: &Order) -> bool
+/// #[gate(Order::Paid)]    fn exact(ctx: &Shop, bill: &Bill, event: &Order) -> bool
+/// #[gate]                 fn both(ctx: &Shop, state: OrderState, bill: &Bill, event: &Order) -> bool
+/// #[gate]                 fn plain(_ctx: (), state: SwitchState, event: &Switch) -> bool  // no context
 /// #[gate(Order::Placed, unlisted)]  fn audit(ctx: &Shop, event: &Order) -> bool
+/// ```
+///
+/// A machine without `context = ..` gives its gates `&()`. Each signature
+/// rule is checked on the offending parameter: more or fewer parameters,
+/// `self`, a context or event not taken by reference, a `&mut`. Whether a
+/// type fits is checked against the machine, on the parameter, with the
+/// fix:
+///
+/// ```text
+/// error[E0277]: this gate takes context `Desk`, but machine `Loan` gives its gates another context
+///  = note: .. if `Loan` declares no context, add `context = Desk` to its `#[machine(..)]` ..
+/// error[E0277]: a gate of machine `Loan` cannot take `&LoanFile`
+///  = note: .. the data, as `&T` for the `T` in `#[machine(.., data = T)]` (declare `data = ..` on `Loan` if it has none)
 /// ```
 ///
 /// `#[gate]` alone runs on every transition of the machine that lists it;
@@ -225,16 +307,22 @@ pub fn derive_state_machine(input: TokenStream) -> TokenStream {
 ///     fn applies(event: &Order) -> bool {
 ///         ::core::matches!(event, Order::Placed { .. })
 ///     }
-///     fn check(ctx: &Shop, _state: <Order as ::batpak::StateMachine>::State, event: &Order)
-///         -> ::core::result::Result<(), ::batpak::Denial> {
-///         limit(ctx, event)
+///     fn check(
+///         ctx: &<Order as ::batpak::MachineTypes>::Context,
+///         _state: <Order as ::batpak::MachineTypes>::State,
+///         _data: &<Order as ::batpak::MachineTypes>::Data,
+///         event: &Order,
+///     ) -> ::core::result::Result<(), ::batpak::Denial> {
+///         // The context (and any state or data parameter) goes through a
+///         // hidden trait the derive implements for what the machine gives.
+///         limit(<Order as ::batpak::__private::GateContext<Shop, ..>>::context(ctx), event)
 ///     }
 /// }
 /// // Unless `unlisted`: an error unless `gates(..)` of `Order` lists `limit`
 /// // (the derive implements the hidden `ListedGate` for each gate it lists).
 /// const _: () = <limit as ::batpak::__private::ListedGate<
 ///     Order,
-///     <Order as ::batpak::StateMachine>::State,
+///     <Order as ::batpak::MachineTypes>::State,
 /// >>::LISTED;
 /// ```
 #[proc_macro_attribute]

@@ -109,6 +109,26 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// `tokens` with every span (inside groups too) set to `span`, so an error
+/// rustc reports anywhere in them points at `span`.
+pub(crate) fn respan(tokens: proc_macro2::TokenStream, span: Span) -> proc_macro2::TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            TokenTree::Group(group) => {
+                let mut new = Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                TokenTree::Group(new)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
+
 /// "a, b, c", for messages.
 pub(crate) fn list(names: &[String]) -> String {
     names.join(", ")

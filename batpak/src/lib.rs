@@ -103,8 +103,8 @@ pub use projection::Projection;
 // STEP: state machines, typed handles, and the runtime the derive calls.
 mod machine;
 pub use machine::{
-    CorruptReason, GateSpec, InvalidTransition, Machine, MachineError, MachineGate,
-    MachineProjection, MachineStore, State, StateMachine, StepError,
+    CorruptReason, GateSpec, InvalidTransition, Machine, MachineData, MachineError, MachineGate,
+    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError,
 };
 
 // PERSIST: the store and its views.
@@ -135,9 +135,9 @@ pub mod prelude {
     pub use crate::Projection;
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Cursor, Delivery, Denial, EventKind, ExpectedVersion,
-        FnGate, Gate, GateSet, Machine, MachineError, Outcome, Proposal, Region, StateMachine,
-        StepError, Store, StoreConfig, StoreError, StoredEvent, Subscription, SyncPolicy, Wait,
-        gate,
+        FnGate, Gate, GateSet, Machine, MachineData, MachineError, Outcome, Proposal, Region,
+        StateMachine, StepError, Store, StoreConfig, StoreError, StoredEvent, Subscription,
+        SyncPolicy, Wait, gate,
     };
 }
 
@@ -149,7 +149,10 @@ pub mod prelude {
 /// produced.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::machine::{FallbackState, Loaded, Sealed, create, load, state_of, step, submit};
+    pub use crate::machine::{
+        CopyContext, FallbackState, GateArg, GateContext, Loaded, Sealed, create, load, state_of,
+        step, submit,
+    };
 
     /// Gate `Self` is listed in machine `M`'s `#[machine(gates(..))]`. The
     /// derive implements it for each gate it lists; `#[gate]` asserts it of

@@ -61,6 +61,61 @@ fn explicit_codes_win_and_derived_categories_avoid_the_system() {
 }
 
 #[test]
+fn every_kind_has_a_name_and_the_machine_lists_them() {
+    use before::Order;
+    assert_eq!(Order::PLACED, Order::Placed { items: 1 }.kind());
+    assert_eq!(Order::PAID, Order::Paid(1).kind());
+    assert_eq!(Order::CANCELLED, Order::Cancelled.kind());
+    assert_eq!(Order::KINDS, [Order::PLACED, Order::PAID, Order::CANCELLED]);
+    assert_eq!(<Order as StateMachine>::KINDS, Order::KINDS);
+    // Renaming nothing, reordering everything: the names keep their kinds.
+    assert_eq!(after::Order::PLACED, Order::PLACED);
+    assert_eq!(after::Order::KINDS[0], after::Order::REFUNDED);
+}
+
+/// Revenue from `Paid` events only, over the machine enum itself.
+#[derive(Default, Serialize, Deserialize)]
+struct Takings {
+    cents: u64,
+    seen: Vec<String>,
+}
+
+impl Projection for Takings {
+    type Event = before::Order;
+    const NAME: &'static str = "takings";
+    const VERSION: u32 = 1;
+    fn kinds() -> Option<&'static [EventKind]> {
+        Some(&[before::Order::PAID])
+    }
+    fn apply(&mut self, event: &StoredEvent<before::Order>) {
+        self.seen.push(event.payload.variant_name().to_owned());
+        if let before::Order::Paid(cents) = event.payload {
+            self.cents += cents;
+        }
+    }
+}
+
+#[test]
+fn a_projection_over_the_machine_receives_only_the_kinds_it_names() {
+    use before::{Order, OrderDraftTransitions, OrderPlacedTransitions};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    for n in 1..=3_u64 {
+        let coord = Coordinate::new(format!("order:{n}"), "shop:acme").unwrap();
+        let placed = Order::create(&store, coord)
+            .unwrap()
+            .placed(&store, 1)
+            .unwrap();
+        if n < 3 {
+            placed.paid(&store, 100 * n).unwrap();
+        }
+    }
+    let takings = store.project::<Takings>(&Region::all()).unwrap();
+    assert_eq!(takings.cents, 300);
+    assert_eq!(takings.seen, ["Paid", "Paid"]);
+}
+
+#[test]
 fn kinds_are_distinct_within_a_machine() {
     let kinds = [
         after::Order::Refunded.kind(),

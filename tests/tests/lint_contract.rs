@@ -22,8 +22,9 @@ pub struct Shop {
     states(Draft, Placed, Paid, Shipped, Cancelled),
     initial = Draft,
     terminal(Shipped, Cancelled),
-    gates(within_credit_limit, shop_is_open, not_after_payment),
+    gates(within_credit_limit, shop_is_open, not_after_payment, pays_the_total),
     context = Shop,
+    data = Bill,
 )]
 pub enum Order {
     /// The customer placed the order.
@@ -71,27 +72,55 @@ pub fn shop_is_open(shop: &Shop, _event: &Order) -> bool {
     shop.open
 }
 
-/// Paid orders cannot be cancelled here.
-#[gate(Order::Cancelled)]
-#[must_use]
-pub fn not_after_payment(_shop: &Shop, state: &OrderState, _event: &Order) -> bool {
-    *state != OrderState::Paid
+/// What the order's events said: its data.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Bill {
+    /// The total placed, in cents.
+    pub total_cents: u64,
 }
 
-/// A private machine without context or gates, with unit and tuple
-/// variants: its generated items must not trip `dead_code`,
+impl MachineData<Order> for Bill {
+    fn apply(&mut self, event: &Order) {
+        if let Order::Placed { total_cents, .. } = event {
+            self.total_cents = *total_cents;
+        }
+    }
+}
+
+/// Paid orders cannot be cancelled here (the state by value: pedantic's
+/// `trivially_copy_pass_by_ref` would flag `&OrderState` on a private gate).
+#[gate(Order::Cancelled)]
+fn not_after_payment(_shop: &Shop, state: OrderState, _event: &Order) -> bool {
+    state != OrderState::Paid
+}
+
+/// A payment is the placed total.
+#[gate(Order::Paid)]
+fn pays_the_total(_shop: &Shop, state: OrderState, bill: &Bill, event: &Order) -> bool {
+    state == OrderState::Placed && matches!(event, Order::Paid(cents) if *cents == bill.total_cents)
+}
+
+/// A private machine without context, with unit and tuple
+/// variants and a gate: its generated items must not trip `dead_code`,
 /// `unreachable_pub` or `private_interfaces` either.
 mod internal {
     use batpak::prelude::*;
     use serde::{Deserialize, Serialize};
 
     #[derive(StateMachine, Debug, Serialize, Deserialize)]
-    #[machine(states(Off, On), initial = Off)]
+    #[machine(states(Off, On), initial = Off, gates(only_from_off))]
     enum Switch {
         #[transition(Off -> On)]
         TurnOn(u8),
         #[transition(On -> Off)]
         TurnOff,
+    }
+
+    /// The no-context `()` and the state by value: nothing for
+    /// `trivially_copy_pass_by_ref` to flag.
+    #[gate(Switch::TurnOn)]
+    fn only_from_off(_ctx: (), state: SwitchState, _event: &Switch) -> bool {
+        state == SwitchState::Off
     }
 
     pub(super) fn initial() -> &'static str {
@@ -103,6 +132,7 @@ mod internal {
 fn strict_lints_accept_the_generated_code() {
     assert_eq!(internal::initial(), "Switch");
     assert_eq!(Order::NAME, "Order");
-    assert_eq!(Order::GATES.len(), 3);
+    assert_eq!(Order::GATES.len(), 4);
+    assert_eq!(Order::KINDS.len(), 4);
     assert!(Order::MERMAID.starts_with("stateDiagram-v2"));
 }

@@ -62,17 +62,18 @@ impl<'a> Gate<'a> {
         }
     }
 
-    /// The context type (first parameter's referent).
+    /// The context type: the first parameter's referent, or its type when
+    /// taken by value.
     pub(crate) fn context(&self) -> Option<&Type> {
-        self.params.first().and_then(|p| Self::referent(p))
+        let first = self.params.first()?;
+        Self::referent(first).or_else(|| Self::ty(first))
     }
 
-    /// The context parameter's type as written (`&Shop`).
-    pub(crate) fn context_ref(&self) -> Option<&Type> {
-        match self.params.first()? {
-            FnArg::Typed(typed) => Some(&typed.ty),
-            FnArg::Receiver(_) => None,
-        }
+    /// Whether the context is taken by value (a copy).
+    pub(crate) fn context_by_value(&self) -> bool {
+        self.params
+            .first()
+            .is_some_and(|p| Self::referent(p).is_none())
     }
 
     /// The event type (last parameter's referent).
@@ -83,9 +84,22 @@ impl<'a> Gate<'a> {
         self.params.last().and_then(|p| Self::referent(p))
     }
 
-    /// Whether the gate takes the current state.
-    pub(crate) fn takes_state(&self) -> bool {
-        self.params.len() == 3
+    /// The parameters between the context and the event: the state and
+    /// the data, each told apart by its type when the companion is
+    /// compiled (see `GateArg`).
+    pub(crate) fn middle(&self) -> &[&'a FnArg] {
+        match self.params.len() {
+            0..=2 => &[],
+            n => &self.params[1..n - 1],
+        }
+    }
+
+    /// A parameter's type as written.
+    pub(crate) fn ty(arg: &FnArg) -> Option<&Type> {
+        match arg {
+            FnArg::Typed(typed) => Some(&typed.ty),
+            FnArg::Receiver(_) => None,
+        }
     }
 
     /// `bool`, `Result<..>`, or `None` for anything else.

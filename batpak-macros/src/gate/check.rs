@@ -9,9 +9,9 @@ use super::ast::Gate;
 use crate::util::Errors;
 
 /// The accepted signatures, for messages.
-const SIGNATURES: &str = "`fn(ctx: &Ctx, event: &Machine)` or \
-    `fn(ctx: &Ctx, state: &MachineState, event: &Machine)`, returning \
-    `Result<(), Denial>` or `bool`";
+const SIGNATURES: &str = "`fn(ctx: &Ctx, event: &Machine)` (a `Copy` context may come by \
+    value), optionally with the state (`state: MachineState`) and the data (`data: \
+    &MachineData`) between the two, returning `Result<(), Denial>` or `bool`";
 
 /// Runs every rule.
 pub(crate) fn check(gate: &Gate<'_>, errors: &mut Errors) {
@@ -40,11 +40,16 @@ fn shape(gate: &Gate<'_>, errors: &mut Errors) {
     }
 }
 
-/// Two or three shared references; `fn(event: &Order)` is refused on its
-/// parameter list, `fn(ctx: Shop, ..)` on `Shop`, `fn(&self, ..)` on `self`.
+/// Two to four parameters: the context (by shared reference, or by value
+/// when it is `Copy`, checked through `CopyContext`) and the event (by
+/// shared reference), and between them at most the state and the data (by
+/// value or shared reference; which types fit is the machine's to say,
+/// through `GateArg`). `fn(event: &Order)` is refused on its parameter
+/// list, `fn(ctx: &mut Shop, ..)` on `&mut Shop`, `fn(.., file: &mut
+/// LoanFile, ..)` on `&mut LoanFile`, `fn(&self, ..)` on `self`.
 fn parameters(gate: &Gate<'_>, errors: &mut Errors) {
     let sig = &gate.original.sig;
-    if !(2..=3).contains(&gate.params.len()) {
+    if !(2..=4).contains(&gate.params.len()) {
         let span = if gate.params.is_empty() {
             sig.paren_token.span.join()
         } else {
@@ -59,18 +64,39 @@ fn parameters(gate: &Gate<'_>, errors: &mut Errors) {
         );
         return;
     }
-    let roles: &[&str] = if gate.takes_state() {
-        &["context", "state", "event"]
-    } else {
-        &["context", "event"]
-    };
-    for (param, role) in gate.params.iter().zip(roles) {
+    for (index, param) in gate.params.iter().enumerate() {
+        let role = if index == 0 {
+            "context"
+        } else if index + 1 == gate.params.len() {
+            "event"
+        } else {
+            // The state may come by value; only a mutable borrow is wrong.
+            if let Some(Type::Reference(r)) = Gate::ty(param)
+                && r.mutability.is_some()
+            {
+                let fix = r.elem.to_token_stream().to_string();
+                errors.spanned(
+                    r,
+                    format!(
+                        "a gate only reads the state and the data: write `&{fix}` (or the \
+                         state by value)"
+                    ),
+                );
+            }
+            if let FnArg::Receiver(receiver) = param {
+                errors.at(receiver.span(), "a gate is a free function, not a method");
+            }
+            continue;
+        };
         match param {
             FnArg::Receiver(receiver) => errors.at(
                 receiver.span(),
                 "a gate is a free function, not a method: remove `self` and take the context \
                  as the first parameter",
             ),
+            // A `Copy` context may come by value (checked by `CopyContext`).
+            FnArg::Typed(typed)
+                if role == "context" && !matches!(&*typed.ty, Type::Reference(_)) => {}
             FnArg::Typed(typed) if Gate::referent(param).is_none() => {
                 let ty = &typed.ty;
                 let fix = match &**ty {

@@ -7,8 +7,10 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::LitStr;
+use syn::spanned::Spanned;
 
 use super::ast::{Gate, Returns};
+use crate::util::respan;
 
 /// The function and its companion.
 pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
@@ -42,10 +44,11 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
             }
         }
     };
-    let (state_param, call) = if gate.takes_state() {
-        (quote!(state), quote!(#name(ctx, &state, event)))
+    let call = call(gate, context, event);
+    let (state_param, data_param) = if gate.middle().is_empty() {
+        (quote!(_state), quote!(_data))
     } else {
-        (quote!(_state), quote!(#name(ctx, event)))
+        (quote!(state), quote!(data))
     };
     let body = match returns {
         Returns::Result => call,
@@ -65,15 +68,11 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
             }
         }
     };
-    // The user's own `&Ctx` tokens: a context that is not the machine's is
-    // reported on them, with a suggestion that fits.
-    let context_ref = gate
-        .context_ref()
-        .map_or_else(|| quote!(&#context), |ty| quote!(#ty));
     let check = quote! {
         fn check(
-            ctx: #context_ref,
-            #state_param: <#event as #krate::StateMachine>::State,
+            ctx: &<#event as #krate::MachineTypes>::Context,
+            #state_param: <#event as #krate::MachineTypes>::State,
+            #data_param: &<#event as #krate::MachineTypes>::Data,
             event: &#event,
         ) -> ::core::result::Result<(), #krate::Denial> {
             #body
@@ -99,6 +98,46 @@ pub(crate) fn gate(gate: &Gate<'_>) -> TokenStream {
     }
 }
 
+/// The call of the gate function from its companion's `check`: the context
+/// through `GateContext` and each middle parameter through `GateArg`, each
+/// spanned on the user's own type, so a context the machine does not give or
+/// a parameter that is neither its state nor its data is an error there,
+/// saying what to declare.
+fn call(gate: &Gate<'_>, context: &syn::Type, event: &syn::Type) -> TokenStream {
+    let krate = &gate.krate;
+    let name = gate.ident;
+    let state = quote!(<#event as #krate::MachineTypes>::State);
+    // rustc reports an unmet trait bound on the trait's `Self` type, so
+    // every token of each call takes the span of the user's parameter type
+    // (the type behind `&`: on stable a span covers one token).
+    let context_span = context.span();
+    let reference =
+        quote!(<#event as #krate::__private::GateContext<#context, #state>>::context(ctx));
+    let ctx = if gate.context_by_value() {
+        respan(
+            quote!(<#context as #krate::__private::CopyContext>::copied(#reference)),
+            context_span,
+        )
+    } else {
+        respan(reference, context_span)
+    };
+    let middle = gate
+        .middle()
+        .iter()
+        .filter_map(|arg| Gate::ty(arg))
+        .map(|ty| {
+            let span = match ty {
+                syn::Type::Reference(r) => r.elem.span(),
+                other => other.span(),
+            };
+            respan(
+                quote!(<#ty as #krate::__private::GateArg<'_, #event, #state>>::pick(&state, data)),
+                span,
+            )
+        });
+    quote!(#name(#ctx, #(#middle,)* event))
+}
+
 /// The assertion that the gate's machine lists it: a gate left out of
 /// `#[machine(gates(..))]` would never run, and nothing else would say so
 /// (a `pub` gate is not even an unused function). The derive implements
@@ -115,7 +154,7 @@ fn listed(gate: &Gate<'_>, event: &syn::Type) -> Option<TokenStream> {
     Some(quote_spanned! {name.span()=>
         const _: () = <#name as #krate::__private::ListedGate<
             #event,
-            <#event as #krate::StateMachine>::State,
+            <#event as #krate::MachineTypes>::State,
         >>::LISTED;
     })
 }
@@ -123,14 +162,12 @@ fn listed(gate: &Gate<'_>, event: &syn::Type) -> Option<TokenStream> {
 /// A companion whose check never runs (it is only emitted next to compile
 /// errors): keeps `gates(name)` in a machine resolving while the gate's own
 /// mistake is fixed. No listing assertion: that mistake comes first. `None`
-/// when the context or event type is unreadable.
+/// when the event type is unreadable.
 pub(crate) fn stub(function: &syn::ItemFn) -> Option<TokenStream> {
     let mut ignored = crate::util::Errors::default();
     let attr = super::attr::gate(TokenStream::new(), &mut ignored);
     let gate = Gate::from_syn(function, attr, &mut ignored)?;
-    let (Some(context), Some(event)) = (gate.context(), gate.event()) else {
-        return None;
-    };
+    let event = gate.event()?;
     let krate = &gate.krate;
     let name = gate.ident;
     let vis = &function.vis;
@@ -145,8 +182,9 @@ pub(crate) fn stub(function: &syn::ItemFn) -> Option<TokenStream> {
             const DESCRIPTION: &'static str = "";
             fn applies(_event: &#event) -> bool { true }
             fn check(
-                _ctx: &#context,
-                _state: <#event as #krate::StateMachine>::State,
+                _ctx: &<#event as #krate::MachineTypes>::Context,
+                _state: <#event as #krate::MachineTypes>::State,
+                _data: &<#event as #krate::MachineTypes>::Data,
                 _event: &#event,
             ) -> ::core::result::Result<(), #krate::Denial> {
                 ::core::result::Result::Ok(())

@@ -1,6 +1,6 @@
 //! Expansion snapshots of `#[gate]`, one per form: unfiltered `bool`,
-//! filtered `Result`, a gate that reads the state, and an `unlisted` gate
-//! (no listing assertion).
+//! filtered `Result`, a gate that reads the state, one that reads the state
+//! by value and the data, and an `unlisted` gate (no listing assertion).
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -43,6 +43,18 @@ fn state_reading_gate() -> syn::Result<()> {
         }
     };
     insta::assert_snapshot!(expand(quote!(), item)?);
+    Ok(())
+}
+
+#[test]
+fn data_reading_gate() -> syn::Result<()> {
+    let item = quote! {
+        /// An approval stays within the amount requested.
+        fn within_request(desk: &Desk, state: LoanState, file: &LoanFile, event: &Loan) -> bool {
+            true
+        }
+    };
+    insta::assert_snapshot!(expand(quote!(Loan::Approved), item)?);
     Ok(())
 }
 

@@ -6,11 +6,12 @@
 //! what it could not read in `Errors` and leaves judging to `check.rs`.
 
 use proc_macro2::Span;
+use quote::format_ident;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, Path, Type, Visibility, parse_quote};
 
 use super::attr::{self, MachineAttr, TransitionAttr};
-use crate::util::{Errors, snake_case};
+use crate::util::{Errors, ident, snake_case};
 
 /// One `#[derive(StateMachine)]` enum.
 pub(crate) struct Machine<'a> {
@@ -100,9 +101,32 @@ impl<'a> Machine<'a> {
         self.attr.states.as_deref().unwrap_or_default()
     }
 
-    /// The machine's name in `snake_case`: its state module.
-    pub(crate) fn module_name(&self) -> String {
-        snake_case(&self.ident.to_string())
+    /// The state module: the machine's name in `snake_case` (`order`), or
+    /// `rename(module = ..)`.
+    pub(crate) fn module(&self) -> Ident {
+        self.attr
+            .rename
+            .module
+            .clone()
+            .unwrap_or_else(|| ident(&snake_case(&self.ident.to_string()), self.ident.span()))
+    }
+
+    /// The runtime state enum: `OrderState`, or `rename(state = ..)`.
+    pub(crate) fn state_enum(&self) -> Ident {
+        self.attr
+            .rename
+            .state
+            .clone()
+            .unwrap_or_else(|| format_ident!("{}State", self.ident))
+    }
+
+    /// The loaded-handle enum: `OrderHandle`, or `rename(handle = ..)`.
+    pub(crate) fn handle_enum(&self) -> Ident {
+        self.attr
+            .rename
+            .handle
+            .clone()
+            .unwrap_or_else(|| format_ident!("{}Handle", self.ident))
     }
 
     /// The gates' context type (`()` when none is declared).
@@ -111,6 +135,11 @@ impl<'a> Machine<'a> {
             .context
             .clone()
             .unwrap_or_else(|| parse_quote!(()))
+    }
+
+    /// The data type (`()` when none is declared).
+    pub(crate) fn data(&self) -> Type {
+        self.attr.data.clone().unwrap_or_else(|| parse_quote!(()))
     }
 
     /// Every `(source, variant, target)` edge, in declaration order.

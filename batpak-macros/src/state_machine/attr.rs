@@ -14,16 +14,21 @@ use syn::{Attribute, Ident, LitInt, Path, Token, Type, parenthesized};
 use crate::util::{Errors, closest};
 
 /// Keys accepted in `#[machine(..)]`, for messages and suggestions.
-const MACHINE_KEYS: [&str; 8] = [
+const MACHINE_KEYS: [&str; 10] = [
     "states",
     "initial",
     "terminal",
     "gates",
     "context",
+    "data",
     "category",
+    "rename",
     "crate",
     "accept_direct_appends",
 ];
+
+/// Keys accepted in `rename(..)`: the generated items a user may rename.
+const RENAME_KEYS: [&str; 3] = ["module", "state", "handle"];
 
 /// What `#[machine(..)]` says, with the user's tokens.
 #[derive(Default)]
@@ -40,6 +45,8 @@ pub(crate) struct MachineAttr {
     pub(crate) gates: Vec<Path>,
     /// `context = Type`.
     pub(crate) context: Option<Type>,
+    /// `data = Type`.
+    pub(crate) data: Option<Type>,
     /// `category = N`.
     pub(crate) category: Option<LitInt>,
     /// `crate = path`.
@@ -47,6 +54,20 @@ pub(crate) struct MachineAttr {
     /// `accept_direct_appends`: the machine's stream may hold events
     /// appended without gates or a bypass.
     pub(crate) accept_direct_appends: bool,
+    /// `rename(module = m, state = S, handle = H)`.
+    pub(crate) rename: Rename,
+}
+
+/// New names for generated items that would collide with the user's own
+/// (`mod order`, `OrderState`, `OrderHandle` by default).
+#[derive(Default)]
+pub(crate) struct Rename {
+    /// The state module.
+    pub(crate) module: Option<Ident>,
+    /// The runtime state enum.
+    pub(crate) state: Option<Ident>,
+    /// The loaded-handle enum.
+    pub(crate) handle: Option<Ident>,
 }
 
 /// One `#[transition(A | B -> C, kind = N)]`.
@@ -107,12 +128,17 @@ pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
                     }
                     out.initial = Some(value);
                 }
-                "context" => {
+                "context" | "data" => {
                     let value: Type = meta.value()?.parse()?;
-                    if out.context.is_some() {
+                    let slot = if key == "context" {
+                        &mut out.context
+                    } else {
+                        &mut out.data
+                    };
+                    if slot.is_some() {
                         repeated(errors);
                     }
-                    out.context = Some(value);
+                    *slot = Some(value);
                 }
                 "category" => {
                     let value: LitInt = meta.value()?.parse()?;
@@ -125,6 +151,34 @@ pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
                     let value: Path = meta.value()?.parse()?;
                     out.krate = Some(value);
                 }
+                "rename" => meta.parse_nested_meta(|inner| {
+                    let key = inner
+                        .path
+                        .get_ident()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    let slot = match key.as_str() {
+                        "module" => &mut out.rename.module,
+                        "state" => &mut out.rename.state,
+                        "handle" => &mut out.rename.handle,
+                        _ => {
+                            let hint = closest(&key, RENAME_KEYS)
+                                .map(|k| format!("did you mean `{k}`? "))
+                                .unwrap_or_default();
+                            errors.at(
+                                inner.path.span(),
+                                format!(
+                                    "unknown key `{key}` in `rename(..)`; {hint}expected one of: {}",
+                                    RENAME_KEYS.join(", ")
+                                ),
+                            );
+                            skip_value(inner.input)?;
+                            return Ok(());
+                        }
+                    };
+                    *slot = Some(inner.value()?.parse()?);
+                    Ok(())
+                })?,
                 "accept_direct_appends" => {
                     if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
                         errors.at(

@@ -25,6 +25,7 @@ pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
     every_variant_moves(machine, errors);
     gates_listed_once(machine, errors);
     parameter_names(machine, errors);
+    generated_names(machine, errors);
     kinds(machine, errors);
 }
 
@@ -286,6 +287,51 @@ fn parameter_names(machine: &Machine<'_>, errors: &mut Errors) {
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Each variant gets a step method (`placed`) and a kind constant
+/// (`PLACED`) named after it, beside the constants `KINDS`, `MERMAID` and
+/// `DOT`, and a hidden marker `PlacedStep` beside the state markers: a
+/// variant `Kinds` is refused, as are `HttpCall` and `HTTPCall` together
+/// (both would be `http_call`), and a state `PlacedStep` beside a variant
+/// `Placed`.
+fn generated_names(machine: &Machine<'_>, errors: &mut Errors) {
+    let mut seen: BTreeMap<String, &Ident> = BTreeMap::new();
+    for variant in &machine.variants {
+        let marker = format!("{}Step", variant.ident);
+        if let Some(state) = machine.states().iter().find(|s| **s == marker) {
+            errors.at(
+                state.span(),
+                format!(
+                    "state `{state}` has the name batpak gives the hidden marker of step \
+                     `{}`; rename the state",
+                    variant.ident
+                ),
+            );
+        }
+        let snake = snake_case(&variant.ident.to_string());
+        let constant = snake.to_uppercase();
+        if ["KINDS", "MERMAID", "DOT"].contains(&constant.as_str()) {
+            errors.at(
+                variant.ident.span(),
+                format!(
+                    "variant `{}` would name its kind `{constant}`, which is the name of the \
+                     machine's `{constant}` constant; rename the variant",
+                    variant.ident
+                ),
+            );
+        }
+        if let Some(first) = seen.insert(snake.clone(), variant.ident) {
+            errors.at(
+                variant.ident.span(),
+                format!(
+                    "variants `{first}` and `{}` would both be the step `{snake}` and the kind \
+                     `{constant}`; rename one",
+                    variant.ident
+                ),
+            );
         }
     }
 }

@@ -21,15 +21,21 @@ use crate::util::{ident, snake_case};
 /// Everything one derive emits.
 pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
     let names = Names::new(machine);
+    let (step_markers, unavailable) = unavailable_steps(machine, &names);
     let mut items = Vec::new();
-    items.push(state_module(machine, &names));
+    items.extend(state_module(machine, &names, &step_markers));
     items.extend(state_enum(machine, &names));
     items.extend(state_markers(machine, &names));
+    items.push(machine_types_impl(machine, &names));
     items.push(state_machine_impl(machine, &names));
     items.extend(listed_gates(machine, &names));
+    items.extend(gate_stand_ins(machine));
+    items.extend(gate_args(machine, &names));
     items.extend(transitions(machine, &names));
+    items.extend(unavailable);
     items.extend(handle_enum(machine, &names));
     items.push(inherent(machine, &names));
+    items.push(kinds(machine));
     quote!(#(#items)*)
 }
 
@@ -37,8 +43,11 @@ pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
 struct Names {
     /// The runtime crate root.
     krate: Path,
-    /// The state module (`order`).
+    /// The state module as generated code names it (`__order_states`);
+    /// see [`state_module`].
     module: Ident,
+    /// The state module as users name it (`order`, or `rename(module = ..)`).
+    public_module: Ident,
     /// The runtime state enum (`OrderState`).
     state: Ident,
     /// The loaded-handle enum (`OrderHandle`).
@@ -47,12 +56,12 @@ struct Names {
 
 impl Names {
     fn new(machine: &Machine<'_>) -> Self {
-        let span = machine.ident.span();
         Self {
             krate: machine.krate.clone(),
-            module: ident(&machine.module_name(), span),
-            state: format_ident!("{}State", machine.ident),
-            handle: format_ident!("{}Handle", machine.ident),
+            module: format_ident!("__{}_states", machine.module()),
+            public_module: machine.module(),
+            state: machine.state_enum(),
+            handle: machine.handle_enum(),
         }
     }
 
@@ -62,18 +71,71 @@ impl Names {
     }
 }
 
+/// The doc of the inherent impl, which rustdoc shows on the enum's page: a
+/// map of everything the derive generated, linked, and the gates that run.
+fn overview_doc(machine: &Machine<'_>, names: &Names) -> TokenStream {
+    let name = machine.ident;
+    let Names {
+        public_module,
+        state,
+        handle,
+        ..
+    } = names;
+    let traits: Vec<String> = machine
+        .states()
+        .iter()
+        .filter(|from| machine.edges().any(|(f, _, _)| f == *from))
+        .map(|from| format!("[`{}`]", names.steps(machine, from)))
+        .collect();
+    let gates = match gate_list(machine).as_str() {
+        "none" => "none: every legal step commits".to_owned(),
+        list => format!("{list} (each runs on the events its `#[gate(..)]` names)"),
+    };
+    doc(&format!(
+        " What `#[derive(StateMachine)]` generated for [`{name}`]: the state markers in \
+         [`{public_module}`] (the `S` of a typed handle `Machine<{name}, S>`), the runtime \
+         state [`{state}`], the handle enum [`{handle}`] that [`{name}::load`] returns, and \
+         one step trait per state with steps: {}.\n\n Gates: {gates}.",
+        traits.join(", ")
+    ))
+}
+
+/// The machine's gates as a doc list (`none` without gates).
+fn gate_list(machine: &Machine<'_>) -> String {
+    let gates: Vec<String> = machine
+        .attr
+        .gates
+        .iter()
+        .map(|g| format!("`{}`", quote!(#g).to_string().replace(' ', "")))
+        .collect();
+    if gates.is_empty() {
+        "none".to_owned()
+    } else {
+        gates.join(", ")
+    }
+}
+
 /// One `#[doc = ".."]` per line, so formatted output reads as `///` lines.
-fn doc(text: &str) -> TokenStream {
+pub(super) fn doc(text: &str) -> TokenStream {
     let lines = text
         .split('\n')
         .map(|line| LitStr::new(line, proc_macro2::Span::call_site()));
     quote!(#(#[doc = #lines])*)
 }
 
-/// `mod order { pub enum Draft {} .. }`: one marker type per state.
-fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
+/// `mod __order_states { pub enum Draft {} .. }`: one marker type per
+/// state, and the hidden step markers of [`unavailable_steps`], re-exported
+/// as `order`. Generated code names the module by its hidden name, so a
+/// user's own `mod order` collides only with the re-export: one error
+/// ("the name `order` is defined multiple times"), fixed by
+/// `rename(module = ..)`, instead of one per path into the module.
+fn state_module(machine: &Machine<'_>, names: &Names, step_markers: &[TokenStream]) -> Vec<Item> {
     let vis = machine.vis;
     let module = &names.module;
+    // Spanned on the derive, not the enum's name: on a collision rustc
+    // would suggest `as other_order` right after the span.
+    let mut public = names.public_module.clone();
+    public.set_span(proc_macro2::Span::call_site());
     let name = machine.ident;
     let module_doc = doc(&format!(
         " States of [`{name}`]: one marker type per state, used as the `S` of a typed handle \
@@ -92,19 +154,29 @@ fn state_module(machine: &Machine<'_>, names: &Names) -> Item {
             #inner enum #state {}
         }
     });
-    parse_quote! {
-        #module_doc
-        #vis mod #module {
-            #(#markers)*
-        }
-    }
+    vec![
+        parse_quote! {
+            #[doc(hidden)]
+            #vis mod #module {
+                #(#markers)*
+                #(#step_markers)*
+            }
+        },
+        parse_quote! {
+            #module_doc
+            #[doc(inline)]
+            // Unused when the markers are only named through handles.
+            #[allow(unused_imports)]
+            #vis use #module as #public;
+        },
+    ]
 }
 
 /// The enum's visibility as seen from inside the state module: a private
 /// enum's markers are `pub(super)`, a `pub(super)` enum's are
 /// `pub(in super::super)`, others keep theirs. (Plain `pub` would leak a
 /// private enum through `State::Machine`.)
-fn inner_visibility(vis: &syn::Visibility) -> syn::Visibility {
+pub(super) fn inner_visibility(vis: &syn::Visibility) -> syn::Visibility {
     match vis {
         syn::Visibility::Inherited => parse_quote!(pub(super)),
         syn::Visibility::Restricted(r) if r.path.is_ident("self") => parse_quote!(pub(super)),
@@ -229,20 +301,17 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
     let Names { krate, state, .. } = names;
     let name = machine.ident;
     let name_str = LitStr::new(&name.to_string(), name.span());
-    let context = machine.context();
     let initial = &machine.attr.initial;
     let states = machine.states();
     let category = Literal::u16_unsuffixed(machine.category.value);
+    let kind_names: Vec<Ident> = machine.variants.iter().map(kind_const).collect();
     let gates = &machine.attr.gates;
     let patterns: Vec<Pat> = machine.variants.iter().map(pattern).collect();
-    let codes = machine
+    let labels: Vec<LitStr> = machine
         .variants
         .iter()
-        .map(|v| Literal::u16_unsuffixed(v.code.value));
-    let labels = machine
-        .variants
-        .iter()
-        .map(|v| LitStr::new(&v.ident.to_string(), v.ident.span()));
+        .map(|v| LitStr::new(&v.ident.to_string(), v.ident.span()))
+        .collect();
     let arms = table_arms(machine, names);
     let covered: BTreeSet<(String, String)> = machine
         .edges()
@@ -256,15 +325,17 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
     let fallback = (covered.len() < states.len() * machine.variants.len()).then(|| {
         quote! {
             _ => ::core::result::Result::Err(#krate::InvalidTransition::new(
-                Self::NAME, state, event.variant_name(),
+                #name_str,
+                state,
+                match event {
+                    #(#patterns => #labels,)*
+                },
             )),
         }
     });
     parse_quote! {
         #[automatically_derived]
         impl #krate::StateMachine for #name {
-            type State = #state;
-            type Context = #context;
             const NAME: &'static str = #name_str;
             const INITIAL: #state = #state::#initial;
             const STATES: &'static [#state] = &[#(#state::#states),*];
@@ -272,11 +343,12 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             const GATES: &'static [#krate::GateSpec<Self>] = &[
                 #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
+            const KINDS: &'static [#krate::EventKind] = &[#(#name::#kind_names),*];
             #direct_appends
 
             fn kind(&self) -> #krate::EventKind {
                 match self {
-                    #(#patterns => #krate::EventKind::new(Self::CATEGORY, #codes),)*
+                    #(#patterns => Self::#kind_names,)*
                 }
             }
 
@@ -299,6 +371,74 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
     }
 }
 
+/// `impl MachineTypes for Order`: the state, context and data types, apart
+/// from `StateMachine` so that a machine without `Serialize`/`Deserialize`
+/// fails on its `StateMachine` impl alone (once per missing trait), not
+/// again at every state marker and gate that names these types.
+fn machine_types_impl(machine: &Machine<'_>, names: &Names) -> Item {
+    let Names { krate, state, .. } = names;
+    let name = machine.ident;
+    let context = machine.context();
+    let data = machine.data();
+    parse_quote! {
+        #[automatically_derived]
+        impl #krate::MachineTypes for #name {
+            type State = #state;
+            type Context = #context;
+            type Data = #data;
+        }
+    }
+}
+
+/// What a `#[gate]` of this machine may take: `impl GateContext<Shop, ..>
+/// for Order` for the declared context, and `impl GateArg<'a, Order, ..>`
+/// for `OrderState`, `&OrderState` and, when declared, `&LoanFile`. A gate
+/// asking for anything else is an error on its own parameter that says
+/// what to declare.
+fn gate_args(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
+    let Names { krate, state, .. } = names;
+    let name = machine.ident;
+    let context = machine.context();
+    let data = machine.data();
+    let mut items: Vec<Item> = vec![
+        parse_quote! {
+            #[automatically_derived]
+            impl #krate::__private::GateContext<#context, #state> for #name {
+                fn context(ctx: &#context) -> &#context {
+                    ctx
+                }
+            }
+        },
+        parse_quote! {
+            #[automatically_derived]
+            impl<'a> #krate::__private::GateArg<'a, #name, #state> for #state {
+                fn pick(state: &'a #state, _data: &'a #data) -> Self {
+                    *state
+                }
+            }
+        },
+        parse_quote! {
+            #[automatically_derived]
+            impl<'a> #krate::__private::GateArg<'a, #name, #state> for &'a #state {
+                fn pick(state: &'a #state, _data: &'a #data) -> Self {
+                    state
+                }
+            }
+        },
+    ];
+    if let Some(data) = &machine.attr.data {
+        items.push(parse_quote! {
+            #[automatically_derived]
+            impl<'a> #krate::__private::GateArg<'a, #name, #state> for &'a #data {
+                fn pick(_state: &'a #state, data: &'a #data) -> Self {
+                    data
+                }
+            }
+        });
+    }
+    items
+}
+
 /// `impl ListedGate<Order, OrderState> for within_credit_limit {}` for each
 /// gate in `gates(..)`: the fact each `#[gate]` asserts of itself, so a gate
 /// written but left out of the list is a compile error, not a policy that
@@ -319,6 +459,39 @@ fn listed_gates(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
             }
         })
         .collect()
+}
+
+/// A plain function named in `gates(..)` (its `#[gate]` forgotten) has no
+/// companion type, so rustc would only say "expected type, found function".
+/// For each gate named by a bare identifier, a private stand-in struct of
+/// that name is glob-imported: a `#[gate]`'s companion, defined in the
+/// module, shadows it; a plain function leaves it visible, and it is no
+/// `MachineGate`, whose message says to add `#[gate]`. (A gate named by a
+/// path lives in another module, which a derive cannot add to.)
+fn gate_stand_ins(machine: &Machine<'_>) -> Vec<Item> {
+    let names: Vec<&Ident> = machine
+        .attr
+        .gates
+        .iter()
+        .filter_map(Path::get_ident)
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let module = format_ident!("__{}_unmarked_gates", machine.module());
+    vec![
+        parse_quote! {
+            #[doc(hidden)]
+            #[allow(dead_code, non_camel_case_types)]
+            mod #module {
+                #(pub(super) struct #names;)*
+            }
+        },
+        parse_quote! {
+            #[allow(unused_imports)]
+            use #module::*;
+        },
+    ]
 }
 
 /// One match arm per target state: `(A | B, Self::X { .. }) | (C, Self::Y)
@@ -402,7 +575,7 @@ fn args(machine: &Machine<'_>, variant: &Variant<'_>) -> Args {
 
 /// `ctx: &Ctx` when the machine declares a context, else nothing (and the
 /// runtime gets `&()`).
-fn ctx_param(machine: &Machine<'_>) -> (Option<TokenStream>, TokenStream) {
+pub(super) fn ctx_param(machine: &Machine<'_>) -> (Option<TokenStream>, TokenStream) {
     match &machine.attr.context {
         Some(ty) => (Some(quote!(ctx: &#ty,)), quote!(ctx)),
         None => (None, quote!(&())),
@@ -415,7 +588,12 @@ fn ctx_param(machine: &Machine<'_>) -> (Option<TokenStream>, TokenStream) {
 /// traits live beside the enum, so they are in scope wherever it is
 /// defined; elsewhere import them, e.g. `use shop::OrderDraftTransitions`.)
 fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
-    let Names { krate, module, .. } = names;
+    let Names {
+        krate,
+        module,
+        public_module,
+        ..
+    } = names;
     let name = machine.ident;
     let vis = machine.vis;
     let (ctx_param, ctx_arg) = ctx_param(machine);
@@ -427,10 +605,17 @@ fn transitions(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         }
         let trait_name = names.steps(machine, from);
         let trait_doc = doc(&format!(
-            " The steps one [`{name}`] in state [`{module}::{from}`] can take: one method per \
-             legal event. Each takes the handle, runs the machine's gates that apply to the \
+            " The steps one [`{name}`] in state [`{public_module}::{from}`] can take: one method \
+             per legal event. Each takes the handle, runs the machine's gates that apply to the \
              event, commits at the handle's version and returns the handle in the target state; \
-             a refused step returns this handle inside its `StepError`."
+             a refused step returns this handle inside its `StepError`.\n\n {}",
+            match gate_list(machine).as_str() {
+                "none" => "This machine has no gates: every legal step commits.".to_owned(),
+                list => format!(
+                    "Gates of this machine (each runs on the events its `#[gate(..)]` names): \
+                     {list}."
+                ),
+            }
         ));
         let mut decls = Vec::new();
         let mut defs = Vec::new();
@@ -497,10 +682,12 @@ fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
         module,
         state,
         handle,
+        ..
     } = names;
     let name = machine.ident;
     let vis = machine.vis;
     let states = machine.states();
+    let data = machine.data();
     let enum_doc = doc(&format!(
         " A loaded [`{name}`]: the typed handle of the state its stream is in (see \
          [`{name}::load`]). Match on it to reach that state's steps."
@@ -543,6 +730,15 @@ fn handle_enum(machine: &Machine<'_>, names: &Names) -> Vec<Item> {
                         #(Self::#states(handle) => handle.coordinate(),)*
                     }
                 }
+
+                /// The machine's data folded from the stream's events when
+                /// loaded (`#[machine(data = ..)]`; `&()` without one).
+                #[must_use]
+                #vis fn data(&self) -> &#data {
+                    match self {
+                        #(Self::#states(handle) => handle.data(),)*
+                    }
+                }
             }
         },
     ]
@@ -555,6 +751,7 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
         module,
         state,
         handle,
+        ..
     } = names;
     let name = machine.ident;
     let vis = machine.vis;
@@ -573,7 +770,9 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
     ));
     let mermaid = LitStr::new(&mermaid, proc_macro2::Span::call_site());
     let dot = LitStr::new(&dot, proc_macro2::Span::call_site());
+    let overview = overview_doc(machine, names);
     parse_quote! {
+        #overview
         #[automatically_derived]
         impl #name {
             #mermaid_doc
@@ -598,8 +797,12 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
                 #krate::__private::create(store, coordinate)
             }
 
-            /// Replays the entity's stream into the typed handle of its
-            /// current state.
+            /// The typed handle of the entity's current state, with its data,
+            /// from the machine's incremental projection (`MachineProjection`,
+            /// read through `MachineStore::project_machine`: batpak's `Store`
+            /// keeps it in its projection cache and folds only the events
+            /// appended since the last call). A stream the machine cannot
+            /// apply is replayed to report where.
             ///
             /// # Errors
             /// `NotFound` for an entity without events, `CorruptStream` (with
@@ -634,10 +837,11 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
             }
 
             /// Applies an event that arrived at run time (e.g. from a queue):
-            /// replays the entity's stream, checks the event against the
-            /// transition table and the gates in the current state, then
-            /// commits it at the replayed version. Works on an entity without
-            /// events (it starts in the initial state). Returns the new state.
+            /// reads the entity's state and data as [`Self::load`] does, checks
+            /// the event against the transition table and the gates (with the
+            /// same state and data a typed step would give them), then commits
+            /// it at the version read. Works on an entity without events (it
+            /// starts in the initial state). Returns the new state.
             ///
             /// # Errors
             /// `InvalidTransition`, `Denied`, `Conflict`, `CorruptStream` or
@@ -650,6 +854,202 @@ fn inherent(machine: &Machine<'_>, names: &Names) -> Item {
             ) -> ::core::result::Result<#state, #krate::MachineError<Db::Error>> {
                 #krate::__private::submit(store, #ctx_arg, coordinate, event)
             }
+        }
+    }
+}
+
+/// Calling a step a state lacks is an error that names the states having
+/// it, not rustc's "perhaps you need to implement it". Per variant, a
+/// hidden trait in the state module (`order::ShippedStep<S, Db>`) carries
+/// the message and is implemented for the states that have the step; per
+/// state lacking steps, a trait `OrderDraftUnavailable` (beside the enum,
+/// so in scope with the steps) gives the handle each missing method, bound
+/// by that trait for its own state, so a call fails on the bound. Were the
+/// bound ever met (by hand), the method still only calls the runtime,
+/// which refuses the step. Returns the markers (for the state module) and
+/// the items.
+fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>, Vec<Item>) {
+    let Names {
+        krate,
+        module,
+        public_module,
+        ..
+    } = names;
+    let name = machine.ident;
+    let vis = machine.vis;
+    let inner = inner_visibility(vis);
+    let (ctx_param, ctx_arg) = ctx_param(machine);
+    let mut markers = Vec::new();
+    let mut items = Vec::new();
+    for variant in &machine.variants {
+        let v = variant.ident;
+        let method = snake_case(&v.to_string());
+        let marker = format_ident!("{}Step", v);
+        let sources: Vec<&Ident> = machine
+            .edges()
+            .filter(|(_, other, _)| other.ident == v)
+            .map(|(from, _, _)| from)
+            .collect();
+        let listed = match sources.as_slice() {
+            [.., last] if sources.len() > 1 => format!(
+                "{} or `{last}`",
+                sources[..sources.len() - 1]
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => sources.iter().map(|s| format!("`{s}`")).collect::<String>(),
+        };
+        let message = LitStr::new(
+            &format!("`{name}` in state `{{S}}` has no step `{method}`"),
+            v.span(),
+        );
+        let label = LitStr::new(
+            &format!("`{method}` is not a step out of `{{S}}`"),
+            v.span(),
+        );
+        let note = LitStr::new(
+            &format!(
+                "`{method}` records `{name}::{v}`, a step out of {listed}: take the steps that \
+                 lead there first, or `{name}::load` the entity and match on its state"
+            ),
+            v.span(),
+        );
+        let marker_doc = doc(&format!(
+            " The states whose handles have the step `{method}` (implemented for each)."
+        ));
+        markers.push(quote! {
+            #marker_doc
+            #[doc(hidden)]
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            #inner trait #marker<S, Db: ?::core::marker::Sized> {}
+        });
+        for source in &sources {
+            items.push(parse_quote! {
+                #[automatically_derived]
+                impl<Db: ?::core::marker::Sized> #module::#marker<#module::#source, Db> for #name {}
+            });
+        }
+    }
+    for state in machine.states() {
+        let missing: Vec<&Variant<'_>> = machine
+            .variants
+            .iter()
+            .filter(|variant| {
+                !machine
+                    .edges()
+                    .any(|(from, other, _)| from == state && other.ident == variant.ident)
+            })
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let trait_name = format_ident!("{}{}Unavailable", name, state);
+        let trait_doc = doc(&format!(
+            " The steps an [`{name}`] in state [`{public_module}::{state}`] does not have: \
+             calling one is a compile error that names the states which have it."
+        ));
+        let mut decls = Vec::new();
+        let mut defs = Vec::new();
+        for variant in missing {
+            let v = variant.ident;
+            let method = ident(&snake_case(&v.to_string()), v.span());
+            let marker = format_ident!("{}Step", v);
+            let Some(to) = machine
+                .edges()
+                .find(|(_, other, _)| other.ident == v)
+                .map(|(_, _, to)| to)
+            else {
+                continue;
+            };
+            let Args { params, build } = args(machine, variant);
+            let allow =
+                (params.len() + 3 > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+            let signature = quote! {
+                fn #method<Db: #krate::MachineStore + ?::core::marker::Sized>(
+                    self,
+                    store: &Db,
+                    #ctx_param
+                    #(#params),*
+                ) -> ::core::result::Result<
+                    #krate::Machine<#name, #module::#to>,
+                    #krate::StepError<#name, #module::#state, Db::Error>,
+                >
+                where
+                    #name: #module::#marker<#module::#state, Db>
+            };
+            let method_doc = doc(&format!(" Not a step out of `{state}`."));
+            decls.push(quote! {
+                #method_doc
+                #allow
+                #signature;
+            });
+            defs.push(quote! {
+                #allow
+                #signature {
+                    #krate::__private::step(self, store, #ctx_arg, #build)
+                }
+            });
+        }
+        items.push(parse_quote! {
+            #trait_doc
+            #[doc(hidden)]
+            #vis trait #trait_name: ::core::marker::Sized {
+                #(#decls)*
+            }
+        });
+        items.push(parse_quote! {
+            #[automatically_derived]
+            impl #trait_name for #krate::Machine<#name, #module::#state> {
+                #(#defs)*
+            }
+        });
+    }
+    (markers, items)
+}
+
+/// `Order::PLACED` for a variant `Placed`: its kind's constant.
+fn kind_const(variant: &Variant<'_>) -> Ident {
+    ident(
+        &snake_case(&variant.ident.to_string()).to_uppercase(),
+        variant.ident.span(),
+    )
+}
+
+/// `impl Order { pub const PLACED: EventKind = ..; pub const KINDS: .. }`:
+/// every kind by name, so code that filters a machine's events (a
+/// projection's `kinds()`, a `Region`) never types a number.
+fn kinds(machine: &Machine<'_>) -> Item {
+    let krate = &machine.krate;
+    let name = machine.ident;
+    let vis = machine.vis;
+    let category = Literal::u16_unsuffixed(machine.category.value);
+    let consts = machine.variants.iter().map(|variant| {
+        let v = variant.ident;
+        let constant = kind_const(variant);
+        let code = Literal::u16_unsuffixed(variant.code.value);
+        let text = doc(&format!(
+            " The kind of [`{name}::{v}`] events (category {}, code {}).",
+            machine.category.value, variant.code.value
+        ));
+        quote! {
+            #text
+            #vis const #constant: #krate::EventKind = #krate::EventKind::new(#category, #code);
+        }
+    });
+    let all = machine.variants.iter().map(kind_const);
+    let kinds_doc = doc(&format!(
+        " The kind of every [`{name}`] event, in declaration order: a projection over the \
+         machine's events returns it (or some of the constants above) from `kinds()`."
+    ));
+    parse_quote! {
+        #[automatically_derived]
+        impl #name {
+            #(#consts)*
+
+            #kinds_doc
+            #vis const KINDS: &'static [#krate::EventKind] = &[#(Self::#all),*];
         }
     }
 }

@@ -37,6 +37,7 @@ fn full() -> TokenStream {
             terminal(Shipped, Cancelled),
             gates(within_credit_limit, policy::shop_is_open),
             context = Shop,
+            data = Bill,
             category = 7,
             crate = ::batpak,
             accept_direct_appends,

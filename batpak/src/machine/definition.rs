@@ -2,12 +2,13 @@
 //! implement.
 //!
 //! A machine is an enum of events ([`StateMachine`]) with a runtime state
-//! enum (`StateMachine::State`), one zero-sized type per state ([`State`],
-//! sealed, carrying its runtime value) and a list of gates ([`GateSpec`],
-//! each made from a [`MachineGate`]). The trait and the gate spec name each
-//! other (`StateMachine::GATES` holds `GateSpec<Self>`), so they share this
-//! file. Everything here is a definition: this file must never read a store
-//! or build a handle.
+//! enum (`MachineTypes::State`), one zero-sized type per state ([`State`],
+//! sealed, carrying its runtime value), optional data folded from its events
+//! ([`MachineData`]) and a list of gates ([`GateSpec`], each made from a
+//! [`MachineGate`]). The trait, the data fold and the gate spec name each
+//! other (`StateMachine::GATES` holds `GateSpec<Self>`, `MachineTypes::Data`
+//! is a `MachineData<Self>`), so they share this file. Everything here is a
+//! definition: this file must never read a store or build a handle.
 
 use std::fmt;
 use std::hash::Hash as StdHash;
@@ -18,12 +19,16 @@ use serde::{Deserialize, Serialize};
 use crate::event::EventKind;
 use crate::guard::Denial;
 
-/// An event enum whose variants are the transitions of a state machine.
+/// The types a machine is made of: its state, its gates' context and its
+/// data. Implemented by `#[derive(StateMachine)]` beside [`StateMachine`],
+/// which builds on it; reach the types as `M::State`, `M::Context`,
+/// `M::Data` for any `M: StateMachine`.
 ///
-/// Implemented by `#[derive(StateMachine)]`; the transition table in
-/// [`StateMachine::apply`] is the one source of truth for replay, for the
-/// dynamic API and for the typed handles.
-pub trait StateMachine: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
+/// Apart from `StateMachine` because it asks nothing of serde: the state
+/// markers and gates of a machine name these types, so a machine that forgot
+/// `#[derive(Serialize, Deserialize)]` fails once, on its `StateMachine`
+/// impl, instead of again at every marker and gate.
+pub trait MachineTypes: Sized + 'static {
     /// The runtime state enum (one unit variant per declared state).
     type State: Copy
         + Eq
@@ -40,6 +45,20 @@ pub trait StateMachine: Serialize + DeserializeOwned + Send + Sync + Sized + 'st
     /// `()` when the machine has no context).
     type Context: ?Sized + 'static;
 
+    /// What the machine remembers from its events beyond its state
+    /// (`#[machine(data = T)]`; `()` when the machine declares none): folded
+    /// by [`MachineData::apply`], kept by the state projection, read by
+    /// handles and gates.
+    type Data: MachineData<Self>;
+}
+
+/// An event enum whose variants are the transitions of a state machine.
+///
+/// Implemented by `#[derive(StateMachine)]`; the transition table in
+/// [`StateMachine::apply`] is the one source of truth for replay, for the
+/// dynamic API and for the typed handles. Its state, context and data types
+/// are in [`MachineTypes`].
+pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Sync {
     /// The machine's name, as written by the user.
     const NAME: &'static str;
 
@@ -54,6 +73,54 @@ pub trait StateMachine: Serialize + DeserializeOwned + Send + Sync + Sized + 'st
 
     /// The machine's gates (`#[machine(gates(..))]`), in evaluation order.
     const GATES: &'static [GateSpec<Self>];
+
+    /// The kind of every variant, in declaration order. The derive also
+    /// names each kind (`Order::PLACED` for variant `Placed`) and lists them
+    /// as `Order::KINDS`, so a projection over a machine's events names the
+    /// kinds it wants and receives only those variants:
+    ///
+    /// ```
+    /// use batpak::prelude::*;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(StateMachine, Debug, Serialize, Deserialize)]
+    /// #[machine(states(Draft, Placed, Paid), initial = Draft)]
+    /// enum Order {
+    ///     #[transition(Draft -> Placed)]
+    ///     Placed { total_cents: u64 },
+    ///     #[transition(Placed -> Paid)]
+    ///     Paid { amount_cents: u64 },
+    /// }
+    ///
+    /// /// Money taken, from `Paid` events only.
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// struct Takings { cents: u64 }
+    ///
+    /// impl Projection for Takings {
+    ///     type Event = Order;
+    ///     const NAME: &'static str = "takings";
+    ///     const VERSION: u32 = 1;
+    ///     fn kinds() -> Option<&'static [EventKind]> { Some(&[Order::PAID]) }
+    ///     fn apply(&mut self, event: &StoredEvent<Order>) {
+    ///         let Order::Paid { amount_cents } = event.payload else {
+    ///             unreachable!("only the kinds asked for arrive");
+    ///         };
+    ///         self.cents += amount_cents;
+    ///     }
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(StoreConfig::new(dir.path()))?;
+    /// for n in 1..=3 {
+    ///     let coord = Coordinate::new(format!("order:{n}"), "shop:acme")?;
+    ///     Order::create(&store, coord)?.placed(&store, 900)?.paid(&store, 100 * n)?;
+    /// }
+    /// assert_eq!(store.project::<Takings>(&Region::all())?.cents, 600);
+    /// assert_eq!(Order::KINDS, [Order::PLACED, Order::PAID]);
+    /// assert_eq!(Order::Paid { amount_cents: 1 }.kind(), Order::PAID);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    const KINDS: &'static [EventKind];
 
     /// Whether the machine's stream may hold events that neither its gates
     /// nor an audited bypass admitted ([`Admission::Direct`](crate::Admission::Direct),
@@ -100,6 +167,64 @@ impl InvalidTransition {
     }
 }
 
+/// What a machine remembers from its own events beyond its state: the fold
+/// behind `#[machine(data = T)]`, written once.
+///
+/// The runtime keeps it beside the state in the machine's projection (cached
+/// by the store, one `apply` per new event), hands it out with typed handles
+/// (`handle.data()`) and passes it to gates that take it
+/// (`fn(ctx: &Desk, file: &LoanFile, event: &Loan)`). A gate sees the data
+/// folded from every event *before* the one it decides on.
+///
+/// ```
+/// use batpak::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(StateMachine, Debug, Serialize, Deserialize)]
+/// #[machine(states(Draft, Submitted, Approved), initial = Draft, data = LoanFile)]
+/// enum Loan {
+///     #[transition(Draft -> Submitted)]
+///     Submitted { requested_cents: u64 },
+///     #[transition(Submitted -> Approved)]
+///     Approved { amount_cents: u64 },
+/// }
+///
+/// /// What earlier events said.
+/// #[derive(Debug, Default, Serialize, Deserialize)]
+/// struct LoanFile { requested_cents: u64, approved_cents: u64 }
+///
+/// impl MachineData<Loan> for LoanFile {
+///     fn apply(&mut self, event: &Loan) {
+///         match event {
+///             Loan::Submitted { requested_cents } => self.requested_cents = *requested_cents,
+///             Loan::Approved { amount_cents } => self.approved_cents = *amount_cents,
+///         }
+///     }
+/// }
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(StoreConfig::new(dir.path()))?;
+/// let coord = Coordinate::new("loan:1", "bank:acme")?;
+/// let submitted = Loan::create(&store, coord.clone())?.submitted(&store, 90_000)?;
+/// assert_eq!(submitted.data().requested_cents, 90_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait MachineData<M>: Default + Serialize + DeserializeOwned {
+    /// Bump when [`MachineData::apply`] or the type's shape changes: data
+    /// the store cached under another version is then refolded from the
+    /// machine's events.
+    const VERSION: u32 = 1;
+
+    /// Folds one of the machine's events (already accepted by its
+    /// transition table) into the data.
+    fn apply(&mut self, event: &M);
+}
+
+/// No data: what a machine without `#[machine(data = ..)]` keeps.
+impl<M> MachineData<M> for () {
+    fn apply(&mut self, _event: &M) {}
+}
+
 /// A zero-sized marker type for one state of machine `Self::Machine`.
 ///
 /// Sealed: only `#[derive(StateMachine)]` implements it (through the
@@ -108,10 +233,10 @@ impl InvalidTransition {
 /// before it hands one out.
 pub trait State: Sealed + 'static {
     /// The machine this state belongs to.
-    type Machine: StateMachine;
+    type Machine: MachineTypes;
 
     /// The runtime value of this state.
-    const VALUE: <Self::Machine as StateMachine>::State;
+    const VALUE: <Self::Machine as MachineTypes>::State;
 }
 
 /// A gate attached to a machine: its name, description, the events it
@@ -124,9 +249,14 @@ pub struct GateSpec<M: StateMachine> {
     check: GateCheck<M>,
 }
 
-/// The signature every gate is called through.
-type GateCheck<M> =
-    fn(&<M as StateMachine>::Context, <M as StateMachine>::State, &M) -> Result<(), Denial>;
+/// The signature every gate is called through: the context, the state and
+/// data before the event, the event.
+type GateCheck<M> = fn(
+    &<M as MachineTypes>::Context,
+    <M as MachineTypes>::State,
+    &<M as MachineTypes>::Data,
+    &M,
+) -> Result<(), Denial>;
 
 impl<M: StateMachine> GateSpec<M> {
     /// The spec of gate `G` (a `#[gate]` function's companion type).
@@ -158,12 +288,19 @@ impl<M: StateMachine> GateSpec<M> {
         (self.applies)(event)
     }
 
-    /// Runs the gate.
+    /// Runs the gate on `event`, proposed in `state` with `data` (both as
+    /// before the event).
     ///
     /// # Errors
     /// The gate's [`Denial`].
-    pub fn check(&self, ctx: &M::Context, state: M::State, event: &M) -> Result<(), Denial> {
-        (self.check)(ctx, state, event)
+    pub fn check(
+        &self,
+        ctx: &M::Context,
+        state: M::State,
+        data: &M::Data,
+        event: &M,
+    ) -> Result<(), Denial> {
+        (self.check)(ctx, state, data, event)
     }
 }
 
@@ -182,9 +319,9 @@ impl<M: StateMachine> fmt::Debug for GateSpec<M> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a gate of machine `{M}`",
     label = "not a gate for `{M}`",
-    note = "mark the function with `#[gate]` and take `&{M}` as its event parameter and the machine's context as its first"
+    note = "a gate is a function marked `#[gate]` (a plain function is not one: add `#[gate]` above it), taking the machine's context first and `&{M}` last"
 )]
-pub trait MachineGate<M: StateMachine> {
+pub trait MachineGate<M: MachineTypes> {
     /// The gate's name.
     const NAME: &'static str;
     /// The gate's doc comment.
@@ -192,11 +329,12 @@ pub trait MachineGate<M: StateMachine> {
     /// Whether the gate runs for `event` (`#[gate(Order::Placed)]` narrows
     /// it to one variant).
     fn applies(event: &M) -> bool;
-    /// Runs the gate function.
+    /// Runs the gate function with what it asks for of the context, the
+    /// state and data before the event, and the event.
     ///
     /// # Errors
     /// The gate's [`Denial`].
-    fn check(ctx: &M::Context, state: M::State, event: &M) -> Result<(), Denial>;
+    fn check(ctx: &M::Context, state: M::State, data: &M::Data, event: &M) -> Result<(), Denial>;
 }
 
 /// Seals [`State`]: implemented only by the state types the derive

@@ -2,10 +2,14 @@
 //! handle, and the runtime the generated code calls.
 //!
 //! - `definition.rs`: the contract the macros implement ([`StateMachine`],
-//!   [`State`], [`InvalidTransition`], [`GateSpec`], [`MachineGate`]).
+//!   [`MachineTypes`], [`MachineData`], [`State`], [`InvalidTransition`], [`GateSpec`],
+//!   [`MachineGate`]).
+//! - `gate_args.rs`: how a gate's context and its state and data parameters
+//!   are checked against its machine (`GateContext`, `GateArg`).
 //! - `handle.rs`: the typed handle [`Machine<M, S>`].
 //! - `seam.rs`: what the runtime needs from a store ([`MachineStore`]) and
-//!   the state projection a store may cache ([`MachineProjection`]).
+//!   the projection of state and data a store may cache
+//!   ([`MachineProjection`]).
 //! - `runtime.rs`: create, load, `state_of`, step and submit,
 //!   [`MachineError`], and [`StepError`] (a refused step's error with its
 //!   handle).
@@ -47,13 +51,16 @@
 //! ```
 
 mod definition;
+mod gate_args;
 mod handle;
 mod runtime;
 mod seam;
 
 pub use definition::{
-    FallbackState, GateSpec, InvalidTransition, MachineGate, Sealed, State, StateMachine,
+    FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
+    State, StateMachine,
 };
+pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;
 pub use runtime::{
     CorruptReason, Loaded, MachineError, StepError, create, load, state_of, step, submit,

@@ -12,13 +12,17 @@
 //!   nothing: it checks the stream is empty and hands out a handle in the
 //!   initial state at version 0, whose first step commits with
 //!   `ExpectedVersion::Exact(0)`, so two racing creators cannot both land.
-//! - **State comes from the log.** `load` and `submit` fold the stream
-//!   through [`StateMachine::apply`]; `state_of` reads the same fold kept as
-//!   an incremental projection ([`MachineProjection`], through
-//!   [`MachineStore::project_machine`]) and replays only a stream the
-//!   projection found broken. A stored step the table forbids (or whose kind
-//!   does not match its payload) is reported with its sequence, never
-//!   skipped.
+//! - **State and data come from the log.** `load`, `state_of` and `submit`
+//!   read the fold of the stream through [`StateMachine::apply`] and
+//!   [`MachineData::apply`] kept as an incremental projection
+//!   ([`MachineProjection`], through [`MachineStore::project_machine`]: a
+//!   caching store folds only the events appended since its last call), and
+//!   replay only a stream the projection found not intact. A stored step the
+//!   table forbids (or whose kind does not match its payload) is reported
+//!   with its sequence, never skipped.
+//! - **Gates see what was, not what will be.** Every gate gets the state and
+//!   data before the event it decides on; a step then folds the committed
+//!   event into the data it hands on with the new handle.
 //! - **Only admitted events count.** An event of the stream that neither
 //!   the machine's gates nor an audited bypass admitted
 //!   ([`Admission::Direct`](crate::Admission::Direct)) is reported like any
@@ -36,9 +40,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::definition::{InvalidTransition, State, StateMachine};
+use super::definition::{InvalidTransition, MachineData, MachineTypes, State, StateMachine};
 use super::handle::Machine;
-use super::seam::MachineStore;
+use super::seam::{MachineProjection, MachineStore};
 use crate::coordinate::Coordinate;
 use crate::event::Hash;
 use crate::guard::{Denial, ExpectedVersion, FnGate, GateError, GateSet, Proposal};
@@ -185,14 +189,14 @@ pub enum CorruptReason {
 /// assert_eq!(placed.version(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct StepError<M, S, E = crate::store::StoreError> {
+pub struct StepError<M: MachineTypes, S, E = crate::store::StoreError> {
     // Boxed: a handle and an error together are a few hundred bytes, too
     // much to move through every `Result` of a step for the rare refusal.
     refused: Box<Refused<M, S, E>>,
 }
 
 /// What a [`StepError`] holds.
-struct Refused<M, S, E> {
+struct Refused<M: MachineTypes, S, E> {
     handle: Machine<M, S>,
     error: MachineError<E>,
 }
@@ -230,7 +234,7 @@ impl<M: StateMachine, S: State<Machine = M>, E> StepError<M, S, E> {
     }
 }
 
-impl<M, S, E> From<StepError<M, S, E>> for MachineError<E> {
+impl<M: MachineTypes, S, E> From<StepError<M, S, E>> for MachineError<E> {
     fn from(refused: StepError<M, S, E>) -> Self {
         refused.refused.error
     }
@@ -245,7 +249,7 @@ impl<M: StateMachine, S: State<Machine = M>, E: fmt::Debug> fmt::Debug for StepE
     }
 }
 
-impl<M, S, E> fmt::Display for StepError<M, S, E>
+impl<M: MachineTypes, S, E> fmt::Display for StepError<M, S, E>
 where
     MachineError<E>: fmt::Display,
 {
@@ -266,7 +270,7 @@ where
     }
 }
 
-/// A replayed, non-empty stream, waiting to become the typed handle of its
+/// A loaded, non-empty stream, waiting to become the typed handle of its
 /// state: what `load` returns to generated code, which matches on
 /// [`Loaded::state`] and asks for the handle of that state.
 pub struct Loaded<M: StateMachine, E> {
@@ -274,6 +278,7 @@ pub struct Loaded<M: StateMachine, E> {
     state: M::State,
     version: u64,
     head: Hash,
+    data: M::Data,
     error: PhantomData<fn() -> E>,
 }
 
@@ -289,7 +294,13 @@ impl<M: StateMachine, E> Loaded<M, E> {
     /// # Errors
     /// [`MachineError::StateMismatch`] when the stream is not in `S`.
     pub fn into_handle<S: State<Machine = M>>(self) -> Result<Machine<M, S>, MachineError<E>> {
-        typed_handle(self.coordinate, self.version, self.head, self.state)
+        typed_handle(
+            self.coordinate,
+            self.version,
+            self.head,
+            self.state,
+            self.data,
+        )
     }
 }
 
@@ -311,12 +322,13 @@ fn typed_handle<M, S, E>(
     version: u64,
     head: Hash,
     state: M::State,
+    data: M::Data,
 ) -> Result<Machine<M, S>, MachineError<E>>
 where
     M: StateMachine,
     S: State<Machine = M>,
 {
-    Machine::checked(coordinate, version, head, state)
+    Machine::checked(coordinate, version, head, state, data)
         .map_err(|coordinate| state_mismatch::<M, S, E>(coordinate, state))
 }
 
@@ -333,17 +345,49 @@ where
     }
 }
 
-/// Replays a stream: its current state, version and head hash.
+/// A stream's state, version, head hash and data, as the projection or a
+/// replay found them.
+struct Folded<M: StateMachine> {
+    state: M::State,
+    version: u64,
+    head: Hash,
+    data: M::Data,
+}
+
+/// The stream as its projection holds it (folding only what is new to a
+/// caching store), or, when the projection is not intact, the replay's
+/// report of exactly what is wrong.
+fn current<M: StateMachine, S: MachineStore + ?Sized>(
+    store: &S,
+    coordinate: &Coordinate,
+) -> Result<Folded<M>, MachineError<S::Error>> {
+    let projection: MachineProjection<M> = store
+        .project_machine::<M>(coordinate)
+        .map_err(MachineError::Store)?;
+    if !projection.is_intact() {
+        return replay::<M, S>(store, coordinate);
+    }
+    Ok(Folded {
+        state: projection.state(),
+        version: projection.version(),
+        head: projection.head(),
+        data: projection.into_data(),
+    })
+}
+
+/// Replays a stream from its first event: its current state, version, head
+/// hash and data, or the first event that does not fit.
 fn replay<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     coordinate: &Coordinate,
-) -> Result<(M::State, u64, Hash), MachineError<S::Error>> {
+) -> Result<Folded<M>, MachineError<S::Error>> {
     let events = store
         .read_stream::<M>(coordinate)
         .map_err(MachineError::Store)?;
     let mut state = M::INITIAL;
     let mut version = 0;
     let mut head = Hash::ZERO;
+    let mut data = M::Data::default();
     for stored in &events {
         let corrupt = |reason| MachineError::CorruptStream {
             coordinate: coordinate.clone(),
@@ -368,45 +412,66 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
         }
         state = M::apply(state, &stored.payload)
             .map_err(|illegal| corrupt(CorruptReason::IllegalStep(illegal)))?;
+        data.apply(&stored.payload);
         version = stored.sequence();
         head = stored.hash;
     }
-    Ok((state, version, head))
+    Ok(Folded {
+        state,
+        version,
+        head,
+        data,
+    })
 }
 
-/// Gates `event` in `state`, then appends it if the stream is still at
-/// `version`. Returns the new version and head.
+/// What a machine's gates decide on besides the proposal: the caller's
+/// context, and the stream's state and data before the event.
+struct Decision<'a, M: StateMachine> {
+    ctx: &'a M::Context,
+    state: M::State,
+    data: &'a M::Data,
+}
+
+/// Gates `event` in `state` with `data`, then appends it if the stream is
+/// still at `version`. Returns the new version and head, and the event.
 fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
-    ctx: &M::Context,
+    decision: &Decision<'_, M>,
     coordinate: &Coordinate,
-    state: M::State,
     version: u64,
     event: M,
-) -> Result<(u64, Hash), MachineError<S::Error>> {
-    M::apply(state, &event)?;
-    let mut gates = GateSet::<M::Context, M>::new();
+) -> Result<(u64, Hash, M), MachineError<S::Error>> {
+    M::apply(decision.state, &event)?;
+    let mut gates = GateSet::<Decision<'_, M>, M>::new();
     for spec in M::GATES.iter().filter(|spec| spec.applies_to(&event)) {
         gates.push(FnGate::new(
             spec.name(),
-            move |ctx: &M::Context, proposal: &Proposal<M>| {
-                spec.check(ctx, state, proposal.payload())
+            |decision: &Decision<'_, M>, proposal: &Proposal<M>| {
+                spec.check(
+                    decision.ctx,
+                    decision.state,
+                    decision.data,
+                    proposal.payload(),
+                )
             },
         ));
     }
     let proposal = Proposal::new(coordinate.clone(), event.kind(), event)
         .expect(ExpectedVersion::Exact(version));
-    let receipt = gates.evaluate(ctx, proposal).map_err(|error| match error {
-        GateError::Denied(denial) => MachineError::Denied(denial),
-        GateError::Codec(codec) => MachineError::Store(S::Error::from(codec)),
-    })?;
+    let receipt = gates
+        .evaluate(decision, proposal)
+        .map_err(|error| match error {
+            GateError::Denied(denial) => MachineError::Denied(denial),
+            GateError::Codec(codec) => MachineError::Store(S::Error::from(codec)),
+        })?;
     let committed = receipt
         .commit(store)
         .map_err(|error| match S::version_conflict(&error) {
             Some(actual) => conflict::<M, S>(store, coordinate, version, actual),
             None => MachineError::Store(error),
         })?;
-    Ok((committed.receipt().sequence, committed.receipt().hash))
+    let (sequence, hash) = (committed.receipt().sequence, committed.receipt().hash);
+    Ok((sequence, hash, committed.into_payload()))
 }
 
 /// The error for a commit refused because the stream is at `actual`, not
@@ -453,11 +518,14 @@ where
             version,
         });
     }
-    typed_handle(coordinate, 0, Hash::ZERO, M::INITIAL)
+    typed_handle(coordinate, 0, Hash::ZERO, M::INITIAL, M::Data::default())
 }
 
-/// `Machine::load`: replays the stream; the generated code matches on the
-/// state it ends in and asks [`Loaded::into_handle`] for that state's handle.
+/// `Machine::load`: the stream's state, version and data from its
+/// projection (a caching store folds only the events appended since its
+/// last call; a stream the projection finds not intact is replayed to
+/// report where); the generated code matches on the state and asks
+/// [`Loaded::into_handle`] for that state's handle.
 ///
 /// # Errors
 /// [`MachineError::NotFound`] for an empty stream,
@@ -466,7 +534,12 @@ pub fn load<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     coordinate: &Coordinate,
 ) -> Result<Loaded<M, S::Error>, MachineError<S::Error>> {
-    let (state, version, head) = replay::<M, S>(store, coordinate)?;
+    let Folded {
+        state,
+        version,
+        head,
+        data,
+    } = current::<M, S>(store, coordinate)?;
     if version == 0 {
         return Err(MachineError::NotFound {
             coordinate: coordinate.clone(),
@@ -477,6 +550,7 @@ pub fn load<M: StateMachine, S: MachineStore + ?Sized>(
         state,
         version,
         head,
+        data,
         error: PhantomData,
     })
 }
@@ -527,18 +601,47 @@ where
     T: State<Machine = M>,
     S: MachineStore + ?Sized,
 {
-    try_step(&handle, store, ctx, event).map_err(|error| StepError {
+    let refused = |handle, error| StepError {
         refused: Box::new(Refused { handle, error }),
-    })
+    };
+    let stepped = match try_step::<M, F, T, S>(&handle, store, ctx, event) {
+        Ok(stepped) => stepped,
+        Err(error) => return Err(refused(handle, error)),
+    };
+    let Stepped {
+        version,
+        head,
+        event,
+        target,
+    } = stepped;
+    // `advance` cannot refuse: `target` is `T::VALUE`, checked before the
+    // commit; it folds the committed event into the handle's data.
+    handle
+        .advance(version, head, target, &event)
+        .map_err(|handle| {
+            let error = state_mismatch::<M, T, _>(handle.coordinate().clone(), target);
+            refused(handle, error)
+        })
 }
 
-/// [`step`] with the handle borrowed, so a refusal can give it back.
+/// A step [`try_step`] committed: the stream's new version and head, the
+/// event, and the state it led to.
+struct Stepped<M: StateMachine> {
+    version: u64,
+    head: Hash,
+    event: M,
+    target: M::State,
+}
+
+/// [`step`] with the handle borrowed, so a refusal can give it back:
+/// checks `event` leads to `T`, gates it with the handle's state and data,
+/// commits it.
 fn try_step<M, F, T, S>(
     handle: &Machine<M, F>,
     store: &S,
     ctx: &M::Context,
     event: M,
-) -> Result<Machine<M, T>, MachineError<S::Error>>
+) -> Result<Stepped<M>, MachineError<S::Error>>
 where
     M: StateMachine,
     F: State<Machine = M>,
@@ -552,14 +655,24 @@ where
         // writes nothing (generated code never asks for one).
         return Err(state_mismatch::<M, T, _>(coordinate.clone(), target));
     }
-    let (version, head) = commit(store, ctx, coordinate, F::VALUE, handle.version(), event)?;
-    // Cannot fail: `target` is `T::VALUE`, checked before the commit.
-    typed_handle(coordinate.clone(), version, head, target)
+    let decision = Decision {
+        ctx,
+        state: F::VALUE,
+        data: handle.data(),
+    };
+    let (version, head, event) = commit(store, &decision, coordinate, handle.version(), event)?;
+    Ok(Stepped {
+        version,
+        head,
+        event,
+        target,
+    })
 }
 
-/// The dynamic path: replays the stream, checks `event` against the table
-/// and the gates, and commits it at the replayed version. Works on an empty
-/// stream (the initial state). Returns the new state.
+/// The dynamic path: reads the stream's state, version and data as `load`
+/// does, checks `event` against the table and the gates (which get the
+/// data, as on the typed path), and commits it at that version. Works on an
+/// empty stream (the initial state). Returns the new state.
 ///
 /// # Errors
 /// [`MachineError::InvalidTransition`], [`MachineError::Denied`],
@@ -575,8 +688,18 @@ where
     M: StateMachine,
     S: MachineStore + ?Sized,
 {
-    let (state, version, _) = replay::<M, S>(store, coordinate)?;
+    let Folded {
+        state,
+        version,
+        data,
+        ..
+    } = current::<M, S>(store, coordinate)?;
     let target = M::apply(state, &event)?;
-    commit(store, ctx, coordinate, state, version, event)?;
+    let decision = Decision {
+        ctx,
+        state,
+        data: &data,
+    };
+    commit(store, &decision, coordinate, version, event)?;
     Ok(target)
 }

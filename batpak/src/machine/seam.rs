@@ -1,16 +1,18 @@
 //! The storage seam of the machine layer: what the runtime needs from a
-//! store ([`MachineStore`]) and the state projection a store may cache
-//! ([`MachineProjection`]).
+//! store ([`MachineStore`]) and the projection of a machine's state and data
+//! a store may cache ([`MachineProjection`]).
 //!
 //! Written against traits only, so the machine layer never imports the
 //! store; the embedded store implements the seam in `store/seam.rs`. A
 //! projection that meets an event it cannot fold marks where and stops: it
 //! must never skip an event or guess a state.
 
+use std::fmt;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::definition::StateMachine;
+use super::definition::{MachineData, StateMachine};
 use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent};
 use crate::pipeline::CommitTarget;
@@ -37,9 +39,9 @@ pub trait MachineStore: CommitTarget {
     /// The stream's actual version when `error` is a version mismatch.
     fn version_conflict(error: &Self::Error) -> Option<u64>;
 
-    /// The machine's current state as a projection. The default folds the
-    /// whole stream; a store with a projection cache folds only the events
-    /// appended since its last call.
+    /// The machine's current state, data, version and head as a projection.
+    /// The default folds the whole stream; a store with a projection cache
+    /// folds only the events appended since its last call.
     ///
     /// # Errors
     /// The store's error (I/O, a payload that does not decode as `M`).
@@ -55,8 +57,9 @@ pub trait MachineStore: CommitTarget {
     }
 }
 
-/// The current state of one machine stream, kept as an incremental
-/// projection: what [`StateMachine`]'s generated `state_of` reads.
+/// The current state and data of one machine stream, with its version and
+/// the hash of its last event, kept as an incremental projection: what the
+/// generated `load`, `state_of` and `submit` read.
 ///
 /// Folding stops at the first event that does not fit (a gap in sequences,
 /// a kind that disagrees with its payload, an illegal step). It also
@@ -64,13 +67,15 @@ pub trait MachineStore: CommitTarget {
 /// nor a bypass) and folds on: whether that is a break is the machine's
 /// policy ([`StateMachine::ACCEPTS_DIRECT_APPENDS`]), applied when the
 /// projection is read ([`MachineProjection::is_intact`]), so a machine that
-/// changes its policy needs no rebuild. `state_of` replays a stream that is
+/// changes its policy needs no rebuild. The runtime replays a stream that is
 /// not intact to report exactly what is wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(bound(serialize = "", deserialize = ""))]
 pub struct MachineProjection<M: StateMachine> {
     state: M::State,
+    data: M::Data,
     version: u64,
+    head: Hash,
     broken_at: Option<u64>,
     first_direct: Option<u64>,
 }
@@ -80,6 +85,24 @@ impl<M: StateMachine> MachineProjection<M> {
     #[must_use]
     pub fn state(&self) -> M::State {
         self.state
+    }
+
+    /// The data folded from every event up to the last one folded.
+    #[must_use]
+    pub fn data(&self) -> &M::Data {
+        &self.data
+    }
+
+    /// The data, taken out of the projection.
+    #[must_use]
+    pub fn into_data(self) -> M::Data {
+        self.data
+    }
+
+    /// Hash of the last event folded ([`Hash::ZERO`] before the first).
+    #[must_use]
+    pub fn head(&self) -> Hash {
+        self.head
     }
 
     /// Number of events folded (the stream's version when not broken).
@@ -113,18 +136,39 @@ impl<M: StateMachine> Default for MachineProjection<M> {
     fn default() -> Self {
         Self {
             state: M::INITIAL,
+            data: M::Data::default(),
             version: 0,
+            head: Hash::ZERO,
             broken_at: None,
             first_direct: None,
         }
     }
 }
 
+impl<M: StateMachine> fmt::Debug for MachineProjection<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MachineProjection")
+            .field("machine", &M::NAME)
+            .field("state", &self.state)
+            .field("version", &self.version)
+            .field("head", &self.head)
+            .field("broken_at", &self.broken_at)
+            .field("first_direct", &self.first_direct)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The projection's own layout version: 2 recorded the first direct append,
+/// 3 added the data and the head hash.
+const LAYOUT_VERSION: u32 = 3;
+
 impl<M: StateMachine> Projection for MachineProjection<M> {
     type Event = M;
     const NAME: &'static str = M::NAME;
-    /// 2: the first direct append is recorded.
-    const VERSION: u32 = 2;
+    /// The layout version in the low 16 bits, the data's
+    /// [`MachineData::VERSION`] above it: a change to either refolds the
+    /// cached projection from the machine's events.
+    const VERSION: u32 = (<M::Data as MachineData<M>>::VERSION << 16).wrapping_add(LAYOUT_VERSION);
 
     fn apply(&mut self, event: &StoredEvent<M>) {
         if self.broken_at.is_some() {
@@ -137,8 +181,10 @@ impl<M: StateMachine> Projection for MachineProjection<M> {
         let fits = sequence == self.version + 1 && event.header.kind == event.payload.kind();
         match M::apply(self.state, &event.payload) {
             Ok(next) if fits => {
+                self.data.apply(&event.payload);
                 self.state = next;
                 self.version = sequence;
+                self.head = event.hash;
             }
             _ => self.broken_at = Some(sequence),
         }

@@ -10,8 +10,8 @@ enum Order {
     Placed,
 }
 
-/// Takes the context by value.
-#[gate]
+/// Takes the context by value, but it is not `Copy`.
+#[gate(unlisted)]
 fn by_value(shop: Shop, event: &Order) -> bool {
     let _ = (shop, event);
     true

@@ -13,7 +13,8 @@ struct Shop {
     states(Draft, Placed),
     initial = Draft,
     context = Shop,
-    gates(open, limit, calm, self::policy::quiet)
+    data = Basket,
+    gates(open, limit, calm, by_value, with_data, data_first, self::policy::quiet)
 )]
 enum Order {
     #[transition(Draft -> Placed)]
@@ -41,6 +42,38 @@ fn calm(_shop: &Shop, state: &OrderState, _event: &Order) -> bool {
     *state == OrderState::Draft
 }
 
+/// What the order's events said.
+#[derive(Default, Serialize, Deserialize)]
+struct Basket {
+    total_cents: u64,
+}
+
+impl MachineData<Order> for Basket {
+    fn apply(&mut self, event: &Order) {
+        let Order::Placed { total_cents } = event;
+        self.total_cents = *total_cents;
+    }
+}
+
+/// The state by value.
+#[gate]
+fn by_value(_shop: &Shop, state: OrderState, _event: &Order) -> bool {
+    state == OrderState::Draft
+}
+
+/// The state and the data.
+#[gate(Order::Placed)]
+fn with_data(_shop: &Shop, state: OrderState, basket: &Basket, _event: &Order) -> bool {
+    state == OrderState::Draft && basket.total_cents == 0
+}
+
+/// The data before the state, and the state by reference.
+#[gate]
+fn data_first(_shop: &Shop, basket: &Basket, state: &OrderState, _event: &Order) -> Result<(), Denial> {
+    let _ = (basket, state);
+    Ok(())
+}
+
 mod policy {
     use batpak::prelude::*;
 
@@ -58,5 +91,6 @@ fn main() {
     assert!(open(&shop, &event));
     assert!(limit(&shop, &event).is_ok());
     assert!(calm(&shop, &OrderState::Draft, &event));
-    assert_eq!(Order::GATES.len(), 4);
+    assert!(with_data(&shop, OrderState::Draft, &Basket::default(), &event));
+    assert_eq!(Order::GATES.len(), 7);
 }

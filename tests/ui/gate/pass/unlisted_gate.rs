@@ -29,6 +29,6 @@ fn main() {
     assert!(within_authority(&desk, &event));
     let spec = GateSpec::<Loan>::of::<within_authority>();
     assert_eq!(spec.name(), "within_authority");
-    assert!(spec.check(&desk, LoanState::Applied, &event).is_ok());
+    assert!(spec.check(&desk, LoanState::Applied, &(), &event).is_ok());
     assert!(Loan::GATES.is_empty());
 }
