@@ -241,23 +241,13 @@ impl SegmentEngine {
 
     /// The handle of `segment`, opened (and cached) if need be.
     fn file(&self, segment: u32) -> Result<Arc<dyn FsFile>, StoreError> {
-        self.check_exists(segment)?;
+        self.end_of(segment)?;
         self.handles.get(segment, || self.open_segment(segment))
     }
 
-    fn check_exists(&self, segment: u32) -> Result<(), StoreError> {
-        let count = read_lock(&self.lens).len();
-        if segment == 0 || segment as usize > count {
-            return Err(StoreError::corrupt(
-                Place::segment(segment, 0),
-                "index names a missing segment",
-            ));
-        }
-        Ok(())
-    }
-
     /// How many bytes `segment` holds, to check index entries against
-    /// ([`within`]) before any buffer is sized by them.
+    /// ([`within`]) before any buffer is sized by them; an error when the
+    /// segment does not exist.
     fn end_of(&self, segment: u32) -> Result<u64, StoreError> {
         let lens = read_lock(&self.lens);
         let Some(&len) = segment.checked_sub(1).and_then(|i| lens.get(i as usize)) else {
