@@ -124,6 +124,11 @@ pub(crate) fn open_engine(
     Ok(opened)
 }
 
+/// An opened engine behind the seam's trait object.
+fn boxed<E: LogEngine + 'static>(opened: ControlFlow<(), (E, OpenReport)>) -> Opened {
+    opened.map_continue(|(engine, report)| (Box::new(engine) as Box<dyn LogEngine>, report))
+}
+
 fn open_chosen(
     fs: Arc<dyn FileSystem>,
     config: &StoreConfig,
@@ -134,8 +139,7 @@ fn open_chosen(
     match config.backend {
         Backend::Segment => {
             let opened = SegmentEngine::open(fs, config, writable, try_checkpoint, visit)?;
-            Ok(opened
-                .map_continue(|(engine, report)| (Box::new(engine) as Box<dyn LogEngine>, report)))
+            Ok(boxed(opened))
         }
         // A read-only open of a directory without the engine's files is an
         // empty store, as it is for segments.
@@ -150,24 +154,21 @@ fn open_chosen(
                 try_checkpoint,
                 visit,
             )?;
-            Ok(opened
-                .map_continue(|(engine, report)| (Box::new(engine) as Box<dyn LogEngine>, report)))
+            Ok(boxed(opened))
         }
         #[cfg(feature = "redb")]
         Backend::Redb => {
             let log = super::redb::RedbLog::open(&config.dir.join(REDB_FILE), writable)?;
             let opened =
                 super::kv::KvEngine::open(log, Backend::Redb, writable, try_checkpoint, visit)?;
-            Ok(opened
-                .map_continue(|(engine, report)| (Box::new(engine) as Box<dyn LogEngine>, report)))
+            Ok(boxed(opened))
         }
         #[cfg(feature = "lmdb")]
         Backend::Lmdb => {
             let log = super::lmdb::LmdbLog::open(&config.dir.join(LMDB_DIR), writable)?;
             let opened =
                 super::kv::KvEngine::open(log, Backend::Lmdb, writable, try_checkpoint, visit)?;
-            Ok(opened
-                .map_continue(|(engine, report)| (Box::new(engine) as Box<dyn LogEngine>, report)))
+            Ok(boxed(opened))
         }
         #[allow(unreachable_patterns)]
         other => Err(StoreError::BackendUnavailable { backend: other }),
