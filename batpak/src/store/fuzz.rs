@@ -17,7 +17,7 @@
 //! | [`header`] | an encoded event header | peek and decode agree; a decoded header re-encodes and decodes to itself |
 //! | [`checkpoint`] | flags, checkpoint length (u16), checkpoint, segment files | decoder round trip; a store opened on it returns only true events |
 //! | [`recovery`] | flags, segment files | scan invariants; read-only and writable opens agree, verify is clean, the store takes new appends |
-//! | [`render`] | flags, segment files | the CLI's `dump` lines, and the bytes as one payload and one header, each stay one line |
+//! | [`render`](fn@render) | flags, segment files | the CLI's `dump` lines, and the bytes as one payload and one header, each stay one line |
 //!
 //! Segment files follow one another in the input; each begins at an
 //! occurrence of the segment magic (the first at the start). Flags (first
