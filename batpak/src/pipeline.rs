@@ -173,13 +173,30 @@ impl<P> Receipt<P> {
         let (coordinate, kind, payload, options) = proposal.into_parts();
         let admission = Admission::Gated { gates };
         let append = RawAppend::new(coordinate, kind, encoded, options, admission.clone());
-        let receipt = target.commit_raw(append)?;
+        let receipt = commit_raw(target, append)?;
         Ok(Committed {
             payload,
             receipt,
             admission,
         })
     }
+}
+
+/// Hands `append` to `target`, inside the `commit` span.
+fn commit_raw<T: CommitTarget + ?Sized>(
+    target: &T,
+    append: RawAppend,
+) -> Result<AppendReceipt, T::Error> {
+    let _span = crate::trace::span!(
+        DEBUG,
+        "commit",
+        entity = %append.coordinate(),
+        kind = %append.kind(),
+        admission = if append.admission().is_bypass() { "bypassed" } else { "gated" },
+    );
+    let committed = target.commit_raw(append);
+    crate::trace::record!(_span, outcome = crate::trace::outcome(&committed));
+    committed
 }
 
 /// Why a bypass was refused: it would not say, visibly and plainly, who or
@@ -346,7 +363,7 @@ pub fn bypass<P: Serialize, T: CommitTarget + ?Sized>(
     };
     let (coordinate, kind, payload, options) = proposal.into_parts();
     let append = RawAppend::new(coordinate, kind, encoded, options, admission.clone());
-    let receipt = target.commit_raw(append)?;
+    let receipt = commit_raw(target, append)?;
     Ok(Committed {
         payload,
         receipt,

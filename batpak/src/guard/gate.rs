@@ -231,8 +231,26 @@ impl<Ctx: ?Sized, P: Serialize> GateSet<Ctx, P> {
     /// or [`GateError::Codec`] when the payload cannot be encoded.
     pub fn evaluate(&self, ctx: &Ctx, proposal: Proposal<P>) -> Result<Receipt<P>, GateError> {
         for gate in &self.gates {
-            gate.evaluate(ctx, &proposal)
-                .map_err(|denial| GateError::Denied(denial.from_gate(gate.name())))?;
+            let _span = crate::trace::span!(
+                DEBUG,
+                "gate",
+                gate = gate.name(),
+                entity = %proposal.coordinate(),
+                kind = %proposal.kind(),
+            );
+            let decided = gate
+                .evaluate(ctx, &proposal)
+                .map_err(|denial| denial.from_gate(gate.name()));
+            crate::trace::record!(
+                _span,
+                outcome = if decided.is_ok() {
+                    "admitted"
+                } else {
+                    "denied"
+                }
+            );
+            crate::trace::denied!(decided);
+            decided.map_err(GateError::Denied)?;
         }
         let gates = self.gates.iter().map(|g| g.name().to_owned()).collect();
         Ok(Receipt::issue(proposal, gates)?)

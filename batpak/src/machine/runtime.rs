@@ -604,7 +604,16 @@ where
     let refused = |handle, error| StepError {
         refused: Box::new(Refused { handle, error }),
     };
-    let stepped = match try_step::<M, F, T, S>(&handle, store, ctx, event) {
+    let _span = crate::trace::span!(
+        INFO,
+        "step",
+        machine = M::NAME,
+        entity = %handle.coordinate(),
+        kind = %event.kind(),
+    );
+    let stepped = try_step::<M, F, T, S>(&handle, store, ctx, event);
+    crate::trace::record!(_span, outcome = outcome_of(&stepped));
+    let stepped = match stepped {
         Ok(stepped) => stepped,
         Err(error) => return Err(refused(handle, error)),
     };
@@ -688,6 +697,29 @@ where
     M: StateMachine,
     S: MachineStore + ?Sized,
 {
+    let _span = crate::trace::span!(
+        INFO,
+        "submit",
+        machine = M::NAME,
+        entity = %coordinate,
+        kind = %event.kind(),
+    );
+    let submitted = try_submit(store, ctx, coordinate, event);
+    crate::trace::record!(_span, outcome = outcome_of(&submitted));
+    submitted
+}
+
+/// [`submit`] without its span.
+fn try_submit<M, S>(
+    store: &S,
+    ctx: &M::Context,
+    coordinate: &Coordinate,
+    event: M,
+) -> Result<M::State, MachineError<S::Error>>
+where
+    M: StateMachine,
+    S: MachineStore + ?Sized,
+{
     let Folded {
         state,
         version,
@@ -702,4 +734,17 @@ where
     };
     commit(store, &decision, coordinate, version, event)?;
     Ok(target)
+}
+
+/// The `outcome` a `step` or `submit` span records.
+#[cfg(feature = "tracing")]
+fn outcome_of<T, E>(result: &Result<T, MachineError<E>>) -> &'static str {
+    match result {
+        Ok(_) => "committed",
+        Err(MachineError::InvalidTransition(_)) => "invalid_transition",
+        Err(MachineError::Denied(_)) => "denied",
+        Err(MachineError::Conflict { .. }) => "conflict",
+        Err(MachineError::CorruptStream { .. }) => "corrupt_stream",
+        Err(_) => "error",
+    }
 }

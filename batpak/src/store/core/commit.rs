@@ -73,7 +73,13 @@ impl Core {
         // sync below (the engine flushes its buffer first).
         let target = self.appended.load(Ordering::SeqCst);
         self.syncs.fetch_add(1, Ordering::Relaxed);
+        let _span = crate::trace::span!(
+            DEBUG,
+            "sync",
+            events = target.saturating_sub(self.durable.load(Ordering::SeqCst)),
+        );
         let result = self.engine.sync();
+        crate::trace::record!(_span, outcome = crate::trace::outcome(&result));
         match &result {
             Ok(()) => {
                 self.durable.fetch_max(target, Ordering::SeqCst);

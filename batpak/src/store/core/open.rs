@@ -30,6 +30,38 @@ pub(super) fn open(
     fs: Arc<dyn FileSystem>,
     on_durable: Arc<dyn DurableHook>,
 ) -> Result<Arc<Core>, StoreError> {
+    let _span = crate::trace::span!(
+        INFO,
+        "open",
+        dir = %config.dir.display(),
+        writable,
+        events = ::tracing::field::Empty,
+        from_checkpoint = ::tracing::field::Empty,
+        truncated_bytes = ::tracing::field::Empty,
+        lost_events = ::tracing::field::Empty,
+    );
+    let opened = recover(config, writable, fs, on_durable);
+    crate::trace::record!(_span, outcome = crate::trace::outcome(&opened));
+    #[cfg(feature = "tracing")]
+    if let Ok(core) = &opened {
+        crate::trace::record!(
+            _span,
+            events = core.appended.load(Ordering::SeqCst),
+            from_checkpoint = core.from_checkpoint,
+            truncated_bytes = core.truncated_bytes,
+            lost_events = core.lost_events,
+        );
+    }
+    opened
+}
+
+/// [`open`] without its span: the recovery itself.
+fn recover(
+    config: StoreConfig,
+    writable: bool,
+    fs: Arc<dyn FileSystem>,
+    on_durable: Arc<dyn DurableHook>,
+) -> Result<Arc<Core>, StoreError> {
     let lock_file = lock_dir(&config, writable)?;
     let mut index = Index::default();
     let mut from_checkpoint = None;

@@ -304,6 +304,31 @@ impl Store {
         &self,
         region: &Region,
     ) -> Result<(P, ProjectionReport), StoreError> {
+        let _span = crate::trace::span!(
+            DEBUG,
+            "project",
+            projection = std::any::type_name::<P>(),
+            applied = ::tracing::field::Empty,
+            from_cache = ::tracing::field::Empty,
+        );
+        let projected = self.fold_region::<P>(region);
+        crate::trace::record!(_span, outcome = crate::trace::outcome(&projected));
+        #[cfg(feature = "tracing")]
+        if let Ok((_, report)) = &projected {
+            crate::trace::record!(
+                _span,
+                applied = report.applied,
+                from_cache = report.from_cache
+            );
+        }
+        projected
+    }
+
+    /// [`Store::project_with_report`] without its span.
+    fn fold_region<P: Projection>(
+        &self,
+        region: &Region,
+    ) -> Result<(P, ProjectionReport), StoreError> {
         region.check()?;
         let core = &*self.core;
         let cache = &self.cache;
