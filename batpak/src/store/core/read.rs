@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 
 use serde::de::DeserializeOwned;
 
@@ -288,15 +288,19 @@ impl Core {
         positions
     }
 
-    /// Whether the event at `position` lies inside `region`, judged from
-    /// the index alone.
-    pub(crate) fn matches_at(&self, region: &Region, position: u64) -> bool {
+    /// The positions in `range` whose events lie inside any of `regions`,
+    /// judged from the index alone, under one index lock.
+    pub(crate) fn matching_any(&self, range: Range<u64>, regions: &[&Region]) -> Vec<u64> {
         let index = read_lock(&self.index);
-        usize::try_from(position)
-            .ok()
-            .and_then(|i| index.entries.get(i))
-            .and_then(|e| index.streams.get(e.stream as usize).map(|s| (e, s)))
-            .is_some_and(|(e, s)| entry_matches(region, s, e, position))
+        range
+            .filter(|&p| {
+                usize::try_from(p)
+                    .ok()
+                    .and_then(|i| index.entries.get(i))
+                    .and_then(|e| index.streams.get(e.stream as usize).map(|s| (e, s)))
+                    .is_some_and(|(e, s)| regions.iter().any(|r| entry_matches(r, s, e, p)))
+            })
+            .collect()
     }
 
     /// The id of the event at `position`.

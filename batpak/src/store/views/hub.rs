@@ -217,13 +217,9 @@ impl DurableHook for Hub {
                 // Reading failed: every subscriber is told exactly what it
                 // missed (judged from the index) and can resume by cursor.
                 for sub in &registry.subscribers {
-                    let missed = (failed_at..target)
-                        .filter(|&p| core.matches_at(&sub.region, p))
-                        .count() as u64;
-                    let first = (failed_at..target)
-                        .find(|&p| core.matches_at(&sub.region, p))
-                        .unwrap_or(failed_at);
-                    sub.miss(first, missed);
+                    let missed = core.matching_any(failed_at..target, &[&sub.region]);
+                    let first = missed.first().copied().unwrap_or(failed_at);
+                    sub.miss(first, missed.len() as u64);
                 }
                 return;
             }
@@ -235,14 +231,8 @@ impl DurableHook for Hub {
 /// Offers positions `[start, end)` to the subscribers; on a read failure
 /// returns the first position not offered.
 fn publish_range(core: &Core, registry: &mut Registry, start: u64, end: u64) -> Result<(), u64> {
-    let positions: Vec<u64> = (start..end)
-        .filter(|&p| {
-            registry
-                .subscribers
-                .iter()
-                .any(|s| core.matches_at(&s.region, p))
-        })
-        .collect();
+    let regions: Vec<&Region> = registry.subscribers.iter().map(|s| &s.region).collect();
+    let positions = core.matching_any(start..end, &regions);
     let mut done = 0usize;
     let mut gone: Vec<u64> = Vec::new();
     let read = core.read_checked(&positions, &mut |_, frame| {
