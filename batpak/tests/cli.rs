@@ -196,7 +196,9 @@ fn stats_prints_every_field_one_per_line() {
             "durable_events",
             "syncs",
             "truncated_bytes",
-            "opened_from_checkpoint"
+            "opened_from_checkpoint",
+            "checkpoint_discarded",
+            "lost_events"
         ]
     );
     for line in ["events: 6", "streams: 4", "opened_from_checkpoint: true"] {

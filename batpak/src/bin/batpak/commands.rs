@@ -87,6 +87,8 @@ pub(crate) fn stats(store: &Store, out: &mut dyn Write) -> Result<u8, Failure> {
     writeln!(out, "syncs: {}", s.syncs)?;
     writeln!(out, "truncated_bytes: {}", s.truncated_bytes)?;
     writeln!(out, "opened_from_checkpoint: {}", s.opened_from_checkpoint)?;
+    writeln!(out, "checkpoint_discarded: {}", s.checkpoint_discarded)?;
+    writeln!(out, "lost_events: {}", s.lost_events)?;
     Ok(EXIT_OK)
 }
 
