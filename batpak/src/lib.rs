@@ -108,8 +108,9 @@ pub use projection::Projection;
 // STEP: state machines, typed handles, and the runtime the derive calls.
 mod machine;
 pub use machine::{
-    CorruptReason, GateSpec, InvalidTransition, Machine, MachineData, MachineError, MachineGate,
-    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError,
+    CorruptReason, FieldSchema, GateSpec, InvalidTransition, Machine, MachineData, MachineError,
+    MachineGate, MachineProjection, MachineSchema, MachineStore, MachineTypes, State, StateMachine,
+    StateSchema, StepError, TransitionSchema, VariantSchema, state_code,
 };
 
 // PERSIST: the store and its views.

@@ -53,7 +53,7 @@ const PREV_BIN: &str = "c4 20 ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab \
 #[test]
 fn direct_header_encodes_to_pinned_bytes() {
     let expected = golden(&[
-        "9b",                         // array of the 11 header fields, in declaration order
+        "9d",                         // array of the 13 header fields, in declaration order
         ID_BIN,                       // id: bin 16, big-endian
         CORRELATION_BIN,              // correlation: bin 16
         "c0",                         // causation: nil
@@ -65,6 +65,8 @@ fn direct_header_encodes_to_pinned_bytes() {
         PREV_BIN,                     // prev_hash: bin 32
         "c0",                         // idempotency_key: nil
         "a6 44 69 72 65 63 74",       // admission: "Direct"
+        "01",                         // payload_version: 1
+        "00",                         // state_code: none
     ]);
     let bytes = encode_header(&fixed_header()).unwrap();
     assert_eq!(hex(&bytes), expected);
@@ -78,7 +80,7 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
     header.idempotency_key = Some("k".to_owned());
     header.admission = gated_record(&["g"]);
     let expected = golden(&[
-        "9b",
+        "9d",
         ID_BIN,
         CORRELATION_BIN,
         "c4 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 05", // causation: bin 16
@@ -90,6 +92,8 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
         PREV_BIN,
         "a1 6b",                            // idempotency_key: "k"
         "81 a5 47 61 74 65 64 91 91 a1 67", // admission: {"Gated": [["g"]]}
+        "01",                               // payload_version: 1
+        "00",                               // state_code: none
     ]);
     let bytes = encode_header(&header).unwrap();
     assert_eq!(hex(&bytes), expected);
@@ -103,7 +107,7 @@ fn bypassed_header_records_who_and_why_in_pinned_bytes() {
     let bytes = encode_header(&header).unwrap();
     let tail = "81 a8 42 79 70 61 73 73 65 64 92 a3 6f 70 73 a1 72"; // {"Bypassed": ["ops", "r"]}
     assert!(
-        hex(&bytes).ends_with(&format!("c0 {tail}")),
+        hex(&bytes).ends_with(&format!("c0 {tail} 01 00")),
         "{}",
         hex(&bytes)
     );
@@ -288,8 +292,8 @@ fn chain_over_fixed_inputs_gives_pinned_digest() {
 /// Pinned from this implementation, whose blake3 is checked against the
 /// published vector in `hash_is_blake3` and whose chain is checked to be
 /// blake3 of the concatenation in `chain_is_blake3_of_prev_then_header_then_payload`.
-const GOLDEN_FIRST: &str = "672c68c9ab554c685f9d49263e3748214ce5ee320454d8c09bc046c9f2caf25f";
-const GOLDEN_SECOND: &str = "0ae229a757d8e56b7ee02582d17098515af1e0e2542d0f2f95f980bbc913f394";
+const GOLDEN_FIRST: &str = "489784887fd8391583288afd46aa3141c77dbba25df9d21cfe28982347a43e47";
+const GOLDEN_SECOND: &str = "c8fc29068127e7990c9dcb1de03087bcf2467ffd2bc48da9239a60653c7004b6";
 
 #[test]
 fn genesis_is_all_zeros() {

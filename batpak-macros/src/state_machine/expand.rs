@@ -322,6 +322,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             const ACCEPTS_DIRECT_APPENDS: bool = true;
         )
     });
+    let schema = super::schema::schema(machine);
     let fallback = (covered.len() < states.len() * machine.variants.len()).then(|| {
         quote! {
             _ => ::core::result::Result::Err(#krate::InvalidTransition::new(
@@ -344,6 +345,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
                 #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
             const KINDS: &'static [#krate::EventKind] = &[#(#name::#kind_names),*];
+            const SCHEMA: #krate::MachineSchema = #schema;
             #direct_appends
 
             fn kind(&self) -> #krate::EventKind {

@@ -71,6 +71,17 @@ fn impls(input: &DeriveInput, ignored: &mut Errors) -> TokenStream {
             const CATEGORY: u16 = 1;
             const GATES: &'static [#krate::GateSpec<Self>] = &[];
             const KINDS: &'static [#krate::EventKind] = &[];
+            const SCHEMA: #krate::MachineSchema = #krate::MachineSchema {
+                name: #name_str,
+                category: 1,
+                category_pinned: false,
+                variants: &[],
+                states: &[],
+                initial: "",
+                transitions: &[],
+                data: ::core::option::Option::None,
+                fingerprint: 0,
+            };
             fn kind(&self) -> #krate::EventKind {
                 #krate::EventKind::new(1, 0)
             }

@@ -19,6 +19,7 @@ mod check;
 mod diagram;
 mod expand;
 mod fallback;
+mod schema;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;

@@ -336,6 +336,8 @@ mod tests {
                 prev_hash: Hash::from_bytes([5; 32]),
                 idempotency_key: key.map(str::to_owned),
                 admission: admission.clone(),
+                payload_version: 3,
+                state_code: 40_000,
             };
             let borrowed = HeaderRef {
                 id: header.id,
@@ -349,6 +351,8 @@ mod tests {
                 prev_hash: header.prev_hash,
                 idempotency_key: key,
                 admission: &admission,
+                payload_version: 3,
+                state_code: 40_000,
             };
             let (mut a, mut b) = (Vec::new(), Vec::new());
             assert!(encode_header_into(&header, &mut a).is_ok());

@@ -104,12 +104,22 @@ pub struct EventHeader {
     pub idempotency_key: Option<String>,
     /// How the event passed the policy layer.
     pub admission: Admission,
+    /// The version of the payload's schema the writer used: 1 unless the
+    /// writing machine has upcasters for the event's variant. Readers
+    /// upcast older versions and refuse newer ones.
+    pub payload_version: u8,
+    /// The stable code of the machine state this event led to
+    /// ([`crate::state_code`] of its name), recorded by machine steps so a
+    /// stream's history never depends on today's transition table; 0 when
+    /// no machine wrote it.
+    pub state_code: u16,
 }
 
 impl EventHeader {
     /// A header for the first event of a stream at global position 0:
     /// correlated with itself, no causation, timestamp 0, sequence 1, chained
-    /// from [`Hash::ZERO`], no idempotency key, [`Admission::Direct`]. The
+    /// from [`Hash::ZERO`], no idempotency key, [`Admission::Direct`],
+    /// payload version 1, no state code. The
     /// store fills in the real values; the fields are public so tests and
     /// tools can set them.
     #[must_use]
@@ -126,6 +136,8 @@ impl EventHeader {
             prev_hash: Hash::ZERO,
             idempotency_key: None,
             admission: Admission::Direct,
+            payload_version: 1,
+            state_code: 0,
         }
     }
 }
@@ -146,4 +158,6 @@ pub(crate) struct HeaderRef<'a> {
     pub(crate) prev_hash: Hash,
     pub(crate) idempotency_key: Option<&'a str>,
     pub(crate) admission: &'a Admission,
+    pub(crate) payload_version: u8,
+    pub(crate) state_code: u16,
 }

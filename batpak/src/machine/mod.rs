@@ -54,6 +54,7 @@ mod definition;
 mod gate_args;
 mod handle;
 mod runtime;
+mod schema;
 mod seam;
 
 pub use definition::{
@@ -64,5 +65,8 @@ pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;
 pub use runtime::{
     CorruptReason, Loaded, MachineError, StepError, create, load, state_of, step, submit,
+};
+pub use schema::{
+    FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
 };
 pub use seam::{MachineProjection, MachineStore};

@@ -355,6 +355,8 @@ fn encode(
                 None
             },
             admission,
+            payload_version: options.payload_version,
+            state_code: options.state_code,
         };
         let buf = &mut scratch.batch.buf;
         let start = buf.len();

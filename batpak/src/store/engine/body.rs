@@ -53,9 +53,9 @@ pub(crate) fn split_body(body: &[u8]) -> Option<BodyParts<'_>> {
     })
 }
 
-/// The bytes every encoded event header starts with: an array of its 11
-/// fields (`0x9b`), then the id as bin 16 (`0xc4 0x10`).
-const HEADER_ID_PREFIX: [u8; 3] = [0x9b, 0xc4, 16];
+/// The bytes every encoded event header starts with: an array of its 13
+/// fields (`0x9d`), then the id as bin 16 (`0xc4 0x10`).
+const HEADER_ID_PREFIX: [u8; 3] = [0x9d, 0xc4, 16];
 
 /// The event id of an encoded header, read from its first 19 bytes without
 /// decoding the rest; `None` when the header does not start as FORMAT.md
@@ -216,6 +216,8 @@ mod tests {
                 prev_hash: Hash::ZERO,
                 idempotency_key: None,
                 admission: Admission::Direct,
+                payload_version: 1,
+                state_code: 0,
             };
             let bytes = encode_header(&header).unwrap_or_default();
             let peek = peek_header(&bytes);

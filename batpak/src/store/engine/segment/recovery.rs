@@ -114,7 +114,7 @@ pub(crate) fn scan_segment(
 ) -> Result<SegmentScan, StoreError> {
     let header = match decode_segment_header(bytes) {
         Ok(header) => header,
-        Err(HeaderProblem::Newer(found)) => {
+        Err(HeaderProblem::Unsupported(found)) => {
             return Err(StoreError::UnsupportedFormat {
                 found,
                 supported: super::format::FORMAT_VERSION,
@@ -133,7 +133,7 @@ pub(crate) fn scan_segment(
             let reason = match problem {
                 HeaderProblem::Short => "segment header cut short",
                 HeaderProblem::Damaged(why) => why,
-                HeaderProblem::Newer(_) => "newer format",
+                HeaderProblem::Unsupported(_) => "unsupported format version",
             };
             return Err(StoreError::corrupt(Place::segment(segment, 0), reason));
         }
@@ -243,7 +243,7 @@ mod tests {
         let mut body = vec![fill; len];
         let header_len = 19.min(len - BODY_PREFIX_LEN);
         write_body_prefix(&mut body, u32::try_from(header_len).unwrap_or(0), 0);
-        body[BODY_PREFIX_LEN..BODY_PREFIX_LEN + 3].copy_from_slice(&[0x9b, 0xc4, 0x10]);
+        body[BODY_PREFIX_LEN..BODY_PREFIX_LEN + 3].copy_from_slice(&[0x9d, 0xc4, 0x10]);
         body
     }
 
