@@ -36,6 +36,7 @@ pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
     items.extend(handle_enum(machine, &names));
     items.push(inherent(machine, &names));
     items.push(kinds(machine));
+    items.extend(super::upcast::items(machine));
     quote!(#(#items)*)
 }
 
@@ -1012,7 +1013,7 @@ fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>,
 }
 
 /// `Order::PLACED` for a variant `Placed`: its kind's constant.
-fn kind_const(variant: &Variant<'_>) -> Ident {
+pub(super) fn kind_const(variant: &Variant<'_>) -> Ident {
     ident(
         &snake_case(&variant.ident.to_string()).to_uppercase(),
         variant.ident.span(),

@@ -20,6 +20,7 @@ mod diagram;
 mod expand;
 mod fallback;
 mod schema;
+mod upcast;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;

@@ -56,6 +56,7 @@ mod handle;
 mod runtime;
 mod schema;
 mod seam;
+mod upcast;
 
 pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
@@ -70,3 +71,4 @@ pub use schema::{
     FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
 };
 pub use seam::{MachineProjection, MachineStore};
+pub use upcast::{VariantBody, upcast_from};
