@@ -83,7 +83,7 @@ mod event;
 pub use event::{
     Admission, CodecError, EventHeader, EventId, EventKind, Hash, KindError, MAX_DECODE_DEPTH,
     StoredEvent, StoredPayload, decode_header, decode_payload, decode_stored, encode_header,
-    encode_payload,
+    encode_payload, read_any_payload_version,
 };
 
 // WHICH: the one predicate over stored events.

@@ -202,6 +202,15 @@ pub fn take_stored_payload(category: u16) -> Option<StoredPayload> {
     Some(stored)
 }
 
+/// For a `Deserialize` that reads any payload version as raw data (a tool
+/// showing stored values, such as `batpak dump`): takes the stored kind and
+/// version of the payload [`decode_stored`] is decoding, so a version the
+/// type cannot upcast is not refused. A typed payload never calls it.
+#[must_use]
+pub fn read_any_payload_version() -> Option<StoredPayload> {
+    STORED.take()
+}
+
 /// For a version-aware `Deserialize`: the stored version is newer than
 /// `known`, the newest it knows. [`decode_stored`] then returns
 /// [`CodecError::NewerPayloadVersion`].
