@@ -374,6 +374,20 @@ fn kinds(machine: &Machine<'_>, errors: &mut Errors) {
 /// run?), as is `from = 2` without `from = 1` (version 1 events would
 /// have no reader) and `from = 0` (versions start at 1).
 fn upcasters(machine: &Machine<'_>, errors: &mut Errors) {
+    // An upcaster reads one variant's stored body, so it sits on that
+    // variant: `#[upcast(..)]` on the enum would name no variant.
+    for attr in machine
+        .original
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("upcast"))
+    {
+        errors.spanned(
+            attr,
+            "#[upcast(..)] goes on the variant whose stored events it reads, as in \
+             `#[upcast(from = 1, with = approved_v1)]` above `Approved { .. }`",
+        );
+    }
     for variant in &machine.variants {
         let mut seen: BTreeMap<u8, &syn::Path> = BTreeMap::new();
         for upcast in &variant.upcasts {

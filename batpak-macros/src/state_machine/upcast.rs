@@ -13,7 +13,8 @@
 //! upcaster: such a machine derives `Deserialize` itself.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Attribute, Fields, Item, LitStr, Path, parse_quote};
 
 use super::ast::{Machine, Variant};
@@ -130,16 +131,16 @@ fn kind_arm(machine: &Machine<'_>, variant: &Variant<'_>) -> TokenStream {
     chain.sort_by_key(|(from, _)| *from);
     let older = chain.iter().enumerate().map(|(i, (from, _))| {
         // Version `from` runs its own upcaster and every later one.
-        let upcaster = match &chain[i..] {
-            [(_, with)] => quote!(#with),
-            later => {
-                let calls = later
-                    .iter()
-                    .fold(quote!(old), |inner, (_, with)| quote!(#with(#inner)));
-                quote!(|old| #calls)
-            }
-        };
+        let calls = chain[i..]
+            .iter()
+            .fold(quote!(old), |inner, (_, with)| quote!(#with(#inner)));
         let from = Literal::u8_unsuffixed(*from);
+        // Spanned on the last upcaster, so a chain that does not end in the
+        // machine's enum is reported on the function that should.
+        let last = chain
+            .last()
+            .map_or_else(proc_macro2::Span::call_site, |(_, w)| w.span());
+        let upcaster = quote_spanned!(last=> |old| -> Self { #calls });
         quote! {
             #from => #krate::__private::upcast_from(deserializer, #upcaster),
         }

@@ -61,16 +61,16 @@ impl<'de, O: Deserialize<'de>> Visitor<'de> for BodyVisitor<O> {
 }
 
 /// Reads a stored variant body as the upcaster's input and applies it.
+/// `N` is the machine's enum: generated code names it, so an upcaster chain
+/// that ends elsewhere is an error on the upcaster.
 ///
 /// # Errors
 /// The deserializer's, when the body is not the upcaster's input type.
-pub fn upcast_from<'de, D, O, N>(
-    deserializer: D,
-    upcaster: impl FnOnce(O) -> N,
-) -> Result<N, D::Error>
+pub fn upcast_from<'de, D, O, N, F>(deserializer: D, upcaster: F) -> Result<N, D::Error>
 where
     D: Deserializer<'de>,
     O: Deserialize<'de>,
+    F: FnOnce(O) -> N,
 {
     VariantBody::<O>::deserialize(deserializer).map(|VariantBody(old)| upcaster(old))
 }
