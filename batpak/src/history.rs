@@ -132,6 +132,8 @@ pub enum Problem {
     RequiredFieldAdded {
         /// The variant.
         variant: String,
+        /// Its payload version, recorded and current.
+        version: u8,
         /// The field.
         field: String,
         /// A recorded field that is gone, if any (a rename?).
@@ -141,6 +143,8 @@ pub enum Problem {
     FieldRetyped {
         /// The variant.
         variant: String,
+        /// Its payload version, recorded and current.
+        version: u8,
         /// The field.
         field: String,
         /// The recorded type.
@@ -198,6 +202,7 @@ impl fmt::Display for Problem {
             ),
             Self::RequiredFieldAdded {
                 variant,
+                version,
                 field,
                 was,
             } => {
@@ -211,18 +216,20 @@ impl fmt::Display for Problem {
                     f,
                     "`{variant}` has a new field `{field}` that stored events lack; fix: add \
                      `#[serde(default)]` (or make it an `Option`), or write an upcaster from the \
-                     stored version with `#[upcast(from = N, with = ..)]`{rename}"
+                     stored version, `#[upcast(from = {version}, with = ..)]` on `{variant}`{rename}"
                 )
             }
             Self::FieldRetyped {
                 variant,
+                version,
                 field,
                 recorded,
                 now,
             } => write!(
                 f,
                 "field `{field}` of `{variant}` changed type from `{recorded}` to `{now}`; fix: \
-                 write an upcaster from the stored version with `#[upcast(from = N, with = ..)]`"
+                 write an upcaster from the stored version, `#[upcast(from = {version}, with = \
+                 ..)]` on `{variant}`"
             ),
             Self::VersionWentBack {
                 variant,
@@ -266,7 +273,8 @@ struct Entry {
     variants: Vec<VariantEntry>,
     states: Vec<StateEntry>,
     initial: String,
-    transitions: Vec<[String; 3]>,
+    /// One line per edge: `Event: From -> To`.
+    transitions: Vec<String>,
     data: Option<String>,
 }
 
@@ -327,7 +335,7 @@ impl Entry {
             transitions: schema
                 .transitions
                 .iter()
-                .map(|t| [t.from.to_owned(), t.event.to_owned(), t.to.to_owned()])
+                .map(|t| format!("{}: {} -> {}", t.event, t.from, t.to))
                 .collect(),
             data: schema.data.map(str::to_owned),
         }
@@ -515,6 +523,7 @@ fn field_problems(old: &VariantEntry, new: &VariantEntry) -> Vec<Problem> {
         match old.fields.iter().find(|f| f.name == field.name) {
             Some(before) if before.ty != field.ty => out.push(Problem::FieldRetyped {
                 variant: new.name.clone(),
+                version: new.version,
                 field: field.name.clone(),
                 recorded: before.ty.clone(),
                 now: field.ty.clone(),
@@ -522,6 +531,7 @@ fn field_problems(old: &VariantEntry, new: &VariantEntry) -> Vec<Problem> {
             Some(_) => {}
             None if !field.defaulted => out.push(Problem::RequiredFieldAdded {
                 variant: new.name.clone(),
+                version: new.version,
                 field: field.name.clone(),
                 was: gone.first().map(|f| f.name.clone()),
             }),

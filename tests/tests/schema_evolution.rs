@@ -376,13 +376,13 @@ fn added_renamed_or_retyped_fields_are_caught_by_the_check_and_an_upcaster_reads
     );
     let added = problems(&required_field::Loan::SCHEMA, &schemas);
     assert!(
-        matches!(&added[..], [Problem::RequiredFieldAdded { variant, field, was: None }]
+        matches!(&added[..], [Problem::RequiredFieldAdded { variant, field, was: None, version: 1 }]
             if variant == "Approved" && field == "rate_bp"),
         "{added:?}"
     );
     let text = added[0].to_string();
     assert!(
-        text.contains("#[serde(default)]") && text.contains("#[upcast(from = N"),
+        text.contains("#[serde(default)]") && text.contains("#[upcast(from = 1, with = ..)]"),
         "{text}"
     );
     let renamed = problems(&renamed_field::Loan::SCHEMA, &schemas);
