@@ -53,20 +53,18 @@ const PREV_BIN: &str = "c4 20 ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab \
 #[test]
 fn direct_header_encodes_to_pinned_bytes() {
     let expected = golden(&[
-        "9d",                         // array of the 13 header fields, in declaration order
-        ID_BIN,                       // id: bin 16, big-endian
-        CORRELATION_BIN,              // correlation: bin 16
-        "c0",                         // causation: nil
+        "9b", // array of the 11 header fields (payload version and state code left out at their defaults)
+        ID_BIN, // id: bin 16, big-endian
+        CORRELATION_BIN, // correlation: bin 16
+        "c0", // causation: nil
         "cf 00 06 0a 24 18 1e 40 00", // timestamp_us: u64 1_700_000_000_000_000
-        "03",                         // sequence: 3
-        "2a",                         // position: 42
-        "ce 00 07 00 01",             // kind: u32, category 7 << 16 | code 1
+        "03", // sequence: 3
+        "2a", // position: 42
+        "ce 00 07 00 01", // kind: u32, category 7 << 16 | code 1
         "92 a7 6f 72 64 65 72 3a 31 a4 73 68 6f 70", // coordinate: ["order:1", "shop"]
-        PREV_BIN,                     // prev_hash: bin 32
-        "c0",                         // idempotency_key: nil
-        "a6 44 69 72 65 63 74",       // admission: "Direct"
-        "01",                         // payload_version: 1
-        "00",                         // state_code: none
+        PREV_BIN, // prev_hash: bin 32
+        "c0", // idempotency_key: nil
+        "00", // admission: 0 (direct)
     ]);
     let bytes = encode_header(&fixed_header()).unwrap();
     assert_eq!(hex(&bytes), expected);
@@ -80,7 +78,7 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
     header.idempotency_key = Some("k".to_owned());
     header.admission = gated_record(&["g"]);
     let expected = golden(&[
-        "9d",
+        "9b",
         ID_BIN,
         CORRELATION_BIN,
         "c4 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 05", // causation: bin 16
@@ -90,10 +88,8 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
         "ce 00 07 00 01",
         "92 a7 6f 72 64 65 72 3a 31 a4 73 68 6f 70",
         PREV_BIN,
-        "a1 6b",                            // idempotency_key: "k"
-        "81 a5 47 61 74 65 64 91 91 a1 67", // admission: {"Gated": [["g"]]}
-        "01",                               // payload_version: 1
-        "00",                               // state_code: none
+        "a1 6b",          // idempotency_key: "k"
+        "92 01 91 a1 67", // admission: [1, ["g"]] (gated)
     ]);
     let bytes = encode_header(&header).unwrap();
     assert_eq!(hex(&bytes), expected);
@@ -105,13 +101,101 @@ fn bypassed_header_records_who_and_why_in_pinned_bytes() {
     let mut header = fixed_header();
     header.admission = common::bypassed_record("ops", "r");
     let bytes = encode_header(&header).unwrap();
-    let tail = "81 a8 42 79 70 61 73 73 65 64 92 a3 6f 70 73 a1 72"; // {"Bypassed": ["ops", "r"]}
+    let tail = "93 02 a3 6f 70 73 a1 72"; // [2, "ops", "r"] (bypassed)
     assert!(
-        hex(&bytes).ends_with(&format!("c0 {tail} 01 00")),
+        hex(&bytes).ends_with(&format!("c0 {tail}")),
         "{}",
         hex(&bytes)
     );
     assert_eq!(decode_header(&bytes).unwrap(), header);
+}
+
+#[test]
+fn payload_version_and_state_code_trail_the_header_only_when_not_defaults() {
+    let mut header = fixed_header();
+    header.admission = gated_record(&["g"]);
+    let gated = "92 01 91 a1 67"; // [1, ["g"]]
+    // Defaults (version 1, no state): 11 fields, nothing added.
+    let plain = encode_header(&header).unwrap();
+    assert!(hex(&plain).starts_with("9b "), "{}", hex(&plain));
+    assert!(hex(&plain).ends_with(gated), "{}", hex(&plain));
+    // A newer payload version alone: 12 fields, one byte.
+    header.payload_version = 2;
+    let versioned = encode_header(&header).unwrap();
+    assert!(hex(&versioned).starts_with("9c "), "{}", hex(&versioned));
+    assert!(hex(&versioned).ends_with(&format!("{gated} 02")));
+    assert_eq!(decode_header(&versioned).unwrap(), header);
+    // A machine step: version and state code, 13 fields.
+    header.payload_version = 1;
+    header.state_code = 0xd905;
+    let stamped = encode_header(&header).unwrap();
+    assert!(hex(&stamped).starts_with("9d "), "{}", hex(&stamped));
+    assert!(
+        hex(&stamped).ends_with(&format!("{gated} 01 cd d9 05")),
+        "{}",
+        hex(&stamped)
+    );
+    assert_eq!(decode_header(&stamped).unwrap(), header);
+    assert_eq!(stamped.len(), plain.len() + 4);
+}
+
+#[test]
+fn a_default_payload_version_or_state_code_written_out_is_refused() {
+    // One header, one encoding: the defaults are only ever left out.
+    let mut header = fixed_header();
+    header.payload_version = 3;
+    let mut bytes = encode_header(&header).unwrap();
+    assert_eq!(bytes[0], 0x9c);
+    *bytes.last_mut().unwrap() = 1; // version 1 written out
+    assert!(decode_header(&bytes).is_err());
+    *bytes.last_mut().unwrap() = 0; // version 0
+    assert!(decode_header(&bytes).is_err());
+    bytes[0] = 0x9d; // a state code of 0 written out
+    bytes.pop();
+    bytes.extend_from_slice(&[3, 0]);
+    assert!(decode_header(&bytes).is_err());
+}
+
+#[test]
+fn a_correlation_equal_to_the_id_is_stored_as_one_nil_byte() {
+    let mut header = fixed_header();
+    header.correlation = header.id;
+    let bytes = encode_header(&header).unwrap();
+    let expected_start = format!("9b {ID_BIN} c0 c0 cf");
+    assert!(hex(&bytes).starts_with(&expected_start), "{}", hex(&bytes));
+    assert_eq!(decode_header(&bytes).unwrap(), header);
+}
+
+#[test]
+fn a_correlation_stored_explicitly_equal_to_the_id_is_refused() {
+    // One header, one encoding: the default correlation is only ever nil.
+    let explicit = hex(&encode_header(&fixed_header()).unwrap())
+        .replace(CORRELATION_BIN, ID_BIN)
+        .split(' ')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect::<Vec<u8>>();
+    let err = decode_header(&explicit).unwrap_err().to_string();
+    assert!(err.contains("correlation equal to the id"), "{err}");
+}
+
+#[test]
+fn admissions_in_any_other_stored_form_are_refused() {
+    let stored = hex(&encode_header(&fixed_header()).unwrap());
+    let base = stored.strip_suffix("00").unwrap().to_owned();
+    for (admission, why) in [
+        ("03", "admission tag 3"),
+        ("a6 44 69 72 65 63 74", "admission"), // the variant's name
+        ("92 02 a1 61", "missing a field"),    // a bypass without its reason
+        ("92 07 90", "admission tag 7"),
+        ("93 01 90 90", "extra fields"),
+    ] {
+        let bytes: Vec<u8> = format!("{base}{admission}")
+            .split(' ')
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect();
+        let err = decode_header(&bytes).unwrap_err().to_string();
+        assert!(err.contains(why), "{admission}: {err}");
+    }
 }
 
 #[test]
@@ -292,8 +376,8 @@ fn chain_over_fixed_inputs_gives_pinned_digest() {
 /// Pinned from this implementation, whose blake3 is checked against the
 /// published vector in `hash_is_blake3` and whose chain is checked to be
 /// blake3 of the concatenation in `chain_is_blake3_of_prev_then_header_then_payload`.
-const GOLDEN_FIRST: &str = "489784887fd8391583288afd46aa3141c77dbba25df9d21cfe28982347a43e47";
-const GOLDEN_SECOND: &str = "c8fc29068127e7990c9dcb1de03087bcf2467ffd2bc48da9239a60653c7004b6";
+const GOLDEN_FIRST: &str = "2436b2cbf89009b730bcbfcd227ccfdcf3ebc4fee882acf8294112d020800759";
+const GOLDEN_SECOND: &str = "00e4a20743676ffe32106a7efc199d455cdbc1fe36819e4c5cd880d9f359ddd5";
 
 #[test]
 fn genesis_is_all_zeros() {

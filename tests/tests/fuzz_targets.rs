@@ -367,7 +367,7 @@ fn mutate(rng: &mut Rng, base: &[u8], seeds: &[Vec<u8>]) -> Vec<u8> {
             }
             1 if !b.is_empty() => {
                 let i = rng.below(b.len() as u64) as usize;
-                const INTERESTING: [u8; 9] = [0, 1, 0x7f, 0x80, 0xff, 0xc0, 0xc4, 0x9d, 0x92];
+                const INTERESTING: [u8; 9] = [0, 1, 0x7f, 0x80, 0xff, 0xc0, 0xc4, 0x9b, 0x92];
                 b[i] = INTERESTING[rng.below(INTERESTING.len() as u64) as usize];
             }
             2 => b.truncate(at(rng, &b)),

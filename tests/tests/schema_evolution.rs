@@ -435,6 +435,29 @@ fn added_renamed_or_retyped_fields_are_caught_by_the_check_and_an_upcaster_reads
     let mut cursor = store.cursor::<Loan>(Region::coordinate(&loan), 0).unwrap();
     let third = (0..3).map(|_| cursor.next_blocking().unwrap()).last();
     assert_eq!(third.map(|e| e.payload), Some(expected.clone()));
+    // A subscription upcasts too: a version-1 event (written directly, as
+    // version-1 code wrote it) arrives as the current variant.
+    let live = coord("loan:9");
+    let subscription = store.subscribe::<Loan>(Region::coordinate(&live)).unwrap();
+    store
+        .append(
+            &live,
+            Loan::APPROVED,
+            &v1::Loan::Approved { amount_cents: 7 },
+        )
+        .unwrap();
+    store.sync().unwrap();
+    let delivered = subscription.recv().unwrap();
+    assert!(
+        matches!(
+            delivered,
+            Delivery::Event(ref event) if event.payload == Loan::Approved {
+                granted: "7 cents".to_owned(),
+                rate_bp: 500
+            }
+        ),
+        "{delivered:?}"
+    );
     assert_compatible(&Loan::SCHEMA, &schemas);
 
     // New events are written at version 2 and read back as written.

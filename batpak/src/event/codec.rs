@@ -218,32 +218,43 @@ pub fn refuse_newer_payload(known: u8) {
     NEWER.set(Some(known));
 }
 
-/// The `payload_version` and `state_code` of an encoded header (its last
-/// two fields), read without decoding the rest: what replay's fast path,
-/// which decodes no header, needs to decode the payload. `None` when the
-/// bytes are not a 13-field header.
+/// The `payload_version` and `state_code` of an encoded header (its
+/// optional trailing fields), read without decoding the rest: what replay's
+/// fast path, which decodes no header, needs to decode the payload. `None`
+/// when the bytes are not a header of 11 to 13 fields.
 pub(crate) fn header_stamp(header: &[u8]) -> Option<(u8, u16)> {
-    if header.first() != Some(&0x9d) {
-        return None;
-    }
+    let fields = match header.first()? {
+        0x9b => 11,
+        0x9c => 12,
+        0x9d => 13,
+        _ => return None,
+    };
     let mut at = 1usize;
     for _ in 0..11 {
         at = at.checked_add(msgpack_value_len(header.get(at..)?)?)?;
     }
-    let rest = header.get(at..)?;
-    let version = match rest.first()? {
-        &b @ 0x00..=0x7f => b,
-        0xcc => *rest.get(1)?,
-        _ => return None,
+    let mut rest = header.get(at..)?;
+    let mut uint = || -> Option<u64> {
+        let (value, used) = match rest {
+            [b @ 0x00..=0x7f, ..] => (u64::from(*b), 1),
+            [0xcc, b, ..] => (u64::from(*b), 2),
+            [0xcd, hi, lo, ..] => (u64::from(u16::from_be_bytes([*hi, *lo])), 3),
+            _ => return None,
+        };
+        rest = &rest[used..];
+        Some(value)
     };
-    let tail = &rest[if version < 0x80 { 1 } else { 2 }..];
-    let code = match tail {
-        [b @ 0x00..=0x7f] => u16::from(*b),
-        [0xcc, b] => u16::from(*b),
-        [0xcd, hi, lo] => u16::from_be_bytes([*hi, *lo]),
-        _ => return None,
+    let version = if fields >= 12 {
+        u8::try_from(uint()?).ok()?
+    } else {
+        1
     };
-    Some((version, code))
+    let code = if fields == 13 {
+        u16::try_from(uint()?).ok()?
+    } else {
+        0
+    };
+    rest.is_empty().then_some((version, code))
 }
 
 fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
@@ -526,7 +537,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(header_stamp(&[0x9b]), None);
+        assert_eq!(header_stamp(&[0x9e]), None);
         assert_eq!(header_stamp(&[]), None);
     }
 

@@ -109,6 +109,9 @@ impl Core {
             return Err(StoreError::ReadOnly);
         }
         check_admission(admission)?;
+        if options.payload_version == 0 {
+            return Err(StoreError::PayloadVersionZero);
+        }
         if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
             return Err(StoreError::BatchSize {
                 len: events.len(),

@@ -53,16 +53,19 @@ pub(crate) fn split_body(body: &[u8]) -> Option<BodyParts<'_>> {
     })
 }
 
-/// The bytes every encoded event header starts with: an array of its 13
-/// fields (`0x9d`), then the id as bin 16 (`0xc4 0x10`).
-const HEADER_ID_PREFIX: [u8; 3] = [0x9d, 0xc4, 16];
+/// The array markers an encoded event header starts with: 11 fields
+/// (`0x9b`), 12 with a payload version, 13 with a state code too.
+const HEADER_ARRAY: std::ops::RangeInclusive<u8> = 0x9b..=0x9d;
+
+/// What follows the array marker: the id as bin 16 (`0xc4 0x10`).
+const HEADER_ID_PREFIX: [u8; 2] = [0xc4, 16];
 
 /// The event id of an encoded header, read from its first 19 bytes without
 /// decoding the rest; `None` when the header does not start as FORMAT.md
 /// says (recovery uses it to reject a candidate frame before any CRC).
 pub(crate) fn header_event_id(header: &[u8]) -> Option<u128> {
-    let at = HEADER_ID_PREFIX.len();
-    if header.get(..at)? != HEADER_ID_PREFIX {
+    let at = 1 + HEADER_ID_PREFIX.len();
+    if !HEADER_ARRAY.contains(header.first()?) || header.get(1..at)? != HEADER_ID_PREFIX {
         return None;
     }
     let id: [u8; 16] = header.get(at..at + 16)?.try_into().ok()?;
@@ -83,19 +86,15 @@ pub(crate) struct HeaderPeek<'a> {
 }
 
 /// Reads the leading fields of an encoded header (FORMAT.md, "Body": an
-/// array of 11 fields; id, correlation and causation as bin 16 or nil, then
+/// array of 11 to 13 fields; id, correlation and causation as bin 16 or nil, then
 /// unsigned timestamp, sequence, position and kind, then the coordinate as an
 /// array of two strings). `None` when the bytes do not start as FORMAT.md
 /// says; a full decode is what reports why.
 pub(crate) fn peek_header(header: &[u8]) -> Option<HeaderPeek<'_>> {
     let id = header_event_id(header)?;
-    let mut r = Peek(header.get(HEADER_ID_PREFIX.len() + 16..)?);
-    r.id()?; // correlation
-    if r.0.first() == Some(&0xc0) {
-        r.0 = r.0.get(1..)?; // no causation
-    } else {
-        r.id()?;
-    }
+    let mut r = Peek(header.get(1 + HEADER_ID_PREFIX.len() + 16..)?);
+    r.optional_id()?; // correlation (nil: the id itself)
+    r.optional_id()?; // causation
     r.uint()?; // timestamp
     let sequence = r.uint()?;
     let position = r.uint()?;
@@ -142,6 +141,16 @@ impl<'a> Peek<'a> {
         self.byte(16)?;
         let bytes: [u8; 16] = self.take(16)?.try_into().ok()?;
         Some(u128::from_be_bytes(bytes))
+    }
+
+    /// A bin 16 id, or nil.
+    fn optional_id(&mut self) -> Option<()> {
+        if self.0.first() == Some(&0xc0) {
+            self.0 = self.0.get(1..)?;
+        } else {
+            self.id()?;
+        }
+        Some(())
     }
 
     /// An unsigned integer in any of msgpack's widths.
@@ -204,9 +213,15 @@ mod tests {
             let len = lengths[i % lengths.len()];
             let entity = "e".repeat(len);
             let scope = "s".repeat(lengths[(i + 3) % lengths.len()]);
+            let id = EventId::from_u128(u128::from(n) << 64 | 7);
             let header = EventHeader {
-                id: EventId::from_u128(u128::from(n) << 64 | 7),
-                correlation: EventId::from_u128(3),
+                id,
+                // Stored as nil when it is the id itself.
+                correlation: if i % 3 == 0 {
+                    id
+                } else {
+                    EventId::from_u128(3)
+                },
                 causation: (i % 2 == 0).then(|| EventId::from_u128(9)),
                 timestamp_us: n,
                 sequence: n,
@@ -234,7 +249,7 @@ mod tests {
                 "case {i}"
             );
             // Any cut inside the peeked fields is refused, never misread.
-            let peeked = bytes.len() - 32 - 3; // prev_hash, key nil, admission
+            let peeked = bytes.len() - 34 - 1 - 1; // prev_hash, key nil, admission
             for cut in 0..peeked.min(bytes.len()) {
                 if let Some(p) = peek_header(&bytes[..cut]) {
                     assert_eq!(Some(p), peek, "cut {cut} of case {i}");

@@ -243,7 +243,7 @@ mod tests {
         let mut body = vec![fill; len];
         let header_len = 19.min(len - BODY_PREFIX_LEN);
         write_body_prefix(&mut body, u32::try_from(header_len).unwrap_or(0), 0);
-        body[BODY_PREFIX_LEN..BODY_PREFIX_LEN + 3].copy_from_slice(&[0x9d, 0xc4, 0x10]);
+        body[BODY_PREFIX_LEN..BODY_PREFIX_LEN + 3].copy_from_slice(&[0x9b, 0xc4, 0x10]);
         body
     }
 
