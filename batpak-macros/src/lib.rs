@@ -36,6 +36,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///            state = OrderStatus, handle = AnyOrder),   // `mod order`, `OrderState`, `OrderHandle`
 ///     crate = ::batpak,                                 // path of the runtime crate
 ///     accept_direct_appends,                            // see "Direct appends" below
+///     state_aliases(Sent = Shipped),                    // old state names, see "Evolution"
 /// )]
 /// pub enum Order {
 ///     #[transition(Draft -> Placed)]
@@ -95,6 +96,30 @@ use syn::{DeriveInput, parse_macro_input};
 /// sequence. `accept_direct_appends` opts out, for a machine whose stream
 /// is also fed by trusted code that does not go through gates (an import, a
 /// migration); `Region::direct()` still finds those events.
+///
+/// # Evolution
+/// Each event records its variant's payload version and the code of the
+/// state it led to (blake3 of the state's name; `state_aliases(Old = New)`
+/// keeps a renamed state's old code meaning the new state), so history is
+/// never judged again by a changed table. A variant whose stored shape
+/// changed declares upcasters, one per older version, chaining to the
+/// current one:
+///
+/// ```text
+/// #[derive(StateMachine, Serialize)]          // Deserialize comes from the derive
+/// enum Loan {
+///     #[transition(Submitted -> Approved)]
+///     #[upcast(from = 1, with = approved_v1)]  // fn approved_v1(old: ApprovedV1) -> ApprovedV2
+///     #[upcast(from = 2, with = approved_v2)]  // fn approved_v2(old: ApprovedV2) -> Loan
+///     Approved { amount_cents: u64, rate_bp: u32, currency: String },   // written at version 3
+/// }
+/// ```
+///
+/// A machine with upcasters derives only `Serialize`: the derive writes its
+/// `Deserialize`, which reads each stored event at the version its header
+/// records (and refuses a newer one). `Order::SCHEMA` describes the
+/// machine as data for `batpak::schema::check`. See "Evolving a machine"
+/// in the README.
 ///
 /// # What is generated
 /// For `enum Order`: a module `order` with one marker type per state; the

@@ -73,6 +73,16 @@ mod v1 {
     }
 }
 
+/// The check as a project runs it: version 1's schema against the history
+/// committed in `tests/schemas/Loan.json` (recorded with
+/// `BATPAK_SCHEMA_UPDATE=1`). Changing `v1::Loan` fails here, with the fix.
+#[test]
+fn the_loan_schema_matches_its_committed_history() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas");
+    let checked = batpak::schema::check::<v1::Loan>(dir).unwrap();
+    assert!(matches!(checked, Checked::Unchanged | Checked::Recorded));
+}
+
 /// A store holding version 1's six events, and the v1 schema recorded in a
 /// history directory.
 fn written_by_v1() -> (tempfile::TempDir, Store, tempfile::TempDir) {
