@@ -790,8 +790,21 @@ mod direct_v2 {
 
 fn changed_table_never_reads_a_stale_cached_state(config: impl Fn() -> StoreConfig) {
     let ticket = coord("ticket:1");
+    let loan = coord("loan:c1");
     {
         let store = Store::open(config()).unwrap();
+        // The case: a loan in review, its state cached under v1.
+        use v1::{LoanDraftTransitions as _, LoanSubmittedTransitions as _};
+        v1::Loan::create(&store, loan.clone())
+            .unwrap()
+            .submitted(&store, 10)
+            .unwrap()
+            .reviewed(&store, "ed".to_owned())
+            .unwrap();
+        assert_eq!(
+            v1::Loan::state_of(&store, &loan).unwrap(),
+            v1::LoanState::UnderReview
+        );
         store
             .append(
                 &ticket,
@@ -826,6 +839,20 @@ fn changed_table_never_reads_a_stale_cached_state(config: impl Fn() -> StoreConf
     }
     // Reopened under version 2 over the cache version 1 left.
     let store = Store::open(config()).unwrap();
+    // The changed table: state_of and load agree, and the next step that
+    // the new table allows commits.
+    use table_changed::{Loan, LoanHandle, LoanState};
+    assert_eq!(
+        Loan::state_of(&store, &loan).unwrap(),
+        LoanState::UnderReview
+    );
+    let LoanHandle::UnderReview(in_review) = Loan::load(&store, &loan).unwrap() else {
+        unreachable!("load agrees with state_of");
+    };
+    use table_changed::LoanUnderReviewTransitions as _;
+    let rejected = in_review.rejected(&store, "late".to_owned()).unwrap();
+    assert_eq!(rejected.version(), 3);
+    assert_eq!(Loan::state_of(&store, &loan).unwrap(), LoanState::Rejected);
     let state = direct_v2::Ticket::state_of(&store, &ticket).unwrap();
     let loaded = direct_v2::Ticket::load(&store, &ticket).unwrap().state();
     assert_eq!(state, direct_v2::TicketState::Escalated);

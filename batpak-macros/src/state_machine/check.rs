@@ -388,6 +388,19 @@ fn upcasters(machine: &Machine<'_>, errors: &mut Errors) {
              `#[upcast(from = 1, with = approved_v1)]` above `Approved { .. }`",
         );
     }
+    // An upcaster reads the stored body of `{"Variant": body}`: serde's
+    // default, external tagging. `#[serde(tag = "..")]` or `untagged`
+    // store no such body.
+    if machine.variants.iter().any(|v| !v.upcasts.is_empty())
+        && let Some(attr) = machine.original.attrs.iter().find(|a| tagged_otherwise(a))
+    {
+        errors.spanned(
+            attr,
+            "upcasters read events stored externally tagged (serde's default, \
+             `{\"Variant\": {..}}`); remove `tag`/`untagged` from this machine's \
+             #[serde(..)], or keep the old shape readable with `#[serde(default)]` instead",
+        );
+    }
     for variant in &machine.variants {
         let mut seen: BTreeMap<u8, &syn::Path> = BTreeMap::new();
         for upcast in &variant.upcasts {
@@ -461,4 +474,23 @@ fn state_aliases(machine: &Machine<'_>, errors: &mut Errors) {
             );
         }
     }
+}
+
+/// `#[serde(tag = "..")]`, `#[serde(untagged)]` (or `content`): an enum
+/// serde does not store externally tagged.
+fn tagged_otherwise(attr: &syn::Attribute) -> bool {
+    if !attr.path().is_ident("serde") {
+        return false;
+    }
+    let mut found = false;
+    let _ignored = attr.parse_nested_meta(|meta| {
+        if ["tag", "untagged", "content"]
+            .iter()
+            .any(|key| meta.path.is_ident(key))
+        {
+            found = true;
+        }
+        super::attr::skip_value(meta.input)
+    });
+    found
 }
