@@ -29,6 +29,7 @@ pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
     kinds(machine, errors);
     upcasters(machine, errors);
     state_aliases(machine, errors);
+    state_codes(machine, errors);
 }
 
 /// Events are stored and replayed, so the enum must be concrete:
@@ -493,4 +494,31 @@ fn tagged_otherwise(attr: &syn::Attribute) -> bool {
         super::attr::skip_value(meta.input)
     });
     found
+}
+
+/// Recorded state codes are unique: two states (or aliases) whose names hash
+/// to the same code would make a recorded code ambiguous, so the pair is
+/// refused, naming both (rare: codes are 16 bits of blake3).
+fn state_codes(machine: &Machine<'_>, errors: &mut Errors) {
+    let mut codes: BTreeMap<u16, String> = BTreeMap::new();
+    let names = machine
+        .states()
+        .iter()
+        .chain(machine.attr.state_aliases.iter().map(|(old, _)| old));
+    for name in names {
+        let text = name.to_string();
+        let code = super::schema::state_code(&text);
+        match codes.get(&code) {
+            Some(first) if *first != text => errors.at(
+                name.span(),
+                format!(
+                    "state `{name}` and `{first}` would record the same state code {code}; \
+                     rename one of them"
+                ),
+            ),
+            _ => {
+                codes.insert(code, text);
+            }
+        }
+    }
 }

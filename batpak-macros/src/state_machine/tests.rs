@@ -187,3 +187,35 @@ fn upcasting_machine_expansion() -> syn::Result<()> {
     insta::assert_snapshot!("evolved_schema", prettyplease::unparse(&schema));
     Ok(())
 }
+
+/// Two state names that hash to the same recorded code are refused, naming
+/// both (the pair is searched for: codes are 16 bits of blake3).
+#[test]
+fn colliding_state_codes_are_refused() -> syn::Result<()> {
+    let mut seen = std::collections::BTreeMap::new();
+    let (first, second) = (0..100_000)
+        .map(|i| format!("S{i}"))
+        .find_map(|name| {
+            let code = super::schema::state_code(&name);
+            seen.insert(code, name.clone()).map(|first| (first, name))
+        })
+        .ok_or_else(|| syn::Error::new(proc_macro2::Span::call_site(), "no collision"))?;
+    let (a, b) = (
+        quote::format_ident!("{first}"),
+        quote::format_ident!("{second}"),
+    );
+    let input: syn::DeriveInput = syn::parse_quote! {
+        #[machine(states(#a, #b), initial = #a)]
+        enum Flip {
+            #[transition(#a -> #b)]
+            Go,
+        }
+    };
+    let error = super::expand(&input).err().map(|e| e.to_string());
+    let message = error.unwrap_or_default();
+    assert!(
+        message.contains("would record the same state code"),
+        "{message}"
+    );
+    Ok(())
+}
