@@ -64,6 +64,7 @@
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
 //! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump` a store read-only |
+//! | `testkit` | off | `batpak::testkit`: `Loan::scenario().given([..]).when(..).then_events([..])` on a scratch store, and every legal path of the table walked through the gates (`testkit::explore`) |
 //! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
 
 // The layers in reading order, each with its public items. A layer uses
@@ -109,7 +110,7 @@ pub use projection::Projection;
 mod machine;
 pub use machine::{
     CorruptReason, GateSpec, InvalidTransition, Machine, MachineData, MachineError, MachineGate,
-    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError,
+    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError, Transition,
 };
 
 // PERSIST: the store and its views.
@@ -125,6 +126,10 @@ pub use store::{
     Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription, SubscriptionError,
     SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
 };
+
+// TEST: scenarios and model-based paths, above everything they test.
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 // Independent of the layers: the result of a workflow step.
 mod outcome;

@@ -313,6 +313,19 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
         .map(|v| LitStr::new(&v.ident.to_string(), v.ident.span()))
         .collect();
     let arms = table_arms(machine, names);
+    let terminal = &machine.attr.terminal;
+    let edges = machine.edges().map(|(from, variant, to)| {
+        let event = LitStr::new(&variant.ident.to_string(), variant.ident.span());
+        let kind = kind_const(variant);
+        quote! {
+            #krate::Transition {
+                from: #state::#from,
+                event: #event,
+                kind: #name::#kind,
+                to: #state::#to,
+            }
+        }
+    });
     let covered: BTreeSet<(String, String)> = machine
         .edges()
         .map(|(from, variant, _)| (from.to_string(), variant.ident.to_string()))
@@ -344,6 +357,9 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
                 #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
             const KINDS: &'static [#krate::EventKind] = &[#(#name::#kind_names),*];
+            const VARIANTS: &'static [&'static str] = &[#(#labels),*];
+            const TERMINAL: &'static [#state] = &[#(#state::#terminal),*];
+            const TRANSITIONS: &'static [#krate::Transition<#state>] = &[#(#edges),*];
             #direct_appends
 
             fn kind(&self) -> #krate::EventKind {

@@ -71,6 +71,10 @@ fn impls(input: &DeriveInput, ignored: &mut Errors) -> TokenStream {
             const CATEGORY: u16 = 1;
             const GATES: &'static [#krate::GateSpec<Self>] = &[];
             const KINDS: &'static [#krate::EventKind] = &[];
+            const VARIANTS: &'static [&'static str] = &[];
+            const TERMINAL: &'static [#krate::__private::FallbackState] = &[];
+            const TRANSITIONS: &'static [#krate::Transition<#krate::__private::FallbackState>] =
+                &[];
             fn kind(&self) -> #krate::EventKind {
                 #krate::EventKind::new(1, 0)
             }

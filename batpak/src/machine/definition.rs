@@ -122,6 +122,20 @@ pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Syn
     /// ```
     const KINDS: &'static [EventKind];
 
+    /// The name of every variant, in declaration order (beside
+    /// [`StateMachine::KINDS`]: `VARIANTS[i]` has kind `KINDS[i]`), so tools
+    /// can speak the names of kinds.
+    const VARIANTS: &'static [&'static str];
+
+    /// The declared terminal states (`terminal(..)`): no event leaves them.
+    const TERMINAL: &'static [Self::State];
+
+    /// The transition table as data: every `(from, event, to)` edge in
+    /// declaration order, the same table [`StateMachine::apply`] decides by.
+    /// Diagrams, the catalog in the store and the test kit's path
+    /// enumeration read it.
+    const TRANSITIONS: &'static [Transition<Self::State>];
+
     /// Whether the machine's stream may hold events that neither its gates
     /// nor an audited bypass admitted ([`Admission::Direct`](crate::Admission::Direct),
     /// written by `Store::append` and its kin). `false` unless the machine
@@ -165,6 +179,21 @@ impl InvalidTransition {
             event,
         }
     }
+}
+
+/// One edge of a machine's transition table: event `event` (of kind `kind`)
+/// takes a stream from state `from` to state `to`. The derive lists every
+/// edge in [`StateMachine::TRANSITIONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition<S: 'static> {
+    /// The state the event leaves.
+    pub from: S,
+    /// The event's variant name.
+    pub event: &'static str,
+    /// The event's kind.
+    pub kind: EventKind,
+    /// The state the event leads to.
+    pub to: S,
 }
 
 /// What a machine remembers from its own events beyond its state: the fold

@@ -58,7 +58,7 @@ mod seam;
 
 pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
-    State, StateMachine,
+    State, StateMachine, Transition,
 };
 pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;
