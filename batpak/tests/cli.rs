@@ -669,3 +669,61 @@ fn dump_into_a_closed_pipe_stops_quietly() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
 }
+
+#[test]
+fn export_ndjson_writes_one_json_object_per_selected_event() {
+    let dir = build();
+    let run = batpak_read_only(dir.path(), &["export", path(&dir), "--ndjson"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.lines();
+    assert_eq!(lines.len(), 6, "{run:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with('{') && l.ends_with('}') && l.is_ascii())
+    );
+    assert!(
+        lines[1].starts_with(
+            r#"{"position":1,"entity":"order:2","scope":"shop:acme","sequence":1,"kind":"7:1","category":7,"code":1,"id":""#
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].ends_with(
+            r#""admission":{"direct":true},"payload":{"total_cents":100,"note":"say \"hi\"\n"}}"#
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains(r#""admission":{"gates":["credit_ok","shop_open"]}"#),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains(
+            r#""admission":{"bypass":{"by":"ops:alice","reason":"ledger outage"}},"payload":[1,2,3]"#
+        ),
+        "{}",
+        lines[3]
+    );
+    // The dump filters select the same events.
+    let beta = batpak_read_only(
+        dir.path(),
+        &["export", path(&dir), "--ndjson", "--scope", "shop:beta"],
+    );
+    assert_eq!(beta.lines().len(), 1, "{beta:?}");
+    assert!(beta.stdout.contains(r#""entity":"order:3""#), "{beta:?}");
+}
+
+#[test]
+fn export_without_a_format_is_a_usage_error() {
+    let dir = build();
+    let run = batpak_read_only(dir.path(), &["export", path(&dir)]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("export needs a format: --ndjson"),
+        "{run:?}"
+    );
+}

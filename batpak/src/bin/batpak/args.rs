@@ -19,9 +19,11 @@ usage:
   batpak verify <dir>           check every frame, position and hash chain
   batpak stats <dir>            print the store's counters, one per line
   batpak dump <dir> [options]   print events in global order, one per line
+  batpak export <dir> --ndjson [options]
+                                the same events as JSON, one object per line
   batpak help                   print this text (also -h, --help)
 
-dump options (combined with AND; --kind may repeat, kinds combine with OR):
+dump and export options (combined with AND; --kind may repeat, kinds combine with OR):
   --entity E        only entity E (in every scope unless --scope is given)
   --prefix P        only entities whose name starts with P
   --scope S         only scope S
@@ -67,6 +69,15 @@ pub(crate) enum Command {
         /// The store directory.
         dir: PathBuf,
     },
+    /// Print events as JSON lines.
+    Export {
+        /// The store directory.
+        dir: PathBuf,
+        /// Which events, and how many.
+        options: DumpOptions,
+        /// How to write them.
+        format: Format,
+    },
     /// Print events.
     Dump {
         /// The store directory.
@@ -74,6 +85,13 @@ pub(crate) enum Command {
         /// Which events, and how many.
         options: DumpOptions,
     },
+}
+
+/// An output format of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `--ndjson`: one JSON object per line.
+    Ndjson,
 }
 
 /// The `dump` filters, already turned into a checked [`Region`].
@@ -97,11 +115,12 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     let name = utf8(name, "command")?;
     let command = match name {
         "help" | "-h" | "--help" => return Ok(Command::Help),
-        "verify" | "stats" | "dump" => name,
+        "verify" | "stats" | "dump" | "export" => name,
         other => return Err(format!("unknown command {}", Quoted(other))),
     };
     let mut dir = None;
     let mut filters = DumpArgs::default();
+    let mut format = None;
     while let Some(arg) = args.next() {
         if arg == "-h" {
             return Ok(Command::Help);
@@ -123,7 +142,14 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
             Some((flag, value)) => (flag, Some(value.to_owned())),
             None => (text, None),
         };
-        if command != "dump" {
+        if command == "export" && flag == "--ndjson" {
+            if inline.is_some() {
+                return Err(format!("{flag} takes no value"));
+            }
+            format = Some(Format::Ndjson);
+            continue;
+        }
+        if command != "dump" && command != "export" {
             return Err(format!("`{command}` takes no option {}", Quoted(flag)));
         }
         if let Some(admission) = AdmissionArg::from_flag(flag) {
@@ -151,6 +177,11 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     Ok(match command {
         "verify" => Command::Verify { dir },
         "stats" => Command::Stats { dir },
+        "export" => Command::Export {
+            dir,
+            options: filters.into_options()?,
+            format: format.ok_or("export needs a format: --ndjson")?,
+        },
         _ => Command::Dump {
             dir,
             options: filters.into_options()?,

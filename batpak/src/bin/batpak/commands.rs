@@ -1,4 +1,4 @@
-//! The three commands that read a store: `verify`, `stats` and `dump`, and
+//! The commands that read a store: `verify`, `stats`, `dump` and `export`, and
 //! what they return (an exit status, or the [`Failure`] that stopped them).
 //!
 //! Each writes its answer to the `out` it is given and never opens, locks or
@@ -9,7 +9,8 @@ use std::io::{self, Write};
 
 use batpak::{EventHeader, Region, Store, StoreError, StoredEvent, VerifyReport};
 
-use crate::args::DumpOptions;
+use crate::args::{DumpOptions, Format};
+use crate::json;
 use crate::render::{Dynamic, Quoted, render_header};
 
 /// Events read from the store per query in `dump`: bounds memory on large
@@ -104,6 +105,44 @@ pub(crate) fn dump(
     options: &DumpOptions,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    each_event(store, options, out, |event, line| match event {
+        Ok(event) => {
+            render_header(&event.header, line);
+            let _ = write!(line, "{}", event.payload);
+        }
+        Err((header, reason)) => {
+            render_header(header, line);
+            let _ = write!(line, "<undecodable payload: {}>", Quoted(reason));
+        }
+    })
+}
+
+/// `batpak export --ndjson`: the events `dump` would select, one JSON
+/// object per line (see `json.rs`); a payload that does not decode is
+/// `"payload":null,"undecodable":true`, and the exit status is 1.
+pub(crate) fn export(
+    store: &Store,
+    options: &DumpOptions,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    match format {
+        Format::Ndjson => each_event(store, options, out, |event, line| match event {
+            Ok(event) => json::event(&event.header, Some(&event.payload), line),
+            Err((header, _)) => json::event(header, None, line),
+        }),
+    }
+}
+
+/// Writes one line per selected event, rendered by `render`, reading the
+/// log in chunks of positions so memory stays bounded and `--limit` stops
+/// early. Returns 1 when a payload did not decode.
+fn each_event(
+    store: &Store,
+    options: &DumpOptions,
+    out: &mut dyn Write,
+    render: impl Fn(&DumpItem, &mut String),
+) -> Result<u8, Failure> {
     let end = store.stats().events;
     let mut left = options.limit.unwrap_or(u64::MAX);
     let mut start = options.from;
@@ -122,17 +161,10 @@ pub(crate) fn dump(
             .take(usize::try_from(left).unwrap_or(usize::MAX))
         {
             line.clear();
-            match event {
-                Ok(event) => {
-                    render_header(&event.header, &mut line);
-                    let _ = write!(line, "{}", event.payload);
-                }
-                Err((header, reason)) => {
-                    undecodable += 1;
-                    render_header(header, &mut line);
-                    let _ = write!(line, "<undecodable payload: {}>", Quoted(reason));
-                }
+            if event.is_err() {
+                undecodable += 1;
             }
+            render(event, &mut line);
             writeln!(out, "{line}")?;
             left -= 1;
         }

@@ -17,6 +17,7 @@
 
 mod args;
 mod commands;
+mod json;
 mod render;
 
 use std::ffi::OsString;
@@ -26,7 +27,7 @@ use std::process::ExitCode;
 use batpak::{Store, StoreConfig, StoreError};
 
 use crate::args::{Command, USAGE, parse};
-use crate::commands::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, stats, verify};
+use crate::commands::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, export, stats, verify};
 use crate::render::Quoted;
 
 fn main() -> ExitCode {
@@ -37,6 +38,13 @@ fn main() -> ExitCode {
         Ok(Command::Stats { dir }) => run(&dir, Finding::ToStderr, stats),
         Ok(Command::Dump { dir, options }) => run(&dir, Finding::ToStderr, |store, out| {
             dump(store, &options, out)
+        }),
+        Ok(Command::Export {
+            dir,
+            options,
+            format,
+        }) => run(&dir, Finding::ToStderr, |store, out| {
+            export(store, &options, format, out)
         }),
         Err(message) => {
             eprintln!("batpak: {message}\n\n{USAGE}");
