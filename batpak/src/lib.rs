@@ -122,9 +122,9 @@ pub use store::RedbCache;
 pub use store::{
     BACKEND_FILE, Backend, CacheKey, Cursor, CursorFileProblem, DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_SEGMENT_MAX_BYTES, DEFAULT_SUBSCRIPTION_CAPACITY, Damage, Delivery, EventView,
-    MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport, RebuildReason,
-    Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription, SubscriptionError,
-    SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
+    Follower, MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport,
+    RebuildReason, Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription,
+    SubscriptionError, SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
 };
 
 // TEST: scenarios and model-based paths, above everything they test.

@@ -727,3 +727,97 @@ fn export_without_a_format_is_a_usage_error() {
         "{run:?}"
     );
 }
+
+/// Waits for `child` to exit (it should, once it printed what it was asked
+/// for); kills it and fails after a minute rather than hanging the suite.
+fn wait_or_kill(mut child: std::process::Child) -> std::process::Output {
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "tail did not stop; it printed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tail_follows_a_store_while_its_writer_appends_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let guard = fork_guard();
+    let store = Store::open(StoreConfig::new(dir.path()).segment_max_bytes(700)).unwrap();
+    let coord = Coordinate::new("order:1", "shop:acme").unwrap();
+    store.append(&coord, PLACED, &order(1, "before")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_batpak"))
+        .args(["tail", path(&dir), "--limit", "12", "--kind", "7:1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(guard);
+    // The writer keeps the lock and appends while tail runs: a batch, then
+    // enough single events to rotate segments, and a kind tail filters out.
+    let batch: Vec<(EventKind, Order)> = (2..=4).map(|n| (PLACED, order(n, "batch"))).collect();
+    store
+        .append_batch(&coord, &batch, AppendOptions::default())
+        .unwrap();
+    for n in 5..=13 {
+        store.append(&coord, PLACED, &order(n, "live")).unwrap();
+        store.append(&coord, NOTE, &order(n, "note")).unwrap();
+    }
+    let out = wait_or_kill(child);
+    assert!(store.stats().segments > 1, "the log rotated");
+    store.close().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let totals: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            assert!(l.contains("kind=7:1"), "{l}");
+            l.split("\"total_cents\": ")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = (1..=12).map(|n: u64| n.to_string()).collect();
+    assert_eq!(
+        totals, expected,
+        "every event once, in order, across segments"
+    );
+}
+
+#[test]
+fn tail_shows_no_half_written_frame() {
+    let dir = build();
+    let last = (1..)
+        .take_while(|n| segment_path(dir.path(), *n).exists())
+        .last()
+        .unwrap();
+    let seg = segment_path(dir.path(), last);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let frames = frames(&bytes);
+    let (last_offset, _) = *frames.last().unwrap();
+    // Cut the last frame in half: what a reader sees mid-write.
+    bytes.truncate(last_offset + FRAME_PREFIX_LEN + 3);
+    std::fs::write(&seg, &bytes).unwrap();
+    let run = batpak_read_only(dir.path(), &["tail", path(&dir), "--limit", "5"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        positions(&run),
+        [0, 1, 2, 3, 4],
+        "the half frame is not shown"
+    );
+}

@@ -21,6 +21,9 @@ usage:
   batpak dump <dir> [options]   print events in global order, one per line
   batpak export <dir> --ndjson [options]
                                 the same events as JSON, one object per line
+  batpak tail <dir> [--ndjson] [options]
+                                follow the store while a writer appends (no lock):
+                                print events as they are written, until --limit
   batpak help                   print this text (also -h, --help)
 
 dump and export options (combined with AND; --kind may repeat, kinds combine with OR):
@@ -42,8 +45,11 @@ dump line: position entity@scope seq=N kind=CAT:CODE id=HEX admission payload
   written that way too when it holds a space, @, \\ or \" or needs escaping
   (\"order 1\"@shop:acme).
 
-Every command opens the store read-only and never changes a byte of it. It
-cannot run while a writer has the store open.
+Every command opens the store read-only and never changes a byte of it.
+verify, stats, dump and export cannot run while a writer has the store open.
+tail can: it reads segment files without the lock and shows whole frames
+and whole batches as they are written (not necessarily synced yet), never a
+torn or half-written tail; it follows segment stores only (not redb/LMDB).
 
 exit status: 0 ok, 1 damage found, 2 usage error or the store cannot be opened
 ";
@@ -68,6 +74,15 @@ pub(crate) enum Command {
     Stats {
         /// The store directory.
         dir: PathBuf,
+    },
+    /// Follow the log while a writer appends.
+    Tail {
+        /// The store directory.
+        dir: PathBuf,
+        /// Which events, and how many before stopping.
+        options: DumpOptions,
+        /// JSON lines instead of dump lines.
+        ndjson: bool,
     },
     /// Print events as JSON lines.
     Export {
@@ -115,7 +130,7 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     let name = utf8(name, "command")?;
     let command = match name {
         "help" | "-h" | "--help" => return Ok(Command::Help),
-        "verify" | "stats" | "dump" | "export" => name,
+        "verify" | "stats" | "dump" | "export" | "tail" => name,
         other => return Err(format!("unknown command {}", Quoted(other))),
     };
     let mut dir = None;
@@ -142,14 +157,14 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
             Some((flag, value)) => (flag, Some(value.to_owned())),
             None => (text, None),
         };
-        if command == "export" && flag == "--ndjson" {
+        if (command == "export" || command == "tail") && flag == "--ndjson" {
             if inline.is_some() {
                 return Err(format!("{flag} takes no value"));
             }
             format = Some(Format::Ndjson);
             continue;
         }
-        if command != "dump" && command != "export" {
+        if !matches!(command, "dump" | "export" | "tail") {
             return Err(format!("`{command}` takes no option {}", Quoted(flag)));
         }
         if let Some(admission) = AdmissionArg::from_flag(flag) {
@@ -177,6 +192,11 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     Ok(match command {
         "verify" => Command::Verify { dir },
         "stats" => Command::Stats { dir },
+        "tail" => Command::Tail {
+            dir,
+            options: filters.into_options()?,
+            ndjson: format.is_some(),
+        },
         "export" => Command::Export {
             dir,
             options: filters.into_options()?,

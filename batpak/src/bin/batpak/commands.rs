@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use batpak::{EventHeader, Region, Store, StoreError, StoredEvent, VerifyReport};
+use std::time::Duration;
+
+use batpak::{EventHeader, Follower, Region, Store, StoreError, StoredEvent, VerifyReport};
 
 use crate::args::{DumpOptions, Format};
 use crate::json;
@@ -132,6 +134,48 @@ pub(crate) fn export(
             Err((header, _)) => json::event(header, None, line),
         }),
     }
+}
+
+/// How long `tail` waits before looking for new frames again: short enough
+/// to feel live, long enough that an idle tail costs nothing measurable.
+const TAIL_POLL: Duration = Duration::from_millis(100);
+
+/// `batpak tail`: follows the log with a [`Follower`] (no lock, no store
+/// opened), printing each selected event as `dump` (or `export --ndjson`)
+/// would, flushed as it comes, until `--limit` events were printed (or
+/// forever).
+pub(crate) fn tail(
+    dir: &std::path::Path,
+    options: &DumpOptions,
+    ndjson: bool,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let mut follower = Follower::open(dir)?;
+    follower.skip_to(options.from)?;
+    let mut left = options.limit.unwrap_or(u64::MAX);
+    let mut line = String::new();
+    while left > 0 {
+        let events = follower.poll::<Dynamic>()?;
+        for event in events.iter().filter(|e| options.region.matches(&e.header)) {
+            line.clear();
+            if ndjson {
+                json::event(&event.header, Some(&event.payload), &mut line);
+            } else {
+                render_header(&event.header, &mut line);
+                let _ = write!(line, "{}", event.payload);
+            }
+            writeln!(out, "{line}")?;
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+        out.flush()?;
+        if events.is_empty() {
+            std::thread::sleep(TAIL_POLL);
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 /// Writes one line per selected event, rendered by `render`, reading the

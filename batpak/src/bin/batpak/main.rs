@@ -1,8 +1,10 @@
 //! `batpak`: look inside a store directory from the command line.
 //!
-//! Every command opens the store with [`Store::open_read_only`], so it never
+//! Every command but `tail` opens the store with [`Store::open_read_only`], so it never
 //! writes a byte (no torn tail is cut, no checkpoint removed) and it refuses
 //! to run beside a writer, which holds the directory's lock exclusively.
+//! `tail` opens no store: it follows the segment files with a
+//! [`batpak::Follower`], beside the writer and without its lock.
 //!
 //! Payloads are shown without knowing their Rust type: they are decoded into
 //! [`render::Dynamic`], a msgpack value tree, and printed as JSON-like text.
@@ -27,7 +29,9 @@ use std::process::ExitCode;
 use batpak::{Store, StoreConfig, StoreError};
 
 use crate::args::{Command, USAGE, parse};
-use crate::commands::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, export, stats, verify};
+use crate::commands::{
+    EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, export, stats, tail, verify,
+};
 use crate::render::Quoted;
 
 fn main() -> ExitCode {
@@ -46,12 +50,35 @@ fn main() -> ExitCode {
         }) => run(&dir, Finding::ToStderr, |store, out| {
             export(store, &options, format, out)
         }),
+        Ok(Command::Tail {
+            dir,
+            options,
+            ndjson,
+        }) => follow(&dir, |out| tail(&dir, &options, ndjson, out)),
         Err(message) => {
             eprintln!("batpak: {message}\n\n{USAGE}");
             EXIT_USAGE
         }
     };
     ExitCode::from(code)
+}
+
+/// Runs `tail`, which opens no store (so takes no lock), with stdout
+/// unbuffered enough to show events as they come (it flushes per poll).
+fn follow(
+    dir: &std::path::Path,
+    command: impl FnOnce(&mut dyn Write) -> Result<u8, Failure>,
+) -> u8 {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = command(&mut out);
+    let flushed = out.flush();
+    match (result, flushed) {
+        (Ok(code), Ok(())) => code,
+        (Err(Failure::Store(e)), _) => report_store_error(dir, &e),
+        (Ok(code), Err(e)) => output_failed(&e, code),
+        (Err(Failure::Output(e)), _) => output_failed(&e, EXIT_OK),
+    }
 }
 
 /// Where a command reports damage that stops it.
