@@ -109,8 +109,9 @@ pub use projection::Projection;
 // STEP: state machines, typed handles, and the runtime the derive calls.
 mod machine;
 pub use machine::{
-    CorruptReason, GateSpec, InvalidTransition, Machine, MachineData, MachineError, MachineGate,
-    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError, Transition,
+    CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, CorruptReason, GateSpec, InvalidTransition, Machine,
+    MachineData, MachineError, MachineGate, MachineProjection, MachineStore, MachineTypes, State,
+    StateMachine, StepError, Transition, catalog_coordinate,
 };
 
 // PERSIST: the store and its views.
