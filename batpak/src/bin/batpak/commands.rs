@@ -12,6 +12,7 @@ use std::time::Duration;
 use batpak::{EventHeader, Follower, Region, Store, StoreError, StoredEvent, VerifyReport};
 
 use crate::args::{DumpOptions, Format};
+use crate::catalog::{Catalog, NamedKind, counts};
 use crate::json;
 use crate::render::{Dynamic, Quoted, render_header};
 
@@ -34,6 +35,9 @@ pub(crate) enum Failure {
     Store(StoreError),
     /// Writing to stdout failed (a closed pipe ends the output quietly).
     Output(io::Error),
+    /// The arguments name something the store does not have (a machine
+    /// or variant its catalog lacks): a usage error found after opening.
+    Usage(String),
 }
 
 impl From<StoreError> for Failure {
@@ -107,6 +111,7 @@ pub(crate) fn dump(
     options: &DumpOptions,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let options = &resolved(store, options)?;
     each_event(store, options, out, |event, line| match event {
         Ok(event) => {
             render_header(&event.header, line);
@@ -128,12 +133,66 @@ pub(crate) fn export(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let options = &resolved(store, options)?;
     match format {
         Format::Ndjson => each_event(store, options, out, |event, line| match event {
             Ok(event) => json::event(&event.header, Some(&event.payload), line),
             Err((header, _)) => json::event(header, None, line),
         }),
     }
+}
+
+/// `options` with its `--kind` names resolved against the store's catalog.
+fn resolved(store: &Store, options: &DumpOptions) -> Result<DumpOptions, Failure> {
+    let mut region = options.region.clone();
+    if !options.named_kinds.is_empty() {
+        let catalog = Catalog::read(store)?;
+        for name in &options.named_kinds {
+            region = match catalog.resolve(name).map_err(Failure::Usage)? {
+                NamedKind::Exact(kind) => region.kind(kind),
+                NamedKind::Category(category) => region.category(category),
+            };
+        }
+    }
+    Ok(DumpOptions {
+        region,
+        from: options.from,
+        limit: options.limit,
+        named_kinds: Vec::new(),
+    })
+}
+
+/// `batpak machines`: each machine of the catalog, its gates, and how many
+/// entities are in each of its states.
+pub(crate) fn machines(store: &Store, out: &mut dyn Write) -> Result<u8, Failure> {
+    let catalog = Catalog::read(store)?;
+    let machines = catalog.machines();
+    if machines.is_empty() {
+        writeln!(
+            out,
+            "no machine has written to this store (its catalog is empty)"
+        )?;
+    }
+    for machine in machines {
+        let entities = Catalog::entities(store, machine)?;
+        let gates = if machine.gates.is_empty() {
+            "no gates".to_owned()
+        } else {
+            format!("gates {}", machine.gates.join(", "))
+        };
+        writeln!(
+            out,
+            "{} (category {}, {} variants, {gates}): {} entities",
+            machine.name,
+            machine.category,
+            machine.variants.len(),
+            entities.len()
+        )?;
+        for (state, n) in counts(machine, &entities) {
+            writeln!(out, "  {state:<16} {n}")?;
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 /// How long `tail` waits before looking for new frames again: short enough
@@ -150,6 +209,11 @@ pub(crate) fn tail(
     ndjson: bool,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    if let Some(name) = options.named_kinds.first() {
+        return Err(Failure::Usage(format!(
+            "tail takes --kind as CAT:CODE, not by name ({name:?}): it opens no store to read              the catalog from; `batpak machines` or `dump --kind {name} --limit 1` show the number"
+        )));
+    }
     let mut follower = Follower::open(dir)?;
     follower.skip_to(options.from)?;
     let mut left = options.limit.unwrap_or(u64::MAX);

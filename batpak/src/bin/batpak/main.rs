@@ -18,9 +18,12 @@
 //! panics on input: every failure becomes a message and an exit status.
 
 mod args;
+mod catalog;
 mod commands;
+mod explain;
 mod json;
 mod render;
+mod report;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -30,7 +33,7 @@ use batpak::{Store, StoreConfig, StoreError};
 
 use crate::args::{Command, USAGE, parse};
 use crate::commands::{
-    EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, export, stats, tail, verify,
+    EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, export, machines, stats, tail, verify,
 };
 use crate::render::Quoted;
 
@@ -49,6 +52,15 @@ fn main() -> ExitCode {
             format,
         }) => run(&dir, Finding::ToStderr, |store, out| {
             export(store, &options, format, out)
+        }),
+        Ok(Command::Machines { dir }) => run(&dir, Finding::ToStderr, machines),
+        Ok(Command::Explain { dir, entity, scope }) => {
+            run(&dir, Finding::ToStderr, |store, out| {
+                explain::explain(store, &entity, scope.as_deref(), out)
+            })
+        }
+        Ok(Command::Report { dir, output }) => run(&dir, Finding::ToStderr, |store, out| {
+            write_report(store, &dir, &output, out)
         }),
         Ok(Command::Tail {
             dir,
@@ -78,7 +90,31 @@ fn follow(
         (Err(Failure::Store(e)), _) => report_store_error(dir, &e),
         (Ok(code), Err(e)) => output_failed(&e, code),
         (Err(Failure::Output(e)), _) => output_failed(&e, EXIT_OK),
+        (Err(Failure::Usage(message)), _) => {
+            eprintln!("batpak: {message}");
+            EXIT_USAGE
+        }
     }
+}
+
+/// Writes the report page for `store` to `output` (its only write), then
+/// says where on `out`.
+fn write_report(
+    store: &Store,
+    dir: &std::path::Path,
+    output: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let mut page = Vec::new();
+    let code = report::report(store, dir, &mut page)?;
+    std::fs::write(output, &page).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot write {}: {e}",
+            Quoted(&output.to_string_lossy())
+        ))
+    })?;
+    writeln!(out, "wrote {} ({} bytes)", output.display(), page.len())?;
+    Ok(code)
 }
 
 /// Where a command reports damage that stops it.
@@ -119,6 +155,10 @@ fn run(
         (Err(Failure::Store(e)), _) => report_store_error(dir, &e),
         (Ok(code), Err(e)) => output_failed(&e, code),
         (Err(Failure::Output(e)), _) => output_failed(&e, EXIT_OK),
+        (Err(Failure::Usage(message)), _) => {
+            eprintln!("batpak: {message}");
+            EXIT_USAGE
+        }
     }
 }
 
