@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use batpak::{CATALOG_KIND, CatalogEntry, Coordinate, EventHeader, EventKind, Region, Store};
 
-use crate::commands::Failure;
+use crate::failure::Failure;
 
 /// The state shown for a stream the recorded table cannot follow.
 pub(crate) const UNKNOWN_STATE: &str = "?";

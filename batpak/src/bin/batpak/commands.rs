@@ -1,11 +1,12 @@
-//! The commands that read a store: `verify`, `stats`, `dump` and `export`, and
-//! what they return (an exit status, or the [`Failure`] that stopped them).
+//! The commands that read a store: `verify`, `stats`, `dump`, `export`,
+//! `machines`, and `tail` (which reads segment files through a
+//! [`Follower`] instead); what they return is in `failure.rs`.
 //!
 //! Each writes its answer to the `out` it is given and never opens, locks or
 //! changes the store itself; `main` does that, read-only.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::Write;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use batpak::{EventHeader, Follower, Region, Store, StoreError, StoredEvent, Veri
 
 use crate::args::{DumpOptions, Format};
 use crate::catalog::{Catalog, NamedKind, counts};
+use crate::failure::{EXIT_DAMAGE, EXIT_OK, Failure};
 use crate::json;
 use crate::render::{Dynamic, Quoted, render_header};
 
@@ -20,37 +22,6 @@ use crate::render::{Dynamic, Quoted, render_header};
 /// stores and lets `--limit` stop early, while keeping per-query overhead
 /// (one index walk) small next to the reads.
 const DUMP_CHUNK: u64 = 4096;
-
-/// Exit status when the command found nothing wrong.
-pub(crate) const EXIT_OK: u8 = 0;
-/// Exit status when the store's bytes are damaged.
-pub(crate) const EXIT_DAMAGE: u8 = 1;
-/// Exit status for a usage error or a store that cannot be opened.
-pub(crate) const EXIT_USAGE: u8 = 2;
-
-/// Why a command stopped early.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The store said no or broke; mapped to a message and exit status.
-    Store(StoreError),
-    /// Writing to stdout failed (a closed pipe ends the output quietly).
-    Output(io::Error),
-    /// The arguments name something the store does not have (a machine
-    /// or variant its catalog lacks): a usage error found after opening.
-    Usage(String),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Self {
-        Self::Output(e)
-    }
-}
 
 /// `batpak verify`: one line when the log is whole, the first damage when not.
 pub(crate) fn verify(store: &Store, out: &mut dyn Write) -> Result<u8, Failure> {

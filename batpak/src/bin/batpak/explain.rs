@@ -12,7 +12,7 @@ use std::io::Write;
 use batpak::{Admission, CatalogEntry, Coordinate, Region, Store, StoredEvent};
 
 use crate::catalog::{Catalog, UNKNOWN_STATE, step};
-use crate::commands::{EXIT_OK, EXIT_USAGE, Failure};
+use crate::failure::{EXIT_OK, EXIT_USAGE, Failure};
 use crate::render::{Dynamic, Quoted};
 
 /// Explains every stream of `entity` (in `scope` when given).

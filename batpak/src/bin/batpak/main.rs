@@ -21,6 +21,7 @@ mod args;
 mod catalog;
 mod commands;
 mod explain;
+mod failure;
 mod json;
 mod render;
 mod report;
@@ -32,9 +33,8 @@ use std::process::ExitCode;
 use batpak::{Store, StoreConfig, StoreError};
 
 use crate::args::{Command, USAGE, parse};
-use crate::commands::{
-    EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, export, machines, stats, tail, verify,
-};
+use crate::commands::{dump, export, machines, stats, tail, verify};
+use crate::failure::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure};
 use crate::render::Quoted;
 
 fn main() -> ExitCode {

@@ -13,8 +13,8 @@ use std::path::Path;
 use batpak::{Admission, CatalogEntry, Region, Store, StoredEvent};
 
 use crate::catalog::{Catalog, counts};
-use crate::commands::{EXIT_OK, Failure};
 use crate::explain::{utc, variant};
+use crate::failure::{EXIT_OK, Failure};
 use crate::render::Dynamic;
 
 /// How many of the latest events the page lists: enough to see what the
