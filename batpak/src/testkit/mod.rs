@@ -25,5 +25,5 @@ mod paths;
 mod scenario;
 mod scratch;
 
-pub use paths::{Blocked, Exploration, Path, explore, path_strategy, paths};
+pub use paths::{Blocked, Exploration, TablePath, explore, path_strategy, paths};
 pub use scenario::{Scenario, Scenarios, Then, WhenOutcome};

@@ -23,11 +23,11 @@ use crate::machine::{MachineError, StateMachine, Transition};
 
 /// One legal sequence of events: the edges of the table it takes, from
 /// the initial state.
-pub struct Path<M: StateMachine> {
+pub struct TablePath<M: StateMachine> {
     steps: Vec<&'static Transition<M::State>>,
 }
 
-impl<M: StateMachine> Path<M> {
+impl<M: StateMachine> TablePath<M> {
     /// The edges taken, in order.
     #[must_use]
     pub fn steps(&self) -> &[&'static Transition<M::State>] {
@@ -47,7 +47,7 @@ impl<M: StateMachine> Path<M> {
     }
 }
 
-impl<M: StateMachine> Clone for Path<M> {
+impl<M: StateMachine> Clone for TablePath<M> {
     fn clone(&self) -> Self {
         Self {
             steps: self.steps.clone(),
@@ -55,14 +55,14 @@ impl<M: StateMachine> Clone for Path<M> {
     }
 }
 
-impl<M: StateMachine> fmt::Debug for Path<M> {
+impl<M: StateMachine> fmt::Debug for TablePath<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
 }
 
 /// `Draft -Submitted-> Submitted -Approved-> Approved`.
-impl<M: StateMachine> fmt::Display for Path<M> {
+impl<M: StateMachine> fmt::Display for TablePath<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", M::INITIAL)?;
         for step in &self.steps {
@@ -76,9 +76,9 @@ impl<M: StateMachine> fmt::Display for Path<M> {
 /// ones first, each in table order. A path stops early where the table has
 /// no edge out (a terminal state).
 #[must_use]
-pub fn paths<M: StateMachine>(depth: usize) -> Vec<Path<M>> {
+pub fn paths<M: StateMachine>(depth: usize) -> Vec<TablePath<M>> {
     let mut out = Vec::new();
-    let mut layer = vec![Path::<M> { steps: Vec::new() }];
+    let mut layer = vec![TablePath::<M> { steps: Vec::new() }];
     for _ in 0..depth {
         let mut next = Vec::new();
         for path in &layer {
@@ -86,7 +86,7 @@ pub fn paths<M: StateMachine>(depth: usize) -> Vec<Path<M>> {
             for edge in M::TRANSITIONS.iter().filter(|t| t.from == from) {
                 let mut steps = path.steps.clone();
                 steps.push(edge);
-                next.push(Path { steps });
+                next.push(TablePath { steps });
             }
         }
         out.extend(next.iter().cloned());
@@ -101,7 +101,7 @@ pub fn paths<M: StateMachine>(depth: usize) -> Vec<Path<M>> {
 /// # Panics
 /// When the machine has no path at all (no transition out of its initial
 /// state).
-pub fn path_strategy<M: StateMachine>(depth: usize) -> BoxedStrategy<Path<M>>
+pub fn path_strategy<M: StateMachine>(depth: usize) -> BoxedStrategy<TablePath<M>>
 where
     M::State: 'static,
 {
@@ -118,7 +118,7 @@ where
 /// got past, and the last denial there.
 pub struct Blocked<M: StateMachine> {
     /// The whole path.
-    pub path: Path<M>,
+    pub path: TablePath<M>,
     /// The index of the step that never got through.
     pub step: usize,
     /// Why the last try was refused.
@@ -130,11 +130,11 @@ pub struct Blocked<M: StateMachine> {
 /// What [`explore`] found.
 pub struct Exploration<M: StateMachine> {
     /// Paths every step of which some payload got through.
-    pub passed: Vec<Path<M>>,
+    pub passed: Vec<TablePath<M>>,
     /// Paths some step of which no payload got through.
     pub blocked: Vec<Blocked<M>>,
     /// Paths with a step whose kind had no strategy (not walked).
-    pub skipped: Vec<Path<M>>,
+    pub skipped: Vec<TablePath<M>>,
 }
 
 impl<M: StateMachine> fmt::Display for Exploration<M> {
