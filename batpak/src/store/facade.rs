@@ -51,7 +51,7 @@ pub struct Store {
     pub(crate) cache: Arc<dyn ProjectionCache>,
     /// The machine types whose current catalog entry this store has seen
     /// or written since it opened (see `seam.rs`).
-    pub(crate) catalogued: std::sync::Mutex<std::collections::BTreeSet<std::any::TypeId>>,
+    pub(crate) catalogued: std::sync::RwLock<std::collections::BTreeSet<std::any::TypeId>>,
     flusher: Option<Flusher>,
 }
 
@@ -142,7 +142,7 @@ impl Store {
             core,
             hub,
             cache,
-            catalogued: std::sync::Mutex::default(),
+            catalogued: std::sync::RwLock::default(),
             flusher,
         })
     }

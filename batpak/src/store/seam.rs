@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use super::core::write::AppendMode;
 use super::error::StoreError;
 use super::facade::Store;
-use super::lock::lock;
+use super::lock::{read_lock, write_lock};
 use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent, encode_payload};
 use crate::guard::{AppendOptions, ExpectedVersion};
@@ -68,11 +68,15 @@ impl MachineStore for Store {
 
     /// The first call for `M` since the store opened reads the machine's
     /// catalog stream and appends [`CatalogEntry::of`] when the last entry
-    /// differs (or there is none), under one lock so two threads never
-    /// both append; later calls only look the name up.
+    /// differs (or there is none), under the write lock so two threads
+    /// never both append; later calls only look the type up under the read
+    /// lock, so concurrent commits do not queue behind each other here.
     fn record_machine<M: StateMachine>(&self) -> Result<(), StoreError> {
-        let mut catalogued = lock(&self.catalogued);
         let machine = std::any::TypeId::of::<M>();
+        if read_lock(&self.catalogued).contains(&machine) {
+            return Ok(());
+        }
+        let mut catalogued = write_lock(&self.catalogued);
         if catalogued.contains(&machine) {
             return Ok(());
         }

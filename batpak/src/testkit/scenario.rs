@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::scratch::{Scratch, thread_scratch};
 use crate::coordinate::Coordinate;
@@ -215,10 +216,12 @@ impl<'s, M: StateMachine> Scenario<'s, M> {
     }
 }
 
-/// A fresh entity in a store the test gave: the first `machine:N` with no
-/// events.
+/// A fresh entity in a store the test gave: the next `machine:N` (from a
+/// process-wide counter, so scenarios on one store do not probe the same
+/// numbers again) that has no events.
 fn fresh_borrowed_entity<M: StateMachine>(store: &Store) -> Coordinate {
-    (0u64..)
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::iter::repeat_with(|| NEXT.fetch_add(1, Ordering::Relaxed))
         .map(|n| Coordinate::new(format!("{}:{n}", M::NAME.to_lowercase()), "testkit"))
         .find_map(|c| c.ok().filter(|c| store.head(c).version == 0))
         .unwrap_or_else(|| unreachable!("some entity number is free"))
