@@ -83,7 +83,8 @@ pub use coordinate::{Coordinate, CoordinateError, CoordinatePart, MAX_COORDINATE
 mod event;
 pub use event::{
     Admission, CodecError, EventHeader, EventId, EventKind, Hash, KindError, MAX_DECODE_DEPTH,
-    StoredEvent, decode_header, decode_payload, encode_header, encode_payload,
+    StoredEvent, StoredPayload, decode_header, decode_payload, decode_stored, encode_header,
+    encode_payload, read_any_payload_version,
 };
 
 // WHICH: the one predicate over stored events.
@@ -109,10 +110,27 @@ pub use projection::Projection;
 // STEP: state machines, typed handles, and the runtime the derive calls.
 mod machine;
 pub use machine::{
-    CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, CorruptReason, GateSpec, InvalidTransition, Machine,
-    MachineData, MachineError, MachineGate, MachineProjection, MachineStore, MachineTypes, State,
-    StateMachine, StepError, Transition, catalog_coordinate,
+    CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, CorruptReason, FieldSchema, GateSpec,
+    InvalidTransition, Machine, MachineData, MachineError, MachineGate, MachineProjection,
+    MachineSchema, MachineStore, MachineTypes, State, StateMachine, StateSchema, StepError,
+    TransitionSchema, VariantSchema, catalog_coordinate, state_code,
 };
+
+// The schema history check (`batpak::schema`): a machine's schema against
+// the history committed beside the code.
+mod history;
+
+/// Evolving a machine: its schema as data ([`MachineSchema`]) and the check
+/// of that schema against the history committed beside the code, run from
+/// an ordinary test (see [`schema::check`]).
+pub mod schema {
+    pub use crate::history::{
+        Checked, Problem, SchemaError, UPDATE_ENV, check, check_schema, history_path,
+    };
+    pub use crate::machine::{
+        FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
+    };
+}
 
 // PERSIST: the store and its views.
 mod store;
@@ -160,9 +178,10 @@ pub mod prelude {
 /// produced.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::event::{refuse_newer_payload, take_stored_payload};
     pub use crate::machine::{
-        CopyContext, FallbackState, GateArg, GateContext, Loaded, Sealed, create, load, state_of,
-        step, submit,
+        CopyContext, FallbackState, GateArg, GateContext, Loaded, Sealed, VariantBody, create,
+        load, state_of, step, submit, upcast_from,
     };
 
     /// Gate `Self` is listed in machine `M`'s `#[machine(gates(..))]`. The

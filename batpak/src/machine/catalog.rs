@@ -5,7 +5,9 @@
 //!
 //! An entry is a system record (kind [`CATALOG_KIND`], in the reserved
 //! category) on the stream [`catalog_coordinate`] of the machine. It is
-//! built from the derive's constants only; a store appends a new entry when
+//! built from the machine's schema ([`StateMachine::SCHEMA`], the same
+//! description the schema history check reads) with its terminal states
+//! and gates; a store appends a new entry when
 //! the machine's description changed since the last one, so the stream is
 //! the machine's history. The entry is msgpack with named fields and
 //! `format` first: a reader skips fields it does not know, and a field added
@@ -14,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::definition::{MachineData, MachineTypes, StateMachine};
+use super::schema::MachineSchema;
 use crate::coordinate::{Coordinate, CoordinateError};
 use crate::event::EventKind;
 
@@ -76,6 +79,9 @@ pub struct CatalogEntry {
     pub gates: Vec<String>,
     /// `MachineData::VERSION` of the machine's data fold.
     pub data_version: u32,
+    /// The schema's fingerprint ([`MachineSchema::fingerprint`]): changes
+    /// whenever anything a stored event's meaning depends on changes.
+    pub schema_fingerprint: u32,
 }
 
 /// The layout version [`CatalogEntry::of`] writes.
@@ -85,24 +91,27 @@ impl CatalogEntry {
     /// The entry describing machine `M`, from its derived constants.
     #[must_use]
     pub fn of<M: StateMachine>() -> Self {
+        let schema: &MachineSchema = &M::SCHEMA;
         Self {
             format: FORMAT,
-            name: M::NAME.to_owned(),
-            category: M::CATEGORY,
-            variants: M::VARIANTS
+            name: schema.name.to_owned(),
+            category: schema.category,
+            variants: schema
+                .variants
                 .iter()
-                .zip(M::KINDS)
-                .map(|(name, kind)| ((*name).to_owned(), kind.code()))
+                .map(|v| (v.name.to_owned(), v.code))
                 .collect(),
-            states: M::STATES.iter().map(ToString::to_string).collect(),
-            initial: M::INITIAL.to_string(),
+            states: schema.states.iter().map(|s| s.name.to_owned()).collect(),
+            initial: schema.initial.to_owned(),
             terminal: M::TERMINAL.iter().map(ToString::to_string).collect(),
-            transitions: M::TRANSITIONS
+            transitions: schema
+                .transitions
                 .iter()
-                .map(|t| (t.from.to_string(), t.event.to_owned(), t.to.to_string()))
+                .map(|t| (t.from.to_owned(), t.event.to_owned(), t.to.to_owned()))
                 .collect(),
             gates: M::GATES.iter().map(|g| g.name().to_owned()).collect(),
             data_version: <<M as MachineTypes>::Data as MachineData<M>>::VERSION,
+            schema_fingerprint: schema.fingerprint,
         }
     }
 

@@ -16,6 +16,7 @@ use std::hash::Hash as StdHash;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::schema::MachineSchema;
 use crate::event::EventKind;
 use crate::guard::Denial;
 
@@ -122,19 +123,17 @@ pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Syn
     /// ```
     const KINDS: &'static [EventKind];
 
-    /// The name of every variant, in declaration order (beside
-    /// [`StateMachine::KINDS`]: `VARIANTS[i]` has kind `KINDS[i]`), so tools
-    /// can speak the names of kinds.
-    const VARIANTS: &'static [&'static str];
+    /// The machine's schema as data: its variants with their kinds, fields
+    /// and payload versions, its states with their stable codes, its
+    /// transition table and data type. The schema history check compares
+    /// it with the committed history; the runtime names variants and states
+    /// from it; the catalog a store keeps and the test kit's path
+    /// enumeration read it.
+    const SCHEMA: MachineSchema;
 
     /// The declared terminal states (`terminal(..)`): no event leaves them.
+    /// Diagrams (the catalog's, the CLI's) mark them.
     const TERMINAL: &'static [Self::State];
-
-    /// The transition table as data: every `(from, event, to)` edge in
-    /// declaration order, the same table [`StateMachine::apply`] decides by.
-    /// Diagrams, the catalog in the store and the test kit's path
-    /// enumeration read it.
-    const TRANSITIONS: &'static [Transition<Self::State>];
 
     /// Whether the machine's stream may hold events that neither its gates
     /// nor an audited bypass admitted ([`Admission::Direct`](crate::Admission::Direct),
@@ -148,6 +147,14 @@ pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Syn
 
     /// The variant's name, for errors and diagrams.
     fn variant_name(&self) -> &'static str;
+
+    /// The payload version this code writes for the event's variant
+    /// (recorded in its header): 1 unless the variant has upcasters.
+    fn payload_version(&self) -> u8 {
+        Self::SCHEMA
+            .variant(self.variant_name())
+            .map_or(1, |variant| variant.version)
+    }
 
     /// The transition table: the state after `event` in `state`, or why the
     /// event is illegal there.
@@ -179,21 +186,6 @@ impl InvalidTransition {
             event,
         }
     }
-}
-
-/// One edge of a machine's transition table: event `event` (of kind `kind`)
-/// takes a stream from state `from` to state `to`. The derive lists every
-/// edge in [`StateMachine::TRANSITIONS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition<S: 'static> {
-    /// The state the event leaves.
-    pub from: S,
-    /// The event's variant name.
-    pub event: &'static str,
-    /// The event's kind.
-    pub kind: EventKind,
-    /// The state the event leads to.
-    pub to: S,
 }
 
 /// What a machine remembers from its own events beyond its state: the fold

@@ -57,16 +57,22 @@ mod definition;
 mod gate_args;
 mod handle;
 mod runtime;
+mod schema;
 mod seam;
+mod upcast;
 
 pub use catalog::{CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, catalog_coordinate};
 pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
-    State, StateMachine, Transition,
+    State, StateMachine,
 };
 pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;
 pub use runtime::{
     CorruptReason, Loaded, MachineError, StepError, create, load, state_of, step, submit,
 };
+pub use schema::{
+    FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
+};
 pub use seam::{MachineProjection, MachineStore};
+pub use upcast::{VariantBody, upcast_from};

@@ -6,7 +6,7 @@
 //! - `scenario.rs`: [`Scenarios`] (`Loan::scenario()`), [`Scenario`] and
 //!   [`Then`].
 //! - `paths.rs`: [`paths`] (every legal sequence up to a depth, from
-//!   [`StateMachine::TRANSITIONS`](crate::StateMachine::TRANSITIONS)),
+//!   the table in [`StateMachine::SCHEMA`](crate::StateMachine::SCHEMA)),
 //!   [`path_strategy`] and [`explore`] (walks every path through the gates
 //!   and reports the ones never admitted).
 //!

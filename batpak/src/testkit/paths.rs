@@ -2,7 +2,8 @@
 //! table allows from its initial state, up to a depth, and a walk of each
 //! through the real store with the machine's gates.
 //!
-//! [`paths`] reads [`StateMachine::TRANSITIONS`] only: it needs no payload.
+//! [`paths`] reads the table in [`StateMachine::SCHEMA`] only: it needs no
+//! payload.
 //! [`explore`] drives each path through [`submit`](crate::machine::submit)
 //! on the scratch store, drawing payloads for each step from the proptest
 //! strategy the caller gives for that kind, and reports the paths no drawn
@@ -12,6 +13,7 @@
 //! (proptest's fixed-seed runner), so a report is repeatable.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
@@ -19,38 +21,64 @@ use proptest::test_runner::TestRunner;
 use super::scratch::thread_scratch;
 use crate::event::EventKind;
 use crate::guard::Denial;
-use crate::machine::{MachineError, StateMachine, Transition};
+use crate::machine::{MachineError, StateMachine, TransitionSchema};
 
 /// One legal sequence of events: the edges of the table it takes, from
 /// the initial state.
 pub struct TablePath<M: StateMachine> {
-    steps: Vec<&'static Transition<M::State>>,
+    steps: Vec<&'static TransitionSchema>,
+    machine: PhantomData<fn() -> M>,
 }
 
 impl<M: StateMachine> TablePath<M> {
     /// The edges taken, in order.
     #[must_use]
-    pub fn steps(&self) -> &[&'static Transition<M::State>] {
+    pub fn steps(&self) -> &[&'static TransitionSchema] {
         &self.steps
     }
 
     /// The kinds of the events, in order.
     #[must_use]
     pub fn kinds(&self) -> Vec<EventKind> {
-        self.steps.iter().map(|t| t.kind).collect()
+        self.steps.iter().map(|t| kind_of::<M>(t)).collect()
+    }
+
+    /// The name of the state the path ends in.
+    #[must_use]
+    pub fn end_name(&self) -> &'static str {
+        self.steps.last().map_or(M::SCHEMA.initial, |t| t.to)
     }
 
     /// The state the path ends in.
+    ///
+    /// # Panics
+    /// When the schema names a state the machine does not have (the derive
+    /// writes both from one list, so never).
     #[must_use]
     pub fn end(&self) -> M::State {
-        self.steps.last().map_or(M::INITIAL, |t| t.to)
+        let name = self.end_name();
+        M::STATES
+            .iter()
+            .copied()
+            .find(|s| s.to_string() == name)
+            .unwrap_or_else(|| panic!("{}: the schema names an unknown state {name}", M::NAME))
     }
+}
+
+/// The kind of the event of edge `t`.
+fn kind_of<M: StateMachine>(t: &TransitionSchema) -> EventKind {
+    M::SCHEMA
+        .variant(t.event)
+        .map_or(EventKind::new(M::CATEGORY, 0), |v| {
+            v.kind(M::SCHEMA.category)
+        })
 }
 
 impl<M: StateMachine> Clone for TablePath<M> {
     fn clone(&self) -> Self {
         Self {
             steps: self.steps.clone(),
+            machine: PhantomData,
         }
     }
 }
@@ -64,7 +92,7 @@ impl<M: StateMachine> fmt::Debug for TablePath<M> {
 /// `Draft -Submitted-> Submitted -Approved-> Approved`.
 impl<M: StateMachine> fmt::Display for TablePath<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", M::INITIAL)?;
+        write!(f, "{}", M::SCHEMA.initial)?;
         for step in &self.steps {
             write!(f, " -{}-> {}", step.event, step.to)?;
         }
@@ -78,15 +106,21 @@ impl<M: StateMachine> fmt::Display for TablePath<M> {
 #[must_use]
 pub fn paths<M: StateMachine>(depth: usize) -> Vec<TablePath<M>> {
     let mut out = Vec::new();
-    let mut layer = vec![TablePath::<M> { steps: Vec::new() }];
+    let mut layer = vec![TablePath::<M> {
+        steps: Vec::new(),
+        machine: PhantomData,
+    }];
     for _ in 0..depth {
         let mut next = Vec::new();
         for path in &layer {
-            let from = path.end();
-            for edge in M::TRANSITIONS.iter().filter(|t| t.from == from) {
+            let from = path.end_name();
+            for edge in M::SCHEMA.transitions.iter().filter(|t| t.from == from) {
                 let mut steps = path.steps.clone();
                 steps.push(edge);
-                next.push(TablePath { steps });
+                next.push(TablePath {
+                    steps,
+                    machine: PhantomData,
+                });
             }
         }
         out.extend(next.iter().cloned());
@@ -101,10 +135,7 @@ pub fn paths<M: StateMachine>(depth: usize) -> Vec<TablePath<M>> {
 /// # Panics
 /// When the machine has no path at all (no transition out of its initial
 /// state).
-pub fn path_strategy<M: StateMachine>(depth: usize) -> BoxedStrategy<TablePath<M>>
-where
-    M::State: 'static,
-{
+pub fn path_strategy<M: StateMachine>(depth: usize) -> BoxedStrategy<TablePath<M>> {
     let all = paths::<M>(depth);
     assert!(
         !all.is_empty(),
@@ -196,8 +227,11 @@ where
         skipped: Vec::new(),
     };
     'paths: for path in paths::<M>(depth) {
-        let strategies: Option<Vec<BoxedStrategy<M>>> =
-            path.steps.iter().map(|t| payloads(t.kind)).collect();
+        let strategies: Option<Vec<BoxedStrategy<M>>> = path
+            .steps
+            .iter()
+            .map(|t| payloads(kind_of::<M>(t)))
+            .collect();
         let Some(strategies) = strategies else {
             report.skipped.push(path);
             continue;
@@ -208,7 +242,7 @@ where
             for _ in 0..tries.max(1) {
                 let event = draw(&mut runner, strategy);
                 assert!(
-                    event.kind() == edge.kind,
+                    event.kind() == kind_of::<M>(edge),
                     "{}: the strategy for {} yielded {event:?}",
                     M::NAME,
                     edge.event
