@@ -2,10 +2,13 @@
 //! [`CatalogEntry`], names for kinds, and each entity's state folded from
 //! its event kinds by the recorded table.
 //!
-//! The tool has no machine's Rust type: it folds states from the header's
-//! kind alone (the variant's name, then the recorded `(from, event, to)`
-//! edge). A step the recorded table does not have makes the entity's state
-//! unknown (`?`) from there on, never a guess.
+//! The tool has no machine's Rust type. The state an event led to is the
+//! one its header records (the stable code of the state's name, written by
+//! machine steps); for an event without one (written directly, or before
+//! headers recorded states) it is folded from the kind (the variant's name,
+//! then the recorded `(from, event, to)` edge). A step the recorded table
+//! does not have makes the entity's state unknown (`?`) from there on,
+//! never a guess.
 
 use std::collections::BTreeMap;
 
@@ -120,8 +123,20 @@ impl Catalog {
     }
 }
 
-/// The state after `header`'s event in `state`, by the recorded table.
+/// The state after `header`'s event in `state`: the one the header
+/// records, else by the recorded table.
 pub(crate) fn step(entry: &CatalogEntry, state: &str, header: &EventHeader) -> String {
+    let recorded = (header.state_code != 0)
+        .then(|| {
+            entry
+                .states
+                .iter()
+                .find(|name| batpak::state_code(name) == header.state_code)
+        })
+        .flatten();
+    if let Some(recorded) = recorded {
+        return recorded.clone();
+    }
     entry
         .variant_of(header.kind)
         .and_then(|variant| entry.next_state(state, variant))
