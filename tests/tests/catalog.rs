@@ -133,3 +133,28 @@ fn users_still_cannot_append_a_catalog_record() {
     ));
     assert!(entries(&store).is_empty(), "nothing written");
 }
+
+#[test]
+fn every_backend_records_the_catalog_and_hides_it_from_user_regions() {
+    for backend in [
+        batpak::Backend::Segment,
+        batpak::Backend::Redb,
+        batpak::Backend::Lmdb,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path()).backend(backend)).unwrap();
+        let coord = Coordinate::new("ticket:1", "desk").unwrap();
+        v1::Ticket::submit(&store, &coord, v1::Ticket::Closed { note: "a".into() }).unwrap();
+        assert_eq!(
+            entries(&store),
+            [CatalogEntry::of::<v1::Ticket>()],
+            "{backend:?}"
+        );
+        let user: Vec<StoredEvent<v1::Ticket>> = store.query(&Region::all()).unwrap();
+        assert_eq!(user.len(), 1, "{backend:?}");
+        store.close().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path()).backend(backend)).unwrap();
+        assert_eq!(store.verify().unwrap().events, 2, "{backend:?}");
+        assert_eq!(entries(&store).len(), 1, "{backend:?}: survives a reopen");
+    }
+}
