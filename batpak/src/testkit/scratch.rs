@@ -5,12 +5,13 @@
 //! Opening a store per scenario would cost a directory, a lock and a marker
 //! file each time; a fresh entity in a shared store isolates a scenario just
 //! as well (every read a scenario makes is of its own stream), so thousands
-//! of scenarios cost thousands of appends, not thousands of opens. The
+//! of scenarios cost thousands of appends, not thousands of opens (a thread
+//! moves to a fresh store every `ENTITIES_PER_STORE` entities). The
 //! store syncs only when closed ([`SyncPolicy::Manual`]): its contents are
 //! thrown away. The directory is removed when the thread ends; this file
 //! must never touch any other directory.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,13 +72,28 @@ impl Drop for Scratch {
     }
 }
 
+/// Entities one scratch store serves before the thread opens a fresh one.
+/// Some store reads (a stream's projection, a coordinate's region) still
+/// cost time in proportion to the streams the store holds, so a scenario on
+/// a store of 20,000 entities is several times slower than on a new one;
+/// a fresh store costs a few milliseconds, once per this many scenarios
+/// (TUNING.md, "Test kit").
+const ENTITIES_PER_STORE: u64 = 1_000;
+
 thread_local! {
-    static SCRATCH: Rc<Scratch> = Rc::new(Scratch::open());
+    static SCRATCH: RefCell<Rc<Scratch>> = RefCell::new(Rc::new(Scratch::open()));
 }
 
-/// This thread's scratch store (opened on first use).
+/// This thread's scratch store (opened on first use, replaced by a fresh
+/// one after [`ENTITIES_PER_STORE`] entities; a scenario still holding the
+/// old one keeps it open until it ends).
 pub(crate) fn thread_scratch() -> Rc<Scratch> {
-    SCRATCH.with(Rc::clone)
+    SCRATCH.with(|cell| {
+        if cell.borrow().next_entity.get() >= ENTITIES_PER_STORE {
+            *cell.borrow_mut() = Rc::new(Scratch::open());
+        }
+        Rc::clone(&cell.borrow())
+    })
 }
 
 /// A new, empty directory for one scratch store.
