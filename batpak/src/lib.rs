@@ -107,9 +107,10 @@ pub use projection::Projection;
 
 // STEP: state machines, typed handles, and the runtime the derive calls.
 mod machine;
+pub use machine::{Cause, CausedStep, submit_caused};
 pub use machine::{
     CorruptReason, GateSpec, InvalidTransition, Machine, MachineData, MachineError, MachineGate,
-    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError,
+    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError, Timer,
 };
 
 // PERSIST: the store and its views.
@@ -126,6 +127,14 @@ pub use store::{
     SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
 };
 
+// WIRE: reactors between machines, durable timers, parked steps.
+mod wiring;
+pub use wiring::{
+    Handled, PARKED_KIND, ParkReason, Parked, PendingTimer, Reacted, Reaction, Reactor,
+    ReactorRunner, RunnerReport, RunnerThread, TimerReport, TimerThread, Timers, WIRING_CATEGORY,
+    WIRING_SCOPE, WiringError, now_us, parked,
+};
+
 // Independent of the layers: the result of a workflow step.
 mod outcome;
 pub use outcome::{NotOk, Outcome, Wait};
@@ -134,15 +143,17 @@ pub use outcome::{NotOk, Outcome, Wait};
 pub use batpak_macros::StateMachine;
 /// Turns a function into a machine gate; see [`batpak_macros::gate`].
 pub use batpak_macros::gate;
+/// Turns a function into a reactor; see [`batpak_macros::react`].
+pub use batpak_macros::react;
 
 /// Everything a user of batpak usually needs, in one `use`.
 pub mod prelude {
     pub use crate::Projection;
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Cursor, Delivery, Denial, EventKind, ExpectedVersion,
-        FnGate, Gate, GateSet, Machine, MachineData, MachineError, Outcome, Proposal, Region,
-        StateMachine, StepError, Store, StoreConfig, StoreError, StoredEvent, Subscription,
-        SyncPolicy, Wait, gate,
+        FnGate, Gate, GateSet, Machine, MachineData, MachineError, Outcome, Proposal, Reaction,
+        Region, StateMachine, StepError, Store, StoreConfig, StoreError, StoredEvent, Subscription,
+        SyncPolicy, Wait, gate, react,
     };
 }
 

@@ -3,7 +3,7 @@
 //!
 //! - `definition.rs`: the contract the macros implement ([`StateMachine`],
 //!   [`MachineTypes`], [`MachineData`], [`State`], [`InvalidTransition`], [`GateSpec`],
-//!   [`MachineGate`]).
+//!   [`MachineGate`], [`Timer`]).
 //! - `gate_args.rs`: how a gate's context and its state and data parameters
 //!   are checked against its machine (`GateContext`, `GateArg`).
 //! - `handle.rs`: the typed handle [`Machine<M, S>`].
@@ -13,6 +13,9 @@
 //! - `runtime.rs`: create, load, `state_of`, step and submit,
 //!   [`MachineError`], and [`StepError`] (a refused step's error with its
 //!   handle).
+//! - `caused.rs`: [`submit_caused`], a step on behalf of another event
+//!   (causation and idempotency key recorded), what reactors and timers
+//!   commit through.
 //!
 //! Files only import the ones listed above them. This layer talks to storage
 //! through `MachineStore` alone and must never import the store.
@@ -50,15 +53,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod caused;
 mod definition;
 mod gate_args;
 mod handle;
 mod runtime;
 mod seam;
 
+pub use caused::{Cause, CausedStep, submit_caused};
 pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
-    State, StateMachine,
+    State, StateMachine, Timer,
 };
 pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;
