@@ -130,9 +130,10 @@ pub use store::{
 // WIRE: reactors between machines, durable timers, parked steps.
 mod wiring;
 pub use wiring::{
-    Handled, PARKED_KIND, ParkReason, Parked, PendingTimer, Reacted, Reaction, Reactor,
-    ReactorRunner, RunnerReport, RunnerThread, TimerReport, TimerThread, Timers, WIRING_CATEGORY,
-    WIRING_SCOPE, WiringError, now_us, parked,
+    DueTimer, Handled, PARKED_KIND, ParkReason, Parked, PendingTimer, Reacted, Reaction, Reactor,
+    ReactorRunner, RunnerReport, RunnerThread, TIMER_TABLE_KIND, TimerReport, TimerRow, TimerTable,
+    TimerThread, Timers, WIRING_CATEGORY, WIRING_SCOPE, WiringError, now_us, parked,
+    pending_timers,
 };
 
 // Independent of the layers: the result of a workflow step.

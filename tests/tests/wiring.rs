@@ -300,6 +300,18 @@ on_every_backend! {
             let first = pending.iter().find(|p| p.coordinate == order(1)).unwrap();
             assert_eq!(first.due_us, placed.header.timestamp_us + 30 * 60 * 1_000_000);
             assert_eq!((first.version, first.variant), (1, "Expired"));
+            // The table the scheduler recorded lists the same, without the
+            // machine's types (what `batpak timers` prints).
+            let recorded: Vec<_> = batpak::pending_timers(&store)
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.coordinate, t.due_us, t.variant))
+                .collect();
+            let scheduled: Vec<_> = pending
+                .iter()
+                .map(|t| (t.coordinate.clone(), t.due_us, t.variant.to_owned()))
+                .collect();
+            assert_eq!(recorded, scheduled);
             // Due times came from the log: a restart finds the same.
             store.close().unwrap();
             first.due_us
@@ -358,6 +370,7 @@ on_every_backend! {
         assert_eq!((report.fired, report.parked), (0, 2));
         assert_eq!(timers.run_due(&frozen, u64::MAX).unwrap().parked, 0);
         assert!(timers.pending().is_empty());
+        assert!(batpak::pending_timers(&store).unwrap().is_empty(), "parked timers are not pending");
         let records = parked(&store, "timer/Order/Expired").unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].at_version, Some(1));

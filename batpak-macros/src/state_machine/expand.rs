@@ -1012,7 +1012,7 @@ fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>,
 }
 
 /// `Order::PLACED` for a variant `Placed`: its kind's constant.
-fn kind_const(variant: &Variant<'_>) -> Ident {
+pub(super) fn kind_const(variant: &Variant<'_>) -> Ident {
     ident(
         &snake_case(&variant.ident.to_string()).to_uppercase(),
         variant.ident.span(),

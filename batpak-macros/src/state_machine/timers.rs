@@ -10,6 +10,7 @@ use quote::quote;
 use syn::{Fields, LitStr};
 
 use super::ast::{Machine, Variant};
+use super::expand::kind_const;
 use crate::util::Errors;
 
 /// The units a delay may use, longest suffix first so `ms` is not read as
@@ -98,33 +99,53 @@ pub(crate) fn table(machine: &Machine<'_>, state: &syn::Ident) -> Option<TokenSt
                 .iter()
                 .filter_map(move |t| Some((variant, &t.from, t.after.as_ref()?)))
         })
-        .map(|(variant, from, after): (&Variant<'_>, _, &LitStr)| {
-            let name = LitStr::new(&variant.ident.to_string(), variant.ident.span());
-            let ident = variant.ident;
-            let millis = delay(&after.value()).unwrap_or_default();
-            // Whole seconds read as written (`"30m"` is `from_secs(1800)`).
-            let duration = if millis.is_multiple_of(1_000) {
-                let secs = Literal::u64_unsuffixed(millis / 1_000);
-                quote!(::core::time::Duration::from_secs(#secs))
-            } else {
-                let millis = Literal::u64_unsuffixed(millis);
-                quote!(::core::time::Duration::from_millis(#millis))
-            };
-            quote! {
-                #krate::Timer::new(
-                    #name,
-                    &[#(#state::#from),*],
-                    #duration,
-                    || Self::#ident,
-                )
-            }
-        })
+        .map(
+            |(variant, from, after): (&Variant<'_>, &Vec<syn::Ident>, &LitStr)| {
+                let name = LitStr::new(&variant.ident.to_string(), variant.ident.span());
+                let ident = variant.ident;
+                let entered_by = entered_by(machine, from);
+                let millis = delay(&after.value()).unwrap_or_default();
+                // Whole seconds read as written (`"30m"` is `from_secs(1800)`).
+                let duration = if millis.is_multiple_of(1_000) {
+                    let secs = Literal::u64_unsuffixed(millis / 1_000);
+                    quote!(::core::time::Duration::from_secs(#secs))
+                } else {
+                    let millis = Literal::u64_unsuffixed(millis);
+                    quote!(::core::time::Duration::from_millis(#millis))
+                };
+                quote! {
+                    #krate::Timer::new(
+                        #name,
+                        &[#(#state::#from),*],
+                        #duration,
+                        || Self::#ident,
+                        &[#(Self::#entered_by),*],
+                    )
+                }
+            },
+        )
         .collect();
     (!timers.is_empty()).then(|| {
         quote! {
             const TIMERS: &'static [#krate::Timer<Self>] = &[#(#timers),*];
         }
     })
+}
+
+/// The kind constants of the variants that always lead into one of
+/// `from` (every transition of theirs targets a state there): the last
+/// event of an entity waiting on the timer has one of these kinds, which is
+/// how a tool that cannot run the table finds its timers.
+fn entered_by(machine: &Machine<'_>, from: &[syn::Ident]) -> Vec<syn::Ident> {
+    machine
+        .variants
+        .iter()
+        .filter(|variant| {
+            !variant.transitions.is_empty()
+                && variant.transitions.iter().all(|t| from.contains(&t.to))
+        })
+        .map(kind_const)
+        .collect()
 }
 
 #[cfg(test)]

@@ -332,24 +332,37 @@ pub struct Timer<M: StateMachine> {
     from: &'static [M::State],
     after: Duration,
     event: fn() -> M,
+    entered_by: &'static [EventKind],
 }
 
 impl<M: StateMachine> Timer<M> {
     /// The timed transition to `variant` (made by `event`) out of `from`
-    /// after `after`: what the derive writes for each `after = ".."`.
+    /// after `after`; `entered_by` lists the kinds of the events that always
+    /// lead into a state of `from`. What the derive writes for each
+    /// `after = ".."`.
     #[must_use]
     pub const fn new(
         variant: &'static str,
         from: &'static [M::State],
         after: Duration,
         event: fn() -> M,
+        entered_by: &'static [EventKind],
     ) -> Self {
         Self {
             variant,
             from,
             after,
             event,
+            entered_by,
         }
+    }
+
+    /// The kinds of the events that always put an entity in a state the
+    /// timer waits in: a tool that cannot run the machine's table (the
+    /// CLI) finds a waiting entity by the kind of its last event.
+    #[must_use]
+    pub const fn entered_by(&self) -> &'static [EventKind] {
+        self.entered_by
     }
 
     /// The variant the timer records, for names, keys and reports.

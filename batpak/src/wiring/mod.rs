@@ -10,6 +10,9 @@
 //!   how a cause is found handled.
 //! - `runner.rs`: [`ReactorRunner`], fed by a durable cursor, and its
 //!   thread.
+//! - `table.rs`: a machine's timers as data ([`TimerTable`]), recorded by
+//!   its scheduler, and [`pending_timers`], which lists pending timers
+//!   without the machine's types (the CLI's `timers`).
 //! - `timers.rs`: [`Timers`], due times from the log, `run_due` and its
 //!   thread.
 //!
@@ -23,10 +26,12 @@ mod error;
 mod parked;
 mod reactor;
 mod runner;
+mod table;
 mod timers;
 
 pub use error::WiringError;
 pub use parked::{Handled, PARKED_KIND, ParkReason, Parked, WIRING_CATEGORY, WIRING_SCOPE, parked};
 pub use reactor::{Reaction, Reactor};
 pub use runner::{Reacted, ReactorRunner, RunnerReport, RunnerThread};
+pub use table::{DueTimer, TIMER_TABLE_KIND, TimerRow, TimerTable, pending_timers};
 pub use timers::{PendingTimer, TimerReport, TimerThread, Timers, now_us};

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::error::WiringError;
 use super::parked::{ParkReason, Parked, park, parked};
+use super::table::record;
 use crate::coordinate::Coordinate;
 use crate::event::{EventId, StoredEvent};
 use crate::machine::{Cause, MachineError, StateMachine, Timer, submit_caused};
@@ -119,11 +120,14 @@ pub struct Timers<'s, M: StateMachine> {
 }
 
 impl<'s, M: StateMachine> Timers<'s, M> {
-    /// A scheduler that has folded every durable event of `M`.
+    /// A scheduler that has folded every durable event of `M`. Records
+    /// `M`'s timer table in the store (once per distinct table; not on a
+    /// store opened read-only), so `batpak timers` can list its timers.
     ///
     /// # Errors
     /// The store's errors (a payload of `M`'s category that is not an `M`).
     pub fn new(store: &'s Store) -> Result<Self, WiringError> {
+        record::<M>(store)?;
         let cursor = store.cursor(Region::all().category(M::CATEGORY), 0)?;
         let mut parked_causes = BTreeSet::new();
         for timer in M::TIMERS {

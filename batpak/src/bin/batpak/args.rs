@@ -19,6 +19,7 @@ usage:
   batpak verify <dir>           check every frame, position and hash chain
   batpak stats <dir>            print the store's counters, one per line
   batpak dump <dir> [options]   print events in global order, one per line
+  batpak timers <dir>           list pending timers, soonest first
   batpak help                   print this text (also -h, --help)
 
 dump options (combined with AND; --kind may repeat, kinds combine with OR):
@@ -31,6 +32,11 @@ dump options (combined with AND; --kind may repeat, kinds combine with OR):
   --bypassed        only events committed through a gate bypass
   --direct          only events appended directly (no gate, no bypass)
   --ungated         only events no gate admitted (direct or bypassed)
+
+timers line: due_us machine variant entity@scope entered=HEX (in 29m 59s | overdue 3s)
+  due_us is microseconds since the Unix epoch. Listed: timers of every machine
+  whose scheduler (`Timers`) has run on this store (it records its machine's
+  timer table); parked timers are left out.
 
 dump line: position entity@scope seq=N kind=CAT:CODE id=HEX admission payload
   admission is `direct`, `gates=[\"a\",\"b\"]` or `bypass by=\"who\" why=\"reason\"`;
@@ -67,6 +73,11 @@ pub(crate) enum Command {
         /// The store directory.
         dir: PathBuf,
     },
+    /// List pending timers.
+    Timers {
+        /// The store directory.
+        dir: PathBuf,
+    },
     /// Print events.
     Dump {
         /// The store directory.
@@ -97,7 +108,7 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     let name = utf8(name, "command")?;
     let command = match name {
         "help" | "-h" | "--help" => return Ok(Command::Help),
-        "verify" | "stats" | "dump" => name,
+        "verify" | "stats" | "timers" | "dump" => name,
         other => return Err(format!("unknown command {}", Quoted(other))),
     };
     let mut dir = None;
@@ -151,6 +162,7 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     Ok(match command {
         "verify" => Command::Verify { dir },
         "stats" => Command::Stats { dir },
+        "timers" => Command::Timers { dir },
         _ => Command::Dump {
             dir,
             options: filters.into_options()?,

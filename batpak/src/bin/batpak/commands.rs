@@ -1,4 +1,4 @@
-//! The three commands that read a store: `verify`, `stats` and `dump`, and
+//! The commands that read a store: `verify`, `stats`, `timers` and `dump`, and
 //! what they return (an exit status, or the [`Failure`] that stopped them).
 //!
 //! Each writes its answer to the `out` it is given and never opens, locks or
@@ -7,7 +7,10 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use batpak::{EventHeader, Region, Store, StoreError, StoredEvent, VerifyReport};
+use batpak::{
+    EventHeader, Region, Store, StoreError, StoredEvent, VerifyReport, WiringError, now_us,
+    pending_timers,
+};
 
 use crate::args::DumpOptions;
 use crate::render::{Dynamic, Quoted, render_header};
@@ -31,6 +34,8 @@ pub(crate) enum Failure {
     Store(StoreError),
     /// Writing to stdout failed (a closed pipe ends the output quietly).
     Output(io::Error),
+    /// A recorded timer table could not be read as one.
+    Timers(WiringError),
 }
 
 impl From<StoreError> for Failure {
@@ -90,6 +95,58 @@ pub(crate) fn stats(store: &Store, out: &mut dyn Write) -> Result<u8, Failure> {
     writeln!(out, "checkpoint_discarded: {}", s.checkpoint_discarded)?;
     writeln!(out, "lost_events: {}", s.lost_events)?;
     Ok(EXIT_OK)
+}
+
+/// `batpak timers`: every pending timer the store's recorded timer tables
+/// describe, soonest first, with how long until it is due (or how long it
+/// is overdue: no scheduler is running, or it is behind).
+pub(crate) fn timers(store: &Store, out: &mut dyn Write) -> Result<u8, Failure> {
+    let pending = pending_timers(store).map_err(|error| match error {
+        WiringError::Store(error) => Failure::Store(error),
+        other => Failure::Timers(other),
+    })?;
+    let now = now_us();
+    for timer in &pending {
+        let when = if timer.due_us >= now {
+            format!("in {}", span(timer.due_us - now))
+        } else {
+            format!("overdue {}", span(now - timer.due_us))
+        };
+        writeln!(
+            out,
+            "{} {} {} {} entered={} ({when})",
+            timer.due_us,
+            Quoted(&timer.machine),
+            Quoted(&timer.variant),
+            timer.coordinate,
+            timer.entered,
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `3d 4h`, `29m 59s`, `12s`: a span of microseconds to the second, with
+/// its two largest units.
+fn span(us: u64) -> String {
+    let seconds = us / 1_000_000;
+    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+    let parts: Vec<String> = units
+        .iter()
+        .scan(seconds, |left, (unit, size)| {
+            let n = *left / size;
+            *left %= size;
+            Some((n, unit))
+        })
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// `batpak dump`: the selected events in global order, read in chunks of

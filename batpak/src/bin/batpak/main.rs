@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use batpak::{Store, StoreConfig, StoreError};
 
 use crate::args::{Command, USAGE, parse};
-use crate::commands::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, stats, verify};
+use crate::commands::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, stats, timers, verify};
 use crate::render::Quoted;
 
 fn main() -> ExitCode {
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Ok(Command::Help) => print_out(USAGE),
         Ok(Command::Verify { dir }) => run(&dir, Finding::ToStdout, verify),
         Ok(Command::Stats { dir }) => run(&dir, Finding::ToStderr, stats),
+        Ok(Command::Timers { dir }) => run(&dir, Finding::ToStderr, timers),
         Ok(Command::Dump { dir, options }) => run(&dir, Finding::ToStderr, |store, out| {
             dump(store, &options, out)
         }),
@@ -82,6 +83,10 @@ fn run(
     match (result, flushed) {
         (Ok(code), Ok(())) => code,
         (Err(Failure::Store(e)), _) => report_store_error(dir, &e),
+        (Err(Failure::Timers(e)), _) => {
+            eprintln!("batpak: cannot list the timers: {e}");
+            EXIT_USAGE
+        }
         (Ok(code), Err(e)) => output_failed(&e, code),
         (Err(Failure::Output(e)), _) => output_failed(&e, EXIT_OK),
     }
