@@ -10,9 +10,16 @@
 //! alone):
 //!
 //! ```text
-//! coordinate -> event -> region -> guard  -> pipeline -> projection -> machine -> store
-//! WHO + WHERE   WHAT     WHICH     MAY I?    COMMIT      FOLD          STEP        PERSIST
+//! coordinate -> event -> region -> guard  -> pipeline -> projection -> machine -> store   -> wiring
+//! WHO + WHERE   WHAT     WHICH     MAY I?    COMMIT      FOLD          STEP        PERSIST    TOGETHER
 //! ```
+//!
+//! Machines work together through `wiring`: a [`Reactor`] (`#[react]`) takes
+//! a step on one machine when another's event is committed, run by a
+//! [`ReactorRunner`] exactly once per event; a timed transition
+//! (`#[transition(Placed -> Expired, after = "30m")]`) is fired by
+//! [`Timers`] when its entity has waited long enough, with its due time read
+//! from the log. `examples/saga.rs` shows both.
 //!
 //! ## Example
 //!
@@ -63,7 +70,7 @@
 //! |---|---|---|
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
-//! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump` a store read-only |
+//! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump`, `timers` on a store, read-only |
 //! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
 
 // The layers in reading order, each with its public items. A layer uses
