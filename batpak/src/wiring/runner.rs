@@ -178,7 +178,7 @@ impl<'s, R: Reactor> ReactorRunner<'s, R> {
     /// A [`WiringError`]: the event it met is left unhandled.
     pub fn run_pending(&mut self) -> Result<RunnerReport, WiringError> {
         while let Some(event) = self.cursor.try_next()? {
-            self.handle(&event)?;
+            self.react_to(&event)?;
             if self.cursor.position() - self.saved_at >= SAVE_EVERY {
                 self.save()?;
             }
@@ -209,7 +209,7 @@ impl<'s, R: Reactor> ReactorRunner<'s, R> {
     /// # Errors
     /// A [`WiringError`]: the event stays unhandled.
     pub fn react_to(&mut self, event: &StoredEvent<R::Source>) -> Result<Reacted, WiringError> {
-        let reacted = self.decide(event, 1)?;
+        let reacted = self.decide(event)?;
         match &reacted {
             Reacted::Ignored => self.report.ignored += 1,
             Reacted::Committed { .. } => self.report.committed += 1,
@@ -236,13 +236,8 @@ impl<'s, R: Reactor> ReactorRunner<'s, R> {
         }
     }
 
-    /// Moves the cursor past `event` once it is handled.
-    fn handle(&mut self, event: &StoredEvent<R::Source>) -> Result<(), WiringError> {
-        self.react_to(event).map(drop)
-    }
-
     /// [`ReactorRunner::react_to`] without the counting.
-    fn decide(&self, event: &StoredEvent<R::Source>, attempt: u32) -> Result<Reacted, WiringError> {
+    fn decide(&self, event: &StoredEvent<R::Source>) -> Result<Reacted, WiringError> {
         if !R::applies(&event.payload) {
             return Ok(Reacted::Ignored);
         }
@@ -250,7 +245,7 @@ impl<'s, R: Reactor> ReactorRunner<'s, R> {
         if handled(self.store, R::NAME, event.header.id, &key)?.is_some() {
             return Ok(Reacted::AlreadyHandled);
         }
-        self.attempt(event, attempt)
+        self.attempt(event, 1)
     }
 
     /// Decides and commits the reaction to `event`, deciding again after a
@@ -372,7 +367,7 @@ fn run_until_stopped<R: Reactor>(
     let mut runner = ReactorRunner::<R>::new(store, ctx)?;
     while !stop.load(Ordering::Acquire) {
         while let Some(event) = runner.cursor.try_next()? {
-            runner.handle(&event)?;
+            runner.react_to(&event)?;
             *status.lock().unwrap_or_else(PoisonError::into_inner) = runner.report();
             if stop.load(Ordering::Acquire) {
                 break;

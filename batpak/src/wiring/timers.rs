@@ -197,6 +197,35 @@ impl<'s, M: StateMachine> Timers<'s, M> {
         Ok(report)
     }
 
+    /// Takes a parked timer's step again (after fixing what refused it),
+    /// at the version it was meant for: commits it, finds its entity moved
+    /// on (nothing is written), or parks it once more with the next
+    /// attempt number.
+    ///
+    /// # Errors
+    /// A [`WiringError`].
+    pub fn retry(&mut self, ctx: &M::Context, parked: &Parked) -> Result<TimerReport, WiringError> {
+        let mut report = TimerReport::default();
+        let Some(timer) = M::TIMERS.iter().find(|t| timer_name(t) == parked.name) else {
+            return Ok(report);
+        };
+        let cause = Cause {
+            event: parked.cause,
+            key: parked.key.clone(),
+            at_version: parked.at_version,
+        };
+        self.parked.remove(&parked.cause);
+        self.attempt(
+            ctx,
+            timer,
+            &parked.target,
+            &cause,
+            parked.attempt + 1,
+            &mut report,
+        )?;
+        Ok(report)
+    }
+
     /// Commits `pending`'s step, or finds its entity moved on, or parks it.
     fn fire(
         &mut self,
@@ -207,27 +236,35 @@ impl<'s, M: StateMachine> Timers<'s, M> {
         let Some(timer) = M::TIMERS.iter().find(|t| t.variant() == pending.variant) else {
             return Ok(());
         };
-        let name = timer_name(timer);
         let cause = Cause {
             event: pending.entered,
-            key: format!("{name}/{}", pending.entered),
+            key: format!("{}/{}", timer_name(timer), pending.entered),
             at_version: Some(pending.version),
         };
-        let error = match submit_caused::<M, _>(
-            self.store,
-            ctx,
-            &pending.coordinate,
-            timer.event(),
-            &cause,
-        ) {
+        self.attempt(ctx, timer, &pending.coordinate, &cause, 1, report)
+    }
+
+    /// Takes `timer`'s step on `coordinate` for `cause`, counting the
+    /// outcome in `report`; a refusal is parked as attempt `attempt`.
+    fn attempt(
+        &mut self,
+        ctx: &M::Context,
+        timer: &Timer<M>,
+        coordinate: &Coordinate,
+        cause: &Cause,
+        attempt: u32,
+        report: &mut TimerReport,
+    ) -> Result<(), WiringError> {
+        let name = timer_name(timer);
+        let error = match submit_caused::<M, _>(self.store, ctx, coordinate, timer.event(), cause) {
             Ok(_) => {
                 report.fired += 1;
-                self.moved(&pending.coordinate);
+                self.moved(coordinate);
                 return Ok(());
             }
             Err(MachineError::Conflict { .. } | MachineError::InvalidTransition(_)) => {
                 report.left_state += 1;
-                self.moved(&pending.coordinate);
+                self.moved(coordinate);
                 return Ok(());
             }
             Err(error) => error,
@@ -244,11 +281,11 @@ impl<'s, M: StateMachine> Timers<'s, M> {
             &Parked {
                 name,
                 cause: cause.event,
-                key: cause.key,
-                target: pending.coordinate.clone(),
+                key: cause.key.clone(),
+                target: coordinate.clone(),
                 at_version: cause.at_version,
                 reason,
-                attempt: 1,
+                attempt,
             },
         )?;
         self.parked.insert(cause.event);
