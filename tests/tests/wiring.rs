@@ -287,6 +287,36 @@ on_every_backend! {
         assert_eq!((report.committed, report.already_handled), (0, 0));
     }
 
+    fn two_runners_of_one_reactor_still_take_each_step_once(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(b, dir.path()));
+        // A misuse (two processes cannot share a store, but two threads
+        // can run one reactor): both see every event; the key, the
+        // handled check and compare-and-append keep each step single.
+        std::thread::scope(|s| {
+            for name in ["one.cursor", "two.cursor"] {
+                let store = &store;
+                let cursor = dir.path().join(name);
+                s.spawn(move || {
+                    let warehouse = Warehouse::default();
+                    let mut runner =
+                        ReactorRunner::<ship>::with_cursor_file(store, &warehouse, cursor).unwrap();
+                    for _ in 0..20 {
+                        runner.run_pending().unwrap();
+                    }
+                });
+            }
+            place_and_pay(&store, 12, &(1..=12).collect::<Vec<_>>());
+        });
+        let warehouse = Warehouse::default();
+        let mut last = ReactorRunner::<ship>::new(&store, &warehouse).unwrap();
+        last.run_pending().unwrap();
+        for i in 1..=12 {
+            assert_eq!(store.stream::<Shipment>(&shipment(i)).unwrap().len(), 1, "order {i}");
+        }
+        assert!(parked(&store, "ship").unwrap().is_empty(), "a step taken is not parked");
+    }
+
     fn a_due_timer_fires_once_and_survives_a_restart(b: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let shop = Shop::default();
