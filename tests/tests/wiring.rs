@@ -86,6 +86,27 @@ fn ship(_warehouse: &Warehouse, paid: &StoredEvent<Order>) -> Reaction<Shipment>
     Reaction::step(shipment, Shipment::Requested { order })
 }
 
+/// A ledger of paid orders: its one transition loops, so its table would
+/// take the same booking any number of times; only the wiring keeps it to
+/// one per payment.
+#[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[machine(states(Open), initial = Open, context = Warehouse)]
+pub enum Ledger {
+    #[transition(Open -> Open)]
+    Booked { order: String },
+}
+
+/// Every paid order is booked in the shop's ledger.
+#[react(Order::Paid)]
+fn book(_warehouse: &Warehouse, paid: &StoredEvent<Order>) -> Reaction<Ledger> {
+    let order = paid.header.coordinate.entity().to_owned();
+    Reaction::step(ledger(), Ledger::Booked { order })
+}
+
+fn ledger() -> Coordinate {
+    Coordinate::new("ledger", "shop").unwrap()
+}
+
 /// Every paid order's shipment is marked sent: taken twice for one
 /// shipment, the table forbids the second.
 #[react(Order::Paid)]
@@ -201,6 +222,31 @@ on_every_backend! {
         for i in 1..=3 {
             assert_eq!(store.stream::<Shipment>(&shipment(i)).unwrap().len(), 1);
         }
+    }
+
+    fn a_step_the_table_would_repeat_is_still_taken_once(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(b, dir.path());
+        place_and_pay(&store, 3, &[1, 2, 3]);
+        let warehouse = Warehouse::default();
+        for _ in 0..3 {
+            // A lost cursor each time: every payment is seen again.
+            let cursor = dir.path().join("book.cursor");
+            let _ = std::fs::remove_file(&cursor);
+            ReactorRunner::<book>::with_cursor_file(&store, &warehouse, cursor)
+                .unwrap()
+                .run_pending()
+                .unwrap();
+        }
+        let booked: Vec<String> = store
+            .stream::<Ledger>(&ledger())
+            .unwrap()
+            .into_iter()
+            .map(|e| match e.payload {
+                Ledger::Booked { order } => order,
+            })
+            .collect();
+        assert_eq!(booked, ["order:1", "order:2", "order:3"]);
     }
 
     fn a_denied_reaction_is_parked_with_its_reason_and_holds_up_nothing(b: Backend) {
