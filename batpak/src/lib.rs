@@ -71,7 +71,7 @@
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
 //! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump`, `timers` on a store, read-only |
-//! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
+//! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `submit_caused` (also cause and key: reactions and timers), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
 
 // The layers in reading order, each with its public items. A layer uses
 // only the layers above it (`outcome` stands alone). Every module is

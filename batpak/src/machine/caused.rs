@@ -64,6 +64,32 @@ where
     M: StateMachine,
     S: MachineStore + ?Sized,
 {
+    let _span = crate::trace::span!(
+        INFO,
+        "submit_caused",
+        machine = M::NAME,
+        entity = %coordinate,
+        kind = %event.kind(),
+        cause = %cause.event,
+        key = %cause.key,
+    );
+    let submitted = try_submit_caused(store, ctx, coordinate, event, cause);
+    crate::trace::record!(_span, outcome = super::runtime::outcome_of(&submitted));
+    submitted
+}
+
+/// [`submit_caused`] without its span.
+fn try_submit_caused<M, S>(
+    store: &S,
+    ctx: &M::Context,
+    coordinate: &Coordinate,
+    event: M,
+    cause: &Cause,
+) -> Result<CausedStep<M>, MachineError<S::Error>>
+where
+    M: StateMachine,
+    S: MachineStore + ?Sized,
+{
     let Folded {
         state,
         version,

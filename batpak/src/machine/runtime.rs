@@ -756,7 +756,7 @@ where
 
 /// The `outcome` a `step` or `submit` span records.
 #[cfg(feature = "tracing")]
-fn outcome_of<T, E>(result: &Result<T, MachineError<E>>) -> &'static str {
+pub(super) fn outcome_of<T, E>(result: &Result<T, MachineError<E>>) -> &'static str {
     match result {
         Ok(_) => "committed",
         Err(MachineError::InvalidTransition(_)) => "invalid_transition",

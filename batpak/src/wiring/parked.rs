@@ -214,8 +214,10 @@ pub(crate) fn park(store: &Store, record: &Parked) -> Result<AppendReceipt, Wiri
 }
 
 /// The steps of reactor or timer `name` that are parked now: for each
-/// cause, its latest record, unless its step has been taken since. In the
-/// order they were first parked.
+/// cause, its latest record, unless its step has been taken since, or it
+/// was pinned to a version its stream has moved past (a timer whose entity
+/// left the state: no retry could take it). In the order they were first
+/// parked.
 ///
 /// ```
 /// use batpak::{Store, StoreConfig, parked};
@@ -244,6 +246,12 @@ pub fn parked(store: &Store, name: &str) -> Result<Vec<Parked>, WiringError> {
     }
     let mut open = Vec::new();
     for (first, record) in latest.into_values() {
+        if record
+            .at_version
+            .is_some_and(|version| store.head(&record.target).version != version)
+        {
+            continue;
+        }
         if !matches!(
             handled(store, name, record.cause, &record.key)?,
             Some(Handled::Taken { .. })
