@@ -357,7 +357,8 @@ pub fn gate(args: TokenStream, item: TokenStream) -> TokenStream {
 /// path` names the runtime crate when it is not `::batpak`. The function's
 /// name is the reactor's name: it is part of the idempotency key of every
 /// step it commits (`react/<name>/<cause event id>`), so renaming a reactor
-/// makes it react again to every event.
+/// makes it react again to every event, and the reactors run on one store
+/// need distinct names (moving one to another module changes nothing).
 ///
 /// # What is generated
 /// The function is kept as written. Beside it comes a companion, an empty

@@ -30,7 +30,10 @@ pub trait Reactor: 'static {
     /// The machine the reactor takes steps on.
     type Target: StateMachine;
     /// The reactor's name (its function's name): part of every key its
-    /// steps commit under, so renaming a reactor makes it react again.
+    /// steps commit under, so renaming a reactor makes it react again, and
+    /// two reactors of one store must not share a name (the second would
+    /// find the first's steps and take them for its own). Moving the
+    /// function to another module changes nothing.
     const NAME: &'static str;
     /// The reactor's doc comment.
     const DESCRIPTION: &'static str;
