@@ -223,7 +223,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///     pub const KINDS: &'static [::batpak::EventKind] = &[Self::PLACED, Self::DONE];
 /// }
 /// ```
-#[proc_macro_derive(StateMachine, attributes(machine, transition))]
+#[proc_macro_derive(StateMachine, attributes(machine, transition, upcast))]
 pub fn derive_state_machine(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     state_machine::expand(&input)

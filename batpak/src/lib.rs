@@ -89,7 +89,8 @@ pub use coordinate::{Coordinate, CoordinateError, CoordinatePart, MAX_COORDINATE
 mod event;
 pub use event::{
     Admission, CodecError, EventHeader, EventId, EventKind, Hash, KindError, MAX_DECODE_DEPTH,
-    StoredEvent, decode_header, decode_payload, encode_header, encode_payload,
+    StoredEvent, StoredPayload, decode_header, decode_payload, decode_stored, encode_header,
+    encode_payload, read_any_payload_version,
 };
 
 // WHICH: the one predicate over stored events.
@@ -116,9 +117,26 @@ pub use projection::Projection;
 mod machine;
 pub use machine::{Cause, CausedStep, submit_caused};
 pub use machine::{
-    CorruptReason, GateSpec, InvalidTransition, Machine, MachineData, MachineError, MachineGate,
-    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError, Timer,
+    CorruptReason, FieldSchema, GateSpec, InvalidTransition, Machine, MachineData, MachineError,
+    MachineGate, MachineProjection, MachineSchema, MachineStore, MachineTypes, State, StateMachine,
+    StateSchema, StepError, Timer, TransitionSchema, VariantSchema, state_code,
 };
+
+// The schema history check (`batpak::schema`): a machine's schema against
+// the history committed beside the code.
+mod history;
+
+/// Evolving a machine: its schema as data ([`MachineSchema`]) and the check
+/// of that schema against the history committed beside the code, run from
+/// an ordinary test (see [`schema::check`]).
+pub mod schema {
+    pub use crate::history::{
+        Checked, Problem, SchemaError, UPDATE_ENV, check, check_schema, history_path,
+    };
+    pub use crate::machine::{
+        FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
+    };
+}
 
 // PERSIST: the store and its views.
 mod store;
@@ -173,9 +191,10 @@ pub mod prelude {
 /// produced.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::event::{refuse_newer_payload, take_stored_payload};
     pub use crate::machine::{
-        CopyContext, FallbackState, GateArg, GateContext, Loaded, Sealed, create, load, state_of,
-        step, submit,
+        CopyContext, FallbackState, GateArg, GateContext, Loaded, Sealed, VariantBody, create,
+        load, state_of, step, submit, upcast_from,
     };
 
     /// Gate `Self` is listed in machine `M`'s `#[machine(gates(..))]`. The

@@ -207,6 +207,27 @@ fn stats_prints_every_field_one_per_line() {
 }
 
 #[test]
+fn dump_shows_the_stored_payload_version_and_state_code() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let _guard = fork_guard();
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        let coord = Coordinate::new("loan:1", "bank").unwrap();
+        let stamped = AppendOptions::new().payload_version(3).state_code(40_000);
+        store
+            .append_with(&coord, PLACED, &order(1, "v3"), stamped)
+            .unwrap();
+        store.close().unwrap();
+    }
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.lines()[0].starts_with("0 loan:1@bank seq=1 kind=7:1 v=3 state=40000 id="),
+        "{run:?}"
+    );
+}
+
+#[test]
 fn dump_prints_every_event_with_admission_and_payload() {
     let dir = build();
     let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
@@ -230,15 +251,15 @@ fn dump_prints_every_event_with_admission_and_payload() {
     let first = lines[0].replace(&id(lines[0]), "ID");
     assert_eq!(
         first,
-        r#"0 order:1@shop:acme seq=1 kind=7:1 id=ID direct {"total_cents": 4200, "note": "first"}"#
+        r#"0 order:1@shop:acme seq=1 kind=7:1 v=1 id=ID direct {"total_cents": 4200, "note": "first"}"#
     );
     let escaped = lines[1].replace(&id(lines[1]), "ID");
     assert_eq!(
         escaped,
-        r#"1 order:2@shop:acme seq=1 kind=7:1 id=ID direct {"total_cents": 100, "note": "say \"hi\"\n"}"#
+        r#"1 order:2@shop:acme seq=1 kind=7:1 v=1 id=ID direct {"total_cents": 100, "note": "say \"hi\"\n"}"#
     );
     assert!(
-        lines[2].starts_with("2 order:1@shop:acme seq=2 kind=7:2 id="),
+        lines[2].starts_with("2 order:1@shop:acme seq=2 kind=7:2 v=1 id="),
         "{}",
         lines[2]
     );
@@ -458,7 +479,7 @@ fn a_torn_tail_is_reported_but_not_cut() {
 }
 
 /// A gate name that would forge a second dump line if printed raw.
-const FORGING_GATE: &str = "credit\n9 forged@line seq=1 kind=7:1 id=00 direct null";
+const FORGING_GATE: &str = "credit\n9 forged@line seq=1 kind=7:1 v=1 id=00 direct null";
 /// A gate name that would print reversed.
 const REVERSED_GATE: &str = "\u{202e}kcehc";
 /// A bypass `by` with invisible characters and a line separator.
@@ -554,7 +575,7 @@ fn dump_prints_one_line_per_event_with_every_stored_string_escaped() {
     }
     let lines = run.lines();
     assert!(
-        lines[0].starts_with(r#"0 "a@b"@c seq=1 kind=7:1 id="#),
+        lines[0].starts_with(r#"0 "a@b"@c seq=1 kind=7:1 v=1 id="#),
         "{}",
         lines[0]
     );
@@ -565,19 +586,19 @@ fn dump_prints_one_line_per_event_with_every_stored_string_escaped() {
         lines[0]
     );
     assert!(
-        lines[1].starts_with(r#"1 a@"b@c" seq=1 kind=7:2 id="#),
+        lines[1].starts_with(r#"1 a@"b@c" seq=1 kind=7:2 v=1 id="#),
         "{}",
         lines[1]
     );
     assert!(
         lines[1].ends_with(
-            r#" gates=["credit\n9 forged@line seq=1 kind=7:1 id=00 direct null","\u{202e}kcehc"] {"total_cents": 2, "note": ""}"#
+            r#" gates=["credit\n9 forged@line seq=1 kind=7:1 v=1 id=00 direct null","\u{202e}kcehc"] {"total_cents": 2, "note": ""}"#
         ),
         "{}",
         lines[1]
     );
     assert!(
-        lines[2].starts_with(r#"2 "order 1"@"shop acme" seq=1 kind=8:1 id="#),
+        lines[2].starts_with(r#"2 "order 1"@"shop acme" seq=1 kind=8:1 v=1 id="#),
         "{}",
         lines[2]
     );
@@ -620,7 +641,7 @@ fn dump_shows_every_other_event_when_one_payload_is_not_msgpack() {
     assert_eq!(positions(&run), [0, 1, 2, 3, 4, 5]);
     let lines = run.lines();
     assert!(
-        lines[5].starts_with("5 order:2@shop:acme seq=2 kind=7:2 id="),
+        lines[5].starts_with("5 order:2@shop:acme seq=2 kind=7:2 v=1 id="),
         "{run:?}"
     );
     assert!(

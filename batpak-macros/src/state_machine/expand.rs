@@ -36,6 +36,7 @@ pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
     items.extend(handle_enum(machine, &names));
     items.push(inherent(machine, &names));
     items.push(kinds(machine));
+    items.extend(super::upcast::items(machine));
     quote!(#(#items)*)
 }
 
@@ -323,6 +324,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             const ACCEPTS_DIRECT_APPENDS: bool = true;
         )
     });
+    let schema = super::schema::schema(machine);
     let fallback = (covered.len() < states.len() * machine.variants.len()).then(|| {
         quote! {
             _ => ::core::result::Result::Err(#krate::InvalidTransition::new(
@@ -345,6 +347,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
                 #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
             const KINDS: &'static [#krate::EventKind] = &[#(#name::#kind_names),*];
+            const SCHEMA: #krate::MachineSchema = #schema;
             #direct_appends
             #timers
 

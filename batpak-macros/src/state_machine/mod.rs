@@ -20,7 +20,9 @@ mod check;
 mod diagram;
 mod expand;
 mod fallback;
+mod schema;
 mod timers;
+mod upcast;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;

@@ -58,7 +58,9 @@ mod definition;
 mod gate_args;
 mod handle;
 mod runtime;
+mod schema;
 mod seam;
+mod upcast;
 
 pub use caused::{Cause, CausedStep, submit_caused};
 pub use definition::{
@@ -70,4 +72,8 @@ pub use handle::Machine;
 pub use runtime::{
     CorruptReason, Loaded, MachineError, StepError, create, load, state_of, step, submit,
 };
+pub use schema::{
+    FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
+};
 pub use seam::{MachineProjection, MachineStore};
+pub use upcast::{VariantBody, upcast_from};

@@ -109,6 +109,9 @@ impl Core {
             return Err(StoreError::ReadOnly);
         }
         check_admission(admission)?;
+        if options.payload_version == 0 {
+            return Err(StoreError::PayloadVersionZero);
+        }
         if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
             return Err(StoreError::BatchSize {
                 len: events.len(),
@@ -355,6 +358,8 @@ fn encode(
                 None
             },
             admission,
+            payload_version: options.payload_version,
+            state_code: options.state_code,
         };
         let buf = &mut scratch.batch.buf;
         let start = buf.len();
