@@ -289,6 +289,37 @@ on_every_backend! {
         assert!(matches!(fixed.retry(record).unwrap(), Reacted::AlreadyHandled));
     }
 
+    fn a_step_the_store_refuses_stops_the_runner_and_is_not_skipped(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(b, dir.path());
+            // Long enough an order name that its shipment's payload is too large below.
+            let long = Coordinate::new(format!("order:{}", "9".repeat(200)), "shop").unwrap();
+            Order::submit(&store, &Shop::default(), &long, Order::Placed { total_cents: 1 }).unwrap();
+            Order::submit(&store, &Shop::default(), &long, Order::Paid).unwrap();
+            store.close().unwrap();
+        }
+        let small = StoreConfig::new(dir.path()).backend(b).max_payload_bytes(64);
+        let store = Store::open(small).unwrap();
+        let warehouse = Warehouse::default();
+        let mut runner = ReactorRunner::<ship>::new(&store, &warehouse).unwrap();
+        for _ in 0..2 {
+            let stopped = runner.run_pending();
+            assert!(matches!(stopped, Err(batpak::WiringError::Step { .. })), "{stopped:?}");
+        }
+        assert!(parked(&store, "ship").unwrap().is_empty(), "a store failure is not parked");
+        drop(runner);
+        store.close().unwrap();
+        // With room for the payload, the same event is reacted to: it was
+        // never skipped, in memory or in the saved cursor.
+        let store = open(b, dir.path());
+        let report = ReactorRunner::<ship>::new(&store, &warehouse)
+            .unwrap()
+            .run_pending()
+            .unwrap();
+        assert_eq!(report.committed, 1);
+    }
+
     fn a_reaction_the_table_forbids_is_parked(b: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let store = open(b, dir.path());

@@ -175,10 +175,11 @@ impl<'s, R: Reactor> ReactorRunner<'s, R> {
     /// returns the counts so far.
     ///
     /// # Errors
-    /// A [`WiringError`]: the event it met is left unhandled.
+    /// A [`WiringError`]: the event it met is left unhandled, and the next
+    /// call starts with it.
     pub fn run_pending(&mut self) -> Result<RunnerReport, WiringError> {
         while let Some(event) = self.cursor.try_next()? {
-            self.react_to(&event)?;
+            self.handle(&event)?;
             if self.cursor.position() - self.saved_at >= SAVE_EVERY {
                 self.save()?;
             }
@@ -233,6 +234,19 @@ impl<'s, R: Reactor> ReactorRunner<'s, R> {
             Some(Handled::Taken { .. }) => Ok(Reacted::AlreadyHandled),
             Some(Handled::Parked { attempt }) => self.attempt(&event, attempt + 1),
             None => self.attempt(&event, 1),
+        }
+    }
+
+    /// Reacts to the event the cursor just yielded; on an error, puts the
+    /// cursor back before it, so no later save can skip it.
+    fn handle(&mut self, event: &StoredEvent<R::Source>) -> Result<(), WiringError> {
+        match self.react_to(event) {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let region = self.cursor.region().clone();
+                self.cursor = self.store.cursor(region, event.position())?;
+                Err(error)
+            }
         }
     }
 
@@ -367,7 +381,7 @@ fn run_until_stopped<R: Reactor>(
     let mut runner = ReactorRunner::<R>::new(store, ctx)?;
     while !stop.load(Ordering::Acquire) {
         while let Some(event) = runner.cursor.try_next()? {
-            runner.react_to(&event)?;
+            runner.handle(&event)?;
             *status.lock().unwrap_or_else(PoisonError::into_inner) = runner.report();
             if stop.load(Ordering::Acquire) {
                 break;
