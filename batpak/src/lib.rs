@@ -70,7 +70,8 @@
 //! |---|---|---|
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
-//! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump`, `timers` on a store, read-only |
+//! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump`, `timers` and more on a store, read-only |
+//! | `testkit` | off | `batpak::testkit`: `Loan::scenario().given([..]).when(..).then_events([..])` on a scratch store, and every legal path of the table walked through the gates (`testkit::explore`) |
 //! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `submit_caused` (also cause and key: reactions and timers), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
 
 // The layers in reading order, each with its public items. A layer uses
@@ -115,12 +116,13 @@ pub use projection::Projection;
 
 // STEP: state machines, typed handles, and the runtime the derive calls.
 mod machine;
-pub use machine::{Cause, CausedStep, submit_caused};
 pub use machine::{
-    CorruptReason, FieldSchema, GateSpec, InvalidTransition, Machine, MachineData, MachineError,
-    MachineGate, MachineProjection, MachineSchema, MachineStore, MachineTypes, State, StateMachine,
-    StateSchema, StepError, Timer, TransitionSchema, VariantSchema, state_code,
+    CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, CorruptReason, FieldSchema, GateSpec,
+    InvalidTransition, Machine, MachineData, MachineError, MachineGate, MachineProjection,
+    MachineSchema, MachineStore, MachineTypes, State, StateMachine, StateSchema, StepError, Timer,
+    TransitionSchema, VariantSchema, catalog_coordinate, state_code,
 };
+pub use machine::{Cause, CausedStep, submit_caused};
 
 // The schema history check (`batpak::schema`): a machine's schema against
 // the history committed beside the code.
@@ -147,9 +149,9 @@ pub use store::RedbCache;
 pub use store::{
     BACKEND_FILE, Backend, CacheKey, Cursor, CursorFileProblem, DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_SEGMENT_MAX_BYTES, DEFAULT_SUBSCRIPTION_CAPACITY, Damage, Delivery, EventView,
-    MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport, RebuildReason,
-    Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription, SubscriptionError,
-    SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
+    Follower, MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport,
+    RebuildReason, Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription,
+    SubscriptionError, SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
 };
 
 // WIRE: reactors between machines, durable timers, parked steps.
@@ -160,6 +162,10 @@ pub use wiring::{
     TimerThread, Timers, WIRING_CATEGORY, WIRING_SCOPE, WiringError, now_us, parked,
     pending_timers,
 };
+
+// TEST: scenarios and model-based paths, above everything they test.
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 // Independent of the layers: the result of a workflow step.
 mod outcome;

@@ -314,6 +314,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
         .map(|v| LitStr::new(&v.ident.to_string(), v.ident.span()))
         .collect();
     let arms = table_arms(machine, names);
+    let terminal = &machine.attr.terminal;
     let covered: BTreeSet<(String, String)> = machine
         .edges()
         .map(|(from, variant, _)| (from.to_string(), variant.ident.to_string()))
@@ -348,6 +349,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             ];
             const KINDS: &'static [#krate::EventKind] = &[#(#name::#kind_names),*];
             const SCHEMA: #krate::MachineSchema = #schema;
+            const TERMINAL: &'static [#state] = &[#(#state::#terminal),*];
             #direct_appends
             #timers
 

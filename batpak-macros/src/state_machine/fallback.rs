@@ -91,6 +91,7 @@ fn impls(input: &DeriveInput, ignored: &mut Errors) -> TokenStream {
             const CATEGORY: u16 = 1;
             const GATES: &'static [#krate::GateSpec<Self>] = &[];
             const KINDS: &'static [#krate::EventKind] = &[];
+            const TERMINAL: &'static [#krate::__private::FallbackState] = &[];
             const SCHEMA: #krate::MachineSchema = #krate::MachineSchema {
                 name: #name_str,
                 category: 1,

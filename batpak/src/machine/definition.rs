@@ -128,8 +128,13 @@ pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Syn
     /// and payload versions, its states with their stable codes, its
     /// transition table and data type. The schema history check compares
     /// it with the committed history; the runtime names variants and states
-    /// from it.
+    /// from it; the catalog a store keeps and the test kit's path
+    /// enumeration read it.
     const SCHEMA: MachineSchema;
+
+    /// The declared terminal states (`terminal(..)`): no event leaves them.
+    /// Diagrams (the catalog's, the CLI's) mark them.
+    const TERMINAL: &'static [Self::State];
 
     /// Whether the machine's stream may hold events that neither its gates
     /// nor an audited bypass admitted ([`Admission::Direct`](crate::Admission::Direct),

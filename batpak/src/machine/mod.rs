@@ -4,6 +4,8 @@
 //! - `definition.rs`: the contract the macros implement ([`StateMachine`],
 //!   [`MachineTypes`], [`MachineData`], [`State`], [`InvalidTransition`], [`GateSpec`],
 //!   [`MachineGate`], [`Timer`]).
+//! - `catalog.rs`: [`CatalogEntry`], what a store records about a machine
+//!   the first time it writes, so tools speak its names.
 //! - `gate_args.rs`: how a gate's context and its state and data parameters
 //!   are checked against its machine (`GateContext`, `GateArg`).
 //! - `handle.rs`: the typed handle [`Machine<M, S>`].
@@ -53,6 +55,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod catalog;
 mod caused;
 mod definition;
 mod gate_args;
@@ -62,6 +65,7 @@ mod schema;
 mod seam;
 mod upcast;
 
+pub use catalog::{CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, catalog_coordinate};
 pub use caused::{Cause, CausedStep, submit_caused};
 pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,

@@ -556,6 +556,7 @@ pub(super) fn commit<M: StateMachine, S: MachineStore + ?Sized>(
             GateError::Denied(denial) => MachineError::Denied(denial),
             GateError::Codec(codec) => MachineError::Store(S::Error::from(codec)),
         })?;
+    store.record_machine::<M>().map_err(MachineError::Store)?;
     let committed = receipt
         .commit(store)
         .map_err(|error| match S::version_conflict(&error) {

@@ -39,6 +39,18 @@ pub trait MachineStore: CommitTarget {
     /// The stream's actual version when `error` is a version mismatch.
     fn version_conflict(error: &Self::Error) -> Option<u64>;
 
+    /// Records machine `M` in the store's catalog (a [`CatalogEntry`](super::CatalogEntry)
+    /// system record) unless the store already holds its current entry.
+    /// The runtime calls it before every commit of a machine event; a store
+    /// remembers which machines it recorded, so only the first costs a
+    /// read. The default records nothing (a store without a catalog).
+    ///
+    /// # Errors
+    /// The store's error.
+    fn record_machine<M: StateMachine>(&self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// The machine's current state, data, version and head as a projection.
     /// The default folds the whole stream; a store with a projection cache
     /// folds only the events appended since its last call.
