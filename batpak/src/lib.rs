@@ -64,6 +64,7 @@
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
 //! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump` a store read-only |
+//! | `postgres` | off | `PgStore`: the event log in PostgreSQL, shared by many processes and hosts (libpq, no async runtime; needs `libpq-dev` to build) |
 //! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
 
 // The layers in reading order, each with its public items. A layer uses
@@ -124,6 +125,10 @@ pub use store::{
     MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport, RebuildReason,
     Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription, SubscriptionError,
     SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
+};
+#[cfg(feature = "postgres")]
+pub use store::{
+    DEFAULT_PG_POLL_INTERVAL, DEFAULT_PG_SCHEMA, PgConfig, PgCursor, PgStore, PgSubscription,
 };
 
 // Independent of the layers: the result of a workflow step.
