@@ -818,6 +818,19 @@ shared_conformance! {
         assert!(log.verify().unwrap().is_ok());
     }
 
+    fn shared_a_large_batch_is_one_chained_run_of_positions(log) {
+        log.append(&coord("other"), PLACED, &pay(0)).unwrap();
+        let a = coord("a");
+        let batch: Vec<(EventKind, Payment)> = (0..1_200).map(|i| (PAID, pay(i))).collect();
+        let receipts = log.append_batch(&a, &batch, AppendOptions::new()).unwrap();
+        assert_eq!(receipts.len(), 1_200);
+        assert!(receipts.iter().enumerate().all(|(i, r)| r.position == i as u64 + 1 && r.sequence == i as u64 + 1));
+        let events = log.stream::<Payment>(&a).unwrap();
+        assert!(events.windows(2).all(|w| w[1].header.prev_hash == w[0].hash));
+        assert_eq!(events.iter().map(|e| e.hash).collect::<Vec<_>>(), receipts.iter().map(|r| r.hash).collect::<Vec<_>>());
+        assert!(log.verify().unwrap().is_ok());
+    }
+
     fn shared_query_selects_by_region(log) {
         for n in 0..20u64 {
             let kind = if n % 2 == 0 { PLACED } else { PAID };

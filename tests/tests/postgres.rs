@@ -108,6 +108,32 @@ mod with_server {
         assert!(log.verify().unwrap().is_ok());
     }
 
+    #[test]
+    fn the_stream_sequence_constraint_refuses_a_writer_that_skips_the_lock() {
+        let Some(log) =
+            fresh_pg("the_stream_sequence_constraint_refuses_a_writer_that_skips_the_lock")
+        else {
+            return;
+        };
+        log.append(&coord("a"), KIND, &1u64).unwrap();
+        // A second row for sequence 1 of the same stream, written as if by
+        // a writer that took no lock and checked no version.
+        let schema = log.schema();
+        let sql = format!(
+            "INSERT INTO {schema}.events (position, entity, scope, sequence, event_id, kind, header, payload, hash)
+             VALUES (1, 'a', 'test', 1, '\\x01', 0, '', '', '')"
+        );
+        let out = Command::new("psql")
+            .args([log.url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c", &sql])
+            .output()
+            .expect("psql runs (it comes with the server)");
+        assert!(!out.status.success(), "the duplicate sequence was stored");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("events_stream_sequence"), "{stderr}");
+        assert_eq!(log.stream::<u64>(&coord("a")).unwrap().len(), 1);
+        assert!(log.verify().unwrap().is_ok());
+    }
+
     /// The machine the writer processes step.
     #[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[machine(states(Open, Claimed, Done), initial = Open)]

@@ -189,8 +189,10 @@ impl Conn<'_> {
         }
     }
 
-    /// Runs `body` inside a transaction: commits when it returns `Ok`,
-    /// rolls back when it returns an error.
+    /// Runs `body` inside a transaction begun by `begin` (`BEGIN`, maybe
+    /// followed by more statements without parameters, all in one round
+    /// trip): commits when `body` returns `Ok`, rolls back when it returns
+    /// an error.
     ///
     /// # Errors
     /// `body`'s error, or the server's on `BEGIN`/`COMMIT`. An error on
@@ -198,9 +200,13 @@ impl Conn<'_> {
     /// transaction may have committed. Retry with an idempotency key.
     pub(super) fn transaction<T>(
         &self,
+        begin: &str,
         body: impl FnOnce(&Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.batch("begin", "BEGIN")?;
+        if let Err(error) = self.batch("begin", begin) {
+            let _ = self.batch("rollback", "ROLLBACK");
+            return Err(error);
+        }
         match body(self) {
             Ok(value) => {
                 self.batch("commit", "COMMIT")?;

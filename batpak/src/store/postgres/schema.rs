@@ -8,7 +8,7 @@
 //! identifier first, so nothing a caller passes at run time is ever spliced
 //! into SQL text.
 
-use super::conn::{Conn, Value, server_error};
+use super::conn::{Conn, server_error};
 use crate::store::error::StoreError;
 
 /// Second key of the advisory lock every append holds until it commits
@@ -31,10 +31,13 @@ pub(super) struct Sql {
     pub(super) lock_key: i32,
     pub(super) create: String,
     pub(super) drop_schema: String,
-    pub(super) lock_appends: String,
+    /// Begins an append: the transaction and its append lock, one round trip.
+    pub(super) begin_append: String,
+    /// The stream's head and the next position, one round trip.
+    pub(super) place: String,
+    schema: String,
     pub(super) head: String,
     pub(super) next_position: String,
-    pub(super) insert_event: String,
     pub(super) key_lookup: String,
     pub(super) insert_key: String,
     pub(super) receipts_between: String,
@@ -104,17 +107,21 @@ impl Sql {
                  );"
             ),
             drop_schema: format!("DROP SCHEMA IF EXISTS {s} CASCADE"),
-            lock_appends: format!("SELECT pg_advisory_xact_lock($1, {APPEND_LOCK})"),
+            begin_append: format!("BEGIN; SELECT pg_advisory_xact_lock({lock_key}, {APPEND_LOCK})"),
+            place: format!(
+                "SELECT (SELECT coalesce(max(position) + 1, 0) FROM {s}.events),
+                        h.sequence, h.hash, h.position
+                 FROM (SELECT 1) AS one LEFT JOIN LATERAL (
+                     SELECT sequence, hash, position FROM {s}.events
+                     WHERE entity = $1 AND scope = $2 ORDER BY sequence DESC LIMIT 1
+                 ) AS h ON true"
+            ),
+            schema: s.to_owned(),
             head: format!(
                 "SELECT sequence, hash, position FROM {s}.events WHERE entity = $1 AND scope = $2
                  ORDER BY sequence DESC LIMIT 1"
             ),
             next_position: format!("SELECT coalesce(max(position) + 1, 0) FROM {s}.events"),
-            insert_event: format!(
-                "INSERT INTO {s}.events
-                     (position, entity, scope, sequence, event_id, kind, causation, header, payload, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            ),
             key_lookup: format!(
                 "SELECT fingerprint, first_position, count FROM {s}.idempotency_keys WHERE key = $1"
             ),
@@ -159,6 +166,33 @@ impl Sql {
     }
 }
 
+impl Sql {
+    /// An `INSERT` of `rows` events, ten parameters a row.
+    pub(super) fn insert_events(&self, rows: usize) -> String {
+        let mut text = format!(
+            "INSERT INTO {}.events
+                 (position, entity, scope, sequence, event_id, kind, causation, header, payload, hash)
+             VALUES ",
+            self.schema
+        );
+        for row in 0..rows {
+            let p = row * 10;
+            if row > 0 {
+                text.push_str(", ");
+            }
+            text.push('(');
+            for col in 1..=10 {
+                if col > 1 {
+                    text.push_str(", ");
+                }
+                text.push_str(&format!("${}", p + col));
+            }
+            text.push(')');
+        }
+        text
+    }
+}
+
 /// A schema name is spliced into SQL text, so only plain identifiers pass.
 fn check_identifier(name: &str) -> Result<(), StoreError> {
     let starts_well = name
@@ -186,12 +220,9 @@ fn check_identifier(name: &str) -> Result<(), StoreError> {
 /// NOT EXISTS` can still collide in the catalog, so creators take an
 /// advisory lock first.
 pub(super) fn create(conn: &Conn<'_>, sql: &Sql) -> Result<(), StoreError> {
-    conn.transaction(|c| {
-        c.exec(
-            "create schema",
-            &format!("SELECT pg_advisory_xact_lock($1, {DDL_LOCK})"),
-            &[Value::I32(sql.lock_key)],
-        )?;
-        c.batch("create schema", &sql.create)
-    })
+    let begin = format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({}, {DDL_LOCK})",
+        sql.lock_key
+    );
+    conn.transaction(&begin, |c| c.batch("create schema", &sql.create))
 }

@@ -45,8 +45,9 @@ pub(super) fn commit(
     )?;
     let conn = shared.pool.get()?;
     let sql = &shared.sql;
-    let written =
-        conn.transaction(|c| append_in(c, sql, coord, events, options, admission, fingerprint));
+    let written = conn.transaction(&sql.begin_append, |c| {
+        append_in(c, sql, coord, events, options, admission, fingerprint)
+    });
     match written {
         // Only a writer that bypassed the lock can get here: the
         // constraint refused its sequence. Report the version it lost to.
@@ -122,7 +123,19 @@ fn fingerprint(coord: &Coordinate, events: &[(EventKind, Vec<u8>)]) -> Hash {
     Hash::from_bytes(*h.finalize().as_bytes())
 }
 
-/// The body of the append transaction.
+/// Rows per `INSERT` statement: 10 parameters a row, far below the
+/// protocol's 65,535, and large enough that a batch costs few round trips.
+const ROWS_PER_INSERT: usize = 512;
+
+/// One event, encoded and chained, ready to insert.
+struct Row {
+    id: [u8; 16],
+    kind: i32,
+    header: Vec<u8>,
+    hash: Hash,
+}
+
+/// The body of the append transaction (the append lock is already held).
 fn append_in(
     c: &Conn<'_>,
     sql: &Sql,
@@ -132,13 +145,12 @@ fn append_in(
     admission: &Admission,
     fingerprint: Option<Hash>,
 ) -> Result<Vec<AppendReceipt>, StoreError> {
-    c.exec("append", &sql.lock_appends, &[Value::I32(sql.lock_key)])?;
     if let (Some(key), Some(fp)) = (&options.idempotency_key, fingerprint)
         && let Some(receipts) = replay_key(c, sql, key, fp)?
     {
         return Ok(receipts);
     }
-    let head = stream_head(c, sql, coord)?;
+    let (head, first_position) = place(c, sql, coord)?;
     if !options.expected_version.allows(head.version) {
         return Err(StoreError::VersionMismatch {
             coordinate: coord.clone(),
@@ -146,7 +158,6 @@ fn append_in(
             actual: head.version,
         });
     }
-    let first_position = next_position(c, sql)?;
     let correlation = match (options.correlation, options.causation) {
         (Some(id), _) => Some(id),
         (None, Some(cause)) => correlation_of(c, sql, cause)?,
@@ -155,21 +166,18 @@ fn append_in(
     let now = since_epoch();
     let timestamp_us = u64::try_from(now.as_micros()).unwrap_or(u64::MAX);
     let mut prev = head.hash;
-    let mut receipts = Vec::with_capacity(events.len());
-    let mut header = Vec::with_capacity(256);
+    let mut rows = Vec::with_capacity(events.len());
     for (i, (kind, payload)) in events.iter().enumerate() {
         let id = EventId::generate_at(now);
-        let sequence = head.version + 1 + i as u64;
-        let position = first_position + i as u64;
-        header.clear();
+        let mut header = Vec::with_capacity(256);
         encode_header_ref_into(
             &HeaderRef {
                 id,
                 correlation: correlation.unwrap_or(id),
                 causation: options.causation,
                 timestamp_us,
-                sequence,
-                position,
+                sequence: head.version + 1 + i as u64,
+                position: first_position + i as u64,
                 kind: *kind,
                 coordinate: coord,
                 prev_hash: prev,
@@ -189,35 +197,24 @@ fn append_in(
                 max: MAX_HEADER_BYTES,
             });
         }
-        let hash = Hash::chain(&prev, &header, payload);
-        let id_bytes = id.as_u128().to_be_bytes();
-        let causation = options.causation.map(|c| c.as_u128().to_be_bytes());
-        c.exec(
-            "append",
-            &sql.insert_event,
-            &[
-                int8(position),
-                Value::Text(coord.entity()),
-                Value::Text(coord.scope()),
-                int8(sequence),
-                Value::Bytes(&id_bytes),
-                Value::I32(i32::from_be_bytes(kind.to_u32().to_be_bytes())),
-                causation
-                    .as_ref()
-                    .map_or(Value::NullBytes, |c| Value::Bytes(c)),
-                Value::Bytes(&header),
-                Value::Bytes(payload),
-                Value::Bytes(hash.as_bytes()),
-            ],
-        )?;
-        receipts.push(AppendReceipt {
-            event_id: id,
-            sequence,
-            position,
-            hash,
+        prev = Hash::chain(&prev, &header, payload);
+        rows.push(Row {
+            id: id.as_u128().to_be_bytes(),
+            kind: i32::from_be_bytes(kind.to_u32().to_be_bytes()),
+            header,
+            hash: prev,
         });
-        prev = hash;
     }
+    insert_rows(
+        c,
+        sql,
+        coord,
+        events,
+        options,
+        &rows,
+        head.version,
+        first_position,
+    )?;
     if let (Some(key), Some(fp)) = (&options.idempotency_key, fingerprint) {
         c.exec(
             "append",
@@ -230,7 +227,57 @@ fn append_in(
             ],
         )?;
     }
-    Ok(receipts)
+    Ok(rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| AppendReceipt {
+            event_id: EventId::from_u128(u128::from_be_bytes(row.id)),
+            sequence: head.version + 1 + i as u64,
+            position: first_position + i as u64,
+            hash: row.hash,
+        })
+        .collect())
+}
+
+/// Inserts the encoded rows, [`ROWS_PER_INSERT`] to a statement.
+#[allow(clippy::too_many_arguments)]
+fn insert_rows(
+    c: &Conn<'_>,
+    sql: &Sql,
+    coord: &Coordinate,
+    events: &[(EventKind, Vec<u8>)],
+    options: &AppendOptions,
+    rows: &[Row],
+    version: u64,
+    first_position: u64,
+) -> Result<(), StoreError> {
+    let causation = options.causation.map(|c| c.as_u128().to_be_bytes());
+    let causation = causation
+        .as_ref()
+        .map_or(Value::NullBytes, |c| Value::Bytes(c));
+    for (chunk, start) in rows
+        .chunks(ROWS_PER_INSERT)
+        .zip((0..).step_by(ROWS_PER_INSERT))
+    {
+        let mut params = Vec::with_capacity(chunk.len() * 10);
+        for (j, row) in chunk.iter().enumerate() {
+            let i = start + j;
+            params.extend([
+                int8(first_position + i as u64),
+                Value::Text(coord.entity()),
+                Value::Text(coord.scope()),
+                int8(version + 1 + i as u64),
+                Value::Bytes(&row.id),
+                Value::I32(row.kind),
+                causation,
+                Value::Bytes(&row.header),
+                Value::Bytes(&events[i].1),
+                Value::Bytes(row.hash.as_bytes()),
+            ]);
+        }
+        c.exec("append", &sql.insert_events(chunk.len()), &params)?;
+    }
+    Ok(())
 }
 
 /// A key used before: the original receipts when the content is the same
@@ -304,6 +351,43 @@ pub(super) fn stream_head(
         version,
         hash: Hash::from_bytes(hash),
     })
+}
+
+/// The stream's head and the next global position, in one round trip.
+fn place(c: &Conn<'_>, sql: &Sql, coord: &Coordinate) -> Result<(StreamHead, u64), StoreError> {
+    let rows = c.exec(
+        "append",
+        &sql.place,
+        &[Value::Text(coord.entity()), Value::Text(coord.scope())],
+    )?;
+    let next = rows.u64(0, 0).unwrap_or(0);
+    let Some(version) = rows.u64(0, 1) else {
+        return Ok((
+            StreamHead {
+                version: 0,
+                hash: Hash::ZERO,
+            },
+            next,
+        ));
+    };
+    let hash: [u8; 32] = rows
+        .bytes(0, 2)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            StoreError::corrupt(
+                Place::Row {
+                    position: rows.u64(0, 3).unwrap_or(0),
+                },
+                format!("stream {coord} has a head hash that is not 32 bytes"),
+            )
+        })?;
+    Ok((
+        StreamHead {
+            version,
+            hash: Hash::from_bytes(hash),
+        },
+        next,
+    ))
 }
 
 /// The next global position: one past the highest committed.
