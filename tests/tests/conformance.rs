@@ -969,6 +969,29 @@ shared_conformance! {
         assert_eq!(r.cents, 600);
     }
 
+    fn shared_cursors_and_subscriptions_see_every_event_in_order(log) {
+        let paid = log.subscription::<Payment>(Region::all().kind(PAID));
+        for n in 1..=6 {
+            let kind = if n % 2 == 0 { PAID } else { PLACED };
+            log.append(&coord(&format!("order:{}", n % 3)), kind, &pay(n)).unwrap();
+        }
+        for n in [2, 4, 6] {
+            match paid(std::time::Duration::from_secs(10)) {
+                Some(Delivery::Event(e)) => assert_eq!(e.payload, pay(n)),
+                other => panic!("expected the event paid {n}, got {other:?}"),
+            }
+        }
+        let from_two: Vec<u64> = log.cursor_read::<Payment>(Region::all(), 2, 100).iter().map(|e| e.position()).collect();
+        assert_eq!(from_two, [2, 3, 4, 5]);
+        let order_1: Vec<u64> = log
+            .cursor_read::<Payment>(Region::entity("order:1"), 0, 100)
+            .iter()
+            .map(|e| e.position())
+            .collect();
+        assert_eq!(order_1, [0, 3]);
+        assert_eq!(log.cursor_read::<Payment>(Region::all(), 0, 3).len(), 3);
+    }
+
     fn shared_machines_step_with_gates_and_refuse_stale_handles(log) {
         let c = coord("order:507");
         let draft = Order::create(log, c.clone()).unwrap();

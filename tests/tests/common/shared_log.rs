@@ -52,7 +52,19 @@ pub trait SharedLog: MachineStore<Error = StoreError> + Sync {
         &self,
         r: &Region,
     ) -> Result<(P, ProjectionReport), StoreError>;
+    /// Up to `max` events a cursor over `r` from `from` returns now.
+    fn cursor_read<P: DeserializeOwned>(
+        &self,
+        r: Region,
+        from: u64,
+        max: usize,
+    ) -> Vec<StoredEvent<P>>;
+    /// A subscription to `r` from now, as a receive with a timeout.
+    fn subscription<P: DeserializeOwned + Send + 'static>(&self, r: Region) -> Receive<P>;
 }
+
+/// A subscription's `recv_timeout`.
+pub type Receive<P> = Box<dyn Fn(std::time::Duration) -> Option<batpak::Delivery<P>>>;
 
 macro_rules! delegate {
     ($ty:ty, head: |$s:ident, $c:ident| $head:expr, events: |$e:ident| $events:expr) => {
@@ -120,6 +132,26 @@ macro_rules! delegate {
                 r: &Region,
             ) -> Result<(P, ProjectionReport), StoreError> {
                 <$ty>::project_with_report(self, r)
+            }
+            fn cursor_read<P: DeserializeOwned>(
+                &self,
+                r: Region,
+                from: u64,
+                max: usize,
+            ) -> Vec<StoredEvent<P>> {
+                let mut cursor = <$ty>::cursor::<P>(self, r, from).unwrap();
+                let mut out = Vec::new();
+                while out.len() < max {
+                    match cursor.try_next().unwrap() {
+                        Some(event) => out.push(event),
+                        None => break,
+                    }
+                }
+                out
+            }
+            fn subscription<P: DeserializeOwned + Send + 'static>(&self, r: Region) -> Receive<P> {
+                let sub = <$ty>::subscribe::<P>(self, r).unwrap();
+                Box::new(move |timeout| sub.recv_timeout(timeout).unwrap())
             }
         }
     };
