@@ -946,6 +946,26 @@ shared_conformance! {
         assert!(matches!(&bypasses[0].admission, Admission::Bypassed { by, .. } if by == "ops"));
     }
 
+    fn shared_bad_input_is_a_typed_error_and_writes_nothing(log) {
+        let a = coord("a");
+        log.append(&a, PLACED, &pay(1)).unwrap();
+        let gates = GateSet::<(), Payment>::new()
+            .with(FnGate::new("bell\u{7}", |_: &(), _: &Proposal<Payment>| Ok(())));
+        let receipt = gates.evaluate(&(), Proposal::new(a.clone(), PLACED, pay(2))).unwrap();
+        assert!(matches!(
+            receipt.commit(log),
+            Err(StoreError::UnprintableAdmission { field: "gate name", index: 4, code: 7, .. })
+        ));
+        assert!(matches!(log.append(&a, EventKind::new(0, 9), &pay(3)), Err(StoreError::ReservedKind { .. })));
+        assert!(matches!(
+            log.append_with(&a, PLACED, &pay(4), AppendOptions::new().idempotency_key("k".repeat(257))),
+            Err(StoreError::IdempotencyKeyTooLong { len: 257, max: 256 })
+        ));
+        assert_eq!(log.events(), 1);
+        assert_eq!(log.head(&a).version, 1);
+        assert!(log.verify().unwrap().is_ok());
+    }
+
     fn shared_a_payload_of_another_type_is_a_codec_error(log) {
         let a = coord("a");
         let r = log.append(&a, PLACED, &pay(1)).unwrap();

@@ -212,6 +212,14 @@ mod with_server {
         else {
             return;
         };
+        // Subscribed and a cursor opened here, in the parent: every event
+        // comes from another process.
+        let feed = log
+            .subscribe::<serde::de::IgnoredAny>(Region::all())
+            .unwrap();
+        let mut cursor = log
+            .cursor::<serde::de::IgnoredAny>(Region::all(), 0)
+            .unwrap();
         let exe = std::env::current_exe().unwrap();
         let children: Vec<_> = (0..PROCESSES)
             .map(|p| {
@@ -276,6 +284,19 @@ mod with_server {
             all.iter().map(|h| h.position).collect::<Vec<_>>(),
             (0..total).collect::<Vec<_>>()
         );
+        let mut fed = Vec::new();
+        while (fed.len() as u64) < total {
+            match feed.recv_timeout(Duration::from_secs(30)).unwrap() {
+                Some(Delivery::Event(e)) => fed.push(e.position()),
+                other => panic!("after {} deliveries: {other:?}", fed.len()),
+            }
+        }
+        assert_eq!(fed, (0..total).collect::<Vec<_>>(), "the subscription");
+        let mut read = Vec::new();
+        while let Some(e) = cursor.try_next().unwrap() {
+            read.push(e.position());
+        }
+        assert_eq!(read, (0..total).collect::<Vec<_>>(), "the cursor");
         let ids: BTreeSet<_> = all.iter().map(|h| h.id).collect();
         assert_eq!(ids.len() as u64, total, "duplicate event ids");
         let report = log.verify().unwrap();

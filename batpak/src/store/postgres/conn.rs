@@ -84,9 +84,10 @@ impl Rows {
         self.len() == 0
     }
 
-    /// The raw bytes of a field; `None` when NULL.
+    /// The raw bytes of a field; `None` when NULL or outside the result
+    /// (libpq would print a complaint for the latter).
     pub(super) fn bytes(&self, row: usize, col: usize) -> Option<&[u8]> {
-        if self.0.is_null(row, col) {
+        if row >= self.len() || col >= self.0.nfields() || self.0.is_null(row, col) {
             None
         } else {
             self.0.value(row, col)
