@@ -134,6 +134,29 @@ mod with_server {
         assert!(log.verify().unwrap().is_ok());
     }
 
+    #[test]
+    fn a_subscription_reports_an_event_of_another_type_and_goes_on() {
+        let Some(log) = fresh_pg("a_subscription_reports_an_event_of_another_type_and_goes_on")
+        else {
+            return;
+        };
+        let sub = log.subscribe::<u64>(Region::all()).unwrap();
+        log.append(&coord("a"), KIND, &1u64).unwrap();
+        log.append(&coord("a"), KIND, &"not a number").unwrap();
+        log.append(&coord("a"), KIND, &3u64).unwrap();
+        let wait = Duration::from_secs(10);
+        assert!(matches!(sub.recv_timeout(wait), Ok(Some(Delivery::Event(e))) if e.payload == 1));
+        assert!(matches!(
+            sub.recv_timeout(wait),
+            Err(batpak::SubscriptionError::Decode { position: 1, .. })
+        ));
+        assert!(matches!(sub.recv_timeout(wait), Ok(Some(Delivery::Event(e))) if e.payload == 3));
+        // A cursor stops before such an event, as the embedded one does.
+        let mut cursor = log.cursor::<u64>(Region::all(), 1).unwrap();
+        assert!(matches!(cursor.try_next(), Err(StoreError::Codec(_))));
+        assert_eq!(cursor.position(), 1);
+    }
+
     /// The machine the writer processes step.
     #[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[machine(states(Open, Claimed, Done), initial = Open)]

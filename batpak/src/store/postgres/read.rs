@@ -63,14 +63,22 @@ fn matching<P: DeserializeOwned>(
     rows: &Rows,
     keep: &dyn Fn(&EventHeader) -> bool,
 ) -> Result<Vec<StoredEvent<P>>, StoreError> {
+    matching_as(rows, keep, &|bytes| Ok(decode_payload(bytes)?))
+}
+
+/// As [`matching`], with the payload made by `payload` from its bytes.
+fn matching_as<T>(
+    rows: &Rows,
+    keep: &dyn Fn(&EventHeader) -> bool,
+    payload: &dyn Fn(&[u8]) -> Result<T, StoreError>,
+) -> Result<Vec<StoredEvent<T>>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in 0..rows.len() {
         let (header, hash) = header_row(rows, row)?;
         if keep(&header) {
-            let payload = decode_payload(rows.bytes(row, 2).unwrap_or_default())?;
             out.push(StoredEvent {
                 header,
-                payload,
+                payload: payload(rows.bytes(row, 2).unwrap_or_default())?,
                 hash,
             });
         }
@@ -101,6 +109,32 @@ pub(super) fn select_window<P: DeserializeOwned>(
     from: u64,
     limit: u64,
 ) -> Result<Window<P>, StoreError> {
+    select_window_as(shared, region, keep, from, limit, &|bytes| {
+        Ok(decode_payload(bytes)?)
+    })
+}
+
+/// As [`select_window`], with each payload left as its stored bytes (for a
+/// reader that decodes event by event).
+pub(super) fn select_window_encoded(
+    shared: &Shared,
+    region: &Region,
+    from: u64,
+    limit: u64,
+) -> Result<Window<Vec<u8>>, StoreError> {
+    select_window_as(shared, region, &|_| true, from, limit, &|bytes| {
+        Ok(bytes.to_vec())
+    })
+}
+
+fn select_window_as<T>(
+    shared: &Shared,
+    region: &Region,
+    keep: &dyn Fn(&EventHeader) -> bool,
+    from: u64,
+    limit: u64,
+    payload: &dyn Fn(&[u8]) -> Result<T, StoreError>,
+) -> Result<Window<T>, StoreError> {
     let (text, params) = region_sql(shared, region, from, Some(limit));
     let conn = shared.pool.get()?;
     let values: Vec<Value<'_>> = params.iter().map(Param::value).collect();
@@ -110,7 +144,7 @@ pub(super) fn select_window<P: DeserializeOwned>(
         .max()
         .map_or(from, |p| p + 1);
     Ok(Window {
-        events: matching(&rows, &|h| region.matches(h) && keep(h))?,
+        events: matching_as(&rows, &|h| region.matches(h) && keep(h), payload)?,
         end,
         full: rows.len() as u64 >= limit,
     })

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use super::conn::{Value, int8, server_error};
 use super::facade::PgStore;
 use super::read::READ_CHUNK;
-use super::read::select_window;
+use super::read::{select_window, select_window_encoded};
 use super::write::next_position;
 use crate::event::{EventId, StoredEvent, decode_payload, encode_payload};
 use crate::projection::Projection;
@@ -213,40 +213,20 @@ impl PgStore {
         &self,
         region: Region,
     ) -> Result<PgSubscription<P>, StoreError> {
+        region.check()?;
         let start = self.event_count()?;
-        let mut cursor = self.cursor::<P>(region, start)?;
         let (tx, rx) = flume::bounded(DEFAULT_SUBSCRIPTION_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let interval = self.shared.config.poll_interval;
+        let feed = Feed {
+            store: self.clone(),
+            region,
+            next: start,
+            tx,
+            stop: Arc::clone(&stop),
+        };
         std::thread::Builder::new()
             .name("batpak-pg-subscription".into())
-            .spawn(move || {
-                while !stopped.load(Ordering::SeqCst) {
-                    let sent = match cursor.try_next() {
-                        Ok(Some(event)) => tx.send(Ok(Delivery::Event(event))),
-                        // A server that is away for a while is polled again.
-                        Ok(None) | Err(StoreError::Postgres { .. }) => {
-                            std::thread::sleep(interval);
-                            Ok(())
-                        }
-                        // A payload of another type ends the feed with its
-                        // position; damage ends it too (the receiver sees
-                        // `Closed`; `verify` says where).
-                        Err(StoreError::Codec(source)) => {
-                            let _ = tx.send(Err(SubscriptionError::Decode {
-                                position: cursor.position(),
-                                source,
-                            }));
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-            })
+            .spawn(move || feed.run())
             .map_err(|e| server_error("subscribe", None, e.to_string()))?;
         Ok(PgSubscription {
             start,
@@ -254,6 +234,55 @@ impl PgStore {
             stop,
             _payload: PhantomData,
         })
+    }
+}
+
+/// The polling side of a [`PgSubscription`], on its own thread.
+struct Feed<P> {
+    store: PgStore,
+    region: Region,
+    next: u64,
+    tx: flume::Sender<Result<Delivery<P>, SubscriptionError>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl<P: DeserializeOwned> Feed<P> {
+    /// Polls until the subscription is dropped. Each event is decoded on
+    /// its own: one that is not a `P` is delivered as
+    /// [`SubscriptionError::Decode`] with its position, and the feed goes
+    /// on. A server that is away is polled again; damage ends the feed (the
+    /// receiver then sees `Closed`, and `verify` says where).
+    fn run(mut self) {
+        let interval = self.store.shared.config.poll_interval;
+        while !self.stop.load(Ordering::SeqCst) {
+            let window = match select_window_encoded(
+                &self.store.shared,
+                &self.region,
+                self.next,
+                READ_CHUNK,
+            ) {
+                Ok(window) => window,
+                Err(StoreError::Postgres { .. }) => {
+                    std::thread::sleep(interval);
+                    continue;
+                }
+                Err(_) => return,
+            };
+            if window.events.is_empty() {
+                std::thread::sleep(interval);
+            }
+            for event in window.events {
+                let position = event.position();
+                let delivery = match decode_payload::<P>(&event.payload) {
+                    Ok(payload) => Ok(Delivery::Event(event.map(|_| payload))),
+                    Err(source) => Err(SubscriptionError::Decode { position, source }),
+                };
+                if self.tx.send(delivery).is_err() {
+                    return; // the subscription was dropped
+                }
+            }
+            self.next = window.end;
+        }
     }
 }
 
@@ -357,8 +386,9 @@ impl<P> PgSubscription<P> {
     /// The next delivery, waiting up to `timeout`; `None` when none came.
     ///
     /// # Errors
-    /// [`SubscriptionError::Decode`] when an event does not decode as `P`
-    /// (the feed ends there); [`SubscriptionError::Closed`] after that.
+    /// [`SubscriptionError::Decode`] with the position of an event that
+    /// does not decode as `P` (the feed goes on after it);
+    /// [`SubscriptionError::Closed`] once the feed has ended on damage.
     pub fn recv_timeout(
         &self,
         timeout: Duration,
