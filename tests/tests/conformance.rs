@@ -860,6 +860,15 @@ shared_conformance! {
             let got = log.query_headers(&region).unwrap();
             assert_eq!(got.iter().map(|h| h.position).collect::<Vec<_>>(), expected, "{region:?}");
         }
+        // A prefix is text, not a pattern: `_`, `%` and `\` match only themselves.
+        for entity in ["a_b", "axb", "a%c", "abc", "a\\d", "aed"] {
+            log.append(&coord(entity), PLACED, &pay(1)).unwrap();
+        }
+        for (prefix, only) in [("a_", "a_b"), ("a%", "a%c"), ("a\\", "a\\d")] {
+            let got = log.query_headers(&Region::entity_prefix(prefix)).unwrap();
+            assert_eq!(got.len(), 1, "prefix {prefix}");
+            assert_eq!(got[0].coordinate.entity(), only);
+        }
         let (start, end) = (5, 1);
         assert!(matches!(
             log.query_headers(&Region::all().positions(start..=end)),

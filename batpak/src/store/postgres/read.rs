@@ -166,11 +166,11 @@ fn region_sql(
     match region.entity_filter() {
         EntityFilter::Any => {}
         EntityFilter::Exact(e) => add(&mut text, " AND entity = ?", Param::Text(e.clone())),
-        EntityFilter::Prefix(p) => add(
-            &mut text,
-            " AND starts_with(entity, ?)",
-            Param::Text(p.clone()),
-        ),
+        // `entity` has the "C" collation, so a LIKE prefix can use the
+        // index that leads with it.
+        EntityFilter::Prefix(p) => {
+            add(&mut text, " AND entity LIKE ?", Param::Text(like_prefix(p)))
+        }
     }
     if let Some(scope) = region.scope_filter() {
         add(&mut text, " AND scope = ?", Param::Text(scope.to_owned()));
@@ -218,6 +218,20 @@ pub(super) struct Window<P> {
     pub(super) end: u64,
     /// True when the window examined as many rows as allowed.
     pub(super) full: bool,
+}
+
+/// The LIKE pattern matching every text that starts with `prefix`:
+/// its own `\`, `%` and `_` escaped (backslash is LIKE's escape), then `%`.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// An owned statement parameter (the SQL is built before the values borrow).

@@ -77,8 +77,8 @@ impl Sql {
                 "CREATE SCHEMA IF NOT EXISTS {s};
                  CREATE TABLE IF NOT EXISTS {s}.events (
                      position bigint PRIMARY KEY CHECK (position >= 0),
-                     entity text NOT NULL,
-                     scope text NOT NULL,
+                     entity text COLLATE \"C\" NOT NULL,
+                     scope text COLLATE \"C\" NOT NULL,
                      sequence bigint NOT NULL CHECK (sequence >= 1),
                      event_id bytea NOT NULL UNIQUE,
                      kind integer NOT NULL,
