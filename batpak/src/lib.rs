@@ -57,6 +57,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Beyond one process
+//!
+//! The embedded [`Store`] has one writer process per directory. With the
+//! `postgres` feature, `PgStore` keeps the same log in a
+//! PostgreSQL schema that many processes and hosts share, with the same
+//! promises (expected versions, idempotency keys, the hash chain, gated
+//! and bypassed admissions) and the same machine seam: moving a domain
+//! from one to the other changes the constructor, not the machines.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |

@@ -377,6 +377,39 @@ mod with_server {
     }
 }
 
+/// Needs no server: a store that cannot reach one, or is given a schema
+/// name that could inject SQL, is a typed error naming the problem.
+#[cfg(feature = "postgres")]
+#[test]
+fn an_unreachable_server_or_a_bad_schema_name_is_a_typed_error() {
+    use batpak::{PgConfig, PgStore, StoreError};
+    // Port 1 on loopback: nothing listens there.
+    let url = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2";
+    let err = PgStore::connect(PgConfig::new(url)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Postgres { op: "connect", .. }),
+        "{err}"
+    );
+    for bad in [
+        "",
+        "Upper",
+        "drop table x; --",
+        "1starts_with_digit",
+        &"x".repeat(64),
+    ] {
+        let err = PgStore::connect(PgConfig::new(url).schema(bad)).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Postgres { op: "schema", message, .. } if message.contains("is not allowed")),
+            "{bad:?}: {err}"
+        );
+    }
+    let err = PgStore::connect(PgConfig::new("host=a\0b")).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Postgres { op: "connect", .. }),
+        "{err}"
+    );
+}
+
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn postgres_tests_need_the_postgres_feature() {

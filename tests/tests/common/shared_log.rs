@@ -174,11 +174,12 @@ pub const PG_URL: &str = "BATPAK_PG_URL";
 /// hide it.
 pub fn skipped(test: &str, why: &str) {
     use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {why}. Run the PostgreSQL tests with a throw-away server: \
-         scripts/with-postgres.sh cargo test -p batpak-tests --features postgres"
+    // One write, so the line is not interleaved with the harness's output.
+    let line = format!(
+        "\nSKIPPED {test}: {why}. Run the PostgreSQL tests with a throw-away server: \
+         scripts/with-postgres.sh cargo test -p batpak-tests --features postgres\n"
     );
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 #[cfg(feature = "postgres")]

@@ -41,7 +41,7 @@ impl PgConfig {
     /// The schema holding the log's tables: one schema is one log (so a
     /// database can hold several, e.g. one per tenant). Lowercase ASCII
     /// letters, digits and `_`, starting with a letter or `_`, at most 63
-    /// bytes; anything else is refused by [`PgStore::connect`].
+    /// bytes; anything else is refused by [`PgStore::connect`](crate::PgStore::connect).
     #[must_use]
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
