@@ -157,6 +157,62 @@ mod with_server {
         assert_eq!(cursor.position(), 1);
     }
 
+    #[test]
+    fn in_a_shared_commit_a_refused_call_rolls_back_alone() {
+        let Some(log) = fresh_pg("in_a_shared_commit_a_refused_call_rolls_back_alone") else {
+            return;
+        };
+        // Slow transactions make the threads' calls queue up and commit in
+        // groups; every other call expects a version its stream never has.
+        slow_down_inserts(&log.url, log.schema());
+        let (threads, calls) = (8u64, 30u64);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let log = &log.store;
+                s.spawn(move || {
+                    let c = coord(&format!("t{t}"));
+                    let mut version = 0;
+                    for n in 0..calls {
+                        if n % 2 == 1 {
+                            let wrong = AppendOptions::new().expect(ExpectedVersion::Exact(version + 5));
+                            let err = log.append_with(&c, KIND, &n, wrong).unwrap_err();
+                            assert!(matches!(err, StoreError::VersionMismatch { actual, .. } if actual == version));
+                            let key = AppendOptions::new().idempotency_key(format!("t{t}-first"));
+                            if n > 1 {
+                                // The key is taken: same content replays, other content conflicts.
+                                assert!(matches!(
+                                    log.append_with(&c, KIND, &n, key),
+                                    Err(StoreError::IdempotencyConflict { .. })
+                                ));
+                            }
+                        } else {
+                            let opts = if n == 0 {
+                                AppendOptions::new().expect(ExpectedVersion::NoStream).idempotency_key(format!("t{t}-first"))
+                            } else {
+                                AppendOptions::new().expect(ExpectedVersion::Exact(version))
+                            };
+                            let r = log.append_with(&c, KIND, &n, opts).unwrap();
+                            assert_eq!(r.sequence, version + 1);
+                            version += 1;
+                        }
+                    }
+                });
+            }
+        });
+        for t in 0..threads {
+            let payloads: Vec<u64> = log
+                .stream::<u64>(&coord(&format!("t{t}")))
+                .unwrap()
+                .iter()
+                .map(|e| e.payload)
+                .collect();
+            assert_eq!(payloads, (0..calls).step_by(2).collect::<Vec<_>>(), "t{t}");
+        }
+        let report = log.verify().unwrap();
+        assert!(report.is_ok(), "{:?}", report.damage);
+        assert_eq!(report.events, threads * calls / 2);
+    }
+
     /// The machine the writer processes step.
     #[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[machine(states(Open, Claimed, Done), initial = Open)]

@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::conn::Pool;
-use super::log::{PgConfig, Shared};
+use super::log::{Group, PgConfig, Shared};
 use super::schema::{self, Sql};
-use super::{read, write};
+use super::{group, read, write};
 use crate::coordinate::Coordinate;
 use crate::event::{Admission, EventHeader, EventId, EventKind, StoredEvent, encode_payload};
 use crate::guard::AppendOptions;
@@ -55,7 +55,12 @@ impl PgStore {
         let pool = Pool::new(&config.url)?;
         schema::create(&pool.get()?, &sql)?;
         Ok(Self {
-            shared: Arc::new(Shared { pool, sql, config }),
+            shared: Arc::new(Shared {
+                pool,
+                sql,
+                config,
+                group: Group::default(),
+            }),
         })
     }
 
@@ -93,7 +98,13 @@ impl PgStore {
         options: AppendOptions,
     ) -> Result<AppendReceipt, StoreError> {
         let events = [(kind, encode_payload(payload)?)];
-        let receipts = write::commit(&self.shared, coord, &events, &options, &Admission::Direct)?;
+        let receipts = group::commit(
+            &self.shared,
+            coord,
+            events.into(),
+            options,
+            Admission::Direct,
+        )?;
         receipts
             .into_iter()
             .next()
@@ -114,7 +125,7 @@ impl PgStore {
         for (kind, payload) in events {
             encoded.push((*kind, encode_payload(payload)?));
         }
-        write::commit(&self.shared, coord, &encoded, &options, &Admission::Direct)
+        group::commit(&self.shared, coord, encoded, options, Admission::Direct)
     }
 
     /// The event with this id, decoded into `P`.

@@ -1,12 +1,19 @@
 //! What every handle to one PostgreSQL log holds: its config, its
-//! connection pool and its SQL text. The lowest layer of `postgres/` above
+//! connection pool, its SQL text and its queue of appends for the group
+//! commit (`group.rs`). The lowest layer of `postgres/` above
 //! the connection and schema files; it must never run a statement itself.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::conn::Pool;
 use super::schema::Sql;
+use crate::coordinate::Coordinate;
+use crate::event::{Admission, EventKind, Hash};
+use crate::guard::AppendOptions;
+use crate::pipeline::AppendReceipt;
 use crate::store::config::DEFAULT_MAX_PAYLOAD_BYTES;
+use crate::store::error::StoreError;
 
 /// The schema used when none is given.
 pub const DEFAULT_PG_SCHEMA: &str = "batpak";
@@ -70,4 +77,33 @@ pub(crate) struct Shared {
     pub(super) pool: Pool,
     pub(super) sql: Sql,
     pub(super) config: PgConfig,
+    /// This process's appends waiting for, or in, a group commit.
+    pub(super) group: Group,
+}
+
+/// One append call, checked and owned, as the group commit runs it.
+#[derive(Debug)]
+pub(super) struct Call {
+    pub(super) coord: Coordinate,
+    pub(super) events: Vec<(EventKind, Vec<u8>)>,
+    pub(super) options: AppendOptions,
+    pub(super) admission: Admission,
+    /// The idempotency fingerprint, when the call carries a key.
+    pub(super) fingerprint: Option<Hash>,
+}
+
+/// What one call gets back.
+pub(super) type Reply = Result<Vec<AppendReceipt>, StoreError>;
+
+/// This process's appends waiting for a group commit (`group.rs`): the
+/// calls waiting for a leader, and whether one is running.
+#[derive(Debug, Default)]
+pub(super) struct Group {
+    pub(super) state: Mutex<GroupState>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct GroupState {
+    pub(super) queue: Vec<(Call, flume::Sender<Reply>)>,
+    pub(super) leading: bool,
 }

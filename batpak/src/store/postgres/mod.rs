@@ -26,13 +26,14 @@
 //!
 //! Files, lowest first: `conn.rs` (pool, parameters, rows, errors),
 //! `schema.rs` (tables and SQL text), `log.rs` (config and what handles
-//! share), `write.rs` (the append transaction), `read.rs` (reads and
+//! share), `write.rs` (the append transaction), `group.rs` (group commit), `read.rs` (reads and
 //! verify), `facade.rs` (`PgStore`), `views.rs` (projection cache table, cursors, subscriptions),
 //! `seam.rs` (the machine seam). This module never touches the embedded
 //! store's core or engines.
 
 mod conn;
 mod facade;
+mod group;
 mod log;
 mod read;
 mod schema;

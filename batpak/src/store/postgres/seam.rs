@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 
 use super::facade::PgStore;
-use super::write;
+use super::group;
 use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent};
 use crate::machine::{MachineProjection, MachineStore, StateMachine};
@@ -28,12 +28,12 @@ impl CommitTarget for PgStore {
             admission,
             ..
         } = append.into_parts();
-        let receipts = write::commit(
+        let receipts = group::commit(
             &self.shared,
             &coordinate,
-            &[(kind, payload)],
-            &options,
-            &admission,
+            vec![(kind, payload)],
+            options,
+            admission,
         )?;
         receipts
             .into_iter()

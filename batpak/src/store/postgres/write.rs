@@ -12,10 +12,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::conn::{Conn, UNIQUE_VIOLATION, Value, int8};
-use super::log::Shared;
+use super::conn::{Conn, Value, int8};
+use super::log::Call;
 use super::read::event_row;
-use super::schema::{STREAM_SEQUENCE, Sql};
+use super::schema::Sql;
 use crate::coordinate::Coordinate;
 use crate::event::{
     Admission, EventId, EventKind, Hash, HeaderRef, decode_header, encode_header_ref_into,
@@ -28,49 +28,10 @@ use crate::store::engine::body::{MAX_BATCH_EVENTS, MAX_HEADER_BYTES};
 use crate::store::error::{Place, StoreError};
 use crate::store::report::StreamHead;
 
-/// Commits one call (one event or an atomic batch) with `admission`.
-pub(super) fn commit(
-    shared: &Shared,
-    coord: &Coordinate,
-    events: &[(EventKind, Vec<u8>)],
-    options: &AppendOptions,
-    admission: &Admission,
-) -> Result<Vec<AppendReceipt>, StoreError> {
-    let fingerprint = check_input(
-        coord,
-        events,
-        options,
-        admission,
-        shared.config.max_payload_bytes,
-    )?;
-    let conn = shared.pool.get()?;
-    let sql = &shared.sql;
-    let written = conn.transaction(&sql.begin_append, |c| {
-        append_in(c, sql, coord, events, options, admission, fingerprint)
-    });
-    match written {
-        // Only a writer that bypassed the lock can get here: the
-        // constraint refused its sequence. Report the version it lost to.
-        Err(StoreError::Postgres {
-            code: Some(code),
-            message,
-            ..
-        }) if code == UNIQUE_VIOLATION && message.contains(STREAM_SEQUENCE) => {
-            let actual = stream_head(&conn, sql, coord)?.version;
-            Err(StoreError::VersionMismatch {
-                coordinate: coord.clone(),
-                expected: options.expected_version,
-                actual,
-            })
-        }
-        other => other,
-    }
-}
-
 /// Before any connection: the call is within every limit and its admission
 /// text printable. Returns the idempotency fingerprint of the call's content
 /// when it carries a key.
-fn check_input(
+pub(super) fn check_input(
     coord: &Coordinate,
     events: &[(EventKind, Vec<u8>)],
     options: &AppendOptions,
@@ -135,16 +96,21 @@ struct Row {
     hash: Hash,
 }
 
-/// The body of the append transaction (the append lock is already held).
-fn append_in(
+/// The body of one call in the append transaction (the append lock is
+/// already held).
+pub(super) fn append_in(
     c: &Conn<'_>,
     sql: &Sql,
-    coord: &Coordinate,
-    events: &[(EventKind, Vec<u8>)],
-    options: &AppendOptions,
-    admission: &Admission,
-    fingerprint: Option<Hash>,
+    call: &Call,
 ) -> Result<Vec<AppendReceipt>, StoreError> {
+    let Call {
+        coord,
+        events,
+        options,
+        admission,
+        fingerprint,
+    } = call;
+    let fingerprint = *fingerprint;
     if let (Some(key), Some(fp)) = (&options.idempotency_key, fingerprint)
         && let Some(receipts) = replay_key(c, sql, key, fp)?
     {
