@@ -12,9 +12,10 @@
 //!   are gapless (no `SEQUENCE` object, so a rolled-back append leaves no
 //!   hole): a reader that sees position *n* committed sees every position
 //!   below it, so a cursor or subscription that reads "after my last
-//!   position" never skips an event. The cost: appends to one schema are
-//!   serialized across all processes, one commit (one WAL flush) at a time;
-//!   see ARCHITECTURE.md and TUNING.md.
+//!   position" never skips an event. The cost: commits to one schema are
+//!   serialized across all processes, one WAL flush at a time (threads of
+//!   one process share commits, `group.rs`); see ARCHITECTURE.md and
+//!   TUNING.md.
 //! - **The hash chain**: each event's header is encoded with the event
 //!   codec and its hash computed as `Hash::chain(prev, header, payload)`
 //!   over exactly the stored bytes, in the writing transaction, the same
