@@ -8,6 +8,7 @@
 //! core/       every rule of the log: open, write, commit, read, replay, verify, index
 //! views/      hub (fan-out), subscriptions, cursors, cached projections
 //! facade.rs   `Store`: the public API, thin calls into core and views
+//! follow.rs   `Follower`: reads segment files beside a writer, without its lock
 //! seam.rs     how the layers above (pipeline, machines) reach this store
 //! postgres/   `PgStore`: a shared log on PostgreSQL (feature `postgres`),
 //!             beside `Store`, with its own views, behind the same seam
@@ -29,6 +30,7 @@ mod crash_model;
 mod engine;
 mod error;
 mod facade;
+mod follow;
 mod fs;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
@@ -53,6 +55,7 @@ pub use self::engine::lmdb::LmdbCache;
 pub use self::engine::redb::RedbCache;
 pub use self::error::{CursorFileProblem, Place, StoreError};
 pub use self::facade::{Store, Ticket};
+pub use self::follow::Follower;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{
     DEFAULT_PG_POLL_INTERVAL, DEFAULT_PG_SCHEMA, PgConfig, PgCursor, PgStore, PgSubscription,

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::conn::{Rows, Value, int8};
 use super::log::Shared;
 use crate::coordinate::Coordinate;
-use crate::event::{EventHeader, EventId, Hash, StoredEvent, decode_header, decode_payload};
+use crate::event::{EventHeader, EventId, Hash, StoredEvent, decode_header, decode_stored};
 use crate::region::{EntityFilter, Region};
 use crate::store::error::{Place, StoreError};
 use crate::store::report::{Damage, VerifyReport};
@@ -28,7 +28,11 @@ pub(super) fn event_row<P: DeserializeOwned>(
     row: usize,
 ) -> Result<StoredEvent<P>, StoreError> {
     let (header, hash) = header_row(rows, row)?;
-    let payload = decode_payload(rows.bytes(row, 2).unwrap_or_default())?;
+    let payload = decode_stored(
+        header.kind,
+        header.payload_version,
+        rows.bytes(row, 2).unwrap_or_default(),
+    )?;
     Ok(StoredEvent {
         header,
         payload,
@@ -63,22 +67,25 @@ fn matching<P: DeserializeOwned>(
     rows: &Rows,
     keep: &dyn Fn(&EventHeader) -> bool,
 ) -> Result<Vec<StoredEvent<P>>, StoreError> {
-    matching_as(rows, keep, &|bytes| Ok(decode_payload(bytes)?))
+    matching_as(rows, keep, &|header, bytes| {
+        Ok(decode_stored(header.kind, header.payload_version, bytes)?)
+    })
 }
 
 /// As [`matching`], with the payload made by `payload` from its bytes.
 fn matching_as<T>(
     rows: &Rows,
     keep: &dyn Fn(&EventHeader) -> bool,
-    payload: &dyn Fn(&[u8]) -> Result<T, StoreError>,
+    payload: &MakePayload<T>,
 ) -> Result<Vec<StoredEvent<T>>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in 0..rows.len() {
         let (header, hash) = header_row(rows, row)?;
         if keep(&header) {
+            let payload = payload(&header, rows.bytes(row, 2).unwrap_or_default())?;
             out.push(StoredEvent {
                 header,
-                payload: payload(rows.bytes(row, 2).unwrap_or_default())?,
+                payload,
                 hash,
             });
         }
@@ -109,8 +116,8 @@ pub(super) fn select_window<P: DeserializeOwned>(
     from: u64,
     limit: u64,
 ) -> Result<Window<P>, StoreError> {
-    select_window_as(shared, region, keep, from, limit, &|bytes| {
-        Ok(decode_payload(bytes)?)
+    select_window_as(shared, region, keep, from, limit, &|header, bytes| {
+        Ok(decode_stored(header.kind, header.payload_version, bytes)?)
     })
 }
 
@@ -122,7 +129,7 @@ pub(super) fn select_window_encoded(
     from: u64,
     limit: u64,
 ) -> Result<Window<Vec<u8>>, StoreError> {
-    select_window_as(shared, region, &|_| true, from, limit, &|bytes| {
+    select_window_as(shared, region, &|_| true, from, limit, &|_, bytes| {
         Ok(bytes.to_vec())
     })
 }
@@ -133,7 +140,7 @@ fn select_window_as<T>(
     keep: &dyn Fn(&EventHeader) -> bool,
     from: u64,
     limit: u64,
-    payload: &dyn Fn(&[u8]) -> Result<T, StoreError>,
+    payload: &MakePayload<T>,
 ) -> Result<Window<T>, StoreError> {
     let (text, params) = region_sql(shared, region, from, Some(limit));
     let conn = shared.pool.get()?;
@@ -209,6 +216,9 @@ pub(super) fn causation(shared: &Shared, id: EventId) -> Result<Vec<EventHeader>
     let events = matching::<serde::de::IgnoredAny>(&rows, &|_| true)?;
     Ok(events.into_iter().map(|e| e.header).collect())
 }
+
+/// How a row's payload bytes become the payload a reader asked for.
+type MakePayload<T> = dyn Fn(&EventHeader, &[u8]) -> Result<T, StoreError>;
 
 /// What one [`select_window`] read.
 pub(super) struct Window<P> {

@@ -22,7 +22,7 @@ use super::facade::PgStore;
 use super::read::READ_CHUNK;
 use super::read::{select_window, select_window_encoded};
 use super::write::next_position;
-use crate::event::{EventId, StoredEvent, decode_payload, encode_payload};
+use crate::event::{EventId, StoredEvent, decode_payload, decode_stored, encode_payload};
 use crate::projection::Projection;
 use crate::region::Region;
 use crate::store::config::DEFAULT_SUBSCRIPTION_CAPACITY;
@@ -273,7 +273,10 @@ impl<P: DeserializeOwned> Feed<P> {
             }
             for event in window.events {
                 let position = event.position();
-                let delivery = match decode_payload::<P>(&event.payload) {
+                let header = &event.header;
+                let stored =
+                    decode_stored::<P>(header.kind, header.payload_version, &event.payload);
+                let delivery = match stored {
                     Ok(payload) => Ok(Delivery::Event(event.map(|_| payload))),
                     Err(source) => Err(SubscriptionError::Decode { position, source }),
                 };

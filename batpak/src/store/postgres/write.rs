@@ -39,6 +39,9 @@ pub(super) fn check_input(
     max_payload: usize,
 ) -> Result<Option<Hash>, StoreError> {
     check_admission(admission)?;
+    if options.payload_version == 0 {
+        return Err(StoreError::PayloadVersionZero);
+    }
     if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
         return Err(StoreError::BatchSize {
             len: events.len(),
@@ -154,6 +157,8 @@ pub(super) fn append_in(
                     None
                 },
                 admission,
+                payload_version: options.payload_version,
+                state_code: options.state_code,
             },
             &mut header,
         )?;
