@@ -64,6 +64,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Beyond one process
+//!
+//! The embedded [`Store`] has one writer process per directory. With the
+//! `postgres` feature, `PgStore` keeps the same log in a
+//! PostgreSQL schema that many processes and hosts share, with the same
+//! promises (expected versions, idempotency keys, the hash chain, gated
+//! and bypassed admissions) and the same machine seam: moving a domain
+//! from one to the other changes the constructor, not the machines.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
@@ -71,6 +80,7 @@
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
 //! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump`, `timers` and more on a store, read-only |
+//! | `postgres` | off | `PgStore`: the event log in PostgreSQL, shared by many processes and hosts (libpq, no async runtime; needs `libpq-dev` to build) |
 //! | `testkit` | off | `batpak::testkit`: `Loan::scenario().given([..]).when(..).then_events([..])` on a scratch store, and every legal path of the table walked through the gates (`testkit::explore`) |
 //! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `submit_caused` (also cause and key: reactions and timers), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
 
@@ -152,6 +162,10 @@ pub use store::{
     Follower, MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport,
     RebuildReason, Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription,
     SubscriptionError, SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
+};
+#[cfg(feature = "postgres")]
+pub use store::{
+    DEFAULT_PG_POLL_INTERVAL, DEFAULT_PG_SCHEMA, PgConfig, PgCursor, PgStore, PgSubscription,
 };
 
 // WIRE: reactors between machines, durable timers, parked steps.

@@ -5,10 +5,19 @@
 //! `lmdb`), the way okaywal runs each test body on several file systems. A
 //! backend passes when every body passes on it unchanged: the core owns all
 //! semantics, so none may depend on the engine.
+//!
+//! The bodies of `shared_conformance!` speak only the API every event log
+//! shares ([`SharedLog`]), so they run on PostgreSQL too (module
+//! `shared::postgres`, with the `postgres` feature and a server: see
+//! `scripts/with-postgres.sh`; without one each says it was skipped).
 
 use batpak::prelude::*;
 use batpak::{Admission, Backend, Delivery, EventId, FnGate, Hash, Projection, StreamHead, bypass};
 use serde::{Deserialize, Serialize};
+
+#[path = "common/shared_log.rs"]
+mod shared_log;
+use shared_log::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Payment {
@@ -653,6 +662,380 @@ conformance! {
         assert_eq!(r.cents, 2200);
         assert!(report.from_cache, "{b}: the persistent cache was not used");
         assert_eq!((report.applied, report.rebuilt), (1, None));
+    }
+}
+
+macro_rules! shared_conformance {
+    ($(fn $name:ident($log:ident) $body:block)*) => {
+        $(fn $name<L: SharedLog>($log: &L) $body)*
+
+        mod shared {
+            mod segment {
+                $(#[test] fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::super::$name(&super::super::open(batpak::Backend::Segment, dir.path()))
+                })*
+            }
+            mod redb {
+                $(#[test] fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::super::$name(&super::super::open(batpak::Backend::Redb, dir.path()))
+                })*
+            }
+            mod lmdb {
+                $(#[test] fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::super::$name(&super::super::open(batpak::Backend::Lmdb, dir.path()))
+                })*
+            }
+            mod postgres {
+                $(#[test] fn $name() {
+                    #[cfg(feature = "postgres")]
+                    if let Some(log) = crate::shared_log::fresh_pg(stringify!($name)) {
+                        super::super::$name(&log.store)
+                    }
+                    #[cfg(not(feature = "postgres"))]
+                    crate::shared_log::skipped(
+                        stringify!($name),
+                        "batpak-tests was built without its `postgres` feature",
+                    );
+                })*
+            }
+        }
+    };
+}
+
+/// A machine for the shared bodies: steps run gates and commit at the
+/// handle's version on any log.
+#[derive(StateMachine, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[machine(states(Draft, Placed, Paid), initial = Draft, gates(under_limit), context = u64)]
+enum Order {
+    #[transition(Draft -> Placed)]
+    Placed { total_cents: u64 },
+    #[transition(Placed -> Paid)]
+    Paid { amount_cents: u64 },
+}
+
+/// Orders above the context's limit are refused.
+#[gate(Order::Placed)]
+fn under_limit(limit: &u64, event: &Order) -> bool {
+    matches!(event, Order::Placed { total_cents } if total_cents <= limit)
+}
+
+shared_conformance! {
+    fn shared_append_stream_and_get_return_what_was_written(log) {
+        let a = coord("order:1");
+        for n in 1..=3 {
+            let r = log.append(&a, PLACED, &pay(n)).unwrap();
+            assert_eq!((r.sequence, r.position), (n, n - 1));
+        }
+        let events = log.stream::<Payment>(&a).unwrap();
+        assert_eq!(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>(), [pay(1), pay(2), pay(3)]);
+        assert_eq!(events[0].header.prev_hash, Hash::ZERO);
+        assert_eq!(events[2].header.prev_hash, events[1].hash);
+        assert_eq!(log.head(&a), StreamHead { version: 3, hash: events[2].hash });
+        assert_eq!(log.get::<Payment>(events[1].header.id).unwrap().unwrap(), events[1]);
+        assert!(log.get::<Payment>(EventId::from_u128(42)).unwrap().is_none());
+        assert_eq!(log.head(&coord("nobody")), StreamHead { version: 0, hash: Hash::ZERO });
+    }
+
+    fn shared_expected_version_is_compare_and_append(log) {
+        let a = coord("a");
+        let opts = |v| AppendOptions::new().expect(v);
+        assert!(matches!(
+            log.append_with(&a, PLACED, &pay(0), opts(ExpectedVersion::Exact(1))),
+            Err(StoreError::VersionMismatch { expected: ExpectedVersion::Exact(1), actual: 0, .. })
+        ));
+        assert_eq!(log.events(), 0, "a mismatch wrote something");
+        log.append_with(&a, PLACED, &pay(1), opts(ExpectedVersion::NoStream)).unwrap();
+        assert!(matches!(
+            log.append_with(&a, PLACED, &pay(2), opts(ExpectedVersion::NoStream)),
+            Err(StoreError::VersionMismatch { expected: ExpectedVersion::NoStream, actual: 1, .. })
+        ));
+        let second = log.append_with(&a, PLACED, &pay(3), opts(ExpectedVersion::Exact(1))).unwrap();
+        assert_eq!(second.sequence, 2);
+        assert!(matches!(
+            log.append_with(&a, PLACED, &pay(4), opts(ExpectedVersion::Exact(7))),
+            Err(StoreError::VersionMismatch { actual: 2, .. })
+        ));
+        assert_eq!((log.head(&a).version, log.events()), (2, 2));
+    }
+
+    fn shared_idempotency_returns_the_original_receipt(log) {
+        let a = coord("a");
+        let keyed = |v| AppendOptions::new().expect(v).idempotency_key("order-507-placed");
+        let original = log.append_with(&a, PLACED, &pay(1), keyed(ExpectedVersion::NoStream)).unwrap();
+        let retry = log.append_with(&a, PLACED, &pay(1), keyed(ExpectedVersion::NoStream)).unwrap();
+        assert_eq!(retry, original);
+        assert!(matches!(
+            log.append_with(&a, PLACED, &pay(2), keyed(ExpectedVersion::Any)),
+            Err(StoreError::IdempotencyConflict { ref key, position: 0 }) if key == "order-507-placed"
+        ));
+        assert!(matches!(
+            log.append_with(&coord("b"), PLACED, &pay(1), keyed(ExpectedVersion::Any)),
+            Err(StoreError::IdempotencyConflict { .. })
+        ));
+        let long = "k".repeat(batpak::MAX_IDEMPOTENCY_KEY_LEN + 1);
+        assert!(matches!(
+            log.append_with(&a, PLACED, &pay(1), AppendOptions::new().idempotency_key(long)),
+            Err(StoreError::IdempotencyKeyTooLong { .. })
+        ));
+        // A keyed batch replays whole.
+        let batch = [(PLACED, pay(5)), (PAID, pay(6))];
+        let first = log.append_batch(&a, &batch, AppendOptions::new().idempotency_key("batch")).unwrap();
+        let again = log.append_batch(&a, &batch, AppendOptions::new().idempotency_key("batch")).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(log.events(), 3);
+    }
+
+    fn shared_append_batch_is_all_or_nothing(log) {
+        let a = coord("a");
+        let batch: Vec<(EventKind, Payment)> = (0..4).map(|i| (PLACED, pay(i))).collect();
+        let receipts = log
+            .append_batch(&a, &batch, AppendOptions::new().expect(ExpectedVersion::NoStream))
+            .unwrap();
+        assert_eq!(receipts.iter().map(|r| r.position).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert!(matches!(
+            log.append_batch(&a, &batch, AppendOptions::new().expect(ExpectedVersion::NoStream)),
+            Err(StoreError::VersionMismatch { actual: 4, .. })
+        ));
+        let bad = vec![(PLACED, pay(9)), (EventKind::new(0, 1), pay(10))];
+        assert!(matches!(
+            log.append_batch(&a, &bad, AppendOptions::new()),
+            Err(StoreError::ReservedKind { .. })
+        ));
+        assert!(matches!(
+            log.append_batch::<Payment>(&a, &[], AppendOptions::new()),
+            Err(StoreError::BatchSize { len: 0, .. })
+        ));
+        assert!(matches!(
+            log.append(&a, EventKind::new(0, 3), &pay(1)),
+            Err(StoreError::ReservedKind { .. })
+        ));
+        assert_eq!(log.events(), 4);
+        let events = log.stream::<Payment>(&a).unwrap();
+        assert_eq!(events[3].hash, receipts[3].hash);
+        assert!(log.verify().unwrap().is_ok());
+    }
+
+    fn shared_a_large_batch_is_one_chained_run_of_positions(log) {
+        log.append(&coord("other"), PLACED, &pay(0)).unwrap();
+        let a = coord("a");
+        let batch: Vec<(EventKind, Payment)> = (0..1_200).map(|i| (PAID, pay(i))).collect();
+        let receipts = log.append_batch(&a, &batch, AppendOptions::new()).unwrap();
+        assert_eq!(receipts.len(), 1_200);
+        assert!(receipts.iter().enumerate().all(|(i, r)| r.position == i as u64 + 1 && r.sequence == i as u64 + 1));
+        let events = log.stream::<Payment>(&a).unwrap();
+        assert!(events.windows(2).all(|w| w[1].header.prev_hash == w[0].hash));
+        assert_eq!(events.iter().map(|e| e.hash).collect::<Vec<_>>(), receipts.iter().map(|r| r.hash).collect::<Vec<_>>());
+        assert!(log.verify().unwrap().is_ok());
+    }
+
+    fn shared_query_selects_by_region(log) {
+        for n in 0..20u64 {
+            let kind = if n % 2 == 0 { PLACED } else { PAID };
+            let entity = if n % 4 < 2 { format!("order:{}", n % 5) } else { format!("user:{}", n % 5) };
+            log.append(&coord(&entity), kind, &pay(n)).unwrap();
+        }
+        let paid = log.query::<Payment>(&Region::all().kind(PAID)).unwrap();
+        assert_eq!(paid.len(), 10);
+        assert!(paid.iter().all(|e| e.header.kind == PAID));
+        let orders = log.query_headers(&Region::entity_prefix("order:")).unwrap();
+        assert_eq!(orders.len(), 10);
+        assert!(orders.iter().all(|h| h.coordinate.entity().starts_with("order:")));
+        assert!(orders.windows(2).all(|w| w[0].position < w[1].position));
+        for region in [
+            Region::all().sequences(2..=3).positions(5..=15),
+            Region::entity("user:2").scope("shop:acme"),
+            Region::all().scope("elsewhere"),
+            Region::entity_prefix("order:").category(7).from_position(11),
+        ] {
+            let expected: Vec<u64> = log
+                .query_headers(&Region::all())
+                .unwrap()
+                .into_iter()
+                .filter(|h| region.matches(h))
+                .map(|h| h.position)
+                .collect();
+            let got = log.query_headers(&region).unwrap();
+            assert_eq!(got.iter().map(|h| h.position).collect::<Vec<_>>(), expected, "{region:?}");
+        }
+        // A prefix is text, not a pattern: `_`, `%` and `\` match only themselves.
+        for entity in ["a_b", "axb", "a%c", "abc", "a\\d", "aed"] {
+            log.append(&coord(entity), PLACED, &pay(1)).unwrap();
+        }
+        for (prefix, only) in [("a_", "a_b"), ("a%", "a%c"), ("a\\", "a\\d")] {
+            let got = log.query_headers(&Region::entity_prefix(prefix)).unwrap();
+            assert_eq!(got.len(), 1, "prefix {prefix}");
+            assert_eq!(got[0].coordinate.entity(), only);
+        }
+        let (start, end) = (5, 1);
+        assert!(matches!(
+            log.query_headers(&Region::all().positions(start..=end)),
+            Err(StoreError::InvalidRegion(_))
+        ));
+    }
+
+    fn shared_walk_causation_follows_links_and_inherits_correlation(log) {
+        let root = log.append(&coord("a"), PLACED, &pay(0)).unwrap();
+        let child = log
+            .append_with(&coord("b"), PLACED, &pay(1), AppendOptions::new().caused_by(root.event_id))
+            .unwrap();
+        let unrelated = log.append(&coord("a"), PLACED, &pay(2)).unwrap();
+        let grandchild = log
+            .append_with(&coord("c"), PLACED, &pay(3), AppendOptions::new().caused_by(child.event_id))
+            .unwrap();
+        let walked = log.walk_causation(root.event_id).unwrap();
+        let ids: Vec<_> = walked.iter().map(|h| h.id).collect();
+        assert_eq!(ids, [root.event_id, child.event_id, grandchild.event_id]);
+        assert!(walked.iter().all(|h| h.correlation == root.event_id));
+        assert_eq!(log.walk_causation(unrelated.event_id).unwrap().len(), 1);
+        assert!(log.walk_causation(EventId::from_u128(7)).unwrap().is_empty());
+    }
+
+    fn shared_concurrent_writers_lose_nothing_and_readers_see_prefixes(log) {
+        std::thread::scope(|s| {
+            for w in 0..4u64 {
+                s.spawn(move || {
+                    for n in 0..40 {
+                        log.append(&coord(&format!("w{w}")), PLACED, &pay(n)).unwrap();
+                    }
+                });
+            }
+            s.spawn(move || {
+                for _ in 0..10 {
+                    for w in 0..4 {
+                        let events = log.stream::<Payment>(&coord(&format!("w{w}"))).unwrap();
+                        for (i, e) in events.iter().enumerate() {
+                            assert_eq!(e.payload, pay(i as u64), "stream w{w} at {i}");
+                        }
+                    }
+                    let all = log.query_headers(&Region::all()).unwrap();
+                    assert!(all.iter().enumerate().all(|(i, h)| h.position == i as u64));
+                }
+            });
+        });
+        assert_eq!(log.events(), 160);
+        for w in 0..4 {
+            assert_eq!(log.head(&coord(&format!("w{w}"))).version, 40);
+        }
+        let report = log.verify().unwrap();
+        assert!(report.is_ok(), "{:?}", report.damage);
+        assert_eq!((report.events, report.streams), (160, 4));
+    }
+
+    fn shared_pipeline_records_gates_and_bypasses(log) {
+        let a = coord("order:1");
+        let gates = GateSet::<u64, Payment>::new().with(FnGate::new(
+            "limit",
+            |limit: &u64, p: &Proposal<Payment>| {
+                if p.payload().amount_cents <= *limit { Ok(()) } else { Err(Denial::new("over", "too much")) }
+            },
+        ));
+        let proposal = Proposal::new(a.clone(), PLACED, pay(1)).expect(ExpectedVersion::NoStream);
+        let committed = gates.evaluate(&1_000, proposal).unwrap().commit(log).unwrap();
+        assert_eq!(committed.receipt().sequence, 1);
+        let stale = Proposal::new(a.clone(), PLACED, pay(2)).expect(ExpectedVersion::NoStream);
+        assert!(matches!(
+            gates.evaluate(&1_000, stale).unwrap().commit(log),
+            Err(StoreError::VersionMismatch { .. })
+        ));
+        bypass(log, Proposal::new(a.clone(), PAID, pay(3)), Bypass::new("ops", "incident 42").unwrap())
+            .unwrap();
+        log.append(&coord("order:2"), PAID, &pay(4)).unwrap();
+        let events = log.stream::<Payment>(&a).unwrap();
+        assert_eq!(events[0].header.admission.gates(), ["limit"]);
+        let positions = |region: Region| -> Vec<u64> {
+            log.query_headers(&region).unwrap().iter().map(|h| h.position).collect()
+        };
+        assert_eq!(positions(Region::all().bypassed()), [1]);
+        assert_eq!(positions(Region::all().direct()), [2]);
+        assert_eq!(positions(Region::all().ungated()), [1, 2]);
+        let bypasses = log.query_headers(&Region::all().bypassed()).unwrap();
+        assert!(matches!(&bypasses[0].admission, Admission::Bypassed { by, .. } if by == "ops"));
+    }
+
+    fn shared_bad_input_is_a_typed_error_and_writes_nothing(log) {
+        let a = coord("a");
+        log.append(&a, PLACED, &pay(1)).unwrap();
+        let gates = GateSet::<(), Payment>::new()
+            .with(FnGate::new("bell\u{7}", |_: &(), _: &Proposal<Payment>| Ok(())));
+        let receipt = gates.evaluate(&(), Proposal::new(a.clone(), PLACED, pay(2))).unwrap();
+        assert!(matches!(
+            receipt.commit(log),
+            Err(StoreError::UnprintableAdmission { field: "gate name", index: 4, code: 7, .. })
+        ));
+        assert!(matches!(log.append(&a, EventKind::new(0, 9), &pay(3)), Err(StoreError::ReservedKind { .. })));
+        assert!(matches!(
+            log.append_with(&a, PLACED, &pay(4), AppendOptions::new().idempotency_key("k".repeat(257))),
+            Err(StoreError::IdempotencyKeyTooLong { len: 257, max: 256 })
+        ));
+        assert_eq!(log.events(), 1);
+        assert_eq!(log.head(&a).version, 1);
+        assert!(log.verify().unwrap().is_ok());
+    }
+
+    fn shared_a_payload_of_another_type_is_a_codec_error(log) {
+        let a = coord("a");
+        let r = log.append(&a, PLACED, &pay(1)).unwrap();
+        assert!(matches!(log.stream::<NotAPayment>(&a), Err(StoreError::Codec(_))));
+        assert!(matches!(log.get::<NotAPayment>(r.event_id), Err(StoreError::Codec(_))));
+        assert_eq!(log.stream::<Payment>(&a).unwrap()[0].payload, pay(1));
+        assert!(log.verify().unwrap().is_ok());
+    }
+
+    fn shared_projections_fold_only_new_events(log) {
+        for n in 1..=6 {
+            let kind = if n % 2 == 0 { PAID } else { PLACED };
+            log.append(&coord(&format!("order:{}", n % 3)), kind, &pay(n)).unwrap();
+        }
+        let (r, report) = log.project_with_report::<Revenue>(&Region::all()).unwrap();
+        assert_eq!((r.cents, report.applied, report.position), (1200, 3, 6));
+        log.append(&coord("order:9"), PAID, &pay(10)).unwrap();
+        let (r, report) = log.project_with_report::<Revenue>(&Region::all()).unwrap();
+        assert_eq!((r.cents, report.applied, report.from_cache), (2200, 1, true));
+        let (r, _) = log.project_with_report::<Revenue>(&Region::entity("order:0")).unwrap();
+        assert_eq!(r.cents, 600);
+    }
+
+    fn shared_cursors_and_subscriptions_see_every_event_in_order(log) {
+        let paid = log.subscription::<Payment>(Region::all().kind(PAID));
+        for n in 1..=6 {
+            let kind = if n % 2 == 0 { PAID } else { PLACED };
+            log.append(&coord(&format!("order:{}", n % 3)), kind, &pay(n)).unwrap();
+        }
+        for n in [2, 4, 6] {
+            match paid(std::time::Duration::from_secs(10)) {
+                Some(Delivery::Event(e)) => assert_eq!(e.payload, pay(n)),
+                other => panic!("expected the event paid {n}, got {other:?}"),
+            }
+        }
+        let from_two: Vec<u64> = log.cursor_read::<Payment>(Region::all(), 2, 100).iter().map(|e| e.position()).collect();
+        assert_eq!(from_two, [2, 3, 4, 5]);
+        let order_1: Vec<u64> = log
+            .cursor_read::<Payment>(Region::entity("order:1"), 0, 100)
+            .iter()
+            .map(|e| e.position())
+            .collect();
+        assert_eq!(order_1, [0, 3]);
+        assert_eq!(log.cursor_read::<Payment>(Region::all(), 0, 3).len(), 3);
+    }
+
+    fn shared_machines_step_with_gates_and_refuse_stale_handles(log) {
+        let c = coord("order:507");
+        let draft = Order::create(log, c.clone()).unwrap();
+        let stale = Order::create(log, c.clone()).unwrap();
+        let refused = Order::create(log, c.clone()).unwrap().placed(log, &100, 900).unwrap_err();
+        assert!(matches!(refused.error(), MachineError::Denied(_)));
+        let placed = draft.placed(log, &5_000, 4_200).unwrap();
+        assert!(stale.placed(log, &5_000, 10).is_err(), "a stale handle committed");
+        let paid = placed.paid(log, &5_000, 4_200).unwrap();
+        assert_eq!(paid.version(), 2);
+        assert_eq!(Order::state_of(log, &c).unwrap(), OrderState::Paid);
+        let events = log.stream::<Order>(&c).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].header.admission.gates(), ["under_limit"]);
+        assert!(log.verify().unwrap().is_ok());
     }
 }
 

@@ -193,6 +193,18 @@ pub enum StoreError {
         /// The engine's own error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The PostgreSQL server (or libpq) reported an error: unreachable,
+    /// refused, or a statement failed. An error on commit leaves the
+    /// outcome unknown; retry with an idempotency key.
+    #[error("postgres {op}: {message}")]
+    Postgres {
+        /// The operation (`"connect"`, `"append"`, `"read"`, ...).
+        op: &'static str,
+        /// The server's SQLSTATE code, when it sent one.
+        code: Option<String>,
+        /// The server's or libpq's message.
+        message: String,
+    },
 }
 
 impl StoreError {
@@ -245,6 +257,11 @@ pub enum Place {
         /// The position whose entry is wrong or missing.
         position: u64,
     },
+    /// A row of a PostgreSQL event table, keyed by global position.
+    Row {
+        /// The row's global position.
+        position: u64,
+    },
 }
 
 impl Place {
@@ -261,6 +278,7 @@ impl std::fmt::Display for Place {
             Self::Segment { segment, offset } => write!(f, "segment {segment} offset {offset}"),
             Self::Record { backend, position } => write!(f, "{backend} record {position}"),
             Self::Database { backend } => write!(f, "{backend} database"),
+            Self::Row { position } => write!(f, "postgres row {position}"),
             Self::File { path } => write!(f, "file {}", path.display()),
             Self::Index { position } => write!(f, "index entry {position}"),
         }

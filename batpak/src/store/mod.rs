@@ -10,6 +10,8 @@
 //! facade.rs   `Store`: the public API, thin calls into core and views
 //! follow.rs   `Follower`: reads segment files beside a writer, without its lock
 //! seam.rs     how the layers above (pipeline, machines) reach this store
+//! postgres/   `PgStore`: a shared log on PostgreSQL (feature `postgres`),
+//!             beside `Store`, with its own views, behind the same seam
 //! ```
 //!
 //! The core owns every rule (validation, idempotency then expected-version
@@ -33,6 +35,8 @@ mod fs;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod lock;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod report;
 mod seam;
 mod views;
@@ -52,6 +56,10 @@ pub use self::engine::redb::RedbCache;
 pub use self::error::{CursorFileProblem, Place, StoreError};
 pub use self::facade::{Store, Ticket};
 pub use self::follow::Follower;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{
+    DEFAULT_PG_POLL_INTERVAL, DEFAULT_PG_SCHEMA, PgConfig, PgCursor, PgStore, PgSubscription,
+};
 pub use self::report::{Damage, StoreStats, StreamHead, VerifyReport};
 pub use self::views::cursor::Cursor;
 pub use self::views::projection::{ProjectionReport, RebuildReason, projection_cache_key};

@@ -356,7 +356,7 @@ impl Core {
 /// checked here; a [`Bypass`](crate::Bypass) checked its text when it was
 /// made, and is checked again so that the log never holds text that prints
 /// as something else, whatever path an admission took.
-fn check_admission(admission: &Admission) -> Result<(), StoreError> {
+pub(crate) fn check_admission(admission: &Admission) -> Result<(), StoreError> {
     let check = |field: &'static str, text: &str| match find_unprintable(text) {
         None => Ok(()),
         Some((index, c)) => Err(StoreError::UnprintableAdmission {
