@@ -173,8 +173,7 @@ mod wiring;
 pub use wiring::{
     DueTimer, Handled, PARKED_KIND, ParkReason, Parked, PendingTimer, Reacted, Reaction, Reactor,
     ReactorRunner, RunnerReport, RunnerThread, TIMER_TABLE_KIND, TimerReport, TimerRow, TimerTable,
-    TimerThread, Timers, WIRING_CATEGORY, WIRING_SCOPE, WiringError, now_us, parked,
-    pending_timers,
+    TimerThread, Timers, WIRING_SCOPE, WiringError, now_us, parked, pending_timers,
 };
 
 // TEST: scenarios and model-based paths, above everything they test.

@@ -12,7 +12,8 @@
 //! Nothing is written on refusal; this file never reads an event's cause.
 
 use super::definition::StateMachine;
-use super::runtime::{Decision, Folded, MachineError, commit, current};
+use super::error::MachineError;
+use super::runtime::{Decision, Folded, commit, current};
 use super::seam::MachineStore;
 use crate::coordinate::Coordinate;
 use crate::event::EventId;

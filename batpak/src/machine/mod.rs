@@ -58,6 +58,7 @@
 mod catalog;
 mod caused;
 mod definition;
+mod error;
 mod gate_args;
 mod handle;
 mod runtime;
@@ -71,11 +72,10 @@ pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
     State, StateMachine, Timer,
 };
+pub use error::{CorruptReason, MachineError, StepError};
 pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;
-pub use runtime::{
-    CorruptReason, Loaded, MachineError, StepError, create, load, state_of, step, submit,
-};
+pub use runtime::{Loaded, create, load, state_of, step, submit};
 pub use schema::{
     FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
 };

@@ -268,6 +268,28 @@ impl Store {
         })
     }
 
+    /// Appends one record the runtime writes itself (the machine catalog,
+    /// the wiring's parked steps and timer tables): a kind of the reserved
+    /// system category, which user appends are refused and regions without
+    /// a kind filter leave out. Durable when this returns.
+    pub(crate) fn append_system_record<P: Serialize + ?Sized>(
+        &self,
+        coord: &Coordinate,
+        kind: EventKind,
+        payload: &P,
+        options: AppendOptions,
+    ) -> Result<AppendReceipt, StoreError> {
+        let _in_flight = self.core.enter_append();
+        let events = [(kind, encode_payload(payload)?)];
+        let mut first = FirstReceipt(None);
+        let end = self
+            .core
+            .append_system(coord, &events, &options, &mut first)?;
+        let receipt = first.0.ok_or(StoreError::BatchSize { len: 0, max: 1 })?;
+        self.core.after_append(end)?;
+        Ok(receipt)
+    }
+
     /// The event with this id, decoded into `P`.
     ///
     /// # Errors

@@ -9,7 +9,7 @@ use super::error::StoreError;
 use super::facade::Store;
 use super::lock::{read_lock, write_lock};
 use crate::coordinate::Coordinate;
-use crate::event::{Hash, StoredEvent, encode_payload};
+use crate::event::{Hash, StoredEvent};
 use crate::guard::{AppendOptions, ExpectedVersion};
 use crate::machine::{
     CATALOG_KIND, CatalogEntry, MachineProjection, MachineStore, StateMachine, catalog_coordinate,
@@ -93,12 +93,7 @@ impl MachineStore for Store {
                 expected_version: ExpectedVersion::Exact(recorded.len() as u64),
                 ..AppendOptions::default()
             };
-            let end = self.core.append_system(
-                &coordinate,
-                &[(CATALOG_KIND, encode_payload(&entry)?)],
-                &options,
-            )?;
-            self.core.after_append(end)?;
+            self.append_system_record(&coordinate, CATALOG_KIND, &entry, options)?;
         }
         catalogued.insert(machine);
         Ok(())

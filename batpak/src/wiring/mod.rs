@@ -30,7 +30,7 @@ mod table;
 mod timers;
 
 pub use error::WiringError;
-pub use parked::{Handled, PARKED_KIND, ParkReason, Parked, WIRING_CATEGORY, WIRING_SCOPE, parked};
+pub use parked::{Handled, PARKED_KIND, ParkReason, Parked, WIRING_SCOPE, parked};
 pub use reactor::{Reaction, Reactor};
 pub use runner::{Reacted, ReactorRunner, RunnerReport, RunnerThread};
 pub use table::{DueTimer, TIMER_TABLE_KIND, TimerRow, TimerTable, pending_timers};

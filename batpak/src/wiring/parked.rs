@@ -27,14 +27,11 @@ use crate::store::{Store, StoreError};
 /// The scope of the streams the wiring runtime writes its notes to.
 pub const WIRING_SCOPE: &str = "batpak.wiring";
 
-/// The category of parked records. Above any category a machine would
-/// pick by hand; a derived machine category (a hash of its name) meets it
-/// with odds of 1 in 65535, and even then only the kind is shared: parked
-/// records live in their own scope.
-pub const WIRING_CATEGORY: u16 = 0xFFF0;
-
-/// The kind of a parked record.
-pub const PARKED_KIND: EventKind = EventKind::new(WIRING_CATEGORY, 1);
+/// The kind of a parked record: a system record (category
+/// [`EventKind::SYSTEM_CATEGORY`], which no user event can take), so a
+/// machine's kinds never meet it and regions without a kind filter leave it
+/// out.
+pub const PARKED_KIND: EventKind = EventKind::new(EventKind::SYSTEM_CATEGORY, 2);
 
 /// One step that was not taken, and why: the payload of a parked record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,7 +207,7 @@ pub(crate) fn park(store: &Store, record: &Parked) -> Result<AppendReceipt, Wiri
         .caused_by(record.cause)
         .idempotency_key(park_key(&record.name, record.cause, record.attempt));
     let stream = parked_stream(&record.name)?;
-    Ok(store.append_with(&stream, PARKED_KIND, record, options)?)
+    Ok(store.append_system_record(&stream, PARKED_KIND, record, options)?)
 }
 
 /// The steps of reactor or timer `name` that are parked now: for each
@@ -231,7 +228,8 @@ pub(crate) fn park(store: &Store, record: &Parked) -> Result<AppendReceipt, Wiri
 /// [`WiringError::Name`] for a name no stream can carry; the store's read
 /// errors.
 pub fn parked(store: &Store, name: &str) -> Result<Vec<Parked>, WiringError> {
-    let records = store.query::<Parked>(&Region::coordinate(&parked_stream(name)?))?;
+    let region = Region::coordinate(&parked_stream(name)?).kind(PARKED_KIND);
+    let records = store.query::<Parked>(&region)?;
     let mut latest: BTreeMap<EventId, (u64, Parked)> = BTreeMap::new();
     for event in records {
         let first = event.position();

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::error::WiringError;
-use super::parked::{WIRING_CATEGORY, WIRING_SCOPE, parked};
+use super::parked::{WIRING_SCOPE, parked};
 use crate::coordinate::Coordinate;
 use crate::event::{EventHeader, EventId, EventKind};
 use crate::guard::AppendOptions;
@@ -27,7 +27,7 @@ use crate::region::Region;
 use crate::store::{Store, StoreError};
 
 /// The kind of a recorded timer table.
-pub const TIMER_TABLE_KIND: EventKind = EventKind::new(WIRING_CATEGORY, 2);
+pub const TIMER_TABLE_KIND: EventKind = EventKind::new(EventKind::SYSTEM_CATEGORY, 3);
 
 /// One machine's timers, as recorded by its scheduler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +109,7 @@ pub(crate) fn record<M: StateMachine>(store: &Store) -> Result<(), WiringError> 
     let bytes = crate::event::encode_payload(&table).map_err(StoreError::from)?;
     let key = format!("timers/{}/{}", M::NAME, blake3::hash(&bytes).to_hex());
     let options = AppendOptions::new().idempotency_key(key);
-    match store.append_with(&table_stream(M::NAME)?, TIMER_TABLE_KIND, &table, options) {
+    match store.append_system_record(&table_stream(M::NAME)?, TIMER_TABLE_KIND, &table, options) {
         Ok(_) | Err(StoreError::ReadOnly) => Ok(()),
         Err(error) => Err(error.into()),
     }

@@ -44,13 +44,6 @@ enum Kinds {
     System,
 }
 
-/// Drops receipts: a system record's caller needs none.
-struct FirstReceiptSink;
-
-impl Extend<AppendReceipt> for FirstReceiptSink {
-    fn extend<I: IntoIterator<Item = AppendReceipt>>(&mut self, _receipts: I) {}
-}
-
 /// Where an admitted call goes: the stream's place and what its events get.
 struct Admitted {
     /// The stream's id in the index, when it exists.
@@ -93,13 +86,13 @@ impl Core {
     /// Appends one record the system writes itself (a kind of the system
     /// category, such as the machine catalog): the same path and rules as
     /// [`Core::append`], except that it takes system kinds (and only those).
-    pub(crate) fn append_system(
+    pub(crate) fn append_system<R: Extend<AppendReceipt>>(
         &self,
         coord: &Coordinate,
         events: &[(EventKind, Vec<u8>)],
         options: &AppendOptions,
+        out: &mut R,
     ) -> Result<u64, StoreError> {
-        let mut none = FirstReceiptSink;
         self.append_kinds(
             coord,
             events,
@@ -107,7 +100,7 @@ impl Core {
             &Admission::Direct,
             AppendMode::Wait,
             Kinds::System,
-            &mut none,
+            out,
         )
     }
 
