@@ -454,8 +454,8 @@ mod blob_bytes {
 const BLOB_OVERHEAD: usize = 64;
 
 /// The segment file of a store whose last frame holds the largest payload
-/// `max_payload` allows, after 10 ordinary events (dropped without `close`,
-/// so open scans it, as after a crash). The blob is little-endian `u32`
+/// `max_payload` allows, after 10 ordinary events (released as a killed
+/// process would: no checkpoint, so open scans it). The blob is little-endian `u32`
 /// counters: a column of integers, whose 4-byte windows look like
 /// plausible frame lengths at most offsets.
 fn max_frame_segment(max_payload: usize) -> Vec<u8> {
@@ -470,7 +470,7 @@ fn max_frame_segment(max_payload: usize) -> Vec<u8> {
     let c = Coordinate::new("blob:1", SCOPE).unwrap();
     store.append(&c, KIND, &Blob { data }).unwrap();
     store.sync().unwrap();
-    drop(store);
+    store.exit_without_checkpoint();
     std::fs::read(dir.path().join("0000000001.seg")).unwrap()
 }
 

@@ -187,9 +187,31 @@ impl Core {
         extent::write(&*self.fs, &self.config.dir, index.len())
     }
 
-    /// Best effort on drop: hand buffered frames to the OS so a clean
-    /// process exit keeps them. A failed flush poisons the engine, and
-    /// reopen recovers; there is no one to tell.
+    /// Closes on drop, where an error has no one to go to: a healthy store
+    /// closes as [`Core::close`] does (sync, checkpoint, extent record); a
+    /// poisoned one, or one dropped during a panic (its index may be half
+    /// updated, and a checkpoint of it would be trusted by the next open),
+    /// only hands buffered frames to the OS, and the next open rescans.
+    pub(crate) fn close_on_drop(&self) {
+        if !self.writable || self.poisoned.load(Ordering::SeqCst) {
+            return;
+        }
+        if std::thread::panicking() {
+            self.flush_on_drop();
+            return;
+        }
+        if self.close().is_err() {
+            // A failed sync poisoned the store and nothing was written; a
+            // failed checkpoint or extent write left the previous files,
+            // which the next open checks against the log. Hand over what
+            // is still buffered either way.
+            self.flush_on_drop();
+        }
+    }
+
+    /// Hands buffered frames to the OS so that the process exit keeps them,
+    /// without syncing or checkpointing. A failed flush poisons the engine,
+    /// and reopen recovers; there is no one to tell.
     pub(crate) fn flush_on_drop(&self) {
         if self.writable && !self.poisoned.load(Ordering::SeqCst) {
             let _ = self.engine.flush();
