@@ -48,6 +48,17 @@ pub struct StoreStats {
     /// Events the extent record of the last clean close promised but the log
     /// no longer holds; nonzero only when repair mode accepted such a log.
     pub lost_events: u64,
+    /// Full segments whose index open loaded from their sealed index file
+    /// instead of scanning them (an open without a usable checkpoint).
+    pub sealed_indexes_loaded: u64,
+    /// Sealed index files open wrote for full segments it scanned (one was
+    /// missing, unreadable, damaged, or did not continue the index before
+    /// it; or an earlier one had not loaded).
+    pub sealed_indexes_written: u64,
+    /// Events open read from the log to build the index: zero after a
+    /// checkpoint, the unsealed tail after a crash, everything when no
+    /// sealed index could be used.
+    pub events_rescanned: u64,
 }
 
 /// What [`Store::verify`](crate::Store::verify) found.

@@ -13,7 +13,9 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use super::extent;
 use super::index::Index;
-use super::{Core, DurableHook, WriteScratch};
+use super::index::sealed::SealedPlace;
+use super::seal::OpenSealer;
+use super::{Core, DurableHook, OpenCounts, WriteScratch};
 use crate::store::config::StoreConfig;
 use crate::store::engine::choose::open_engine;
 use crate::store::engine::place_of;
@@ -63,9 +65,13 @@ fn recover(
     on_durable: Arc<dyn DurableHook>,
 ) -> Result<Arc<Core>, StoreError> {
     let lock_file = lock_dir(&config, writable)?;
-    let mut index = Index::default();
+    let index = std::cell::RefCell::new(Index::default());
     let mut from_checkpoint = None;
     let mut damage = None;
+    // Only segment engines have full segments to seal.
+    let seals = writable && config.backend == crate::store::backend::Backend::Segment;
+    let mut sealer = OpenSealer::new(&*fs, &config.dir, seals);
+    let sealer_cell = std::cell::RefCell::new(&mut sealer);
     let opened = open_engine(
         Arc::clone(&fs),
         &config,
@@ -74,14 +80,29 @@ fn recover(
             from_checkpoint = Index::decode_checkpoint(bytes, extent, next_loc);
             from_checkpoint.is_some()
         },
-        &mut |loc, body| match index.apply_frame(loc, body) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(d) => {
-                damage = Some(d);
-                ControlFlow::Break(())
+        &mut |segment, len, bytes, next_loc| {
+            let place = SealedPlace {
+                segment,
+                len,
+                next_loc,
+            };
+            let events = index.borrow_mut().load_sealed(bytes, place)?;
+            sealer_cell.borrow_mut().loaded_through = segment;
+            Some(events)
+        },
+        &mut |loc, body| {
+            let mut index = index.borrow_mut();
+            sealer_cell.borrow_mut().before_frame(&index, loc);
+            match index.apply_frame(loc, body) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(d) => {
+                    damage = Some(d);
+                    ControlFlow::Break(())
+                }
             }
         },
     )?;
+    let mut index = index.into_inner();
     let ControlFlow::Continue((engine, report)) = opened else {
         // The engine stops only when the visitor breaks, after it kept why.
         let at = damage.map(|d| {
@@ -99,7 +120,15 @@ fn recover(
     };
     if let Some(loaded) = from_checkpoint {
         index = loaded;
+    } else {
+        let segments = u32::try_from(engine.extent().len()).unwrap_or(u32::MAX);
+        sealer.finish(&index, segments);
     }
+    let counts = OpenCounts {
+        sealed_loaded: report.sealed_loaded,
+        sealed_written: sealer.written,
+        events_rescanned: sealer.scanned,
+    };
     let events = index.len();
     let lost_events = check_extent(&*fs, &config, writable, events)?;
     let core = Arc::new(Core {
@@ -122,10 +151,11 @@ fn recover(
         from_checkpoint: report.from_checkpoint,
         checkpoint_discarded: AtomicBool::new(false),
         lost_events,
+        counts,
         on_durable,
         _lock: lock_file,
     });
-    if report.from_checkpoint && core.config.verify_on_open {
+    if (report.from_checkpoint || report.sealed_loaded > 0) && core.config.verify_on_open {
         discard_a_checkpoint_that_disagrees(&core)?;
     }
     Ok(core)
@@ -158,13 +188,18 @@ fn check_extent(
     Ok(recorded - events)
 }
 
-/// `verify_on_open` after a checkpoint was loaded: damage in the log is an
-/// error; an index that merely disagrees with an intact log (a damaged or
-/// altered checkpoint) is replaced by the index rebuilt from the log, and
-/// the open says so in `StoreStats::checkpoint_discarded`.
+/// `verify_on_open` after a checkpoint or sealed indexes were loaded: damage
+/// in the log is an error; an index that merely disagrees with an intact log
+/// (a damaged or altered checkpoint or sealed index) is replaced by the index
+/// rebuilt from the log, the sealed indexes are removed (the next open
+/// without a checkpoint scans and writes them anew), and the open says so in
+/// `StoreStats::checkpoint_discarded`.
 fn discard_a_checkpoint_that_disagrees(core: &Core) -> Result<(), StoreError> {
     let verified = core.verify_against_log()?;
     if verified.only_the_index_is_wrong() {
+        if core.writable {
+            core.engine.remove_sealed_indexes()?;
+        }
         *write_lock(&core.index) = verified.rebuilt;
         core.index_disagreed.store(false, Ordering::SeqCst);
         core.checkpoint_discarded.store(true, Ordering::SeqCst);

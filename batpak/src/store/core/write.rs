@@ -88,6 +88,9 @@ impl Core {
         };
         encode(scratch, coord, events, options, admission, &admitted)?;
         self.hand_to_engine(scratch, admitted.first_position, mode)?;
+        if let Some(first) = scratch.locs.first() {
+            self.seal_segments_before(first.segment);
+        }
         self.record(scratch, coord, options, fingerprint, &admitted);
         out.extend(scratch.receipts.iter().copied());
         let end = admitted.first_position + events.len() as u64;

@@ -30,13 +30,16 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use self::format::{
     FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, SegmentHeader, max_body_len, parse_segment_file_name,
-    segment_file_name,
+    sealed_index_file_name, segment_file_name,
 };
 use self::handles::Handles;
 use self::reader::{checked_body, frame_len, read_at};
 use self::recovery::{FoundFrame, SegmentScan, scan_segment};
 use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
-use super::{BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
+use super::{
+    BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport,
+    SealedVisitor,
+};
 use crate::store::config::{MIN_OPEN_SEGMENTS, StoreConfig};
 use crate::store::error::{Place, StoreError};
 use crate::store::fs::{FileSystem, FsFile, replace_atomically};
@@ -72,11 +75,15 @@ impl SegmentEngine {
     ///
     /// When a checkpoint file exists, `try_checkpoint` gets its bytes and the
     /// current segment lengths; if it accepts them, no segment is scanned.
+    /// Otherwise each full segment (every one but the last) is offered to
+    /// `try_sealed` with its sealed index, in order, until one is refused or
+    /// has none; the scan starts there.
     pub(crate) fn open(
         fs: Arc<dyn FileSystem>,
         config: &StoreConfig,
         writable: bool,
         try_checkpoint: &mut CheckpointVisitor<'_>,
+        try_sealed: &mut SealedVisitor<'_>,
         visit: &mut FrameVisitor<'_>,
     ) -> Result<ControlFlow<(), (Self, OpenReport)>, StoreError> {
         let dir = config.dir.clone();
@@ -94,7 +101,14 @@ impl SegmentEngine {
         let mut lens = Vec::with_capacity(numbers.len());
         let mut next_first: u64 = 0;
         let mut last_frames = 0u64;
-        for (i, &n) in numbers.iter().enumerate() {
+        let sealed = load_sealed_prefix(&*fs, &dir, &numbers, try_sealed)?;
+        for &(len, events) in &sealed {
+            lens.push(len);
+            next_first += events;
+            last_frames = u64::from(len > SEGMENT_HEADER_LEN as u64);
+        }
+        report.sealed_loaded = sealed.len() as u64;
+        for (i, &n) in numbers.iter().enumerate().skip(sealed.len()) {
             let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if n != expected {
                 return Err(StoreError::corrupt(
@@ -399,6 +413,49 @@ fn visit_frames(
     Ok(ControlFlow::Continue(()))
 }
 
+/// Offers the sealed index of each full segment, in order from the first,
+/// to `try_sealed`; stops at the first segment without one, with one that
+/// does not read, or with one refused. Returns the length and event count of
+/// each segment indexed so (none of them is read).
+fn load_sealed_prefix(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    numbers: &[u32],
+    try_sealed: &mut SealedVisitor<'_>,
+) -> Result<Vec<(u64, u64)>, StoreError> {
+    let mut loaded = Vec::new();
+    // The last segment is the active one: it is always scanned.
+    let full = numbers.len().saturating_sub(1);
+    for (i, &n) in numbers.iter().enumerate().take(full) {
+        if u32::try_from(i + 1).ok() != Some(n) {
+            break;
+        }
+        let Ok(bytes) = fs.read(&dir.join(sealed_index_file_name(n))) else {
+            break;
+        };
+        let path = dir.join(segment_file_name(n));
+        let len = fs
+            .len(&path)
+            .map_err(|e| StoreError::io("stat", &path, e))?;
+        match try_sealed(n, len, &bytes, next_loc) {
+            Some(events) => loaded.push((len, events)),
+            None => break,
+        }
+    }
+    Ok(loaded)
+}
+
+/// Durably writes segment `segment`'s sealed index (temp file, fsync,
+/// rename, directory fsync).
+pub(crate) fn write_sealed_index_in(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    segment: u32,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    replace_atomically(fs, &dir.join(sealed_index_file_name(segment)), bytes)
+}
+
 /// Frames of a segment lie back to back after its header.
 pub(crate) fn next_loc(previous: Option<Loc>, segment: u32, _position: u64, len: u32) -> Loc {
     let offset = match previous {
@@ -618,6 +675,23 @@ impl LogEngine for SegmentEngine {
 
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
         replace_atomically(&*self.fs, &self.dir.join(CHECKPOINT_FILE), bytes)
+    }
+
+    fn write_sealed_index(&self, segment: u32, bytes: &[u8]) -> Result<(), StoreError> {
+        write_sealed_index_in(&*self.fs, &self.dir, segment, bytes)
+    }
+
+    fn remove_sealed_indexes(&self) -> Result<(), StoreError> {
+        let segments = read_lock(&self.lens).len();
+        for n in 1..=u32::try_from(segments).unwrap_or(u32::MAX) {
+            let path = self.dir.join(sealed_index_file_name(n));
+            match self.fs.remove(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("remove", &path, e)),
+            }
+        }
+        sync_dir(&*self.fs, &self.dir)
     }
 
     fn size(&self) -> (u64, u64) {
