@@ -129,7 +129,10 @@ fn peer_record(ev: &Ev, position: u64) -> Vec<u8> {
         prev_hash: [7; 32],
         payload: ev.payload.clone(),
     };
-    rmp_serde::to_vec_named(&record).unwrap()
+    // Compact: struct as array, as a user storing records in a key-value
+    // store would pick (batpak keeps field names in payloads, for schema
+    // evolution, and pays for them in bytes per event).
+    rmp_serde::to_vec(&record).unwrap()
 }
 
 fn peer_key(ev: &Ev) -> Vec<u8> {

@@ -64,7 +64,7 @@ fn direct_header_encodes_to_pinned_bytes() {
         "92 a7 6f 72 64 65 72 3a 31 a4 73 68 6f 70", // coordinate: ["order:1", "shop"]
         PREV_BIN,                     // prev_hash: bin 32
         "c0",                         // idempotency_key: nil
-        "a6 44 69 72 65 63 74",       // admission: "Direct"
+        "00",                         // admission: 0 (direct)
     ]);
     let bytes = encode_header(&fixed_header()).unwrap();
     assert_eq!(hex(&bytes), expected);
@@ -88,8 +88,8 @@ fn gated_header_with_causation_and_key_encodes_to_pinned_bytes() {
         "ce 00 07 00 01",
         "92 a7 6f 72 64 65 72 3a 31 a4 73 68 6f 70",
         PREV_BIN,
-        "a1 6b",                            // idempotency_key: "k"
-        "81 a5 47 61 74 65 64 91 91 a1 67", // admission: {"Gated": [["g"]]}
+        "a1 6b",          // idempotency_key: "k"
+        "92 01 91 a1 67", // admission: [1, ["g"]] (gated)
     ]);
     let bytes = encode_header(&header).unwrap();
     assert_eq!(hex(&bytes), expected);
@@ -101,13 +101,55 @@ fn bypassed_header_records_who_and_why_in_pinned_bytes() {
     let mut header = fixed_header();
     header.admission = common::bypassed_record("ops", "r");
     let bytes = encode_header(&header).unwrap();
-    let tail = "81 a8 42 79 70 61 73 73 65 64 92 a3 6f 70 73 a1 72"; // {"Bypassed": ["ops", "r"]}
+    let tail = "93 02 a3 6f 70 73 a1 72"; // [2, "ops", "r"] (bypassed)
     assert!(
         hex(&bytes).ends_with(&format!("c0 {tail}")),
         "{}",
         hex(&bytes)
     );
     assert_eq!(decode_header(&bytes).unwrap(), header);
+}
+
+#[test]
+fn a_correlation_equal_to_the_id_is_stored_as_one_nil_byte() {
+    let mut header = fixed_header();
+    header.correlation = header.id;
+    let bytes = encode_header(&header).unwrap();
+    let expected_start = format!("9b {ID_BIN} c0 c0 cf");
+    assert!(hex(&bytes).starts_with(&expected_start), "{}", hex(&bytes));
+    assert_eq!(decode_header(&bytes).unwrap(), header);
+}
+
+#[test]
+fn a_correlation_stored_explicitly_equal_to_the_id_is_refused() {
+    // One header, one encoding: the default correlation is only ever nil.
+    let explicit = hex(&encode_header(&fixed_header()).unwrap())
+        .replace(CORRELATION_BIN, ID_BIN)
+        .split(' ')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect::<Vec<u8>>();
+    let err = decode_header(&explicit).unwrap_err().to_string();
+    assert!(err.contains("correlation equal to the id"), "{err}");
+}
+
+#[test]
+fn admissions_in_any_other_stored_form_are_refused() {
+    let stored = hex(&encode_header(&fixed_header()).unwrap());
+    let base = stored.strip_suffix("00").unwrap().to_owned();
+    for (admission, why) in [
+        ("03", "admission tag 3"),
+        ("a6 44 69 72 65 63 74", "admission"), // the variant's name
+        ("92 02 a1 61", "missing a field"),    // a bypass without its reason
+        ("92 07 90", "admission tag 7"),
+        ("93 01 90 90", "extra fields"),
+    ] {
+        let bytes: Vec<u8> = format!("{base}{admission}")
+            .split(' ')
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect();
+        let err = decode_header(&bytes).unwrap_err().to_string();
+        assert!(err.contains(why), "{admission}: {err}");
+    }
 }
 
 #[test]
@@ -288,8 +330,8 @@ fn chain_over_fixed_inputs_gives_pinned_digest() {
 /// Pinned from this implementation, whose blake3 is checked against the
 /// published vector in `hash_is_blake3` and whose chain is checked to be
 /// blake3 of the concatenation in `chain_is_blake3_of_prev_then_header_then_payload`.
-const GOLDEN_FIRST: &str = "672c68c9ab554c685f9d49263e3748214ce5ee320454d8c09bc046c9f2caf25f";
-const GOLDEN_SECOND: &str = "0ae229a757d8e56b7ee02582d17098515af1e0e2542d0f2f95f980bbc913f394";
+const GOLDEN_FIRST: &str = "2436b2cbf89009b730bcbfcd227ccfdcf3ebc4fee882acf8294112d020800759";
+const GOLDEN_SECOND: &str = "00e4a20743676ffe32106a7efc199d455cdbc1fe36819e4c5cd880d9f359ddd5";
 
 #[test]
 fn genesis_is_all_zeros() {

@@ -299,10 +299,10 @@ fn a_header_in_a_form_the_store_never_writes_is_refused_at_open() {
     let mut bytes = std::fs::read(&path).unwrap();
     let (at, len) = frames(&bytes)[0];
     // Body: header length, batch rest, then the header (FORMAT.md): array
-    // marker, id and correlation (bin 16 each), causation nil, timestamp
-    // (u64), then the sequence, here the fixint 1.
+    // marker, id (bin 16), correlation nil (the id), causation nil,
+    // timestamp (u64), then the sequence, here the fixint 1.
     let header_at = at + FRAME_PREFIX_LEN + 8;
-    let sequence_at = header_at + 1 + 18 + 18 + 1 + 9;
+    let sequence_at = header_at + 1 + 18 + 1 + 1 + 9;
     assert_eq!(bytes[sequence_at], 1);
     bytes.splice(sequence_at..sequence_at + 1, [0xd0, 1]);
     let grow = |bytes: &mut [u8], at: usize| {

@@ -4,6 +4,8 @@
 //! twin [`HeaderRef`] must never encode to different bytes than the owned
 //! header, since the hash chain covers exactly those bytes.
 
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::ser::{SerializeStruct, SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
 use super::hash::Hash;
@@ -22,7 +24,7 @@ use crate::coordinate::Coordinate;
 /// audited bypass make. `Deserialize` exists because stored headers are read
 /// back (by this store, another store behind the same seam, or a tool): a
 /// decoded admission describes a record and cannot be committed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Admission {
     /// Appended through the store's plain API (`Store::append` and kin): no
@@ -75,11 +77,89 @@ impl Admission {
     }
 }
 
+/// The stored form of an [`Admission`] (FORMAT.md): `0` for a direct append
+/// (one byte, the common case), `[1, gates]` for a gated commit, and
+/// `[2, by, reason]` for a bypass. A tag, not the variant's name, because
+/// every event pays for it.
+impl Serialize for Admission {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Direct => serializer.serialize_u8(ADMISSION_DIRECT),
+            Self::Gated { gates } => {
+                let mut tuple = serializer.serialize_tuple(2)?;
+                tuple.serialize_element(&ADMISSION_GATED)?;
+                tuple.serialize_element(gates)?;
+                tuple.end()
+            }
+            Self::Bypassed { by, reason } => {
+                let mut tuple = serializer.serialize_tuple(3)?;
+                tuple.serialize_element(&ADMISSION_BYPASSED)?;
+                tuple.serialize_element(by)?;
+                tuple.serialize_element(reason)?;
+                tuple.end()
+            }
+        }
+    }
+}
+
+const ADMISSION_DIRECT: u8 = 0;
+const ADMISSION_GATED: u8 = 1;
+const ADMISSION_BYPASSED: u8 = 2;
+
+impl<'de> Deserialize<'de> for Admission {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AdmissionVisitor)
+    }
+}
+
+/// Reads the stored form [`Admission`]'s `Serialize` writes, and nothing else.
+struct AdmissionVisitor;
+
+impl<'de> Visitor<'de> for AdmissionVisitor {
+    type Value = Admission;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an admission: 0, [1, gates] or [2, by, reason]")
+    }
+
+    fn visit_u64<E: de::Error>(self, tag: u64) -> Result<Admission, E> {
+        if tag == u64::from(ADMISSION_DIRECT) {
+            Ok(Admission::Direct)
+        } else {
+            Err(E::custom(format!("admission tag {tag} is not 0 (direct)")))
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Admission, A::Error> {
+        let missing = || de::Error::custom("admission is missing a field");
+        let tag: u8 = seq.next_element()?.ok_or_else(missing)?;
+        let admission = match tag {
+            ADMISSION_GATED => Admission::Gated {
+                gates: seq.next_element()?.ok_or_else(missing)?,
+            },
+            ADMISSION_BYPASSED => Admission::Bypassed {
+                by: seq.next_element()?.ok_or_else(missing)?,
+                reason: seq.next_element()?.ok_or_else(missing)?,
+            },
+            other => {
+                return Err(de::Error::custom(format!(
+                    "admission tag {other} is not 1 (gated) or 2 (bypassed)"
+                )));
+            }
+        };
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom("admission has extra fields"));
+        }
+        Ok(admission)
+    }
+}
+
 /// Everything the store knows about an event besides its payload.
 ///
 /// Encoded as a msgpack array in field order (see `FORMAT.md`); ids and
-/// hashes are msgpack `bin`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// hashes are msgpack `bin`; a correlation equal to the id (the default) is
+/// stored as nil.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EventHeader {
     /// Unique, time-ordered id.
@@ -130,10 +210,74 @@ impl EventHeader {
     }
 }
 
-/// An [`EventHeader`] made of borrowed parts, for the append path: it
-/// encodes to exactly the same bytes (same fields, same order; serde encodes
-/// `&T` as `T`) without cloning the coordinate, key or admission per event.
-#[derive(Debug, Serialize)]
+impl Serialize for EventHeader {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        HeaderRef {
+            id: self.id,
+            correlation: self.correlation,
+            causation: self.causation,
+            timestamp_us: self.timestamp_us,
+            sequence: self.sequence,
+            position: self.position,
+            kind: self.kind,
+            coordinate: &self.coordinate,
+            prev_hash: self.prev_hash,
+            idempotency_key: self.idempotency_key.as_deref(),
+            admission: &self.admission,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventHeader {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredHeader::deserialize(deserializer)?;
+        let correlation = match stored.correlation {
+            None => stored.id,
+            // One header, one encoding: the default is only ever nil.
+            Some(c) if c == stored.id => {
+                return Err(de::Error::custom(
+                    "correlation equal to the id must be stored as nil",
+                ));
+            }
+            Some(c) => c,
+        };
+        Ok(Self {
+            id: stored.id,
+            correlation,
+            causation: stored.causation,
+            timestamp_us: stored.timestamp_us,
+            sequence: stored.sequence,
+            position: stored.position,
+            kind: stored.kind,
+            coordinate: stored.coordinate,
+            prev_hash: stored.prev_hash,
+            idempotency_key: stored.idempotency_key,
+            admission: stored.admission,
+        })
+    }
+}
+
+/// A header exactly as stored: the correlation is nil when it equals the id.
+#[derive(Deserialize)]
+struct StoredHeader {
+    id: EventId,
+    correlation: Option<EventId>,
+    causation: Option<EventId>,
+    timestamp_us: u64,
+    sequence: u64,
+    position: u64,
+    kind: EventKind,
+    coordinate: Coordinate,
+    prev_hash: Hash,
+    idempotency_key: Option<String>,
+    admission: Admission,
+}
+
+/// An [`EventHeader`] made of borrowed parts, for the append path and the
+/// owned header's own encoding, so both always write the same bytes, without
+/// cloning the coordinate, key or admission per event.
+#[derive(Debug)]
 pub(crate) struct HeaderRef<'a> {
     pub(crate) id: EventId,
     pub(crate) correlation: EventId,
@@ -146,4 +290,23 @@ pub(crate) struct HeaderRef<'a> {
     pub(crate) prev_hash: Hash,
     pub(crate) idempotency_key: Option<&'a str>,
     pub(crate) admission: &'a Admission,
+}
+
+impl Serialize for HeaderRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut fields = serializer.serialize_struct("EventHeader", 11)?;
+        fields.serialize_field("id", &self.id)?;
+        let correlation = (self.correlation != self.id).then_some(self.correlation);
+        fields.serialize_field("correlation", &correlation)?;
+        fields.serialize_field("causation", &self.causation)?;
+        fields.serialize_field("timestamp_us", &self.timestamp_us)?;
+        fields.serialize_field("sequence", &self.sequence)?;
+        fields.serialize_field("position", &self.position)?;
+        fields.serialize_field("kind", &self.kind)?;
+        fields.serialize_field("coordinate", self.coordinate)?;
+        fields.serialize_field("prev_hash", &self.prev_hash)?;
+        fields.serialize_field("idempotency_key", &self.idempotency_key)?;
+        fields.serialize_field("admission", self.admission)?;
+        fields.end()
+    }
 }

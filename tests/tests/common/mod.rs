@@ -76,21 +76,32 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// An admission as a header stores it: the same serde shape as
-/// `batpak::Admission`. Outside batpak a gated or bypassed admission can
-/// only be read from a record (only the pipeline writes one), so tests that
-/// need one in a hand-made header read it back from this.
-#[derive(Debug, Clone, Serialize)]
+/// An admission as a header stores it (FORMAT.md: `0`, `[1, gates]`,
+/// `[2, by, reason]`). Outside batpak a gated or bypassed admission can only
+/// be read from a record (only the pipeline writes one), so tests that need
+/// one in a hand-made header read it back from this.
+#[derive(Debug, Clone)]
 pub enum AdmissionRecord {
     Direct,
     Gated { gates: Vec<String> },
     Bypassed { by: String, reason: String },
 }
 
+impl AdmissionRecord {
+    /// The stored bytes, written from FORMAT.md rather than by batpak.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Direct => rmp_serde::to_vec(&0u8),
+            Self::Gated { gates } => rmp_serde::to_vec(&(1u8, gates)),
+            Self::Bypassed { by, reason } => rmp_serde::to_vec(&(2u8, by, reason)),
+        }
+        .unwrap()
+    }
+}
+
 /// `record` decoded as a store decodes a header's admission.
 pub fn read_admission(record: &AdmissionRecord) -> batpak::Admission {
-    let bytes = rmp_serde::to_vec(record).unwrap();
-    rmp_serde::from_slice(&bytes).unwrap()
+    rmp_serde::from_slice(&record.to_bytes()).unwrap()
 }
 
 /// A record of `gates` having admitted an event.

@@ -90,12 +90,8 @@ pub(crate) struct HeaderPeek<'a> {
 pub(crate) fn peek_header(header: &[u8]) -> Option<HeaderPeek<'_>> {
     let id = header_event_id(header)?;
     let mut r = Peek(header.get(HEADER_ID_PREFIX.len() + 16..)?);
-    r.id()?; // correlation
-    if r.0.first() == Some(&0xc0) {
-        r.0 = r.0.get(1..)?; // no causation
-    } else {
-        r.id()?;
-    }
+    r.optional_id()?; // correlation (nil: the id itself)
+    r.optional_id()?; // causation
     r.uint()?; // timestamp
     let sequence = r.uint()?;
     let position = r.uint()?;
@@ -142,6 +138,16 @@ impl<'a> Peek<'a> {
         self.byte(16)?;
         let bytes: [u8; 16] = self.take(16)?.try_into().ok()?;
         Some(u128::from_be_bytes(bytes))
+    }
+
+    /// A bin 16 id, or nil.
+    fn optional_id(&mut self) -> Option<()> {
+        if self.0.first() == Some(&0xc0) {
+            self.0 = self.0.get(1..)?;
+        } else {
+            self.id()?;
+        }
+        Some(())
     }
 
     /// An unsigned integer in any of msgpack's widths.
@@ -204,9 +210,15 @@ mod tests {
             let len = lengths[i % lengths.len()];
             let entity = "e".repeat(len);
             let scope = "s".repeat(lengths[(i + 3) % lengths.len()]);
+            let id = EventId::from_u128(u128::from(n) << 64 | 7);
             let header = EventHeader {
-                id: EventId::from_u128(u128::from(n) << 64 | 7),
-                correlation: EventId::from_u128(3),
+                id,
+                // Stored as nil when it is the id itself.
+                correlation: if i % 3 == 0 {
+                    id
+                } else {
+                    EventId::from_u128(3)
+                },
                 causation: (i % 2 == 0).then(|| EventId::from_u128(9)),
                 timestamp_us: n,
                 sequence: n,
@@ -232,7 +244,7 @@ mod tests {
                 "case {i}"
             );
             // Any cut inside the peeked fields is refused, never misread.
-            let peeked = bytes.len() - 32 - 3; // prev_hash, key nil, admission
+            let peeked = bytes.len() - 34 - 1 - 1; // prev_hash, key nil, admission
             for cut in 0..peeked.min(bytes.len()) {
                 if let Some(p) = peek_header(&bytes[..cut]) {
                     assert_eq!(Some(p), peek, "cut {cut} of case {i}");

@@ -331,7 +331,7 @@ mod tests {
     const GOLDEN_HEADER: &[u8] = &[
         0x9b,                                   // array of 11 fields
         0xc4, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // id: bin 16
-        0xc4, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // correlation
+        0xc0,                                   // correlation: nil (the id)
         0xc0,                                   // causation: nil
         0xcf, 0, 6, 10, 36, 24, 30, 64, 0,      // timestamp_us: u64
         1,                                      // sequence
@@ -341,6 +341,6 @@ mod tests {
         0xc4, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // prev_hash: bin 32
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         0xc0,                                   // idempotency_key: nil
-        0xa6, b'D', b'i', b'r', b'e', b'c', b't', // admission: Direct
+        0,                                      // admission: 0 (direct)
     ];
 }
