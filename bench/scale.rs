@@ -103,7 +103,15 @@ struct Measured {
 /// The child: opens the store, measures, and leaves it as `mode` says:
 /// `crash` ends without a checkpoint (the next open is after a crash too);
 /// `clean` reads streams and closes (the next open loads the checkpoint).
+/// `build` (by hand, for profiling an open) builds a store of
+/// `BATPAK_SCALE_EVENTS` events in the directory instead.
 fn child(mode: &str, dir: &Path, entities: u64) {
+    if mode == "build" {
+        let events = env_u64("BATPAK_SCALE_EVENTS", 1_000_000);
+        let secs = build(dir, events, entities);
+        println!("built {events} events in {secs:.1} s");
+        return;
+    }
     let start = Instant::now();
     let store = Store::open(config(dir)).unwrap();
     let open_ms = start.elapsed().as_secs_f64() * 1e3;
