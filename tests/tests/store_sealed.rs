@@ -313,17 +313,59 @@ fn a_sealed_index_that_lies_under_a_valid_checksum_is_caught_and_discarded() {
     drop(store);
 
     // With verify_on_open the open rebuilds the index from the log, says
-    // so, and removes the sealed indexes; the next crash-open rebuilds them.
+    // so, and rewrites the lying sealed index from its segment; the next
+    // crash-open loads the true one.
     let store = Store::open(config(dir.path()).verify_on_open(true)).unwrap();
     let stats = store.stats();
     assert!(stats.checkpoint_discarded, "{stats:?}");
     assert_eq!(reads(&store), before);
-    assert!(!path.exists(), "the lying sealed index is gone");
+    assert_ne!(std::fs::read(&path).unwrap(), bytes, "rewritten");
     store.exit_without_checkpoint();
     let store = Store::open(config(dir.path())).unwrap();
     let stats = store.stats();
-    assert_eq!(stats.sealed_indexes_loaded, 0, "{stats:?}");
-    assert!(stats.sealed_indexes_written > 0, "{stats:?}");
+    assert_eq!(
+        stats.sealed_indexes_loaded,
+        u64::from(segments - 1),
+        "{stats:?}"
+    );
+    assert_eq!(reads(&store), before);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn verify_checks_every_sealed_index_against_its_segment_and_rewrites_a_wrong_one() {
+    let (dir, before, _keyed, segments) = crashed_store(80);
+    // A clean store (its index from the log, not from the sealed files)...
+    let store = Store::open(config(dir.path())).unwrap();
+    let report = store.verify().unwrap();
+    assert!(report.is_ok());
+    assert_eq!(report.sealed_indexes_rewritten, 0, "{report:?}");
+    // ...whose sealed indexes on disk are then changed: one lies under a
+    // valid checksum, one is missing.
+    let path = sealed_path(dir.path(), 2);
+    let original = std::fs::read(&path).unwrap();
+    let mut lie = original.clone();
+    // The id of segment 2's first event, changed in one bit.
+    let first = usize::try_from(events_in_segment(dir.path(), 1)).unwrap();
+    let id = before.all[first].header.id.as_u128().to_le_bytes();
+    let at = lie.windows(16).position(|w| w == id).unwrap();
+    lie[at] ^= 1;
+    let body = lie.len() - 4;
+    let crc = crc32fast::hash(&lie[..body]);
+    lie[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &lie).unwrap();
+    std::fs::remove_file(sealed_path(dir.path(), 1)).unwrap();
+    // The live index is right, so the log verifies; the two files are
+    // counted and written anew from the log.
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.sealed_indexes_rewritten, 2, "{report:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+    assert!(sealed_path(dir.path(), 1).is_file());
+    assert_eq!(store.verify().unwrap().sealed_indexes_rewritten, 0);
+    store.exit_without_checkpoint();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(store.stats().sealed_indexes_loaded, u64::from(segments - 1));
     assert_eq!(reads(&store), before);
 }
 

@@ -378,6 +378,9 @@ impl Store {
     /// Re-reads the whole log from disk and checks every frame's length and
     /// CRC, every global position, sequence and hash chain link, and that
     /// each stream's last event hashes to the head hash the index holds.
+    /// On the segment engine it also holds each full segment's sealed index
+    /// file to its segment, writing a missing or wrong one anew
+    /// ([`VerifyReport::sealed_indexes_rewritten`]).
     ///
     /// The head check is what catches a stream's *last* event rewritten in
     /// place with a valid CRC (no later link covers it): the index's head

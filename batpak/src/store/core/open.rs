@@ -191,15 +191,12 @@ fn check_extent(
 /// `verify_on_open` after a checkpoint or sealed indexes were loaded: damage
 /// in the log is an error; an index that merely disagrees with an intact log
 /// (a damaged or altered checkpoint or sealed index) is replaced by the index
-/// rebuilt from the log, the sealed indexes are removed (the next open
-/// without a checkpoint scans and writes them anew), and the open says so in
-/// `StoreStats::checkpoint_discarded`.
+/// rebuilt from the log, and the open says so in
+/// `StoreStats::checkpoint_discarded`. (The verification itself rewrote
+/// every sealed index that disagreed with its segment.)
 fn discard_a_checkpoint_that_disagrees(core: &Core) -> Result<(), StoreError> {
     let verified = core.verify_against_log()?;
     if verified.only_the_index_is_wrong() {
-        if core.writable {
-            core.engine.remove_sealed_indexes()?;
-        }
         *write_lock(&core.index) = verified.rebuilt;
         core.index_disagreed.store(false, Ordering::SeqCst);
         core.checkpoint_discarded.store(true, Ordering::SeqCst);

@@ -15,7 +15,7 @@ use super::index::Index;
 use crate::store::engine::Loc;
 use crate::store::engine::segment::{next_loc, write_sealed_index_in};
 use crate::store::fs::FileSystem;
-use crate::store::lock::read_lock;
+use crate::store::lock::{lock, read_lock};
 use std::sync::atomic::Ordering;
 
 /// The sealed indexes of every segment from the one holding the index's
@@ -96,6 +96,33 @@ impl<'a> OpenSealer<'a> {
 }
 
 impl Core {
+    /// During `verify`'s scan, before the frame of `next_segment` is
+    /// applied to `fresh` (the index rebuilt from the log so far): compares
+    /// the stored sealed index of each segment the scan moved past with the
+    /// one `fresh` gives, and writes the right one over a missing or
+    /// different file (under the writer mutex, so never beside a rotation's
+    /// own write, and only when writable). Returns how many differed.
+    pub(super) fn check_sealed_before(&self, fresh: &Index, next_segment: u32) -> u64 {
+        if !self.engine.seals() {
+            return 0;
+        }
+        let mut differed = 0;
+        for (segment, want) in sealed_before(fresh, next_segment) {
+            let stored = self.engine.read_sealed_index(segment).ok().flatten();
+            if stored.as_deref() == Some(&want[..]) {
+                continue;
+            }
+            differed += 1;
+            if self.writable && !self.poisoned.load(Ordering::SeqCst) {
+                let _writer = lock(&self.writer);
+                // Best effort: a wrong file left behind is refused or
+                // caught again, never trusted more than the log.
+                let _ = self.engine.write_sealed_index(segment, &want);
+            }
+        }
+        differed
+    }
+
     /// On the append path, after the engine placed the call's first event
     /// in `segment` and before the index records the call: seals the
     /// segments the engine rotated past.

@@ -164,10 +164,16 @@ pub(crate) trait LogEngine: Send + Sync {
         Ok(())
     }
 
-    /// Removes every sealed index (after they were found to disagree with
-    /// the log): the next open without a checkpoint scans everything.
-    fn remove_sealed_indexes(&self) -> Result<(), StoreError> {
-        Ok(())
+    /// The stored sealed index of `segment`: `Ok(None)` when there is none.
+    /// Engines without segments have none (the default).
+    fn read_sealed_index(&self, segment: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = segment;
+        Ok(None)
+    }
+
+    /// True when the engine keeps sealed indexes (it has full segments).
+    fn seals(&self) -> bool {
+        false
     }
 
     /// Number of storage units (segments) and bytes on disk.

@@ -681,17 +681,17 @@ impl LogEngine for SegmentEngine {
         write_sealed_index_in(&*self.fs, &self.dir, segment, bytes)
     }
 
-    fn remove_sealed_indexes(&self) -> Result<(), StoreError> {
-        let segments = read_lock(&self.lens).len();
-        for n in 1..=u32::try_from(segments).unwrap_or(u32::MAX) {
-            let path = self.dir.join(sealed_index_file_name(n));
-            match self.fs.remove(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StoreError::io("remove", &path, e)),
-            }
+    fn read_sealed_index(&self, segment: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.dir.join(sealed_index_file_name(segment));
+        match self.fs.read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read", &path, e)),
         }
-        sync_dir(&*self.fs, &self.dir)
+    }
+
+    fn seals(&self) -> bool {
+        true
     }
 
     fn size(&self) -> (u64, u64) {
