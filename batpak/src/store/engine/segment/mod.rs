@@ -21,6 +21,7 @@ pub(crate) mod format;
 mod handles;
 pub(crate) mod reader;
 pub(crate) mod recovery;
+mod sealed;
 pub(crate) mod writer;
 
 use std::ops::ControlFlow;
@@ -35,6 +36,8 @@ use self::format::{
 use self::handles::Handles;
 use self::reader::{checked_body, frame_len, read_at};
 use self::recovery::{FoundFrame, SegmentScan, scan_segment};
+use self::sealed::load_sealed_prefix;
+pub(crate) use self::sealed::write_sealed_index_in;
 use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
 use super::{
     BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport,
@@ -101,7 +104,7 @@ impl SegmentEngine {
         let mut lens = Vec::with_capacity(numbers.len());
         let mut next_first: u64 = 0;
         let mut last_frames = 0u64;
-        let sealed = load_sealed_prefix(&*fs, &dir, &numbers, try_sealed)?;
+        let sealed = load_sealed_prefix(&*fs, &dir, &numbers, next_loc, try_sealed)?;
         for &(len, events) in &sealed {
             lens.push(len);
             next_first += events;
@@ -411,49 +414,6 @@ fn visit_frames(
         *next_first += 1;
     }
     Ok(ControlFlow::Continue(()))
-}
-
-/// Offers the sealed index of each full segment, in order from the first,
-/// to `try_sealed`; stops at the first segment without one, with one that
-/// does not read, or with one refused. Returns the length and event count of
-/// each segment indexed so (none of them is read).
-fn load_sealed_prefix(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    numbers: &[u32],
-    try_sealed: &mut SealedVisitor<'_>,
-) -> Result<Vec<(u64, u64)>, StoreError> {
-    let mut loaded = Vec::new();
-    // The last segment is the active one: it is always scanned.
-    let full = numbers.len().saturating_sub(1);
-    for (i, &n) in numbers.iter().enumerate().take(full) {
-        if u32::try_from(i + 1).ok() != Some(n) {
-            break;
-        }
-        let Ok(bytes) = fs.read(&dir.join(sealed_index_file_name(n))) else {
-            break;
-        };
-        let path = dir.join(segment_file_name(n));
-        let len = fs
-            .len(&path)
-            .map_err(|e| StoreError::io("stat", &path, e))?;
-        match try_sealed(n, len, &bytes, next_loc) {
-            Some(events) => loaded.push((len, events)),
-            None => break,
-        }
-    }
-    Ok(loaded)
-}
-
-/// Durably writes segment `segment`'s sealed index (temp file, fsync,
-/// rename, directory fsync).
-pub(crate) fn write_sealed_index_in(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    segment: u32,
-    bytes: &[u8],
-) -> Result<(), StoreError> {
-    replace_atomically(fs, &dir.join(sealed_index_file_name(segment)), bytes)
 }
 
 /// Frames of a segment lie back to back after its header.
