@@ -101,7 +101,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// runtime `OrderState` (`Copy`, `Eq`, `Hash`, `Display`, serde);
 /// `impl batpak::MachineTypes for Order` (the state, context and data
 /// types) and `impl batpak::StateMachine for Order` (the transition table
-/// `apply`, `kind`, the gates); what its gates may take (hidden impls that
+/// `apply`, `kind`, the gates, `SCHEMA`, `TERMINAL`); what its gates may take (hidden impls that
 /// `#[gate]` checks its parameters against); for each listed gate, a hidden marker impl its
 /// `#[gate]` checks for (see [`macro@gate`]); per source state a trait `Order<State>Transitions`
 /// implemented for `Machine<Order, order::<State>>` with one method per legal
@@ -222,7 +222,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///     pub const KINDS: &'static [::batpak::EventKind] = &[Self::PLACED, Self::DONE];
 /// }
 /// ```
-#[proc_macro_derive(StateMachine, attributes(machine, transition))]
+#[proc_macro_derive(StateMachine, attributes(machine, transition, upcast))]
 pub fn derive_state_machine(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     state_machine::expand(&input)

@@ -64,6 +64,7 @@
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
 //! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump` a store read-only |
+//! | `testkit` | off | `batpak::testkit`: `Loan::scenario().given([..]).when(..).then_events([..])` on a scratch store, and every legal path of the table walked through the gates (`testkit::explore`) |
 //! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
 
 // The layers in reading order, each with its public items. A layer uses
@@ -82,7 +83,8 @@ pub use coordinate::{Coordinate, CoordinateError, CoordinatePart, MAX_COORDINATE
 mod event;
 pub use event::{
     Admission, CodecError, EventHeader, EventId, EventKind, Hash, KindError, MAX_DECODE_DEPTH,
-    StoredEvent, decode_header, decode_payload, encode_header, encode_payload,
+    StoredEvent, StoredPayload, decode_header, decode_payload, decode_stored, encode_header,
+    encode_payload, read_any_payload_version,
 };
 
 // WHICH: the one predicate over stored events.
@@ -108,9 +110,27 @@ pub use projection::Projection;
 // STEP: state machines, typed handles, and the runtime the derive calls.
 mod machine;
 pub use machine::{
-    CorruptReason, GateSpec, InvalidTransition, Machine, MachineData, MachineError, MachineGate,
-    MachineProjection, MachineStore, MachineTypes, State, StateMachine, StepError,
+    CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, CorruptReason, FieldSchema, GateSpec,
+    InvalidTransition, Machine, MachineData, MachineError, MachineGate, MachineProjection,
+    MachineSchema, MachineStore, MachineTypes, State, StateMachine, StateSchema, StepError,
+    TransitionSchema, VariantSchema, catalog_coordinate, state_code,
 };
+
+// The schema history check (`batpak::schema`): a machine's schema against
+// the history committed beside the code.
+mod history;
+
+/// Evolving a machine: its schema as data ([`MachineSchema`]) and the check
+/// of that schema against the history committed beside the code, run from
+/// an ordinary test (see [`schema::check`]).
+pub mod schema {
+    pub use crate::history::{
+        Checked, Problem, SchemaError, UPDATE_ENV, check, check_schema, history_path,
+    };
+    pub use crate::machine::{
+        FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
+    };
+}
 
 // PERSIST: the store and its views.
 mod store;
@@ -121,10 +141,14 @@ pub use store::RedbCache;
 pub use store::{
     BACKEND_FILE, Backend, CacheKey, Cursor, CursorFileProblem, DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_SEGMENT_MAX_BYTES, DEFAULT_SUBSCRIPTION_CAPACITY, Damage, Delivery, EventView,
-    MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport, RebuildReason,
-    Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription, SubscriptionError,
-    SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
+    Follower, MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport,
+    RebuildReason, Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription,
+    SubscriptionError, SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
 };
+
+// TEST: scenarios and model-based paths, above everything they test.
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 // Independent of the layers: the result of a workflow step.
 mod outcome;
@@ -154,9 +178,10 @@ pub mod prelude {
 /// produced.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::event::{refuse_newer_payload, take_stored_payload};
     pub use crate::machine::{
-        CopyContext, FallbackState, GateArg, GateContext, Loaded, Sealed, create, load, state_of,
-        step, submit,
+        CopyContext, FallbackState, GateArg, GateContext, Loaded, Sealed, VariantBody, create,
+        load, state_of, step, submit, upcast_from,
     };
 
     /// Gate `Self` is listed in machine `M`'s `#[machine(gates(..))]`. The

@@ -159,7 +159,11 @@ pub struct Region {
 }
 
 impl Region {
-    /// Every event in the store.
+    /// Every event of the store's users: every kind outside the system
+    /// category. A region selects system records (the machine catalog)
+    /// only when it names their kinds ([`Region::kind`],
+    /// [`Region::category`]), so a user's `Region::all()` never meets a
+    /// record the system wrote.
     #[must_use]
     pub fn all() -> Self {
         Self::default()
@@ -340,10 +344,15 @@ impl Region {
                 .is_none_or(|s| coordinate.scope() == s)
     }
 
-    /// True when the region selects events of this kind.
+    /// True when the region selects events of this kind: a listed kind,
+    /// or, when none is listed, any user kind (system records only when
+    /// named).
     #[must_use]
     pub(crate) fn matches_kind(&self, kind: EventKind) -> bool {
-        self.kinds.is_empty() || self.kinds.iter().any(|k| k.matches(kind))
+        if self.kinds.is_empty() {
+            return !kind.is_system();
+        }
+        self.kinds.iter().any(|k| k.matches(kind))
     }
 
     /// The one predicate: does this event header fall inside the region?

@@ -210,6 +210,27 @@ fn stats_prints_every_field_one_per_line() {
 }
 
 #[test]
+fn dump_shows_the_stored_payload_version_and_state_code() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let _guard = fork_guard();
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        let coord = Coordinate::new("loan:1", "bank").unwrap();
+        let stamped = AppendOptions::new().payload_version(3).state_code(40_000);
+        store
+            .append_with(&coord, PLACED, &order(1, "v3"), stamped)
+            .unwrap();
+        store.close().unwrap();
+    }
+    let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.lines()[0].starts_with("0 loan:1@bank seq=1 kind=7:1 v=3 state=40000 id="),
+        "{run:?}"
+    );
+}
+
+#[test]
 fn dump_prints_every_event_with_admission_and_payload() {
     let dir = build();
     let run = batpak_read_only(dir.path(), &["dump", path(&dir)]);
@@ -233,15 +254,15 @@ fn dump_prints_every_event_with_admission_and_payload() {
     let first = lines[0].replace(&id(lines[0]), "ID");
     assert_eq!(
         first,
-        r#"0 order:1@shop:acme seq=1 kind=7:1 id=ID direct {"total_cents": 4200, "note": "first"}"#
+        r#"0 order:1@shop:acme seq=1 kind=7:1 v=1 id=ID direct {"total_cents": 4200, "note": "first"}"#
     );
     let escaped = lines[1].replace(&id(lines[1]), "ID");
     assert_eq!(
         escaped,
-        r#"1 order:2@shop:acme seq=1 kind=7:1 id=ID direct {"total_cents": 100, "note": "say \"hi\"\n"}"#
+        r#"1 order:2@shop:acme seq=1 kind=7:1 v=1 id=ID direct {"total_cents": 100, "note": "say \"hi\"\n"}"#
     );
     assert!(
-        lines[2].starts_with("2 order:1@shop:acme seq=2 kind=7:2 id="),
+        lines[2].starts_with("2 order:1@shop:acme seq=2 kind=7:2 v=1 id="),
         "{}",
         lines[2]
     );
@@ -470,7 +491,7 @@ fn a_torn_tail_is_reported_but_not_cut() {
 }
 
 /// A gate name that would forge a second dump line if printed raw.
-const FORGING_GATE: &str = "credit\n9 forged@line seq=1 kind=7:1 id=00 direct null";
+const FORGING_GATE: &str = "credit\n9 forged@line seq=1 kind=7:1 v=1 id=00 direct null";
 /// A gate name that would print reversed.
 const REVERSED_GATE: &str = "\u{202e}kcehc";
 /// A bypass `by` with invisible characters and a line separator.
@@ -566,7 +587,7 @@ fn dump_prints_one_line_per_event_with_every_stored_string_escaped() {
     }
     let lines = run.lines();
     assert!(
-        lines[0].starts_with(r#"0 "a@b"@c seq=1 kind=7:1 id="#),
+        lines[0].starts_with(r#"0 "a@b"@c seq=1 kind=7:1 v=1 id="#),
         "{}",
         lines[0]
     );
@@ -577,19 +598,19 @@ fn dump_prints_one_line_per_event_with_every_stored_string_escaped() {
         lines[0]
     );
     assert!(
-        lines[1].starts_with(r#"1 a@"b@c" seq=1 kind=7:2 id="#),
+        lines[1].starts_with(r#"1 a@"b@c" seq=1 kind=7:2 v=1 id="#),
         "{}",
         lines[1]
     );
     assert!(
         lines[1].ends_with(
-            r#" gates=["credit\n9 forged@line seq=1 kind=7:1 id=00 direct null","\u{202e}kcehc"] {"total_cents": 2, "note": ""}"#
+            r#" gates=["credit\n9 forged@line seq=1 kind=7:1 v=1 id=00 direct null","\u{202e}kcehc"] {"total_cents": 2, "note": ""}"#
         ),
         "{}",
         lines[1]
     );
     assert!(
-        lines[2].starts_with(r#"2 "order 1"@"shop acme" seq=1 kind=8:1 id="#),
+        lines[2].starts_with(r#"2 "order 1"@"shop acme" seq=1 kind=8:1 v=1 id="#),
         "{}",
         lines[2]
     );
@@ -632,7 +653,7 @@ fn dump_shows_every_other_event_when_one_payload_is_not_msgpack() {
     assert_eq!(positions(&run), [0, 1, 2, 3, 4, 5]);
     let lines = run.lines();
     assert!(
-        lines[5].starts_with("5 order:2@shop:acme seq=2 kind=7:2 id="),
+        lines[5].starts_with("5 order:2@shop:acme seq=2 kind=7:2 v=1 id="),
         "{run:?}"
     );
     assert!(
@@ -680,4 +701,462 @@ fn dump_into_a_closed_pipe_stops_quietly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
+}
+
+#[test]
+fn export_ndjson_writes_one_json_object_per_selected_event() {
+    let dir = build();
+    let run = batpak_read_only(dir.path(), &["export", path(&dir), "--ndjson"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.lines();
+    assert_eq!(lines.len(), 6, "{run:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with('{') && l.ends_with('}') && l.is_ascii())
+    );
+    assert!(
+        lines[1].starts_with(
+            r#"{"position":1,"entity":"order:2","scope":"shop:acme","sequence":1,"kind":"7:1","category":7,"code":1,"id":""#
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].ends_with(
+            r#""admission":{"direct":true},"payload":{"total_cents":100,"note":"say \"hi\"\n"}}"#
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains(r#""admission":{"gates":["credit_ok","shop_open"]}"#),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains(
+            r#""admission":{"bypass":{"by":"ops:alice","reason":"ledger outage"}},"payload":[1,2,3]"#
+        ),
+        "{}",
+        lines[3]
+    );
+    // The dump filters select the same events.
+    let beta = batpak_read_only(
+        dir.path(),
+        &["export", path(&dir), "--ndjson", "--scope", "shop:beta"],
+    );
+    assert_eq!(beta.lines().len(), 1, "{beta:?}");
+    assert!(beta.stdout.contains(r#""entity":"order:3""#), "{beta:?}");
+}
+
+#[test]
+fn export_without_a_format_is_a_usage_error() {
+    let dir = build();
+    let run = batpak_read_only(dir.path(), &["export", path(&dir)]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("export needs a format: --ndjson"),
+        "{run:?}"
+    );
+}
+
+/// Waits for `child` to exit (it should, once it printed what it was asked
+/// for); kills it and fails after a minute rather than hanging the suite.
+fn wait_or_kill(mut child: std::process::Child) -> std::process::Output {
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "tail did not stop; it printed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tail_follows_a_store_while_its_writer_appends_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let guard = fork_guard();
+    let store = Store::open(StoreConfig::new(dir.path()).segment_max_bytes(700)).unwrap();
+    let coord = Coordinate::new("order:1", "shop:acme").unwrap();
+    store.append(&coord, PLACED, &order(1, "before")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_batpak"))
+        .args(["tail", path(&dir), "--limit", "12", "--kind", "7:1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(guard);
+    // The writer keeps the lock and appends while tail runs: a batch, then
+    // enough single events to rotate segments, and a kind tail filters out.
+    let batch: Vec<(EventKind, Order)> = (2..=4).map(|n| (PLACED, order(n, "batch"))).collect();
+    store
+        .append_batch(&coord, &batch, AppendOptions::default())
+        .unwrap();
+    for n in 5..=13 {
+        store.append(&coord, PLACED, &order(n, "live")).unwrap();
+        store.append(&coord, NOTE, &order(n, "note")).unwrap();
+    }
+    let out = wait_or_kill(child);
+    assert!(store.stats().segments > 1, "the log rotated");
+    store.close().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let totals: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            assert!(l.contains("kind=7:1"), "{l}");
+            l.split("\"total_cents\": ")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = (1..=12).map(|n: u64| n.to_string()).collect();
+    assert_eq!(
+        totals, expected,
+        "every event once, in order, across segments"
+    );
+}
+
+#[test]
+fn tail_shows_no_half_written_frame() {
+    let dir = build();
+    let last = (1..)
+        .take_while(|n| segment_path(dir.path(), *n).exists())
+        .last()
+        .unwrap();
+    let seg = segment_path(dir.path(), last);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let frames = frames(&bytes);
+    let (last_offset, _) = *frames.last().unwrap();
+    // Cut the last frame in half: what a reader sees mid-write.
+    bytes.truncate(last_offset + FRAME_PREFIX_LEN + 3);
+    std::fs::write(&seg, &bytes).unwrap();
+    let run = batpak_read_only(dir.path(), &["tail", path(&dir), "--limit", "5"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        positions(&run),
+        [0, 1, 2, 3, 4],
+        "the half frame is not shown"
+    );
+}
+
+// ---- machines: the catalog, explain, machines, dump by name, report ----
+
+/// The lending desk the loan's gate reads.
+struct Desk {
+    authority_cents: u64,
+}
+
+#[derive(StateMachine, Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[machine(
+    states(Draft, Submitted, Approved, Disbursed),
+    initial = Draft,
+    terminal(Disbursed),
+    gates(within_authority),
+    context = Desk,
+)]
+enum Loan {
+    #[transition(Draft -> Submitted)]
+    Submitted { requested_cents: u64 },
+    #[transition(Submitted -> Approved)]
+    Approved { officer: String, amount_cents: u64 },
+    #[transition(Approved -> Disbursed)]
+    Disbursed { amount_cents: u64 },
+}
+
+/// An approval stays within the desk's authority.
+#[gate(Loan::Approved)]
+fn within_authority(desk: &Desk, event: &Loan) -> bool {
+    matches!(event, Loan::Approved { amount_cents, .. } if *amount_cents <= desk.authority_cents)
+}
+
+/// A closed store of three loans: loan:1 disbursed, loan:2 approved through
+/// a bypass (above the desk's authority), loan:3 submitted.
+fn build_loans() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = fork_guard();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let desk = Desk {
+        authority_cents: 100_000,
+    };
+    let loan = |n: u32| Coordinate::new(format!("loan:{n}"), "bank:acme").unwrap();
+    for n in 1..=3 {
+        Loan::submit(
+            &store,
+            &desk,
+            &loan(n),
+            Loan::Submitted {
+                requested_cents: 50_000 * u64::from(n),
+            },
+        )
+        .unwrap();
+    }
+    let approve = |amount_cents| Loan::Approved {
+        officer: "bob".to_owned(),
+        amount_cents,
+    };
+    Loan::submit(&store, &desk, &loan(1), approve(40_000)).unwrap();
+    Loan::submit(
+        &store,
+        &desk,
+        &loan(1),
+        Loan::Disbursed {
+            amount_cents: 40_000,
+        },
+    )
+    .unwrap();
+    batpak::bypass(
+        &store,
+        Proposal::new(loan(2), Loan::APPROVED, approve(150_000)).expect(ExpectedVersion::Exact(1)),
+        Bypass::new("ops:alice", "board approved <above authority>").unwrap(),
+    )
+    .unwrap();
+    store.close().unwrap();
+    dir
+}
+
+#[test]
+fn machines_lists_each_machine_with_entities_per_state() {
+    let dir = build_loans();
+    let run = batpak_read_only(dir.path(), &["machines", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.lines(),
+        [
+            &*format!(
+                "Loan (category {}, 3 variants, gates within_authority): 3 entities",
+                Loan::CATEGORY
+            ),
+            "  Draft            0",
+            "  Submitted        1",
+            "  Approved         1",
+            "  Disbursed        1",
+        ]
+    );
+}
+
+#[test]
+fn explain_tells_an_entitys_story_with_gates_bypasses_and_states() {
+    let dir = build_loans();
+    let run = batpak_read_only(dir.path(), &["explain", path(&dir), "loan:2"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let out = &run.stdout;
+    assert!(
+        out.starts_with("loan:2@bank:acme: Loan, 2 events, state Approved\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Loan::Submitted { requested_cents: 100000 }"),
+        "{out}"
+    );
+    assert!(
+        out.contains("admitted by gates: \"within_authority\"") || out.contains("admitted: gated"),
+        "{out}"
+    );
+    assert!(out.contains("state: Draft -> Submitted"), "{out}");
+    assert!(
+        out.contains("Loan::Approved { officer: \"bob\", amount_cents: 150000 }"),
+        "{out}"
+    );
+    assert!(
+        out.contains("BYPASSED by \"ops:alice\" because \"board approved <above authority>\""),
+        "{out}"
+    );
+    assert!(out.contains("state: Submitted -> Approved"), "{out}");
+    assert!(
+        out.contains("states: Draft  Submitted  [Approved]  Disbursed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Submitted --Approved--> Approved   <- here"),
+        "{out}"
+    );
+    let missing = batpak_read_only(dir.path(), &["explain", path(&dir), "loan:404"]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(
+        missing.stderr.contains("no events for entity \"loan:404\""),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn dump_takes_kinds_by_machine_and_variant_name() {
+    let dir = build_loans();
+    let run = batpak_read_only(
+        dir.path(),
+        &["dump", path(&dir), "--kind", "Loan::Approved"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines().len(), 2, "{run:?}");
+    assert!(
+        run.lines()
+            .iter()
+            .all(|l| l.contains(&format!("kind={}", Loan::APPROVED)))
+    );
+    let all = batpak_read_only(dir.path(), &["dump", path(&dir), "--kind", "Loan"]);
+    assert_eq!(all.lines().len(), 6, "{all:?}");
+    let unknown = batpak_read_only(
+        dir.path(),
+        &["dump", path(&dir), "--kind", "Loan::Rejected"],
+    );
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(
+        unknown.stderr.contains(
+            "machine Loan has no variant \"Rejected\" (it has: Submitted, Approved, Disbursed)"
+        ),
+        "{unknown:?}"
+    );
+    let none = batpak_read_only(
+        dir.path(),
+        &["dump", path(&dir), "--kind", "Lone::Approved"],
+    );
+    assert!(
+        none.stderr
+            .contains("no machine named \"Lone\" in the store's catalog (it has: Loan)"),
+        "{none:?}"
+    );
+}
+
+#[test]
+fn report_writes_one_self_contained_page_and_nothing_else() {
+    let dir = build_loans();
+    let out_dir = tempfile::tempdir().unwrap();
+    let page = out_dir.path().join("report.html");
+    let run = batpak_read_only(
+        dir.path(),
+        &["report", path(&dir), "-o", page.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for absent in ["<script", "http://", "https://", "src=", "<link"] {
+        let outside_svg_ns = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        assert!(!outside_svg_ns.contains(absent), "the page holds {absent}");
+    }
+    assert!(html.contains("<svg"), "an inline diagram");
+    assert!(html.contains("data-state=\"Approved\">1</td>"));
+    assert!(
+        html.contains("board approved &lt;above authority&gt;"),
+        "escaped"
+    );
+    assert!(html.contains("<h2>Bypasses (1)</h2>"));
+    // Six loan events and the catalog record.
+    assert!(html.contains("class=\"ok\">ok: 7 events"), "verify result");
+}
+
+/// Set by `.ci/run`: the browser test must run, not skip.
+const REQUIRE_CHROMIUM: &str = "BATPAK_REQUIRE_CHROMIUM";
+
+/// Runs headless Chromium with the flags that keep it off the network and
+/// out of any profile, and returns its stdout; `None` when it is not
+/// installed (and not required).
+fn chromium(args: &[&str]) -> Option<String> {
+    let profile = tempfile::tempdir().unwrap();
+    let user_data = format!("--user-data-dir={}", profile.path().display());
+    let mut command = Command::new("chromium");
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &user_data,
+        ])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os(REQUIRE_CHROMIUM).is_none(),
+                "{REQUIRE_CHROMIUM} is set but chromium is not installed"
+            );
+            return None;
+        }
+        Err(e) => panic!("cannot run chromium: {e}"),
+    };
+    let out = wait_or_kill(child);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn the_report_renders_in_a_real_browser_with_diagrams_counts_and_bypasses() {
+    let dir = build_loans();
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/batpak-report");
+    std::fs::create_dir_all(&target).unwrap();
+    let page = target.join("report.html");
+    let run = batpak_read_only(
+        dir.path(),
+        &["report", path(&dir), "-o", page.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let _guard = fork_guard();
+    let Some(dom) = chromium(&["--dump-dom", &url]) else {
+        eprintln!(
+            "SKIPPED the_report_renders_in_a_real_browser: chromium is not installed. \
+             Install it (`apt-get install -y chromium`) and rerun \
+             `cargo test -p batpak --features cli --test cli report`; \
+             `.ci/run` sets {REQUIRE_CHROMIUM}=1 so CI fails instead of skipping."
+        );
+        return;
+    };
+    // The DOM as the browser built it from the page.
+    assert!(dom.contains("<svg"), "{dom}");
+    assert!(
+        dom.contains("aria-label=\"state diagram of Loan\""),
+        "{dom}"
+    );
+    for (state, n) in [
+        ("Draft", 0),
+        ("Submitted", 1),
+        ("Approved", 1),
+        ("Disbursed", 1),
+    ] {
+        assert!(
+            dom.contains(&format!("data-state=\"{state}\">{n}</td>")),
+            "count of {state}: {dom}"
+        );
+    }
+    assert!(dom.contains("<h2>Bypasses (1)</h2>"), "{dom}");
+    assert!(
+        dom.contains("board approved &lt;above authority&gt;"),
+        "{dom}"
+    );
+    assert!(dom.contains("ok: 7 events"), "{dom}");
+    let shot = target.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let screenshot = format!("--screenshot={}", shot.display());
+    chromium(&["--window-size=1200,1000", &screenshot, &url]).unwrap();
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "a PNG screenshot at {}",
+        shot.display()
+    );
 }

@@ -53,18 +53,18 @@ const PREV_BIN: &str = "c4 20 ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab \
 #[test]
 fn direct_header_encodes_to_pinned_bytes() {
     let expected = golden(&[
-        "9b",                         // array of the 11 header fields, in declaration order
-        ID_BIN,                       // id: bin 16, big-endian
-        CORRELATION_BIN,              // correlation: bin 16
-        "c0",                         // causation: nil
+        "9b", // array of the 11 header fields (payload version and state code left out at their defaults)
+        ID_BIN, // id: bin 16, big-endian
+        CORRELATION_BIN, // correlation: bin 16
+        "c0", // causation: nil
         "cf 00 06 0a 24 18 1e 40 00", // timestamp_us: u64 1_700_000_000_000_000
-        "03",                         // sequence: 3
-        "2a",                         // position: 42
-        "ce 00 07 00 01",             // kind: u32, category 7 << 16 | code 1
+        "03", // sequence: 3
+        "2a", // position: 42
+        "ce 00 07 00 01", // kind: u32, category 7 << 16 | code 1
         "92 a7 6f 72 64 65 72 3a 31 a4 73 68 6f 70", // coordinate: ["order:1", "shop"]
-        PREV_BIN,                     // prev_hash: bin 32
-        "c0",                         // idempotency_key: nil
-        "00",                         // admission: 0 (direct)
+        PREV_BIN, // prev_hash: bin 32
+        "c0", // idempotency_key: nil
+        "00", // admission: 0 (direct)
     ]);
     let bytes = encode_header(&fixed_header()).unwrap();
     assert_eq!(hex(&bytes), expected);
@@ -108,6 +108,52 @@ fn bypassed_header_records_who_and_why_in_pinned_bytes() {
         hex(&bytes)
     );
     assert_eq!(decode_header(&bytes).unwrap(), header);
+}
+
+#[test]
+fn payload_version_and_state_code_trail_the_header_only_when_not_defaults() {
+    let mut header = fixed_header();
+    header.admission = gated_record(&["g"]);
+    let gated = "92 01 91 a1 67"; // [1, ["g"]]
+    // Defaults (version 1, no state): 11 fields, nothing added.
+    let plain = encode_header(&header).unwrap();
+    assert!(hex(&plain).starts_with("9b "), "{}", hex(&plain));
+    assert!(hex(&plain).ends_with(gated), "{}", hex(&plain));
+    // A newer payload version alone: 12 fields, one byte.
+    header.payload_version = 2;
+    let versioned = encode_header(&header).unwrap();
+    assert!(hex(&versioned).starts_with("9c "), "{}", hex(&versioned));
+    assert!(hex(&versioned).ends_with(&format!("{gated} 02")));
+    assert_eq!(decode_header(&versioned).unwrap(), header);
+    // A machine step: version and state code, 13 fields.
+    header.payload_version = 1;
+    header.state_code = 0xd905;
+    let stamped = encode_header(&header).unwrap();
+    assert!(hex(&stamped).starts_with("9d "), "{}", hex(&stamped));
+    assert!(
+        hex(&stamped).ends_with(&format!("{gated} 01 cd d9 05")),
+        "{}",
+        hex(&stamped)
+    );
+    assert_eq!(decode_header(&stamped).unwrap(), header);
+    assert_eq!(stamped.len(), plain.len() + 4);
+}
+
+#[test]
+fn a_default_payload_version_or_state_code_written_out_is_refused() {
+    // One header, one encoding: the defaults are only ever left out.
+    let mut header = fixed_header();
+    header.payload_version = 3;
+    let mut bytes = encode_header(&header).unwrap();
+    assert_eq!(bytes[0], 0x9c);
+    *bytes.last_mut().unwrap() = 1; // version 1 written out
+    assert!(decode_header(&bytes).is_err());
+    *bytes.last_mut().unwrap() = 0; // version 0
+    assert!(decode_header(&bytes).is_err());
+    bytes[0] = 0x9d; // a state code of 0 written out
+    bytes.pop();
+    bytes.extend_from_slice(&[3, 0]);
+    assert!(decode_header(&bytes).is_err());
 }
 
 #[test]

@@ -128,8 +128,73 @@ mod internal {
     }
 }
 
+/// A machine that evolved: a state alias and a chain of upcasters, so
+/// the version-aware `Deserialize` the derive writes meets the lints too.
+pub mod evolved {
+    use batpak::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    /// A loan whose approval gained a rate in version 2 and a currency in 3.
+    #[derive(StateMachine, Debug, Serialize)]
+    #[machine(
+        states(Draft, InReview, Approved),
+        initial = Draft,
+        state_aliases(UnderReview = InReview)
+    )]
+    pub enum Loan {
+        /// An officer picked the loan up.
+        #[transition(Draft -> InReview)]
+        Reviewed,
+        /// The loan was approved.
+        #[transition(InReview -> Approved)]
+        #[upcast(from = 1, with = approved_v1)]
+        #[upcast(from = 2, with = approved_v2)]
+        Approved {
+            /// Amount, in cents.
+            amount_cents: u64,
+            /// Rate, in basis points.
+            rate_bp: u32,
+            /// ISO currency code.
+            currency: String,
+        },
+    }
+
+    /// `Approved` as version 1 stored it.
+    #[derive(Clone, Copy, Deserialize)]
+    pub struct ApprovedV1 {
+        amount_cents: u64,
+    }
+
+    /// `Approved` as version 2 stored it.
+    #[derive(Clone, Copy, Deserialize)]
+    pub struct ApprovedV2 {
+        amount_cents: u64,
+        rate_bp: u32,
+    }
+
+    /// Version 1 loans were at the standard rate.
+    #[must_use]
+    pub fn approved_v1(old: ApprovedV1) -> ApprovedV2 {
+        ApprovedV2 {
+            amount_cents: old.amount_cents,
+            rate_bp: 500,
+        }
+    }
+
+    /// Version 2 loans were in euros.
+    #[must_use]
+    pub fn approved_v2(old: ApprovedV2) -> Loan {
+        Loan::Approved {
+            amount_cents: old.amount_cents,
+            rate_bp: old.rate_bp,
+            currency: "EUR".to_owned(),
+        }
+    }
+}
+
 #[test]
 fn strict_lints_accept_the_generated_code() {
+    assert_eq!(evolved::Loan::SCHEMA.variants[1].version, 3);
     assert_eq!(internal::initial(), "Switch");
     assert_eq!(Order::NAME, "Order");
     assert_eq!(Order::GATES.len(), 4);

@@ -384,7 +384,7 @@ fn illegal_stored_step_is_reported_with_its_sequence() {
 }
 
 #[test]
-fn stored_kind_that_does_not_match_its_payload_is_corrupt() {
+fn stored_kind_that_does_not_match_its_payload_is_a_kind_mismatch_naming_the_pin() {
     let (_dir, store) = store();
     let order = coord("order:12");
     let placed = Order::Placed {
@@ -394,17 +394,22 @@ fn stored_kind_that_does_not_match_its_payload_is_corrupt() {
     let wrong = Order::Paid { amount_cents: 1 }.kind();
     behind_the_machines_back(&store, &order, wrong, &placed);
     let error = Order::state_of(&store, &order).unwrap_err();
+    let message = error.to_string();
     assert!(matches!(
         error,
-        MachineError::CorruptStream {
+        MachineError::KindMismatch {
             sequence: 1,
-            reason: CorruptReason::KindMismatch {
-                event: "Placed",
-                ..
-            },
+            event: "Placed",
+            stored_variant: Some("Paid"),
+            stored,
+            expected,
             ..
-        }
+        } if stored == Order::PAID && expected == Order::PLACED
     ));
+    assert!(
+        message.contains(&format!("kind = {}", Order::PAID.code())),
+        "{message}"
+    );
 }
 
 #[test]

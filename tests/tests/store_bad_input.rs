@@ -123,6 +123,19 @@ fn oversized_payload_and_reserved_kind_are_refused_and_write_nothing() {
 }
 
 #[test]
+fn payload_version_zero_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    store.append(&coord("a"), KIND, &payload(1)).unwrap();
+    let zero = AppendOptions::new().payload_version(0);
+    let err = store
+        .append_with(&coord("a"), KIND, &payload(2), zero)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::PayloadVersionZero), "{err:?}");
+    assert_intact(&store, 1);
+}
+
+#[test]
 fn path_like_entity_is_plain_data_and_creates_no_file() {
     let root = fast_dir();
     let dir = root.path().join("store");

@@ -301,25 +301,26 @@ fn rotation_spreads_events_over_segments_and_a_missing_segment_is_an_error() {
 }
 
 #[test]
-fn newer_format_version_is_refused() {
-    let (dir, _) = build(2);
-    let seg = segment_path(dir.path(), 1);
-    let mut bytes = std::fs::read(&seg).unwrap();
-    bytes[8] = 2; // format version
-    let crc = crc32fast::hash(&bytes[..28]);
-    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
-    std::fs::write(&seg, &bytes).unwrap();
-    let err = Store::open(StoreConfig::new(dir.path())).err();
-    assert!(
-        matches!(
-            err,
-            Some(StoreError::UnsupportedFormat {
-                found: 2,
-                supported: 1
-            })
-        ),
-        "{err:?}"
-    );
+fn other_format_versions_are_refused() {
+    // 3 is newer than this build; 1 is the layout before payload versions
+    // and state codes, which no promise covers.
+    for found in [3u16, 1] {
+        let (dir, _) = build(2);
+        let seg = segment_path(dir.path(), 1);
+        let mut bytes = std::fs::read(&seg).unwrap();
+        bytes[8..10].copy_from_slice(&found.to_le_bytes()); // format version
+        let crc = crc32fast::hash(&bytes[..28]);
+        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&seg, &bytes).unwrap();
+        let err = Store::open(StoreConfig::new(dir.path())).err();
+        assert!(
+            matches!(
+                err,
+                Some(StoreError::UnsupportedFormat { found: f, supported: 2 }) if f == found
+            ),
+            "{err:?}"
+        );
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use quote::format_ident;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, Path, Type, Visibility, parse_quote};
 
-use super::attr::{self, MachineAttr, TransitionAttr};
+use super::attr::{self, MachineAttr, TransitionAttr, UpcastAttr};
 use crate::util::{Errors, ident, snake_case};
 
 /// One `#[derive(StateMachine)]` enum.
@@ -45,6 +45,8 @@ pub(crate) struct Variant<'a> {
     pub(crate) unreadable: bool,
     /// Its event code within the machine's category.
     pub(crate) code: Kind,
+    /// Its `#[upcast(..)]` attributes, in the order written.
+    pub(crate) upcasts: Vec<UpcastAttr>,
 }
 
 /// A category or code: explicit (`= N`) or derived from a name by blake3.
@@ -142,6 +144,15 @@ impl<'a> Machine<'a> {
         self.attr.data.clone().unwrap_or_else(|| parse_quote!(()))
     }
 
+    /// The former names `state_aliases(..)` gives `state`.
+    pub(crate) fn aliases_of<'s>(&'s self, state: &'s Ident) -> impl Iterator<Item = &'s Ident> {
+        self.attr
+            .state_aliases
+            .iter()
+            .filter(move |(_, new)| new == state)
+            .map(|(old, _)| old)
+    }
+
     /// Every `(source, variant, target)` edge, in declaration order.
     pub(crate) fn edges(&self) -> impl Iterator<Item = (&Ident, &Variant<'a>, &Ident)> {
         self.variants.iter().flat_map(|variant| {
@@ -160,6 +171,7 @@ impl<'a> Variant<'a> {
         let (transitions, unreadable) = attr::transitions(&original.attrs, errors);
         let explicit = transitions.iter().find_map(|t| t.kind.as_ref());
         let code = Kind::read(explicit, errors, derived_code(&original.ident.to_string()));
+        let upcasts = attr::upcasts(&original.attrs, errors);
         Self {
             original,
             ident: &original.ident,
@@ -167,6 +179,7 @@ impl<'a> Variant<'a> {
             transitions,
             unreadable,
             code,
+            upcasts,
         }
     }
 }
@@ -212,6 +225,16 @@ pub(crate) fn derived_code(name: &str) -> u16 {
 }
 
 impl Variant<'_> {
+    /// The payload version this code writes: one more than the highest
+    /// `#[upcast(from = N)]`, or 1 without upcasters.
+    pub(crate) fn version(&self) -> u8 {
+        self.upcasts
+            .iter()
+            .filter_map(|u| u.from.base10_parse::<u8>().ok())
+            .max()
+            .map_or(1, |from| from.saturating_add(1))
+    }
+
     /// Span of the variant's first `#[transition]` (or its name).
     pub(crate) fn span(&self) -> Span {
         self.original

@@ -14,7 +14,7 @@ use syn::{Attribute, Ident, LitInt, Path, Token, Type, parenthesized};
 use crate::util::{Errors, closest};
 
 /// Keys accepted in `#[machine(..)]`, for messages and suggestions.
-const MACHINE_KEYS: [&str; 10] = [
+const MACHINE_KEYS: [&str; 11] = [
     "states",
     "initial",
     "terminal",
@@ -25,6 +25,7 @@ const MACHINE_KEYS: [&str; 10] = [
     "rename",
     "crate",
     "accept_direct_appends",
+    "state_aliases",
 ];
 
 /// Keys accepted in `rename(..)`: the generated items a user may rename.
@@ -56,6 +57,9 @@ pub(crate) struct MachineAttr {
     pub(crate) accept_direct_appends: bool,
     /// `rename(module = m, state = S, handle = H)`.
     pub(crate) rename: Rename,
+    /// `state_aliases(Old = New, ..)`: former state names whose recorded
+    /// codes mean a current state.
+    pub(crate) state_aliases: Vec<(Ident, Ident)>,
 }
 
 /// New names for generated items that would collide with the user's own
@@ -179,6 +183,12 @@ pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
                     *slot = Some(inner.value()?.parse()?);
                     Ok(())
                 })?,
+                "state_aliases" => meta.parse_nested_meta(|inner| {
+                    let old: Ident = inner.path.require_ident()?.clone();
+                    let new: Ident = inner.value()?.parse()?;
+                    out.state_aliases.push((old, new));
+                    Ok(())
+                })?,
                 "accept_direct_appends" => {
                     if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
                         errors.at(
@@ -217,7 +227,7 @@ pub(crate) fn machine(attrs: &[Attribute], errors: &mut Errors) -> MachineAttr {
 }
 
 /// Consumes `= value` or `(..)` after an unknown key so parsing can go on.
-fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
+pub(crate) fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
     if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;
         input.parse::<syn::Expr>()?;
@@ -279,5 +289,70 @@ impl Parse for TransitionAttr {
             kind = Some(input.parse::<LitInt>()?);
         }
         Ok(Self { from, to, kind })
+    }
+}
+
+/// One `#[upcast(from = N, with = function)]` on a variant: stored events
+/// of this variant at payload version `N` are read through `function`.
+pub(crate) struct UpcastAttr {
+    /// The version the function reads.
+    pub(crate) from: LitInt,
+    /// The function: `fn(Old) -> New`, where `New` is the next version's
+    /// old type, or the machine's enum for the last one.
+    pub(crate) with: Path,
+}
+
+/// Reads every `#[upcast(..)]` of one variant.
+pub(crate) fn upcasts(attrs: &[Attribute], errors: &mut Errors) -> Vec<UpcastAttr> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("upcast"))
+        .filter_map(|attr| match attr.parse_args::<UpcastAttr>() {
+            Ok(parsed) => Some(parsed),
+            Err(error) => {
+                errors.push(error);
+                None
+            }
+        })
+        .collect()
+}
+
+impl Parse for UpcastAttr {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut from = None;
+        let mut with = None;
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            match key.to_string().as_str() {
+                "from" => from = Some(input.parse::<LitInt>()?),
+                "with" => with = Some(input.parse::<Path>()?),
+                _ => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown key `{key}` in #[upcast(..)]; write \
+                             `#[upcast(from = N, with = function)]`"
+                        ),
+                    ));
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        let missing = |what: &str| {
+            syn::Error::new(
+                input.span(),
+                format!(
+                    "#[upcast(..)] needs `{what}`: write `#[upcast(from = N, with = function)]`, \
+                     where `function` reads the variant's payload as stored at version N"
+                ),
+            )
+        };
+        Ok(Self {
+            from: from.ok_or_else(|| missing("from = N"))?,
+            with: with.ok_or_else(|| missing("with = function"))?,
+        })
     }
 }

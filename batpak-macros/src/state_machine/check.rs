@@ -27,6 +27,8 @@ pub(crate) fn check(machine: &Machine<'_>, errors: &mut Errors) {
     parameter_names(machine, errors);
     generated_names(machine, errors);
     kinds(machine, errors);
+    upcasters(machine, errors);
+    state_aliases(machine, errors);
 }
 
 /// Events are stored and replayed, so the enum must be concrete:
@@ -360,6 +362,101 @@ fn kinds(machine: &Machine<'_>, errors: &mut Errors) {
                     "event code {} of `{}` collides with `{first}`; give one of them an explicit \
                      code with `#[transition(.., kind = N)]`",
                     variant.code.value, variant.ident
+                ),
+            );
+        }
+    }
+}
+
+/// A variant's upcasters read its stored versions 1, 2, .., n, each
+/// exactly once, and the code writes version n + 1: two
+/// `#[upcast(from = 1, ..)]` on one variant are refused (which one would
+/// run?), as is `from = 2` without `from = 1` (version 1 events would
+/// have no reader) and `from = 0` (versions start at 1).
+fn upcasters(machine: &Machine<'_>, errors: &mut Errors) {
+    // An upcaster reads one variant's stored body, so it sits on that
+    // variant: `#[upcast(..)]` on the enum would name no variant.
+    for attr in machine
+        .original
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("upcast"))
+    {
+        errors.spanned(
+            attr,
+            "#[upcast(..)] goes on the variant whose stored events it reads, as in \
+             `#[upcast(from = 1, with = approved_v1)]` above `Approved { .. }`",
+        );
+    }
+    for variant in &machine.variants {
+        let mut seen: BTreeMap<u8, &syn::Path> = BTreeMap::new();
+        for upcast in &variant.upcasts {
+            let Ok(from) = upcast.from.base10_parse::<u8>() else {
+                errors.at(
+                    upcast.from.span(),
+                    "an upcaster's `from` is a payload version in 1..=254",
+                );
+                continue;
+            };
+            if from == 0 || from == u8::MAX {
+                errors.at(
+                    upcast.from.span(),
+                    "an upcaster's `from` is a payload version in 1..=254 (versions start at 1)",
+                );
+                continue;
+            }
+            if let Some(first) = seen.insert(from, &upcast.with) {
+                let first = quote::quote!(#first).to_string().replace(' ', "");
+                errors.at(
+                    upcast.from.span(),
+                    format!(
+                        "two upcasters read version {from} of `{}` (`{first}` and this one); \
+                         keep one: each stored version has exactly one reader",
+                        variant.ident
+                    ),
+                );
+            }
+        }
+        let newest = seen.keys().next_back().copied().unwrap_or(0);
+        if let Some(missing) = (1..newest).find(|v| !seen.contains_key(v)) {
+            errors.at(
+                variant.ident.span(),
+                format!(
+                    "`{}` has upcasters up to version {newest} but none for version {missing}: \
+                     stored version-{missing} events would have no reader; add \
+                     `#[upcast(from = {missing}, with = ..)]` reading version {missing} into \
+                     version {}",
+                    variant.ident,
+                    missing + 1
+                ),
+            );
+        }
+    }
+}
+
+/// `state_aliases(Old = New)` names a declared state as `New`, and an
+/// `Old` that is not itself a declared state: `state_aliases(Draft =
+/// Shiped)` is refused with the declared states, and so is an alias
+/// shadowing a live state (its code would mean two states).
+fn state_aliases(machine: &Machine<'_>, errors: &mut Errors) {
+    let states = machine.states();
+    for (old, new) in &machine.attr.state_aliases {
+        if !states.contains(new) {
+            errors.at(
+                new.span(),
+                format!(
+                    "unknown state `{new}` in `state_aliases({old} = {new})`; declared states \
+                     are {}",
+                    list(&states.iter().map(ToString::to_string).collect::<Vec<_>>())
+                ),
+            );
+        }
+        if states.contains(old) {
+            errors.at(
+                old.span(),
+                format!(
+                    "`{old}` is a declared state, so it cannot also be an alias: its recorded \
+                     code already means `{old}`"
                 ),
             );
         }

@@ -36,6 +36,7 @@ pub(crate) fn machine(machine: &Machine<'_>) -> TokenStream {
     items.extend(handle_enum(machine, &names));
     items.push(inherent(machine, &names));
     items.push(kinds(machine));
+    items.extend(super::upcast::items(machine));
     quote!(#(#items)*)
 }
 
@@ -313,6 +314,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
         .map(|v| LitStr::new(&v.ident.to_string(), v.ident.span()))
         .collect();
     let arms = table_arms(machine, names);
+    let terminal = &machine.attr.terminal;
     let covered: BTreeSet<(String, String)> = machine
         .edges()
         .map(|(from, variant, _)| (from.to_string(), variant.ident.to_string()))
@@ -322,6 +324,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             const ACCEPTS_DIRECT_APPENDS: bool = true;
         )
     });
+    let schema = super::schema::schema(machine);
     let fallback = (covered.len() < states.len() * machine.variants.len()).then(|| {
         quote! {
             _ => ::core::result::Result::Err(#krate::InvalidTransition::new(
@@ -344,6 +347,8 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
                 #(#krate::GateSpec::<Self>::of::<#gates>()),*
             ];
             const KINDS: &'static [#krate::EventKind] = &[#(#name::#kind_names),*];
+            const SCHEMA: #krate::MachineSchema = #schema;
+            const TERMINAL: &'static [#state] = &[#(#state::#terminal),*];
             #direct_appends
 
             fn kind(&self) -> #krate::EventKind {
@@ -1010,7 +1015,7 @@ fn unavailable_steps(machine: &Machine<'_>, names: &Names) -> (Vec<TokenStream>,
 }
 
 /// `Order::PLACED` for a variant `Placed`: its kind's constant.
-fn kind_const(variant: &Variant<'_>) -> Ident {
+pub(super) fn kind_const(variant: &Variant<'_>) -> Ident {
     ident(
         &snake_case(&variant.ident.to_string()).to_uppercase(),
         variant.ident.span(),

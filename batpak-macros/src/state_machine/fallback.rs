@@ -55,7 +55,27 @@ fn impls(input: &DeriveInput, ignored: &mut Errors) -> TokenStream {
     let data = attr.data.unwrap_or_else(|| parse_quote!(()));
     let name = &input.ident;
     let name_str = name.to_string();
+    let deserialize = upcasts(input).then(|| {
+        // A machine with upcasters derives only `Serialize`: its
+        // `Deserialize` would have come from the derive.
+        quote! {
+            #[automatically_derived]
+            impl<'de> #krate::__private::serde::Deserialize<'de> for #name {
+                fn deserialize<D>(_deserializer: D) -> ::core::result::Result<Self, D::Error>
+                where
+                    D: #krate::__private::serde::Deserializer<'de>,
+                {
+                    ::core::result::Result::Err(
+                        <D::Error as #krate::__private::serde::de::Error>::custom(
+                            "the machine's derive failed",
+                        ),
+                    )
+                }
+            }
+        }
+    });
     quote! {
+        #deserialize
         #[automatically_derived]
         impl #krate::MachineTypes for #name {
             type State = #krate::__private::FallbackState;
@@ -71,6 +91,18 @@ fn impls(input: &DeriveInput, ignored: &mut Errors) -> TokenStream {
             const CATEGORY: u16 = 1;
             const GATES: &'static [#krate::GateSpec<Self>] = &[];
             const KINDS: &'static [#krate::EventKind] = &[];
+            const TERMINAL: &'static [#krate::__private::FallbackState] = &[];
+            const SCHEMA: #krate::MachineSchema = #krate::MachineSchema {
+                name: #name_str,
+                category: 1,
+                category_pinned: false,
+                variants: &[],
+                states: &[],
+                initial: "",
+                transitions: &[],
+                data: ::core::option::Option::None,
+                fingerprint: 0,
+            };
             fn kind(&self) -> #krate::EventKind {
                 #krate::EventKind::new(1, 0)
             }
@@ -85,6 +117,16 @@ fn impls(input: &DeriveInput, ignored: &mut Errors) -> TokenStream {
             }
         }
     }
+}
+
+/// Whether any variant declares `#[upcast(..)]`.
+fn upcasts(input: &DeriveInput) -> bool {
+    let syn::Data::Enum(data) = &input.data else {
+        return false;
+    };
+    data.variants
+        .iter()
+        .any(|v| v.attrs.iter().any(|a| a.path().is_ident("upcast")))
 }
 
 /// The declared states, each once, in order.

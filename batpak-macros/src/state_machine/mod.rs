@@ -19,6 +19,8 @@ mod check;
 mod diagram;
 mod expand;
 mod fallback;
+mod schema;
+mod upcast;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;

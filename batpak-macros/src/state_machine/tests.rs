@@ -145,3 +145,45 @@ fn derived_code_collision_names_both_variants() {
     );
     assert!(message.contains("kind = N"), "{message}");
 }
+
+fn evolved() -> TokenStream {
+    quote! {
+        #[derive(StateMachine, Serialize)]
+        #[machine(
+            states(Draft, InReview, Approved),
+            initial = Draft,
+            state_aliases(UnderReview = InReview),
+        )]
+        #[serde(deny_unknown_fields)]
+        pub enum Loan {
+            #[transition(Draft -> InReview)]
+            Reviewed {
+                #[serde(rename = "who")]
+                officer: String,
+            },
+            #[transition(InReview -> Approved)]
+            #[upcast(from = 1, with = approved_v1)]
+            #[upcast(from = 2, with = approved_v2)]
+            Approved { amount_cents: u64, #[serde(default)] rate_bp: u32 },
+        }
+    }
+}
+
+/// What an upcasting machine adds: the current-version copy and the
+/// version-aware `Deserialize` (the rest is as for any machine).
+#[test]
+fn upcasting_machine_expansion() -> syn::Result<()> {
+    let input: syn::DeriveInput = syn::parse2(evolved())?;
+    let mut errors = crate::util::Errors::default();
+    let machine = super::ast::Machine::from_syn(&input, &mut errors)
+        .ok_or_else(|| syn::Error::new(proc_macro2::Span::call_site(), "not a machine"))?;
+    super::check::check(&machine, &mut errors);
+    errors.finish()?;
+    let items = super::upcast::items(&machine);
+    let file: syn::File = syn::parse_quote!(#(#items)*);
+    insta::assert_snapshot!(prettyplease::unparse(&file));
+    let schema: syn::Expr = syn::parse2(super::schema::schema(&machine))?;
+    let schema: syn::File = syn::parse_quote!(const SCHEMA: ::batpak::MachineSchema = #schema;);
+    insta::assert_snapshot!("evolved_schema", prettyplease::unparse(&schema));
+    Ok(())
+}

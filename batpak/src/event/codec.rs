@@ -7,10 +7,13 @@
 //! slice, and a crafted nesting cannot overflow the stack. A decode must
 //! never accept trailing bytes: one value, one encoding.
 
+use std::cell::Cell;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::header::EventHeader;
+use super::kind::EventKind;
 
 /// Deepest nesting accepted when decoding bytes read from disk.
 pub const MAX_DECODE_DEPTH: usize = 128;
@@ -36,6 +39,22 @@ pub enum CodecError {
         type_name: &'static str,
         /// The decoder's error.
         source: rmp_serde::decode::Error,
+    },
+    /// The payload was written at a newer payload version than the type
+    /// it is read as knows: reading it anyway could misread it, so it is
+    /// refused. Upgrade the reader (its code has an upcaster chain up to
+    /// `stored`).
+    #[error(
+        "payload of kind {kind} was written at payload version {stored}, newer than the {known} \
+         this code knows; read it with the code that wrote it, or newer"
+    )]
+    NewerPayloadVersion {
+        /// The event's kind.
+        kind: EventKind,
+        /// The version in its header.
+        stored: u8,
+        /// The newest version the reading type knows for that kind.
+        known: u8,
     },
     /// The bytes held a complete value followed by more bytes.
     #[error("{what} is followed by {extra} unexpected bytes")]
@@ -113,6 +132,129 @@ pub fn decode_header(bytes: &[u8]) -> Result<EventHeader, CodecError> {
 /// [`CodecError::TrailingBytes`] when bytes are left after the payload.
 pub fn decode_payload<P: DeserializeOwned>(bytes: &[u8]) -> Result<P, CodecError> {
     decode("payload", bytes)
+}
+
+/// The stored kind and payload version of the payload being decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredPayload {
+    /// The event's kind.
+    pub kind: EventKind,
+    /// The payload version in its header.
+    pub version: u8,
+}
+
+thread_local! {
+    /// What [`decode_stored`] is decoding, until a version-aware
+    /// `Deserialize` (a machine with upcasters) takes it.
+    static STORED: Cell<Option<StoredPayload>> = const { Cell::new(None) };
+    /// Set by a version-aware `Deserialize` that met a version newer than
+    /// it knows: the newest it knows.
+    static NEWER: Cell<Option<u8>> = const { Cell::new(None) };
+}
+
+/// Decodes a stored payload of `kind` written at payload `version`: every
+/// read path decodes through here. While `P` deserializes, the kind and
+/// version are offered to a version-aware `Deserialize` (what the derive
+/// generates for a machine with upcasters), which takes them to pick the
+/// upcaster chain. A payload no such impl took must be version 1, the
+/// only one a plain `Deserialize` knows.
+///
+/// # Errors
+/// As [`decode_payload`], and [`CodecError::NewerPayloadVersion`] when the
+/// stored version is newer than `P` knows.
+pub fn decode_stored<P: DeserializeOwned>(
+    kind: EventKind,
+    version: u8,
+    bytes: &[u8],
+) -> Result<P, CodecError> {
+    let previous = STORED.replace(Some(StoredPayload { kind, version }));
+    NEWER.set(None);
+    let decoded = decode::<P>("payload", bytes);
+    let untaken = STORED.replace(previous).is_some();
+    let newer = |known| CodecError::NewerPayloadVersion {
+        kind,
+        stored: version,
+        known,
+    };
+    if let Some(known) = NEWER.take() {
+        return Err(newer(known));
+    }
+    // A plain `Deserialize` knows version 1 only: whatever it made of a
+    // newer payload (an error or, worse, a value) is not trusted.
+    if untaken && version > 1 {
+        return Err(newer(1));
+    }
+    decoded
+}
+
+/// For a version-aware `Deserialize` of a machine of `category`: the
+/// stored kind and version of the payload [`decode_stored`] is decoding, if
+/// it belongs to that category (taken, so a payload nested inside it is
+/// decoded as written). `None` outside `decode_stored` (a value decoded
+/// from elsewhere is read as the current version).
+#[must_use]
+pub fn take_stored_payload(category: u16) -> Option<StoredPayload> {
+    let stored = STORED.get()?;
+    if stored.kind.category() != category {
+        return None;
+    }
+    STORED.set(None);
+    Some(stored)
+}
+
+/// For a `Deserialize` that reads any payload version as raw data (a tool
+/// showing stored values, such as `batpak dump`): takes the stored kind and
+/// version of the payload [`decode_stored`] is decoding, so a version the
+/// type cannot upcast is not refused. A typed payload never calls it.
+#[must_use]
+pub fn read_any_payload_version() -> Option<StoredPayload> {
+    STORED.take()
+}
+
+/// For a version-aware `Deserialize`: the stored version is newer than
+/// `known`, the newest it knows. [`decode_stored`] then returns
+/// [`CodecError::NewerPayloadVersion`].
+pub fn refuse_newer_payload(known: u8) {
+    NEWER.set(Some(known));
+}
+
+/// The `payload_version` and `state_code` of an encoded header (its
+/// optional trailing fields), read without decoding the rest: what replay's
+/// fast path, which decodes no header, needs to decode the payload. `None`
+/// when the bytes are not a header of 11 to 13 fields.
+pub(crate) fn header_stamp(header: &[u8]) -> Option<(u8, u16)> {
+    let fields = match header.first()? {
+        0x9b => 11,
+        0x9c => 12,
+        0x9d => 13,
+        _ => return None,
+    };
+    let mut at = 1usize;
+    for _ in 0..11 {
+        at = at.checked_add(msgpack_value_len(header.get(at..)?)?)?;
+    }
+    let mut rest = header.get(at..)?;
+    let mut uint = || -> Option<u64> {
+        let (value, used) = match rest {
+            [b @ 0x00..=0x7f, ..] => (u64::from(*b), 1),
+            [0xcc, b, ..] => (u64::from(*b), 2),
+            [0xcd, hi, lo, ..] => (u64::from(u16::from_be_bytes([*hi, *lo])), 3),
+            _ => return None,
+        };
+        rest = &rest[used..];
+        Some(value)
+    };
+    let version = if fields >= 12 {
+        u8::try_from(uint()?).ok()?
+    } else {
+        1
+    };
+    let code = if fields == 13 {
+        u16::try_from(uint()?).ok()?
+    } else {
+        0
+    };
+    rest.is_empty().then_some((version, code))
 }
 
 fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
@@ -336,6 +478,8 @@ mod tests {
                 prev_hash: Hash::from_bytes([5; 32]),
                 idempotency_key: key.map(str::to_owned),
                 admission: admission.clone(),
+                payload_version: 3,
+                state_code: 40_000,
             };
             let borrowed = HeaderRef {
                 id: header.id,
@@ -349,12 +493,52 @@ mod tests {
                 prev_hash: header.prev_hash,
                 idempotency_key: key,
                 admission: &admission,
+                payload_version: 3,
+                state_code: 40_000,
             };
             let (mut a, mut b) = (Vec::new(), Vec::new());
             assert!(encode_header_into(&header, &mut a).is_ok());
             assert!(encode_header_ref_into(&borrowed, &mut b).is_ok());
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn header_stamp_reads_the_last_two_fields_in_place() {
+        use crate::coordinate::Coordinate;
+        use crate::event::{Admission, EventHeader, EventKind};
+        let coordinate = Coordinate::new("order:1", "shop").unwrap_or_else(|_| unreachable!());
+        let mut header = EventHeader::new(EventId::from_u128(9), coordinate, EventKind::new(7, 1));
+        header.idempotency_key = Some("k".repeat(200));
+        header.admission = Admission::Gated {
+            gates: vec!["g\u{cd}".to_owned(), "\u{cc}".to_owned()],
+        };
+        for version in [1u8, 2, 127, 128, 204, 205, 255] {
+            for code in [
+                0u16,
+                1,
+                127,
+                128,
+                204,
+                205,
+                255,
+                256,
+                0xcccc,
+                0xcdcd,
+                u16::MAX,
+            ] {
+                header.payload_version = version;
+                header.state_code = code;
+                let bytes = encode_header(&header).unwrap_or_default();
+                assert_eq!(
+                    header_stamp(&bytes),
+                    Some((version, code)),
+                    "{version} {code}"
+                );
+            }
+        }
+        assert_eq!(header_stamp(&[0x9e]), None);
+        assert_eq!(header_stamp(&[]), None);
     }
 
     #[test]

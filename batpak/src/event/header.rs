@@ -184,12 +184,22 @@ pub struct EventHeader {
     pub idempotency_key: Option<String>,
     /// How the event passed the policy layer.
     pub admission: Admission,
+    /// The version of the payload's schema the writer used: 1 unless the
+    /// writing machine has upcasters for the event's variant. Readers
+    /// upcast older versions and refuse newer ones.
+    pub payload_version: u8,
+    /// The stable code of the machine state this event led to
+    /// ([`crate::state_code`] of its name), recorded by machine steps so a
+    /// stream's history never depends on today's transition table; 0 when
+    /// no machine wrote it.
+    pub state_code: u16,
 }
 
 impl EventHeader {
     /// A header for the first event of a stream at global position 0:
     /// correlated with itself, no causation, timestamp 0, sequence 1, chained
-    /// from [`Hash::ZERO`], no idempotency key, [`Admission::Direct`]. The
+    /// from [`Hash::ZERO`], no idempotency key, [`Admission::Direct`],
+    /// payload version 1, no state code. The
     /// store fills in the real values; the fields are public so tests and
     /// tools can set them.
     #[must_use]
@@ -206,6 +216,8 @@ impl EventHeader {
             prev_hash: Hash::ZERO,
             idempotency_key: None,
             admission: Admission::Direct,
+            payload_version: 1,
+            state_code: 0,
         }
     }
 }
@@ -224,6 +236,8 @@ impl Serialize for EventHeader {
             prev_hash: self.prev_hash,
             idempotency_key: self.idempotency_key.as_deref(),
             admission: &self.admission,
+            payload_version: self.payload_version,
+            state_code: self.state_code,
         }
         .serialize(serializer)
     }
@@ -242,6 +256,20 @@ impl<'de> Deserialize<'de> for EventHeader {
             }
             Some(c) => c,
         };
+        // One header, one encoding: trailing defaults are left out.
+        let (payload_version, state_code) = match (stored.payload_version, stored.state_code) {
+            (None, None) => (1, 0),
+            (Some(version), None) if version != 1 => (version, 0),
+            (Some(version), Some(code)) if code != 0 => (version, code),
+            _ => {
+                return Err(de::Error::custom(
+                    "a default payload version (1) or state code (0) must be left out",
+                ));
+            }
+        };
+        if payload_version == 0 {
+            return Err(de::Error::custom("payload versions start at 1"));
+        }
         Ok(Self {
             id: stored.id,
             correlation,
@@ -254,11 +282,15 @@ impl<'de> Deserialize<'de> for EventHeader {
             prev_hash: stored.prev_hash,
             idempotency_key: stored.idempotency_key,
             admission: stored.admission,
+            payload_version,
+            state_code,
         })
     }
 }
 
-/// A header exactly as stored: the correlation is nil when it equals the id.
+/// A header exactly as stored: the correlation is nil when it equals the id,
+/// and the payload version and state code are present only when not their
+/// defaults (the array ends early).
 #[derive(Deserialize)]
 struct StoredHeader {
     id: EventId,
@@ -272,6 +304,10 @@ struct StoredHeader {
     prev_hash: Hash,
     idempotency_key: Option<String>,
     admission: Admission,
+    #[serde(default)]
+    payload_version: Option<u8>,
+    #[serde(default)]
+    state_code: Option<u16>,
 }
 
 /// An [`EventHeader`] made of borrowed parts, for the append path and the
@@ -290,11 +326,18 @@ pub(crate) struct HeaderRef<'a> {
     pub(crate) prev_hash: Hash,
     pub(crate) idempotency_key: Option<&'a str>,
     pub(crate) admission: &'a Admission,
+    pub(crate) payload_version: u8,
+    pub(crate) state_code: u16,
 }
 
 impl Serialize for HeaderRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut fields = serializer.serialize_struct("EventHeader", 11)?;
+        // The payload version and state code trail the array only when not
+        // their defaults (1, 0): a plain event pays nothing for them.
+        let stamped = self.state_code != 0;
+        let versioned = stamped || self.payload_version != 1;
+        let len = 11 + usize::from(versioned) + usize::from(stamped);
+        let mut fields = serializer.serialize_struct("EventHeader", len)?;
         fields.serialize_field("id", &self.id)?;
         let correlation = (self.correlation != self.id).then_some(self.correlation);
         fields.serialize_field("correlation", &correlation)?;
@@ -307,6 +350,12 @@ impl Serialize for HeaderRef<'_> {
         fields.serialize_field("prev_hash", &self.prev_hash)?;
         fields.serialize_field("idempotency_key", &self.idempotency_key)?;
         fields.serialize_field("admission", self.admission)?;
+        if versioned {
+            fields.serialize_field("payload_version", &self.payload_version)?;
+        }
+        if stamped {
+            fields.serialize_field("state_code", &self.state_code)?;
+        }
         fields.end()
     }
 }

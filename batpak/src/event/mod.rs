@@ -11,10 +11,12 @@ mod header;
 mod id;
 mod kind;
 
-pub(crate) use codec::encode_header_ref_into;
 pub use codec::{
-    CodecError, MAX_DECODE_DEPTH, decode_header, decode_payload, encode_header, encode_payload,
+    CodecError, MAX_DECODE_DEPTH, StoredPayload, decode_header, decode_payload, decode_stored,
+    encode_header, encode_payload, read_any_payload_version, refuse_newer_payload,
+    take_stored_payload,
 };
+pub(crate) use codec::{encode_header_ref_into, header_stamp};
 pub use hash::Hash;
 pub(crate) use header::HeaderRef;
 pub use header::{Admission, EventHeader};

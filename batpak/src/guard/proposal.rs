@@ -34,7 +34,7 @@ impl ExpectedVersion {
 }
 
 /// Optional controls of one append.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AppendOptions {
     /// Version the stream must be at (checked after the idempotency key).
@@ -46,6 +46,25 @@ pub struct AppendOptions {
     /// The workflow this event belongs to (defaults to the event's own id,
     /// or the causing event's correlation when `causation` is set).
     pub correlation: Option<EventId>,
+    /// The payload's schema version, recorded in the header (1 by
+    /// default; a machine sets its variant's version).
+    pub payload_version: u8,
+    /// The machine state the event leads to, as a stable code recorded in
+    /// the header (0, none, by default; a machine step sets it).
+    pub state_code: u16,
+}
+
+impl Default for AppendOptions {
+    fn default() -> Self {
+        Self {
+            expected_version: ExpectedVersion::Any,
+            idempotency_key: None,
+            causation: None,
+            correlation: None,
+            payload_version: 1,
+            state_code: 0,
+        }
+    }
 }
 
 impl AppendOptions {
@@ -80,6 +99,20 @@ impl AppendOptions {
     #[must_use]
     pub fn correlated_with(mut self, correlation: EventId) -> Self {
         self.correlation = Some(correlation);
+        self
+    }
+
+    /// Records the payload's schema version (1 when not set).
+    #[must_use]
+    pub fn payload_version(mut self, version: u8) -> Self {
+        self.payload_version = version;
+        self
+    }
+
+    /// Records the machine state the event leads to, as its stable code.
+    #[must_use]
+    pub fn state_code(mut self, code: u16) -> Self {
+        self.state_code = code;
         self
     }
 }

@@ -16,6 +16,7 @@ use std::hash::Hash as StdHash;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::schema::MachineSchema;
 use crate::event::EventKind;
 use crate::guard::Denial;
 
@@ -122,6 +123,18 @@ pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Syn
     /// ```
     const KINDS: &'static [EventKind];
 
+    /// The machine's schema as data: its variants with their kinds, fields
+    /// and payload versions, its states with their stable codes, its
+    /// transition table and data type. The schema history check compares
+    /// it with the committed history; the runtime names variants and states
+    /// from it; the catalog a store keeps and the test kit's path
+    /// enumeration read it.
+    const SCHEMA: MachineSchema;
+
+    /// The declared terminal states (`terminal(..)`): no event leaves them.
+    /// Diagrams (the catalog's, the CLI's) mark them.
+    const TERMINAL: &'static [Self::State];
+
     /// Whether the machine's stream may hold events that neither its gates
     /// nor an audited bypass admitted ([`Admission::Direct`](crate::Admission::Direct),
     /// written by `Store::append` and its kin). `false` unless the machine
@@ -134,6 +147,14 @@ pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Syn
 
     /// The variant's name, for errors and diagrams.
     fn variant_name(&self) -> &'static str;
+
+    /// The payload version this code writes for the event's variant
+    /// (recorded in its header): 1 unless the variant has upcasters.
+    fn payload_version(&self) -> u8 {
+        Self::SCHEMA
+            .variant(self.variant_name())
+            .map_or(1, |variant| variant.version)
+    }
 
     /// The transition table: the state after `event` in `state`, or why the
     /// event is illegal there.

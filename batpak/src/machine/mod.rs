@@ -4,6 +4,8 @@
 //! - `definition.rs`: the contract the macros implement ([`StateMachine`],
 //!   [`MachineTypes`], [`MachineData`], [`State`], [`InvalidTransition`], [`GateSpec`],
 //!   [`MachineGate`]).
+//! - `catalog.rs`: [`CatalogEntry`], what a store records about a machine
+//!   the first time it writes, so tools speak its names.
 //! - `gate_args.rs`: how a gate's context and its state and data parameters
 //!   are checked against its machine (`GateContext`, `GateArg`).
 //! - `handle.rs`: the typed handle [`Machine<M, S>`].
@@ -50,12 +52,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod catalog;
 mod definition;
 mod gate_args;
 mod handle;
 mod runtime;
+mod schema;
 mod seam;
+mod upcast;
 
+pub use catalog::{CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, catalog_coordinate};
 pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
     State, StateMachine,
@@ -65,4 +71,8 @@ pub use handle::Machine;
 pub use runtime::{
     CorruptReason, Loaded, MachineError, StepError, create, load, state_of, step, submit,
 };
+pub use schema::{
+    FieldSchema, MachineSchema, StateSchema, TransitionSchema, VariantSchema, state_code,
+};
 pub use seam::{MachineProjection, MachineStore};
+pub use upcast::{VariantBody, upcast_from};

@@ -42,10 +42,10 @@ use std::marker::PhantomData;
 
 use super::definition::{InvalidTransition, MachineData, MachineTypes, State, StateMachine};
 use super::handle::Machine;
-use super::seam::{MachineProjection, MachineStore};
+use super::seam::{MachineProjection, MachineStore, recorded_state, state_code_of};
 use crate::coordinate::Coordinate;
-use crate::event::Hash;
-use crate::guard::{Denial, ExpectedVersion, FnGate, GateError, GateSet, Proposal};
+use crate::event::{Hash, StoredEvent};
+use crate::guard::{AppendOptions, Denial, ExpectedVersion, FnGate, GateError, GateSet, Proposal};
 
 /// Why a machine operation wrote nothing.
 ///
@@ -94,6 +94,48 @@ pub enum MachineError<E = crate::store::StoreError> {
         /// What is wrong with it.
         reason: CorruptReason,
     },
+    /// A stored event's kind is not the kind its decoded variant has today:
+    /// the machine's category or the variant's code moved (a renamed enum
+    /// or variant, a pin removed). Nothing is corrupt: pinning the old
+    /// number restores it.
+    #[error(
+        "stream {coordinate} at sequence {sequence}: stored kind {stored} ({}) does not match \
+         event `{event}`, whose kind is now {expected}; {}",
+        stored_variant.map_or_else(|| "no variant has it today".to_owned(), |v| format!("today the kind of `{v}`")),
+        kind_pin(*stored, *expected, event)
+    )]
+    KindMismatch {
+        /// The entity whose stream holds the event.
+        coordinate: Coordinate,
+        /// The event's sequence.
+        sequence: u64,
+        /// The kind in the header.
+        stored: crate::event::EventKind,
+        /// The kind the decoded variant has today.
+        expected: crate::event::EventKind,
+        /// The variant that has the stored kind today, if any.
+        stored_variant: Option<&'static str>,
+        /// The decoded variant.
+        event: &'static str,
+    },
+    /// A stored event led to a state (recorded by its stable code) that the
+    /// machine no longer declares: a state renamed or removed.
+    #[error(
+        "stream {coordinate} at sequence {sequence}: the event led to a state with code {code}, \
+         which no state of `{machine}` has today (renamed or removed); declare its old name as \
+         an alias of the state it became, `#[machine(state_aliases(OldName = NewName))]` (the \
+         schema history names it)"
+    )]
+    UnknownState {
+        /// The entity whose stream holds the event.
+        coordinate: Coordinate,
+        /// The event's sequence.
+        sequence: u64,
+        /// The machine's name.
+        machine: &'static str,
+        /// The recorded state code.
+        code: u16,
+    },
     /// A typed handle was asked for in a state its stream is not in (or,
     /// for a step, does not reach). Generated code never asks for one; the
     /// runtime checks rather than trusts, so a handle's type never lies.
@@ -111,6 +153,32 @@ pub enum MachineError<E = crate::store::StoreError> {
     Store(E),
 }
 
+/// The pin that gives `event` its stored kind back: the category, the
+/// code, or both.
+fn kind_pin(
+    stored: crate::event::EventKind,
+    expected: crate::event::EventKind,
+    event: &str,
+) -> String {
+    let category = (stored.category() != expected.category()).then(|| {
+        format!(
+            "pin the machine's old category with `#[machine(.., category = {})]`",
+            stored.category()
+        )
+    });
+    let code = (stored.code() != expected.code()).then(|| {
+        format!(
+            "pin the variant's old code with `#[transition(.., kind = {})]` on `{event}`",
+            stored.code()
+        )
+    });
+    match (category, code) {
+        (Some(category), Some(code)) => format!("{category} and {code}"),
+        (Some(pin), None) | (None, Some(pin)) => pin,
+        (None, None) => "the kinds agree".to_owned(),
+    }
+}
+
 /// What is wrong with a stored event that replay refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -118,14 +186,6 @@ pub enum CorruptReason {
     /// The transition table forbids the stored step.
     #[error(transparent)]
     IllegalStep(InvalidTransition),
-    /// The stored kind is not the kind of the decoded variant.
-    #[error("stored kind {stored} does not match event `{event}`")]
-    KindMismatch {
-        /// The kind in the header.
-        stored: crate::event::EventKind,
-        /// The decoded variant.
-        event: &'static str,
-    },
     /// The stream skips or repeats a sequence number.
     #[error("expected sequence {expected}")]
     Gap {
@@ -405,13 +465,21 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
             }));
         }
         if stored.header.kind != stored.payload.kind() {
-            return Err(corrupt(CorruptReason::KindMismatch {
-                stored: stored.header.kind,
-                event: stored.payload.variant_name(),
-            }));
+            return Err(kind_mismatch::<M, S::Error>(coordinate, stored));
         }
-        state = M::apply(state, &stored.payload)
-            .map_err(|illegal| corrupt(CorruptReason::IllegalStep(illegal)))?;
+        state = match recorded_state::<M, _>(stored) {
+            Some(Ok(recorded)) => recorded,
+            Some(Err(code)) => {
+                return Err(MachineError::UnknownState {
+                    coordinate: coordinate.clone(),
+                    sequence: stored.sequence(),
+                    machine: M::NAME,
+                    code,
+                });
+            }
+            None => M::apply(state, &stored.payload)
+                .map_err(|illegal| corrupt(CorruptReason::IllegalStep(illegal)))?,
+        };
         data.apply(&stored.payload);
         version = stored.sequence();
         head = stored.hash;
@@ -422,6 +490,24 @@ fn replay<M: StateMachine, S: MachineStore + ?Sized>(
         head,
         data,
     })
+}
+
+/// [`MachineError::KindMismatch`] for a stored event whose kind is not its
+/// variant's.
+fn kind_mismatch<M: StateMachine, E>(
+    coordinate: &Coordinate,
+    stored: &StoredEvent<M>,
+) -> MachineError<E> {
+    MachineError::KindMismatch {
+        coordinate: coordinate.clone(),
+        sequence: stored.sequence(),
+        stored: stored.header.kind,
+        expected: stored.payload.kind(),
+        stored_variant: M::SCHEMA
+            .variant_of_kind(stored.header.kind)
+            .map(|variant| variant.name),
+        event: stored.payload.variant_name(),
+    }
 }
 
 /// What a machine's gates decide on besides the proposal: the caller's
@@ -441,7 +527,11 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     version: u64,
     event: M,
 ) -> Result<(u64, Hash, M), MachineError<S::Error>> {
-    M::apply(decision.state, &event)?;
+    let target = M::apply(decision.state, &event)?;
+    let options = AppendOptions::new()
+        .expect(ExpectedVersion::Exact(version))
+        .payload_version(event.payload_version())
+        .state_code(state_code_of::<M>(target));
     let mut gates = GateSet::<Decision<'_, M>, M>::new();
     for spec in M::GATES.iter().filter(|spec| spec.applies_to(&event)) {
         gates.push(FnGate::new(
@@ -456,14 +546,14 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
             },
         ));
     }
-    let proposal = Proposal::new(coordinate.clone(), event.kind(), event)
-        .expect(ExpectedVersion::Exact(version));
+    let proposal = Proposal::new(coordinate.clone(), event.kind(), event).with_options(options);
     let receipt = gates
         .evaluate(decision, proposal)
         .map_err(|error| match error {
             GateError::Denied(denial) => MachineError::Denied(denial),
             GateError::Codec(codec) => MachineError::Store(S::Error::from(codec)),
         })?;
+    store.record_machine::<M>().map_err(MachineError::Store)?;
     let committed = receipt
         .commit(store)
         .map_err(|error| match S::version_conflict(&error) {
@@ -745,6 +835,8 @@ fn outcome_of<T, E>(result: &Result<T, MachineError<E>>) -> &'static str {
         Err(MachineError::Denied(_)) => "denied",
         Err(MachineError::Conflict { .. }) => "conflict",
         Err(MachineError::CorruptStream { .. }) => "corrupt_stream",
+        Err(MachineError::KindMismatch { .. }) => "kind_mismatch",
+        Err(MachineError::UnknownState { .. }) => "unknown_state",
         Err(_) => "error",
     }
 }

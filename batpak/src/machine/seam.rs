@@ -39,6 +39,18 @@ pub trait MachineStore: CommitTarget {
     /// The stream's actual version when `error` is a version mismatch.
     fn version_conflict(error: &Self::Error) -> Option<u64>;
 
+    /// Records machine `M` in the store's catalog (a [`CatalogEntry`](super::CatalogEntry)
+    /// system record) unless the store already holds its current entry.
+    /// The runtime calls it before every commit of a machine event; a store
+    /// remembers which machines it recorded, so only the first costs a
+    /// read. The default records nothing (a store without a catalog).
+    ///
+    /// # Errors
+    /// The store's error.
+    fn record_machine<M: StateMachine>(&self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// The machine's current state, data, version and head as a projection.
     /// The default folds the whole stream; a store with a projection cache
     /// folds only the events appended since its last call.
@@ -158,17 +170,52 @@ impl<M: StateMachine> fmt::Debug for MachineProjection<M> {
     }
 }
 
+/// The state a stored event led to as its header records it: `None` when
+/// it records none (an event not written by a machine step, or appended
+/// directly, which the table judges), else the state its code names
+/// today, or the unknown code. Recorded history is trusted, not judged
+/// again by today's table, so a table may change without making old
+/// streams unreadable.
+pub(crate) fn recorded_state<M: StateMachine, P>(
+    event: &StoredEvent<P>,
+) -> Option<Result<M::State, u16>> {
+    let code = event.header.state_code;
+    if code == 0 || event.header.admission.is_direct() {
+        return None;
+    }
+    let state = M::SCHEMA
+        .state_of_code(code)
+        .and_then(|found| M::SCHEMA.states.iter().position(|s| s.name == found.name))
+        .and_then(|index| M::STATES.get(index).copied());
+    Some(state.ok_or(code))
+}
+
+/// The stable code of `state` (0 for a state the schema does not list,
+/// which the derive never produces).
+pub(crate) fn state_code_of<M: StateMachine>(state: M::State) -> u16 {
+    M::STATES
+        .iter()
+        .position(|s| *s == state)
+        .and_then(|index| M::SCHEMA.states.get(index))
+        .map_or(0, |schema| schema.code)
+}
+
 /// The projection's own layout version: 2 recorded the first direct append,
-/// 3 added the data and the head hash.
-const LAYOUT_VERSION: u32 = 3;
+/// 3 added the data and the head hash, 4 trusts recorded state codes.
+const LAYOUT_VERSION: u32 = 4;
 
 impl<M: StateMachine> Projection for MachineProjection<M> {
     type Event = M;
     const NAME: &'static str = M::NAME;
-    /// The layout version in the low 16 bits, the data's
-    /// [`MachineData::VERSION`] above it: a change to either refolds the
-    /// cached projection from the machine's events.
-    const VERSION: u32 = (<M::Data as MachineData<M>>::VERSION << 16).wrapping_add(LAYOUT_VERSION);
+    /// The machine's schema fingerprint (category, kinds, payload versions,
+    /// states, transition table, data type: [`MachineSchema::fingerprint`](crate::MachineSchema::fingerprint)),
+    /// mixed with the data's [`MachineData::VERSION`] and the layout
+    /// version: a change to any of them refolds the cached projection from
+    /// the machine's events, so a cache can never hold a fold made under
+    /// another table.
+    const VERSION: u32 = M::SCHEMA.fingerprint
+        ^ (<M::Data as MachineData<M>>::VERSION).wrapping_mul(0x9E37_79B9)
+        ^ LAYOUT_VERSION;
 
     fn apply(&mut self, event: &StoredEvent<M>) {
         if self.broken_at.is_some() {
@@ -179,7 +226,11 @@ impl<M: StateMachine> Projection for MachineProjection<M> {
             self.first_direct = Some(sequence);
         }
         let fits = sequence == self.version + 1 && event.header.kind == event.payload.kind();
-        match M::apply(self.state, &event.payload) {
+        let next = match recorded_state::<M, M>(event) {
+            Some(recorded) => recorded.map_err(drop),
+            None => M::apply(self.state, &event.payload).map_err(drop),
+        };
+        match next {
             Ok(next) if fits => {
                 self.data.apply(&event.payload);
                 self.state = next;

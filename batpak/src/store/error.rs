@@ -91,6 +91,10 @@ pub enum StoreError {
         /// The character's code point.
         code: u32,
     },
+    /// An append asked for payload version 0 (`AppendOptions::payload_version`);
+    /// versions start at 1.
+    #[error("payload version 0 was given; payload versions start at 1")]
+    PayloadVersionZero,
     /// User code tried to append a kind of the reserved system category.
     #[error("event kind {kind} belongs to the reserved system category")]
     ReservedKind {

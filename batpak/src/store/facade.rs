@@ -49,6 +49,9 @@ pub struct Store {
     pub(crate) hub: Arc<Hub>,
     /// Where projection states are cached.
     pub(crate) cache: Arc<dyn ProjectionCache>,
+    /// The machine types whose current catalog entry this store has seen
+    /// or written since it opened (see `seam.rs`).
+    pub(crate) catalogued: std::sync::RwLock<std::collections::BTreeSet<std::any::TypeId>>,
     flusher: Option<Flusher>,
     /// Set once `close` or `exit_without_checkpoint` has released the
     /// store, so that `Drop` does not release it a second time.
@@ -142,6 +145,7 @@ impl Store {
             core,
             hub,
             cache,
+            catalogued: std::sync::RwLock::default(),
             flusher,
             released: false,
         })

@@ -8,6 +8,7 @@
 //! core/       every rule of the log: open, write, commit, read, replay, verify, index
 //! views/      hub (fan-out), subscriptions, cursors, cached projections
 //! facade.rs   `Store`: the public API, thin calls into core and views
+//! follow.rs   `Follower`: reads segment files beside a writer, without its lock
 //! seam.rs     how the layers above (pipeline, machines) reach this store
 //! ```
 //!
@@ -27,6 +28,7 @@ mod crash_model;
 mod engine;
 mod error;
 mod facade;
+mod follow;
 mod fs;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
@@ -49,6 +51,7 @@ pub use self::engine::lmdb::LmdbCache;
 pub use self::engine::redb::RedbCache;
 pub use self::error::{CursorFileProblem, Place, StoreError};
 pub use self::facade::{Store, Ticket};
+pub use self::follow::Follower;
 pub use self::report::{Damage, StoreStats, StreamHead, VerifyReport};
 pub use self::views::cursor::Cursor;
 pub use self::views::projection::{ProjectionReport, RebuildReason, projection_cache_key};

@@ -7,9 +7,13 @@ use serde::de::DeserializeOwned;
 use super::core::write::AppendMode;
 use super::error::StoreError;
 use super::facade::Store;
+use super::lock::{read_lock, write_lock};
 use crate::coordinate::Coordinate;
-use crate::event::{Hash, StoredEvent};
-use crate::machine::{MachineProjection, MachineStore, StateMachine};
+use crate::event::{Hash, StoredEvent, encode_payload};
+use crate::guard::{AppendOptions, ExpectedVersion};
+use crate::machine::{
+    CATALOG_KIND, CatalogEntry, MachineProjection, MachineStore, StateMachine, catalog_coordinate,
+};
 use crate::pipeline::{AppendReceipt, CommitTarget, RawAppend, RawAppendParts};
 use crate::region::Region;
 
@@ -60,6 +64,44 @@ impl MachineStore for Store {
             StoreError::VersionMismatch { actual, .. } => Some(*actual),
             _ => None,
         }
+    }
+
+    /// The first call for `M` since the store opened reads the machine's
+    /// catalog stream and appends [`CatalogEntry::of`] when the last entry
+    /// differs (or there is none), under the write lock so two threads
+    /// never both append; later calls only look the type up under the read
+    /// lock, so concurrent commits do not queue behind each other here.
+    fn record_machine<M: StateMachine>(&self) -> Result<(), StoreError> {
+        let machine = std::any::TypeId::of::<M>();
+        if read_lock(&self.catalogued).contains(&machine) {
+            return Ok(());
+        }
+        let mut catalogued = write_lock(&self.catalogued);
+        if catalogued.contains(&machine) {
+            return Ok(());
+        }
+        let entry = CatalogEntry::of::<M>();
+        // A derived name is a Rust identifier, always a valid entity; a
+        // hand-written name that is not one is left out of the catalog
+        // rather than failing the machine's writes.
+        let Ok(coordinate) = catalog_coordinate(M::NAME) else {
+            return Ok(());
+        };
+        let recorded: Vec<StoredEvent<CatalogEntry>> = self.stream(&coordinate)?;
+        if recorded.last().map(|e| &e.payload) != Some(&entry) {
+            let options = AppendOptions {
+                expected_version: ExpectedVersion::Exact(recorded.len() as u64),
+                ..AppendOptions::default()
+            };
+            let end = self.core.append_system(
+                &coordinate,
+                &[(CATALOG_KIND, encode_payload(&entry)?)],
+                &options,
+            )?;
+            self.core.after_append(end)?;
+        }
+        catalogued.insert(machine);
+        Ok(())
     }
 
     fn project_machine<M: StateMachine>(

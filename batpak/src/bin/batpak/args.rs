@@ -19,13 +19,30 @@ usage:
   batpak verify <dir>           check every frame, position and hash chain
   batpak stats <dir>            print the store's counters, one per line
   batpak dump <dir> [options]   print events in global order, one per line
+  batpak export <dir> --ndjson [options]
+                                the same events as JSON, one object per line
+  batpak tail <dir> [--ndjson] [options]
+                                follow the store while a writer appends (no lock):
+                                print events as they are written, until --limit
+  batpak machines <dir>         each machine in the store's catalog, with its
+                                count of entities per state
+  batpak explain <dir> <entity> [--scope S]
+                                the entity's timeline (time, event and fields,
+                                gates or bypass, resulting state) and its
+                                machine's diagram with the current state marked
+  batpak report <dir> -o <file.html>
+                                one self-contained HTML page: verify result,
+                                each machine's diagram with entities per state,
+                                recent events, every bypass
   batpak help                   print this text (also -h, --help)
 
-dump options (combined with AND; --kind may repeat, kinds combine with OR):
+dump and export options (combined with AND; --kind may repeat, kinds combine with OR):
   --entity E        only entity E (in every scope unless --scope is given)
   --prefix P        only entities whose name starts with P
   --scope S         only scope S
-  --kind CAT:CODE   only this kind; CAT alone selects the whole category
+  --kind K          only this kind: CAT:CODE, or Machine::Variant by name (from
+                    the store's catalog); CAT or Machine alone selects the
+                    whole category
   --from POS        start at global position POS (positions start at 0)
   --limit N         print at most N events
   --bypassed        only events committed through a gate bypass
@@ -40,8 +57,11 @@ dump line: position entity@scope seq=N kind=CAT:CODE id=HEX admission payload
   written that way too when it holds a space, @, \\ or \" or needs escaping
   (\"order 1\"@shop:acme).
 
-Every command opens the store read-only and never changes a byte of it. It
-cannot run while a writer has the store open.
+Every command opens the store read-only and never changes a byte of it
+(report writes only its -o file). All but tail cannot run while a writer has the store open.
+tail can: it reads segment files without the lock and shows whole frames
+and whole batches as they are written (not necessarily synced yet), never a
+torn or half-written tail; it follows segment stores only (not redb/LMDB).
 
 exit status: 0 ok, 1 damage found, 2 usage error or the store cannot be opened
 ";
@@ -67,6 +87,45 @@ pub(crate) enum Command {
         /// The store directory.
         dir: PathBuf,
     },
+    /// Each machine with its entities per state.
+    Machines {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// One entity's story.
+    Explain {
+        /// The store directory.
+        dir: PathBuf,
+        /// The entity.
+        entity: String,
+        /// Only this scope.
+        scope: Option<String>,
+    },
+    /// The HTML report.
+    Report {
+        /// The store directory.
+        dir: PathBuf,
+        /// Where to write the page.
+        output: PathBuf,
+    },
+    /// Follow the log while a writer appends.
+    Tail {
+        /// The store directory.
+        dir: PathBuf,
+        /// Which events, and how many before stopping.
+        options: DumpOptions,
+        /// JSON lines instead of dump lines.
+        ndjson: bool,
+    },
+    /// Print events as JSON lines.
+    Export {
+        /// The store directory.
+        dir: PathBuf,
+        /// Which events, and how many.
+        options: DumpOptions,
+        /// How to write them.
+        format: Format,
+    },
     /// Print events.
     Dump {
         /// The store directory.
@@ -74,6 +133,13 @@ pub(crate) enum Command {
         /// Which events, and how many.
         options: DumpOptions,
     },
+}
+
+/// An output format of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `--ndjson`: one JSON object per line.
+    Ndjson,
 }
 
 /// The `dump` filters, already turned into a checked [`Region`].
@@ -85,6 +151,9 @@ pub(crate) struct DumpOptions {
     pub(crate) from: u64,
     /// Most events to print.
     pub(crate) limit: Option<u64>,
+    /// `--kind` values given by name (`Machine::Variant` or `Machine`),
+    /// resolved against the store's catalog once it is open.
+    pub(crate) named_kinds: Vec<String>,
 }
 
 /// Parses the arguments after the program name; `Err` holds a one-line
@@ -97,23 +166,31 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     let name = utf8(name, "command")?;
     let command = match name {
         "help" | "-h" | "--help" => return Ok(Command::Help),
-        "verify" | "stats" | "dump" => name,
+        "verify" | "stats" | "dump" | "export" | "tail" | "machines" | "explain" | "report" => name,
         other => return Err(format!("unknown command {}", Quoted(other))),
     };
-    let mut dir = None;
+    let mut positional: Vec<&OsString> = Vec::new();
     let mut filters = DumpArgs::default();
+    let mut format = None;
+    let mut output = None;
     while let Some(arg) = args.next() {
         if arg == "-h" {
             return Ok(Command::Help);
         }
+        if command == "report" && (arg == "-o" || arg == "--output") {
+            let value = args.next().ok_or("-o needs a file name")?;
+            set_once(&mut output, "-o", PathBuf::from(value))?;
+            continue;
+        }
         let Some(text) = arg.to_str().filter(|t| t.starts_with("--")) else {
-            if dir.is_some() {
+            let most = if command == "explain" { 2 } else { 1 };
+            if positional.len() == most {
                 return Err(format!(
                     "unexpected argument {} (the store directory is already given)",
                     Quoted(&arg.to_string_lossy())
                 ));
             }
-            dir = Some(PathBuf::from(arg));
+            positional.push(arg);
             continue;
         };
         if text == "--help" {
@@ -123,7 +200,26 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
             Some((flag, value)) => (flag, Some(value.to_owned())),
             None => (text, None),
         };
-        if command != "dump" {
+        if (command == "export" || command == "tail") && flag == "--ndjson" {
+            if inline.is_some() {
+                return Err(format!("{flag} takes no value"));
+            }
+            format = Some(Format::Ndjson);
+            continue;
+        }
+        if command == "explain" && flag == "--scope" {
+            let value = match inline {
+                Some(v) => v,
+                None => args.next().ok_or("--scope needs a value").and_then(|v| {
+                    utf8(v, flag)
+                        .map(str::to_owned)
+                        .map_err(|_| "--scope is not valid UTF-8")
+                })?,
+            };
+            filters.set(flag, &value)?;
+            continue;
+        }
+        if !matches!(command, "dump" | "export" | "tail") {
             return Err(format!("`{command}` takes no option {}", Quoted(flag)));
         }
         if let Some(admission) = AdmissionArg::from_flag(flag) {
@@ -145,12 +241,36 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
         };
         filters.set(flag, &value)?;
     }
-    let Some(dir) = dir else {
+    let Some(dir) = positional.first().map(PathBuf::from) else {
         return Err(format!("`{command}` needs a store directory"));
     };
     Ok(match command {
+        "machines" => Command::Machines { dir },
+        "explain" => Command::Explain {
+            dir,
+            entity: positional
+                .get(1)
+                .ok_or("`explain` needs an entity after the store directory")
+                .and_then(|e| utf8(e, "entity").map_err(|_| "the entity is not valid UTF-8"))?
+                .to_owned(),
+            scope: filters.scope,
+        },
+        "report" => Command::Report {
+            dir,
+            output: output.ok_or("`report` needs -o <file.html>")?,
+        },
         "verify" => Command::Verify { dir },
         "stats" => Command::Stats { dir },
+        "tail" => Command::Tail {
+            dir,
+            options: filters.into_options()?,
+            ndjson: format.is_some(),
+        },
+        "export" => Command::Export {
+            dir,
+            options: filters.into_options()?,
+            format: format.ok_or("export needs a format: --ndjson")?,
+        },
         _ => Command::Dump {
             dir,
             options: filters.into_options()?,
@@ -175,6 +295,8 @@ struct DumpArgs {
     limit: Option<u64>,
     /// Every `--bypassed`, `--direct` and `--ungated`, in order.
     admissions: Vec<AdmissionArg>,
+    /// Every `--kind` given by name.
+    named_kinds: Vec<String>,
 }
 
 /// An admission filter flag of `dump`.
@@ -207,7 +329,11 @@ impl DumpArgs {
             "--prefix" => set_once(&mut self.prefix, flag, value.to_owned()),
             "--scope" => set_once(&mut self.scope, flag, value.to_owned()),
             "--kind" => {
-                self.kinds.push(parse_kind(value)?);
+                match parse_kind(value) {
+                    Ok(kind) => self.kinds.push(kind),
+                    Err(_) if is_kind_name(value) => self.named_kinds.push(value.to_owned()),
+                    Err(e) => return Err(e),
+                }
                 Ok(())
             }
             "--from" => set_once(&mut self.from, flag, parse_u64(flag, value)?),
@@ -249,6 +375,7 @@ impl DumpArgs {
             region,
             from,
             limit: self.limit,
+            named_kinds: self.named_kinds,
         })
     }
 }
@@ -266,7 +393,7 @@ fn parse_kind(text: &str) -> Result<KindArg, String> {
     let number = |part: &str| {
         part.parse::<u16>().map_err(|_| {
             format!(
-                "--kind {} is not CAT:CODE or CAT (numbers from 0 to 65535)",
+                "--kind {} is not CAT:CODE or CAT (numbers from 0 to 65535), nor Machine::Variant",
                 Quoted(text)
             )
         })
@@ -274,6 +401,21 @@ fn parse_kind(text: &str) -> Result<KindArg, String> {
     match text.split_once(':') {
         Some((cat, code)) => Ok(KindArg::Exact(EventKind::new(number(cat)?, number(code)?))),
         None => number(text).map(KindArg::Category),
+    }
+}
+
+/// `Machine` or `Machine::Variant`: Rust identifiers, resolved later.
+fn is_kind_name(text: &str) -> bool {
+    let ident = |part: &str| {
+        let mut chars = part.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    match text.split_once("::") {
+        Some((machine, variant)) => ident(machine) && ident(variant),
+        None => ident(text),
     }
 }
 

@@ -1,8 +1,10 @@
 //! `batpak`: look inside a store directory from the command line.
 //!
-//! Every command opens the store with [`Store::open_read_only`], so it never
+//! Every command but `tail` opens the store with [`Store::open_read_only`], so it never
 //! writes a byte (no torn tail is cut, no checkpoint removed) and it refuses
 //! to run beside a writer, which holds the directory's lock exclusively.
+//! `tail` opens no store: it follows the segment files with a
+//! [`batpak::Follower`], beside the writer and without its lock.
 //!
 //! Payloads are shown without knowing their Rust type: they are decoded into
 //! [`render::Dynamic`], a msgpack value tree, and printed as JSON-like text.
@@ -16,8 +18,13 @@
 //! panics on input: every failure becomes a message and an exit status.
 
 mod args;
+mod catalog;
 mod commands;
+mod explain;
+mod failure;
+mod json;
 mod render;
+mod report;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -26,7 +33,8 @@ use std::process::ExitCode;
 use batpak::{Store, StoreConfig, StoreError};
 
 use crate::args::{Command, USAGE, parse};
-use crate::commands::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure, dump, stats, verify};
+use crate::commands::{dump, export, machines, stats, tail, verify};
+use crate::failure::{EXIT_DAMAGE, EXIT_OK, EXIT_USAGE, Failure};
 use crate::render::Quoted;
 
 fn main() -> ExitCode {
@@ -38,12 +46,75 @@ fn main() -> ExitCode {
         Ok(Command::Dump { dir, options }) => run(&dir, Finding::ToStderr, |store, out| {
             dump(store, &options, out)
         }),
+        Ok(Command::Export {
+            dir,
+            options,
+            format,
+        }) => run(&dir, Finding::ToStderr, |store, out| {
+            export(store, &options, format, out)
+        }),
+        Ok(Command::Machines { dir }) => run(&dir, Finding::ToStderr, machines),
+        Ok(Command::Explain { dir, entity, scope }) => {
+            run(&dir, Finding::ToStderr, |store, out| {
+                explain::explain(store, &entity, scope.as_deref(), out)
+            })
+        }
+        Ok(Command::Report { dir, output }) => run(&dir, Finding::ToStderr, |store, out| {
+            write_report(store, &dir, &output, out)
+        }),
+        Ok(Command::Tail {
+            dir,
+            options,
+            ndjson,
+        }) => follow(&dir, |out| tail(&dir, &options, ndjson, out)),
         Err(message) => {
             eprintln!("batpak: {message}\n\n{USAGE}");
             EXIT_USAGE
         }
     };
     ExitCode::from(code)
+}
+
+/// Runs `tail`, which opens no store (so takes no lock), with stdout
+/// unbuffered enough to show events as they come (it flushes per poll).
+fn follow(
+    dir: &std::path::Path,
+    command: impl FnOnce(&mut dyn Write) -> Result<u8, Failure>,
+) -> u8 {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = command(&mut out);
+    let flushed = out.flush();
+    match (result, flushed) {
+        (Ok(code), Ok(())) => code,
+        (Err(Failure::Store(e)), _) => report_store_error(dir, &e),
+        (Ok(code), Err(e)) => output_failed(&e, code),
+        (Err(Failure::Output(e)), _) => output_failed(&e, EXIT_OK),
+        (Err(Failure::Usage(message)), _) => {
+            eprintln!("batpak: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Writes the report page for `store` to `output` (its only write), then
+/// says where on `out`.
+fn write_report(
+    store: &Store,
+    dir: &std::path::Path,
+    output: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let mut page = Vec::new();
+    let code = report::report(store, dir, &mut page)?;
+    std::fs::write(output, &page).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot write {}: {e}",
+            Quoted(&output.to_string_lossy())
+        ))
+    })?;
+    writeln!(out, "wrote {} ({} bytes)", output.display(), page.len())?;
+    Ok(code)
 }
 
 /// Where a command reports damage that stops it.
@@ -84,6 +155,10 @@ fn run(
         (Err(Failure::Store(e)), _) => report_store_error(dir, &e),
         (Ok(code), Err(e)) => output_failed(&e, code),
         (Err(Failure::Output(e)), _) => output_failed(&e, EXIT_OK),
+        (Err(Failure::Usage(message)), _) => {
+            eprintln!("batpak: {message}");
+            EXIT_USAGE
+        }
     }
 }
 

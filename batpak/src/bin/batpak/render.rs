@@ -18,9 +18,14 @@ pub(crate) fn render_header(h: &EventHeader, line: &mut String) {
     // Writing into a String cannot fail.
     let _ = write!(
         line,
-        "{} {} seq={} kind={} id={} ",
-        h.position, h.coordinate, h.sequence, h.kind, h.id
+        "{} {} seq={} kind={} v={} ",
+        h.position, h.coordinate, h.sequence, h.kind, h.payload_version
     );
+    // The state a machine step led to, when one recorded it.
+    if h.state_code != 0 {
+        let _ = write!(line, "state={} ", h.state_code);
+    }
+    let _ = write!(line, "id={} ", h.id);
     match &h.admission {
         Admission::Direct => line.push_str("direct"),
         Admission::Gated { gates, .. } => {
@@ -142,6 +147,9 @@ impl<'de> Visitor<'de> for DynamicVisitor {
 
 impl<'de> Deserialize<'de> for Dynamic {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Raw data of any payload version: shown as stored (the dump line
+        // prints the version), never upcast or refused.
+        let _stored = batpak::read_any_payload_version();
         d.deserialize_any(DynamicVisitor)
     }
 }

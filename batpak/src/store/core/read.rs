@@ -17,7 +17,7 @@ use super::Core;
 use super::index::{Entry, IdHasher, Index, StreamState};
 use crate::coordinate::Coordinate;
 use crate::event::{
-    EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
+    EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_stored,
 };
 use crate::region::{EntityFilter, Region};
 use crate::store::engine::body::{BodyParts, peek_header, split_body};
@@ -449,7 +449,7 @@ fn decode_owned<P: DeserializeOwned>(
         Some(header) => header,
         None => decode_header(frame.parts.header)?,
     };
-    let payload = decode_payload(frame.parts.payload)?;
+    let payload = decode_stored(header.kind, header.payload_version, frame.parts.payload)?;
     let hash = if compute {
         Hash::chain(&header.prev_hash, frame.parts.header, frame.parts.payload)
     } else {

@@ -23,7 +23,7 @@ use super::index::{Entry, IdHasher};
 use super::read::Depth;
 use crate::coordinate::Coordinate;
 use crate::event::{
-    EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_payload,
+    EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_stored, header_stamp,
 };
 use crate::region::Region;
 use crate::store::engine::Loc;
@@ -213,7 +213,11 @@ impl Core {
                     position: p.position,
                     sequence: p.entry.sequence,
                     kind: p.entry.kind,
-                    payload: decode_payload::<P>(frame.parts.payload)?,
+                    payload: decode_stored::<P>(
+                        p.entry.kind,
+                        payload_version(frame.parts.header)?,
+                        frame.parts.payload,
+                    )?,
                     header_bytes: frame.parts.header,
                     payload_bytes: frame.parts.payload,
                 };
@@ -225,5 +229,15 @@ impl Core {
             }
         }
         Ok(visited)
+    }
+}
+
+/// The payload version of an encoded header, read in place (the fast path
+/// decodes no header); a header it cannot read is decoded in full, for the
+/// decoder's error.
+fn payload_version(header: &[u8]) -> Result<u8, StoreError> {
+    match header_stamp(header) {
+        Some((version, _)) => Ok(version),
+        None => Ok(decode_header(header)?.payload_version),
     }
 }

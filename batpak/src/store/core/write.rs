@@ -36,6 +36,21 @@ pub(crate) enum AppendMode {
     Pipelined,
 }
 
+/// Whose kinds a call may append: the store's users' (every category but
+/// the system's), or the system's own records (only the system category).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kinds {
+    User,
+    System,
+}
+
+/// Drops receipts: a system record's caller needs none.
+struct FirstReceiptSink;
+
+impl Extend<AppendReceipt> for FirstReceiptSink {
+    fn extend<I: IntoIterator<Item = AppendReceipt>>(&mut self, _receipts: I) {}
+}
+
 /// Where an admitted call goes: the stream's place and what its events get.
 struct Admitted {
     /// The stream's id in the index, when it exists.
@@ -72,8 +87,46 @@ impl Core {
         mode: AppendMode,
         out: &mut R,
     ) -> Result<u64, StoreError> {
+        self.append_kinds(coord, events, options, admission, mode, Kinds::User, out)
+    }
+
+    /// Appends one record the system writes itself (a kind of the system
+    /// category, such as the machine catalog): the same path and rules as
+    /// [`Core::append`], except that it takes system kinds (and only those).
+    pub(crate) fn append_system(
+        &self,
+        coord: &Coordinate,
+        events: &[(EventKind, Vec<u8>)],
+        options: &AppendOptions,
+    ) -> Result<u64, StoreError> {
+        let mut none = FirstReceiptSink;
+        self.append_kinds(
+            coord,
+            events,
+            options,
+            &Admission::Direct,
+            AppendMode::Wait,
+            Kinds::System,
+            &mut none,
+        )
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "append's arguments and whose kinds"
+    )]
+    fn append_kinds<R: Extend<AppendReceipt>>(
+        &self,
+        coord: &Coordinate,
+        events: &[(EventKind, Vec<u8>)],
+        options: &AppendOptions,
+        admission: &Admission,
+        mode: AppendMode,
+        kinds: Kinds,
+        out: &mut R,
+    ) -> Result<u64, StoreError> {
         let _appending = InFlight::enter(&self.appending);
-        let fingerprint = self.check_input(coord, events, options, admission)?;
+        let fingerprint = self.check_input(coord, events, options, admission, kinds)?;
         let mut scratch = lock(&self.writer);
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(StoreError::Poisoned);
@@ -107,11 +160,15 @@ impl Core {
         events: &[(EventKind, Vec<u8>)],
         options: &AppendOptions,
         admission: &Admission,
+        kinds: Kinds,
     ) -> Result<Option<Hash>, StoreError> {
         if !self.writable {
             return Err(StoreError::ReadOnly);
         }
         check_admission(admission)?;
+        if options.payload_version == 0 {
+            return Err(StoreError::PayloadVersionZero);
+        }
         if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
             return Err(StoreError::BatchSize {
                 len: events.len(),
@@ -120,7 +177,7 @@ impl Core {
         }
         let max = self.config.max_payload_bytes;
         for (kind, payload) in events {
-            if kind.is_system() {
+            if kind.is_system() != (kinds == Kinds::System) {
                 return Err(StoreError::ReservedKind { kind: *kind });
             }
             if payload.len() > max {
@@ -358,6 +415,8 @@ fn encode(
                 None
             },
             admission,
+            payload_version: options.payload_version,
+            state_code: options.state_code,
         };
         let buf = &mut scratch.batch.buf;
         let start = buf.len();

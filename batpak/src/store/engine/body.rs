@@ -53,16 +53,19 @@ pub(crate) fn split_body(body: &[u8]) -> Option<BodyParts<'_>> {
     })
 }
 
-/// The bytes every encoded event header starts with: an array of its 11
-/// fields (`0x9b`), then the id as bin 16 (`0xc4 0x10`).
-const HEADER_ID_PREFIX: [u8; 3] = [0x9b, 0xc4, 16];
+/// The array markers an encoded event header starts with: 11 fields
+/// (`0x9b`), 12 with a payload version, 13 with a state code too.
+const HEADER_ARRAY: std::ops::RangeInclusive<u8> = 0x9b..=0x9d;
+
+/// What follows the array marker: the id as bin 16 (`0xc4 0x10`).
+const HEADER_ID_PREFIX: [u8; 2] = [0xc4, 16];
 
 /// The event id of an encoded header, read from its first 19 bytes without
 /// decoding the rest; `None` when the header does not start as FORMAT.md
 /// says (recovery uses it to reject a candidate frame before any CRC).
 pub(crate) fn header_event_id(header: &[u8]) -> Option<u128> {
-    let at = HEADER_ID_PREFIX.len();
-    if header.get(..at)? != HEADER_ID_PREFIX {
+    let at = 1 + HEADER_ID_PREFIX.len();
+    if !HEADER_ARRAY.contains(header.first()?) || header.get(1..at)? != HEADER_ID_PREFIX {
         return None;
     }
     let id: [u8; 16] = header.get(at..at + 16)?.try_into().ok()?;
@@ -83,13 +86,13 @@ pub(crate) struct HeaderPeek<'a> {
 }
 
 /// Reads the leading fields of an encoded header (FORMAT.md, "Body": an
-/// array of 11 fields; id, correlation and causation as bin 16 or nil, then
+/// array of 11 to 13 fields; id, correlation and causation as bin 16 or nil, then
 /// unsigned timestamp, sequence, position and kind, then the coordinate as an
 /// array of two strings). `None` when the bytes do not start as FORMAT.md
 /// says; a full decode is what reports why.
 pub(crate) fn peek_header(header: &[u8]) -> Option<HeaderPeek<'_>> {
     let id = header_event_id(header)?;
-    let mut r = Peek(header.get(HEADER_ID_PREFIX.len() + 16..)?);
+    let mut r = Peek(header.get(1 + HEADER_ID_PREFIX.len() + 16..)?);
     r.optional_id()?; // correlation (nil: the id itself)
     r.optional_id()?; // causation
     r.uint()?; // timestamp
@@ -228,6 +231,8 @@ mod tests {
                 prev_hash: Hash::ZERO,
                 idempotency_key: None,
                 admission: Admission::Direct,
+                payload_version: 1,
+                state_code: 0,
             };
             let bytes = encode_header(&header).unwrap_or_default();
             let peek = peek_header(&bytes);

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::hub::{LagState, Published, Registry};
-use crate::event::{CodecError, StoredEvent, decode_payload};
+use crate::event::{CodecError, StoredEvent, decode_stored};
 use crate::region::Region;
 use crate::store::error::StoreError;
 use crate::store::facade::Store;
@@ -205,7 +205,12 @@ impl<P: DeserializeOwned> Subscription<P> {
 }
 
 fn decode<P: DeserializeOwned>(event: &Published) -> Result<Delivery<P>, SubscriptionError> {
-    let payload = decode_payload(&event.payload).map_err(|source| SubscriptionError::Decode {
+    let payload = decode_stored(
+        event.header.kind,
+        event.header.payload_version,
+        &event.payload,
+    )
+    .map_err(|source| SubscriptionError::Decode {
         position: event.header.position,
         source,
     })?;

@@ -38,7 +38,7 @@ pub(crate) const COMMIT_THRESHOLD: usize = 4 * 1024 * 1024;
 /// Bytes before a body in a stored value: CRC-32 (little-endian).
 const CRC_LEN: usize = 4;
 /// Format of the records and meta keys below; a newer one is refused.
-const KV_FORMAT_VERSION: u16 = 1;
+const KV_FORMAT_VERSION: u16 = 2;
 /// Meta key of the format version (u16, little-endian).
 pub(crate) const META_FORMAT: &str = "format";
 /// Meta key of the index checkpoint.
@@ -212,7 +212,7 @@ impl<K: KvLog> KvEngine<K> {
                 let found = v
                     .get(..2)
                     .map_or(u16::MAX, |b| u16::from_le_bytes([b[0], b[1]]));
-                if found > KV_FORMAT_VERSION || found == 0 {
+                if found != KV_FORMAT_VERSION {
                     return Err(StoreError::UnsupportedFormat {
                         found,
                         supported: KV_FORMAT_VERSION,

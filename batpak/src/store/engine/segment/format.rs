@@ -12,7 +12,7 @@ use crate::store::engine::body::{BODY_PREFIX_LEN, MAX_HEADER_BYTES};
 /// First bytes of every segment file.
 pub(crate) const MAGIC: [u8; 8] = *b"BATPAKSG";
 /// Format version written by this build (and the newest it reads).
-pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const FORMAT_VERSION: u16 = 2;
 
 // Segment header fields, in order.
 const MAGIC_AT: usize = 0;
@@ -86,8 +86,8 @@ pub(crate) enum HeaderProblem {
     Short,
     /// Wrong magic or checksum, or nonzero reserved bits.
     Damaged(&'static str),
-    /// Written by a newer format.
-    Newer(u16),
+    /// Written by another format version (newer, or older than 2).
+    Unsupported(u16),
 }
 
 pub(crate) fn decode_segment_header(bytes: &[u8]) -> Result<SegmentHeader, HeaderProblem> {
@@ -101,8 +101,10 @@ pub(crate) fn decode_segment_header(bytes: &[u8]) -> Result<SegmentHeader, Heade
         return Err(HeaderProblem::Damaged("segment header checksum mismatch"));
     }
     let version = u16::from_le_bytes([bytes[VERSION_AT], bytes[VERSION_AT + 1]]);
-    if version > FORMAT_VERSION {
-        return Err(HeaderProblem::Newer(version));
+    // Version 1 headers had no payload version or state code: no format
+    // promise was made before 2, so older segments are refused like newer.
+    if version != FORMAT_VERSION && version != 0 {
+        return Err(HeaderProblem::Unsupported(version));
     }
     if version == 0 || bytes[FLAGS_AT..SEGMENT_AT] != [0, 0] {
         return Err(HeaderProblem::Damaged("unknown segment version or flags"));
@@ -242,7 +244,7 @@ mod tests {
     #[test]
     fn segment_header_matches_golden_bytes() {
         let header = SegmentHeader {
-            version: 1,
+            version: FORMAT_VERSION,
             segment: 2,
             first_position: 0x0102_0304_0506_0708,
             max_body_len: 0x0001_0000,
@@ -283,6 +285,8 @@ mod tests {
             prev_hash: Hash::ZERO,
             idempotency_key: None,
             admission: Admission::Direct,
+            payload_version: 1,
+            state_code: 0,
         };
         let bytes = encode_header(&header).unwrap_or_default();
         assert_eq!(bytes, GOLDEN_HEADER, "{bytes:?}");
@@ -312,12 +316,12 @@ mod tests {
     #[rustfmt::skip]
     const GOLDEN_SEGMENT_HEADER: [u8; 32] = [
         b'B', b'A', b'T', b'P', b'A', b'K', b'S', b'G', // magic
-        1, 0,                                           // format version 1
+        2, 0,                                           // format version 2
         0, 0,                                           // flags
         2, 0, 0, 0,                                     // segment 2
         8, 7, 6, 5, 4, 3, 2, 1,                         // first position
         0, 0, 1, 0,                                     // max body length 65536
-        206, 122, 173, 192,                             // CRC-32 of bytes 0..28
+        4, 55, 4, 111,                                  // CRC-32 of bytes 0..28
     ];
 
     #[rustfmt::skip]
@@ -329,7 +333,7 @@ mod tests {
 
     #[rustfmt::skip]
     const GOLDEN_HEADER: &[u8] = &[
-        0x9b,                                   // array of 11 fields
+        0x9b,                                   // array of 11 fields (defaults: no payload version, no state code)
         0xc4, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // id: bin 16
         0xc0,                                   // correlation: nil (the id)
         0xc0,                                   // causation: nil

@@ -114,7 +114,7 @@ pub(crate) fn scan_segment(
 ) -> Result<SegmentScan, StoreError> {
     let header = match decode_segment_header(bytes) {
         Ok(header) => header,
-        Err(HeaderProblem::Newer(found)) => {
+        Err(HeaderProblem::Unsupported(found)) => {
             return Err(StoreError::UnsupportedFormat {
                 found,
                 supported: super::format::FORMAT_VERSION,
@@ -133,7 +133,7 @@ pub(crate) fn scan_segment(
             let reason = match problem {
                 HeaderProblem::Short => "segment header cut short",
                 HeaderProblem::Damaged(why) => why,
-                HeaderProblem::Newer(_) => "newer format",
+                HeaderProblem::Unsupported(_) => "unsupported format version",
             };
             return Err(StoreError::corrupt(Place::segment(segment, 0), reason));
         }

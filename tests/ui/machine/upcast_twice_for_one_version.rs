@@ -1,0 +1,26 @@
+use batpak::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(StateMachine, Serialize)]
+#[machine(states(Draft, Approved), initial = Draft)]
+enum Loan {
+    #[transition(Draft -> Approved)]
+    #[upcast(from = 1, with = approved_v1)]
+    #[upcast(from = 1, with = approved_old)]
+    Approved { amount_cents: u64, rate_bp: u32 },
+}
+
+#[derive(Deserialize)]
+struct ApprovedV1 {
+    amount_cents: u64,
+}
+
+fn approved_v1(old: ApprovedV1) -> Loan {
+    Loan::Approved { amount_cents: old.amount_cents, rate_bp: 500 }
+}
+
+fn approved_old(old: ApprovedV1) -> Loan {
+    Loan::Approved { amount_cents: old.amount_cents, rate_bp: 0 }
+}
+
+fn main() {}
