@@ -246,6 +246,8 @@ struct WriteScratch {
     receipts: Vec<AppendReceipt>,
     ids: Vec<EventId>,
     hashes: Vec<Hash>,
+    /// The engine segment the last call was written to, once known.
+    segment: Option<u32>,
 }
 
 /// Counts a thread in a section (appending, waiting) for as long as it lives.
