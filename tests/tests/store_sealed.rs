@@ -381,3 +381,56 @@ fn a_read_only_open_loads_sealed_indexes_and_writes_none() {
     assert!(!sealed_path(dir.path(), 2).exists());
     assert!(segments > 2);
 }
+
+#[test]
+fn a_sealed_head_that_the_next_frames_contradict_makes_the_open_trust_the_log() {
+    let (dir, before, _keyed, segments) = crashed_store(80);
+    // A stream with events in the scanned last segment: the head its sealed
+    // index records (in the segment of its last event before) is rewritten
+    // under a valid checksum, and its next event links to the true hash.
+    let counts: Vec<u64> = (1..=segments)
+        .map(|n| events_in_segment(dir.path(), n))
+        .collect();
+    let tail = usize::try_from(counts[..counts.len() - 1].iter().sum::<u64>()).unwrap();
+    let last = before.all[tail..]
+        .iter()
+        .find_map(|t| {
+            before.all[..tail]
+                .iter()
+                .rev()
+                .find(|e| e.header.coordinate == t.header.coordinate)
+        })
+        .expect("a stream that goes on in the last segment");
+    let mut sealed = 0;
+    let mut first = 0;
+    while first + counts[sealed] <= last.header.position {
+        first += counts[sealed];
+        sealed += 1;
+    }
+    let sealed = u32::try_from(sealed + 1).unwrap();
+    let path = sealed_path(dir.path(), sealed);
+    let original = std::fs::read(&path).unwrap();
+    let mut bytes = original.clone();
+    let at = bytes
+        .windows(32)
+        .position(|w| w == last.hash.as_bytes())
+        .unwrap();
+    bytes[at] ^= 1;
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    // Not an error naming an intact frame: the open scans the whole log
+    // instead, and writes every sealed index anew.
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.sealed_indexes_loaded, 0, "{stats:?}");
+    assert_eq!(
+        stats.sealed_indexes_written,
+        u64::from(segments - 1),
+        "{stats:?}"
+    );
+    assert_eq!(reads(&store), before);
+    assert!(store.verify().unwrap().is_ok());
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+}

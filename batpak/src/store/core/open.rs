@@ -42,7 +42,21 @@ pub(super) fn open(
         truncated_bytes = ::tracing::field::Empty,
         lost_events = ::tracing::field::Empty,
     );
-    let opened = recover(config, writable, fs, on_durable);
+    let opened = match recover(
+        config.clone(),
+        writable,
+        Arc::clone(&fs),
+        Arc::clone(&on_durable),
+        Sealed::Use,
+    ) {
+        // The scan after the sealed indexes found the log disagreeing with
+        // them (a sealed index altered under a valid checksum: a head, an
+        // id or a stream that the next frames contradict). The log decides:
+        // open again scanning everything; damage that remains is real.
+        Err(Refused::AfterSealed(_)) => recover(config, writable, fs, on_durable, Sealed::Ignore),
+        other => other,
+    }
+    .map_err(Refused::into_error);
     crate::trace::record!(_span, outcome = crate::trace::outcome(&opened));
     #[cfg(feature = "tracing")]
     if let Ok(core) = &opened {
@@ -57,13 +71,44 @@ pub(super) fn open(
     opened
 }
 
+/// Whether an open may load sealed segment indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sealed {
+    Use,
+    Ignore,
+}
+
+/// Why [`recover`] failed.
+enum Refused {
+    /// The log's damage or disagreement was found after sealed indexes were
+    /// loaded, so they may be what is wrong.
+    AfterSealed(StoreError),
+    /// Any other failure.
+    Other(StoreError),
+}
+
+impl Refused {
+    fn into_error(self) -> StoreError {
+        match self {
+            Self::AfterSealed(e) | Self::Other(e) => e,
+        }
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Self::Other(e)
+    }
+}
+
 /// [`open`] without its span: the recovery itself.
 fn recover(
     config: StoreConfig,
     writable: bool,
     fs: Arc<dyn FileSystem>,
     on_durable: Arc<dyn DurableHook>,
-) -> Result<Arc<Core>, StoreError> {
+    sealed: Sealed,
+) -> Result<Arc<Core>, Refused> {
     let lock_file = lock_dir(&config, writable)?;
     let index = std::cell::RefCell::new(Index::default());
     let mut from_checkpoint = None;
@@ -81,6 +126,9 @@ fn recover(
             from_checkpoint.is_some()
         },
         &mut |segment, len, bytes, next_loc| {
+            if sealed == Sealed::Ignore {
+                return None;
+            }
             let place = SealedPlace {
                 segment,
                 len,
@@ -103,20 +151,26 @@ fn recover(
         },
     )?;
     let mut index = index.into_inner();
+    let loaded_sealed = sealer.loaded_through > 0;
     let ControlFlow::Continue((engine, report)) = opened else {
         // The engine stops only when the visitor breaks, after it kept why.
         let at = damage.map(|d| {
             let place = place_of(config.backend, d.loc);
             StoreError::from(d.locate(place))
         });
-        return Err(at.unwrap_or_else(|| {
+        let error = at.unwrap_or_else(|| {
             StoreError::corrupt(
                 Place::Index {
                     position: index.len(),
                 },
                 "open stopped early",
             )
-        }));
+        });
+        return Err(if loaded_sealed {
+            Refused::AfterSealed(error)
+        } else {
+            Refused::Other(error)
+        });
     };
     if let Some(loaded) = from_checkpoint {
         index = loaded;
