@@ -7,6 +7,7 @@
 //! attributes, every error collected) → `expand` (code generation).
 
 mod gate;
+mod react;
 mod state_machine;
 mod util;
 
@@ -331,5 +332,64 @@ pub fn gate(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     gate::expand(args, item.clone())
         .unwrap_or_else(|error| gate::fallback(item, &error))
+        .into()
+}
+
+/// Turns a function into a reactor: "when this event of machine A is
+/// committed, take this step on machine B". A `batpak::ReactorRunner`
+/// feeds it every committed event of A, from a durable cursor, and commits
+/// the step it decides exactly once, through B's gates.
+///
+/// Accepted signature (parameter names are free): the target machine's
+/// context (by shared reference; a `Copy` context such as `()` may come by
+/// value), then the committed event of the source machine, returning the
+/// step on the target:
+///
+/// ```text
+/// #[react(Order::Paid)]
+/// fn ship(warehouse: &Warehouse, paid: &StoredEvent<Order>) -> Reaction<Shipment>
+/// #[react]                                  // every event of `Order`
+/// fn audit(_ctx: (), event: &StoredEvent<Order>) -> Reaction<Ledger>
+/// ```
+///
+/// `#[react(Order::Paid, ..)]` limits it to those variants (a variant the
+/// source machine does not have is a compile error on its name); `crate =
+/// path` names the runtime crate when it is not `::batpak`. The function's
+/// name is the reactor's name: it is part of the idempotency key of every
+/// step it commits (`react/<name>/<cause event id>`), so renaming a reactor
+/// makes it react again to every event, and the reactors run on one store
+/// need distinct names (moving one to another module changes nothing).
+///
+/// # What is generated
+/// The function is kept as written. Beside it comes a companion, an empty
+/// braced struct of the same name implementing `batpak::Reactor`:
+///
+/// ```text
+/// /// Reactor companion of [`ship()`](fn@ship): ..
+/// #[allow(non_camel_case_types)]
+/// struct ship {}
+/// #[automatically_derived]
+/// impl ::batpak::Reactor for ship {
+///     type Source = Order;
+///     type Target = Shipment;
+///     const NAME: &'static str = "ship";
+///     const DESCRIPTION: &'static str = "Every paid order is shipped, once.";
+///     fn applies(event: &Order) -> bool {
+///         ::core::matches!(event, Order::Paid { .. })
+///     }
+///     fn react(
+///         ctx: &<Shipment as ::batpak::MachineTypes>::Context,
+///         event: &::batpak::StoredEvent<Order>,
+///     ) -> ::batpak::Reaction<Shipment> {
+///         ship(ctx, event)
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn react(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    let item = proc_macro2::TokenStream::from(item);
+    react::expand(args, item.clone())
+        .unwrap_or_else(|error| react::fallback(item, &error))
         .into()
 }

@@ -10,9 +10,16 @@
 //! alone):
 //!
 //! ```text
-//! coordinate -> event -> region -> guard  -> pipeline -> projection -> machine -> store
-//! WHO + WHERE   WHAT     WHICH     MAY I?    COMMIT      FOLD          STEP        PERSIST
+//! coordinate -> event -> region -> guard  -> pipeline -> projection -> machine -> store   -> wiring
+//! WHO + WHERE   WHAT     WHICH     MAY I?    COMMIT      FOLD          STEP        PERSIST    TOGETHER
 //! ```
+//!
+//! Machines work together through `wiring`: a [`Reactor`] (`#[react]`) takes
+//! a step on one machine when another's event is committed, run by a
+//! [`ReactorRunner`] exactly once per event; a timed transition
+//! (`#[transition(Placed -> Expired, after = "30m")]`) is fired by
+//! [`Timers`] when its entity has waited long enough, with its due time read
+//! from the log. `examples/saga.rs` shows both.
 //!
 //! ## Example
 //!
@@ -63,9 +70,9 @@
 //! |---|---|---|
 //! | `redb` | off | event log and projection cache on redb |
 //! | `lmdb` | off | event log and projection cache on LMDB (heed) |
-//! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump` a store read-only |
+//! | `cli` | off | the `batpak` command-line tool: `verify`, `stats`, `dump`, `timers` and more on a store, read-only |
 //! | `testkit` | off | `batpak::testkit`: `Loan::scenario().given([..]).when(..).then_events([..])` on a scratch store, and every legal path of the table walked through the gates (`testkit::explore`) |
-//! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
+//! | `tracing` | off | spans through the `tracing` facade: `step`, `submit` (machine, entity, kind), `submit_caused` (also cause and key: reactions and timers), `gate` (gate), `commit`, `sync`, `open`, `project`, each with its `outcome`; a denial is an `info` event with its gate, code and context. Off, none of it is compiled |
 
 // The layers in reading order, each with its public items. A layer uses
 // only the layers above it (`outcome` stands alone). Every module is
@@ -112,9 +119,10 @@ mod machine;
 pub use machine::{
     CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, CorruptReason, FieldSchema, GateSpec,
     InvalidTransition, Machine, MachineData, MachineError, MachineGate, MachineProjection,
-    MachineSchema, MachineStore, MachineTypes, State, StateMachine, StateSchema, StepError,
+    MachineSchema, MachineStore, MachineTypes, State, StateMachine, StateSchema, StepError, Timer,
     TransitionSchema, VariantSchema, catalog_coordinate, state_code,
 };
+pub use machine::{Cause, CausedStep, submit_caused};
 
 // The schema history check (`batpak::schema`): a machine's schema against
 // the history committed beside the code.
@@ -146,6 +154,15 @@ pub use store::{
     SubscriptionError, SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
 };
 
+// WIRE: reactors between machines, durable timers, parked steps.
+mod wiring;
+pub use wiring::{
+    DueTimer, Handled, PARKED_KIND, ParkReason, Parked, PendingTimer, Reacted, Reaction, Reactor,
+    ReactorRunner, RunnerReport, RunnerThread, TIMER_TABLE_KIND, TimerReport, TimerRow, TimerTable,
+    TimerThread, Timers, WIRING_CATEGORY, WIRING_SCOPE, WiringError, now_us, parked,
+    pending_timers,
+};
+
 // TEST: scenarios and model-based paths, above everything they test.
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -158,15 +175,17 @@ pub use outcome::{NotOk, Outcome, Wait};
 pub use batpak_macros::StateMachine;
 /// Turns a function into a machine gate; see [`batpak_macros::gate`].
 pub use batpak_macros::gate;
+/// Turns a function into a reactor; see [`batpak_macros::react`].
+pub use batpak_macros::react;
 
 /// Everything a user of batpak usually needs, in one `use`.
 pub mod prelude {
     pub use crate::Projection;
     pub use crate::{
         AppendOptions, Bypass, Coordinate, Cursor, Delivery, Denial, EventKind, ExpectedVersion,
-        FnGate, Gate, GateSet, Machine, MachineData, MachineError, Outcome, Proposal, Region,
-        StateMachine, StepError, Store, StoreConfig, StoreError, StoredEvent, Subscription,
-        SyncPolicy, Wait, gate,
+        FnGate, Gate, GateSet, Machine, MachineData, MachineError, Outcome, Proposal, Reaction,
+        Region, StateMachine, StepError, Store, StoreConfig, StoreError, StoredEvent, Subscription,
+        SyncPolicy, Wait, gate, react,
     };
 }
 

@@ -703,6 +703,69 @@ fn dump_into_a_closed_pipe_stops_quietly() {
     assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
 }
 
+/// A machine with a timer, for `batpak timers`.
+mod lease {
+    use batpak::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(StateMachine, Debug, Serialize, Deserialize)]
+    #[machine(states(Free, Held, Released, Lapsed), initial = Free, terminal(Released, Lapsed))]
+    pub enum Lease {
+        #[transition(Free -> Held)]
+        Taken,
+        #[transition(Held -> Released)]
+        Released,
+        #[transition(Held -> Lapsed, after = "1h")]
+        Lapsed,
+    }
+}
+
+#[test]
+fn timers_lists_pending_timers_soonest_first_and_leaves_out_the_settled() {
+    use lease::Lease;
+    let dir = tempfile::tempdir().unwrap();
+    let lease = |n: u32| Coordinate::new(format!("lease:{n}"), "desk").unwrap();
+    let taken_at = {
+        let _guard = fork_guard();
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        for n in [1, 2] {
+            Lease::submit(&store, &lease(n), Lease::Taken).unwrap();
+        }
+        // The scheduler records the machine's timer table when it starts.
+        drop(batpak::Timers::<Lease>::new(&store).unwrap());
+        Lease::submit(&store, &lease(2), Lease::Released).unwrap();
+        Lease::submit(&store, &lease(3), Lease::Taken).unwrap();
+        let taken_at: Vec<(u64, String)> = [1, 3]
+            .map(|n| {
+                let taken = &store.stream::<Lease>(&lease(n)).unwrap()[0];
+                (taken.header.timestamp_us, taken.header.id.to_string())
+            })
+            .into();
+        store.close().unwrap();
+        taken_at
+    };
+    let run = batpak_read_only(dir.path(), &["timers", path(&dir)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.lines();
+    assert_eq!(lines.len(), 2, "lease:2 was released: {run:?}");
+    for (line, (n, (at, id))) in lines.iter().zip([1, 3].iter().zip(&taken_at)) {
+        let due = at + 3_600 * 1_000_000;
+        let expected = format!("{due} \"Lease\" \"Lapsed\" lease:{n}@desk entered={id} (");
+        assert!(line.starts_with(&expected), "{line:?} vs {expected:?}");
+        assert!(
+            line.contains("(in 59m") || line.contains("(in 1h"),
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
+fn timers_on_a_store_without_a_scheduler_lists_nothing() {
+    let dir = build();
+    let run = batpak_read_only(dir.path(), &["timers", path(&dir)]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+}
+
 #[test]
 fn export_ndjson_writes_one_json_object_per_selected_event() {
     let dir = build();

@@ -112,8 +112,23 @@ mod internal {
     enum Switch {
         #[transition(Off -> On)]
         TurnOn(u8),
-        #[transition(On -> Off)]
+        #[transition(On -> Off, after = "5m")]
         TurnOff,
+    }
+
+    /// A reactor with a context by value: its companion must not trip
+    /// `non_camel_case_types` or `dead_code` once it is named.
+    #[react(Switch::TurnOn)]
+    fn echo(_ctx: (), _event: &StoredEvent<Switch>) -> Reaction<Switch> {
+        Reaction::Nothing
+    }
+
+    pub(super) fn reactor() -> &'static str {
+        <echo as batpak::Reactor>::NAME
+    }
+
+    pub(super) fn timers() -> usize {
+        <Switch as StateMachine>::TIMERS.len()
     }
 
     /// The no-context `()` and the state by value: nothing for
@@ -196,6 +211,7 @@ pub mod evolved {
 fn strict_lints_accept_the_generated_code() {
     assert_eq!(evolved::Loan::SCHEMA.variants[1].version, 3);
     assert_eq!(internal::initial(), "Switch");
+    assert_eq!((internal::reactor(), internal::timers()), ("echo", 1));
     assert_eq!(Order::NAME, "Order");
     assert_eq!(Order::GATES.len(), 4);
     assert_eq!(Order::KINDS.len(), 4);

@@ -232,3 +232,24 @@ fn submit_and_projection_folds_have_spans_too() {
     assert!(project.iter().all(|p| p.field("projection").is_some()));
     assert_eq!(project[1].field("applied"), Some("1"), "{project:?}");
 }
+
+#[test]
+fn a_caused_step_has_a_span_naming_its_cause_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cause = batpak::EventId::from_u128(7);
+    let seen = recorded(|| {
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        let why = batpak::Cause {
+            event: cause,
+            key: "react/test/7".to_owned(),
+            at_version: Some(0),
+        };
+        let placed = Order::Placed { total_cents: 10 };
+        batpak::submit_caused(&store, &5_000, &coord(), placed, &why).unwrap();
+    });
+    let caused = seen.spans("submit_caused");
+    assert_eq!(caused.len(), 1, "{caused:?}");
+    assert_eq!(caused[0].field("cause"), Some(cause.to_string().as_str()));
+    assert_eq!(caused[0].field("key"), Some("react/test/7"));
+    assert_eq!(caused[0].field("outcome"), Some("committed"));
+}

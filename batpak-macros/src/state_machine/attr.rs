@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, Ident, LitInt, Path, Token, Type, parenthesized};
+use syn::{Attribute, Ident, LitInt, LitStr, Path, Token, Type, parenthesized};
 
 use crate::util::{Errors, closest};
 
@@ -74,7 +74,7 @@ pub(crate) struct Rename {
     pub(crate) handle: Option<Ident>,
 }
 
-/// One `#[transition(A | B -> C, kind = N)]`.
+/// One `#[transition(A | B -> C, kind = N, after = "30m")]`.
 pub(crate) struct TransitionAttr {
     /// The source states, in order written.
     pub(crate) from: Vec<Ident>,
@@ -82,6 +82,8 @@ pub(crate) struct TransitionAttr {
     pub(crate) to: Ident,
     /// `kind = N`.
     pub(crate) kind: Option<LitInt>,
+    /// `after = "30m"`: the step is a timer (read in `timers.rs`).
+    pub(crate) after: Option<LitStr>,
 }
 
 /// Reads every `#[machine(..)]` attribute of the enum.
@@ -270,25 +272,40 @@ impl Parse for TransitionAttr {
             )
         })?;
         let to: Ident = input.parse()?;
-        let mut kind = None;
+        let (mut kind, mut after) = (None, None);
         while input.peek(Token![,]) {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
                 break;
             }
             let key: Ident = input.parse()?;
-            if key != "kind" {
+            if key == "kind" {
+                input.parse::<Token![=]>()?;
+                kind = Some(input.parse::<LitInt>()?);
+            } else if key == "after" {
+                input.parse::<Token![=]>()?;
+                after = Some(input.parse::<LitStr>().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`after` takes a delay in quotes, as in `after = \"30m\"`",
+                    )
+                })?);
+            } else {
                 return Err(syn::Error::new(
                     key.span(),
                     format!(
-                        "unknown key `{key}` in #[transition(..)]; the only key is `kind = N` (an explicit event code)"
+                        "unknown key `{key}` in #[transition(..)]; the keys are `kind = N` (an \
+                         explicit event code) and `after = \"30m\"` (a timer)"
                     ),
                 ));
             }
-            input.parse::<Token![=]>()?;
-            kind = Some(input.parse::<LitInt>()?);
         }
-        Ok(Self { from, to, kind })
+        Ok(Self {
+            from,
+            to,
+            kind,
+            after,
+        })
     }
 }
 

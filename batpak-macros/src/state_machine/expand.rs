@@ -319,6 +319,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
         .edges()
         .map(|(from, variant, _)| (from.to_string(), variant.ident.to_string()))
         .collect();
+    let timers = super::timers::table(machine, state);
     let direct_appends = machine.attr.accept_direct_appends.then(|| {
         quote!(
             const ACCEPTS_DIRECT_APPENDS: bool = true;
@@ -350,6 +351,7 @@ fn state_machine_impl(machine: &Machine<'_>, names: &Names) -> Item {
             const SCHEMA: #krate::MachineSchema = #schema;
             const TERMINAL: &'static [#state] = &[#(#state::#terminal),*];
             #direct_appends
+            #timers
 
             fn kind(&self) -> #krate::EventKind {
                 match self {

@@ -3,7 +3,8 @@
 //!
 //! Pipeline: `attr` reads the attributes, `ast` builds the model (borrowing
 //! the input for spans), `check` applies every rule and collects all errors,
-//! `expand` generates, with `diagram` rendering the Mermaid and DOT text.
+//! `expand` generates, with `diagram` rendering the Mermaid and DOT text
+//! and `timers` reading, checking and generating timed transitions.
 //! When a rule fails, the errors are emitted with stubs (`fallback.rs`): a
 //! derive never consumes the enum, so it stays, and code naming the machine
 //! or its generated items (`create`, handles, steps) adds no follow-on
@@ -20,6 +21,7 @@ mod diagram;
 mod expand;
 mod fallback;
 mod schema;
+mod timers;
 mod upcast;
 
 use proc_macro2::TokenStream;
@@ -34,6 +36,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let machine = ast::Machine::from_syn(input, &mut errors);
     if let Some(machine) = &machine {
         check::check(machine, &mut errors);
+        timers::check(machine, &mut errors);
     }
     errors.finish()?;
     Ok(machine.map(|m| expand::machine(&m)).unwrap_or_default())

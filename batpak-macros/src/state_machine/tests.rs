@@ -146,6 +146,38 @@ fn derived_code_collision_names_both_variants() {
     assert!(message.contains("kind = N"), "{message}");
 }
 
+/// A timed transition adds one item to the derive's output, the `TIMERS`
+/// table in `impl StateMachine`: that impl is pinned alone.
+#[test]
+fn timed_transition_adds_the_timer_table() -> syn::Result<()> {
+    let input: syn::DeriveInput = syn::parse2(quote! {
+        #[derive(StateMachine, Serialize, Deserialize)]
+        #[machine(states(Draft, Placed, Paid, Expired), initial = Draft, terminal(Paid, Expired))]
+        pub enum Order {
+            #[transition(Draft -> Placed)]
+            Placed { items: u32 },
+            #[transition(Placed -> Paid)]
+            Paid,
+            #[transition(Draft | Placed -> Expired, after = "1h30m")]
+            Expired,
+        }
+    })?;
+    let file: syn::File = syn::parse2(super::expand(&input)?)?;
+    let items = file.items.into_iter().filter(|item| {
+        matches!(item, syn::Item::Impl(imp)
+        if imp.trait_.as_ref().is_some_and(|(_, path, _)| {
+            path.segments.last().is_some_and(|s| s.ident == "StateMachine")
+        }))
+    });
+    let only = syn::File {
+        shebang: None,
+        attrs: Vec::new(),
+        items: items.collect(),
+    };
+    insta::assert_snapshot!(prettyplease::unparse(&only));
+    Ok(())
+}
+
 fn evolved() -> TokenStream {
     quote! {
         #[derive(StateMachine, Serialize)]

@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::hash::Hash as StdHash;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -141,6 +142,12 @@ pub trait StateMachine: MachineTypes + Serialize + DeserializeOwned + Send + Syn
     /// declares `#[machine(.., accept_direct_appends)]`: replay then reports
     /// such an event as [`CorruptReason::DirectAppend`](crate::CorruptReason::DirectAppend).
     const ACCEPTS_DIRECT_APPENDS: bool = false;
+
+    /// The machine's timed transitions (`#[transition(Placed -> Expired,
+    /// after = "30m")]`), in declaration order; empty for a machine without
+    /// one. A scheduler fires each through the gates once its entity has
+    /// stayed in a source state for the delay.
+    const TIMERS: &'static [Timer<Self>] = &[];
 
     /// The stable kind of this event.
     fn kind(&self) -> EventKind;
@@ -330,6 +337,92 @@ impl<M: StateMachine> fmt::Debug for GateSpec<M> {
         f.debug_struct("GateSpec")
             .field("name", &self.name)
             .field("description", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A timed transition: when an entity has stayed in one of `from` for
+/// `after`, the machine takes the step `event()` by itself (written
+/// `#[transition(Placed -> Expired, after = "30m")]` on a unit variant).
+///
+/// Nothing about a timer is stored: its due time is the timestamp of the
+/// event that put the entity in its state plus `after`, read from the log,
+/// so a timer survives restarts with no timer store of its own.
+pub struct Timer<M: StateMachine> {
+    variant: &'static str,
+    from: &'static [M::State],
+    after: Duration,
+    event: fn() -> M,
+    entered_by: &'static [EventKind],
+}
+
+impl<M: StateMachine> Timer<M> {
+    /// The timed transition to `variant` (made by `event`) out of `from`
+    /// after `after`; `entered_by` lists the kinds of the events that always
+    /// lead into a state of `from`. What the derive writes for each
+    /// `after = ".."`.
+    #[must_use]
+    pub const fn new(
+        variant: &'static str,
+        from: &'static [M::State],
+        after: Duration,
+        event: fn() -> M,
+        entered_by: &'static [EventKind],
+    ) -> Self {
+        Self {
+            variant,
+            from,
+            after,
+            event,
+            entered_by,
+        }
+    }
+
+    /// The kinds of the events that always put an entity in a state the
+    /// timer waits in: a tool that cannot run the machine's table (the
+    /// CLI) finds a waiting entity by the kind of its last event.
+    #[must_use]
+    pub const fn entered_by(&self) -> &'static [EventKind] {
+        self.entered_by
+    }
+
+    /// The variant the timer records, for names, keys and reports.
+    #[must_use]
+    pub const fn variant(&self) -> &'static str {
+        self.variant
+    }
+
+    /// The states it waits in.
+    #[must_use]
+    pub const fn from(&self) -> &'static [M::State] {
+        self.from
+    }
+
+    /// How long an entity stays in a source state before the timer is due.
+    #[must_use]
+    pub const fn after(&self) -> Duration {
+        self.after
+    }
+
+    /// Whether the timer runs for an entity in `state`.
+    #[must_use]
+    pub fn waits_in(&self, state: M::State) -> bool {
+        self.from.contains(&state)
+    }
+
+    /// The event the timer records when it fires.
+    #[must_use]
+    pub fn event(&self) -> M {
+        (self.event)()
+    }
+}
+
+impl<M: StateMachine> fmt::Debug for Timer<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timer")
+            .field("variant", &self.variant)
+            .field("from", &self.from)
+            .field("after", &self.after)
             .finish_non_exhaustive()
     }
 }

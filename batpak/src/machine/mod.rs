@@ -3,7 +3,7 @@
 //!
 //! - `definition.rs`: the contract the macros implement ([`StateMachine`],
 //!   [`MachineTypes`], [`MachineData`], [`State`], [`InvalidTransition`], [`GateSpec`],
-//!   [`MachineGate`]).
+//!   [`MachineGate`], [`Timer`]).
 //! - `catalog.rs`: [`CatalogEntry`], what a store records about a machine
 //!   the first time it writes, so tools speak its names.
 //! - `gate_args.rs`: how a gate's context and its state and data parameters
@@ -15,6 +15,9 @@
 //! - `runtime.rs`: create, load, `state_of`, step and submit,
 //!   [`MachineError`], and [`StepError`] (a refused step's error with its
 //!   handle).
+//! - `caused.rs`: [`submit_caused`], a step on behalf of another event
+//!   (causation and idempotency key recorded), what reactors and timers
+//!   commit through.
 //!
 //! Files only import the ones listed above them. This layer talks to storage
 //! through `MachineStore` alone and must never import the store.
@@ -53,6 +56,7 @@
 //! ```
 
 mod catalog;
+mod caused;
 mod definition;
 mod gate_args;
 mod handle;
@@ -62,9 +66,10 @@ mod seam;
 mod upcast;
 
 pub use catalog::{CATALOG_KIND, CATALOG_SCOPE, CatalogEntry, catalog_coordinate};
+pub use caused::{Cause, CausedStep, submit_caused};
 pub use definition::{
     FallbackState, GateSpec, InvalidTransition, MachineData, MachineGate, MachineTypes, Sealed,
-    State, StateMachine,
+    State, StateMachine, Timer,
 };
 pub use gate_args::{CopyContext, GateArg, GateContext};
 pub use handle::Machine;

@@ -46,6 +46,7 @@ use super::seam::{MachineProjection, MachineStore, recorded_state, state_code_of
 use crate::coordinate::Coordinate;
 use crate::event::{Hash, StoredEvent};
 use crate::guard::{AppendOptions, Denial, ExpectedVersion, FnGate, GateError, GateSet, Proposal};
+use crate::pipeline::AppendReceipt;
 
 /// Why a machine operation wrote nothing.
 ///
@@ -407,17 +408,17 @@ where
 
 /// A stream's state, version, head hash and data, as the projection or a
 /// replay found them.
-struct Folded<M: StateMachine> {
-    state: M::State,
-    version: u64,
-    head: Hash,
-    data: M::Data,
+pub(super) struct Folded<M: StateMachine> {
+    pub(super) state: M::State,
+    pub(super) version: u64,
+    pub(super) head: Hash,
+    pub(super) data: M::Data,
 }
 
 /// The stream as its projection holds it (folding only what is new to a
 /// caching store), or, when the projection is not intact, the replay's
 /// report of exactly what is wrong.
-fn current<M: StateMachine, S: MachineStore + ?Sized>(
+pub(super) fn current<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     coordinate: &Coordinate,
 ) -> Result<Folded<M>, MachineError<S::Error>> {
@@ -512,23 +513,25 @@ fn kind_mismatch<M: StateMachine, E>(
 
 /// What a machine's gates decide on besides the proposal: the caller's
 /// context, and the stream's state and data before the event.
-struct Decision<'a, M: StateMachine> {
-    ctx: &'a M::Context,
-    state: M::State,
-    data: &'a M::Data,
+pub(super) struct Decision<'a, M: StateMachine> {
+    pub(super) ctx: &'a M::Context,
+    pub(super) state: M::State,
+    pub(super) data: &'a M::Data,
 }
 
-/// Gates `event` in `state` with `data`, then appends it if the stream is
-/// still at `version`. Returns the new version and head, and the event.
-fn commit<M: StateMachine, S: MachineStore + ?Sized>(
+/// Gates `event` in `state` with `data`, then appends it with `options`
+/// (causation, idempotency key) if the stream is still at `version`.
+/// Returns the store's receipt and the event.
+pub(super) fn commit<M: StateMachine, S: MachineStore + ?Sized>(
     store: &S,
     decision: &Decision<'_, M>,
     coordinate: &Coordinate,
     version: u64,
     event: M,
-) -> Result<(u64, Hash, M), MachineError<S::Error>> {
+    options: AppendOptions,
+) -> Result<(AppendReceipt, M), MachineError<S::Error>> {
     let target = M::apply(decision.state, &event)?;
-    let options = AppendOptions::new()
+    let options = options
         .expect(ExpectedVersion::Exact(version))
         .payload_version(event.payload_version())
         .state_code(state_code_of::<M>(target));
@@ -560,8 +563,8 @@ fn commit<M: StateMachine, S: MachineStore + ?Sized>(
             Some(actual) => conflict::<M, S>(store, coordinate, version, actual),
             None => MachineError::Store(error),
         })?;
-    let (sequence, hash) = (committed.receipt().sequence, committed.receipt().hash);
-    Ok((sequence, hash, committed.into_payload()))
+    let receipt = *committed.receipt();
+    Ok((receipt, committed.into_payload()))
 }
 
 /// The error for a commit refused because the stream is at `actual`, not
@@ -759,10 +762,18 @@ where
         state: F::VALUE,
         data: handle.data(),
     };
-    let (version, head, event) = commit(store, &decision, coordinate, handle.version(), event)?;
+    let options = AppendOptions::new();
+    let (receipt, event) = commit(
+        store,
+        &decision,
+        coordinate,
+        handle.version(),
+        event,
+        options,
+    )?;
     Ok(Stepped {
-        version,
-        head,
+        version: receipt.sequence,
+        head: receipt.hash,
         event,
         target,
     })
@@ -822,13 +833,20 @@ where
         state,
         data: &data,
     };
-    commit(store, &decision, coordinate, version, event)?;
+    commit(
+        store,
+        &decision,
+        coordinate,
+        version,
+        event,
+        AppendOptions::new(),
+    )?;
     Ok(target)
 }
 
 /// The `outcome` a `step` or `submit` span records.
 #[cfg(feature = "tracing")]
-fn outcome_of<T, E>(result: &Result<T, MachineError<E>>) -> &'static str {
+pub(super) fn outcome_of<T, E>(result: &Result<T, MachineError<E>>) -> &'static str {
     match result {
         Ok(_) => "committed",
         Err(MachineError::InvalidTransition(_)) => "invalid_transition",

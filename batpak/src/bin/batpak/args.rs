@@ -26,6 +26,11 @@ usage:
                                 print events as they are written, until --limit
   batpak machines <dir>         each machine in the store's catalog, with its
                                 count of entities per state
+  batpak timers <dir>           pending timers, soonest first: due time (µs since
+                                the Unix epoch), machine, variant, entity, the
+                                event that started the wait, time left; lists the
+                                machines whose scheduler (`Timers`) ran on the
+                                store (it records their timer table), not parked ones
   batpak explain <dir> <entity> [--scope S]
                                 the entity's timeline (time, event and fields,
                                 gates or bypass, resulting state) and its
@@ -89,6 +94,11 @@ pub(crate) enum Command {
     },
     /// Each machine with its entities per state.
     Machines {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// Pending timers.
+    Timers {
         /// The store directory.
         dir: PathBuf,
     },
@@ -166,7 +176,8 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     let name = utf8(name, "command")?;
     let command = match name {
         "help" | "-h" | "--help" => return Ok(Command::Help),
-        "verify" | "stats" | "dump" | "export" | "tail" | "machines" | "explain" | "report" => name,
+        "verify" | "stats" | "dump" | "export" | "tail" | "machines" | "timers" | "explain"
+        | "report" => name,
         other => return Err(format!("unknown command {}", Quoted(other))),
     };
     let mut positional: Vec<&OsString> = Vec::new();
@@ -246,6 +257,7 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Command, String> {
     };
     Ok(match command {
         "machines" => Command::Machines { dir },
+        "timers" => Command::Timers { dir },
         "explain" => Command::Explain {
             dir,
             entity: positional

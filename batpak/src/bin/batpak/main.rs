@@ -25,6 +25,7 @@ mod failure;
 mod json;
 mod render;
 mod report;
+mod timers;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
             export(store, &options, format, out)
         }),
         Ok(Command::Machines { dir }) => run(&dir, Finding::ToStderr, machines),
+        Ok(Command::Timers { dir }) => run(&dir, Finding::ToStderr, timers::timers),
         Ok(Command::Explain { dir, entity, scope }) => {
             run(&dir, Finding::ToStderr, |store, out| {
                 explain::explain(store, &entity, scope.as_deref(), out)

@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -74,6 +75,12 @@ pub struct Cursor<'s, P> {
 }
 
 impl Store {
+    /// Wakes every cursor waiting in `Cursor::wait_unless`, so each looks
+    /// at its stop flag.
+    pub(crate) fn wake_cursors(&self) {
+        self.hub.wake_all();
+    }
+
     /// A cursor over `region` starting at global position `from`.
     ///
     /// # Errors
@@ -134,6 +141,14 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
         self.position
     }
 
+    /// How many durable events of the store lie at or after
+    /// [`Cursor::position`] (in any region): an upper bound on what is left
+    /// to read, and how far a consumer is behind the log.
+    #[must_use]
+    pub fn behind(&self) -> u64 {
+        self.store.hub.watermark().saturating_sub(self.position)
+    }
+
     /// The region this cursor reads.
     #[must_use]
     pub fn region(&self) -> &Region {
@@ -185,6 +200,16 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
                 return Ok(None);
             }
         }
+    }
+
+    /// Blocks until an event beyond [`Cursor::position`] is durable,
+    /// `deadline` passes, or `stop` is set (and [`Store::wake_cursors`]
+    /// called): how a runner thread sleeps with no polling and still shuts
+    /// down at once.
+    pub(crate) fn wait_unless(&self, deadline: Option<Instant>, stop: &AtomicBool) {
+        self.store
+            .hub
+            .wait_beyond_unless(self.position, deadline, stop);
     }
 
     /// Saves [`Cursor::position`] to `path` atomically and durably (temp

@@ -7,6 +7,7 @@
 //! subscribers in position order. It never blocks on a subscriber.
 
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Instant;
 
@@ -180,6 +181,38 @@ impl Hub {
             }
         }
         *mark
+    }
+
+    /// [`Hub::wait_beyond`] that also returns once `stop` is set and
+    /// [`Hub::wake_all`] is called: the flag is read under the watermark's
+    /// lock, so a stop raised before the wait begins is never missed.
+    pub(crate) fn wait_beyond_unless(
+        &self,
+        position: u64,
+        deadline: Option<Instant>,
+        stop: &AtomicBool,
+    ) -> u64 {
+        let mut mark = lock(&self.watermark);
+        while *mark <= position && !stop.load(Ordering::Acquire) {
+            match deadline {
+                None => mark = wait(&self.advanced, mark),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    mark = wait_timeout(&self.advanced, mark, d - now);
+                }
+            }
+        }
+        *mark
+    }
+
+    /// Wakes every waiter so it can look at its stop flag (set the flag
+    /// first).
+    pub(crate) fn wake_all(&self) {
+        let _mark = lock(&self.watermark);
+        self.advanced.notify_all();
     }
 
     /// Subscribers currently registered.
