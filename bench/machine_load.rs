@@ -1,9 +1,12 @@
-//! `load` of one machine entity with data, at 1k and 10k events.
+//! `load` and `submit` of one machine entity with data, at 1k, 10k and
+//! 100k events in its stream.
 //!
 //! `cargo bench -p batpak-bench --bench machine_load` prints one markdown
-//! table. `load` reads the machine's projection (state, version, head and
+//! table; `BATPAK_LOAD_EVENTS` picks the stream lengths (comma-separated,
+//! default `1000,10000,100000`). `load` reads the machine's projection (state, version, head and
 //! data) from the store's projection cache and folds only the events after
-//! the cached position; the "replay" row is what `load` did before it read
+//! the cached position; `submit` (the dynamic path) reads the same way and
+//! commits one event; the "replay" row is what `load` did before it read
 //! the projection (read the whole stream, fold every event), written here by
 //! hand. Figures are medians over `ROUNDS` rounds of `CALLS` calls.
 #![allow(
@@ -105,10 +108,15 @@ fn micros(d: Duration) -> String {
 
 fn main() {
     println!(
-        "| events | replay (stream + fold) | load, first (folds all, caches) | load, cached | load, 1 new event |"
+        "| events | replay (stream + fold) | load, first (folds all, caches) | load, cached | load, 1 new event | submit (dynamic, 1 event) |"
     );
-    println!("|---:|---:|---:|---:|---:|");
-    for events in [1_000_u64, 10_000] {
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let sizes: Vec<u64> = std::env::var("BATPAK_LOAD_EVENTS")
+        .unwrap_or_else(|_| "1000,10000,100000".to_owned())
+        .split(',')
+        .map(|s| s.trim().replace('_', "").parse().unwrap())
+        .collect();
+    for events in sizes {
         let (_dir, store, coord) = account(events);
         let replayed = median(|| {
             let (_, version, data) = replay(&store, &coord);
@@ -144,12 +152,26 @@ fn main() {
             assert_eq!(loaded.version(), events + extra);
             elapsed
         });
+        // Each timed submit commits one event through the dynamic path.
+        let submitted = median(|| {
+            let state = Account::submit(
+                &store,
+                &coord,
+                Account::Deposited {
+                    cents: 1,
+                    note: "top-up".to_owned(),
+                },
+            )
+            .unwrap();
+            assert!(matches!(state, AccountState::Open));
+        });
         println!(
-            "| {events} | {} | {} | {} | {} |",
+            "| {events} | {} | {} | {} | {} | {} |",
             micros(replayed),
             micros(first),
             micros(cached),
-            micros(one_new)
+            micros(one_new),
+            micros(submitted)
         );
     }
 }

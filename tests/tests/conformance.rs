@@ -210,8 +210,10 @@ conformance! {
                 Err(StoreError::IdempotencyConflict { .. })
             ));
             assert_eq!(store.stats().events, 1);
+            // A process ending without cleanup: keys are rebuilt by a scan.
+            store.exit_without_checkpoint();
             original
-        }; // dropped, not closed: keys are rebuilt by a scan
+        };
         let store = open(b, dir.path());
         assert!(!store.stats().opened_from_checkpoint);
         let retry = store
@@ -232,6 +234,43 @@ conformance! {
         assert_eq!(store.stats().events, 1);
     }
 
+    fn a_dropped_store_leaves_a_checkpoint_that_the_next_open_loads(b: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = || config(b, dir.path()).sync_policy(SyncPolicy::Manual);
+        let (before, head, keyed) = {
+            let store = Store::open(cfg()).unwrap();
+            for n in 0..12 {
+                store.append(&coord(&format!("e{}", n % 3)), PLACED, &pay(n)).unwrap();
+            }
+            let options = AppendOptions::new().idempotency_key("dropped-key");
+            let keyed = store.append_with(&coord("e0"), PAID, &pay(99), options).unwrap();
+            // Pipelined and never waited on: the drop must still sync it.
+            let _ticket = store.append_pipelined(&coord("e1"), PAID, &pay(100), AppendOptions::new()).unwrap();
+            let before = store.query::<Payment>(&Region::all()).unwrap();
+            (before, store.head(&coord("e1")), keyed)
+        }; // dropped, never closed, under a policy that never syncs by itself
+        let store = Store::open(cfg().verify_on_open(true)).unwrap();
+        let stats = store.stats();
+        assert!(stats.opened_from_checkpoint, "{stats:?}");
+        assert!(!stats.checkpoint_discarded, "{stats:?}");
+        assert_eq!(stats.events, 14);
+        assert_eq!(store.query::<Payment>(&Region::all()).unwrap(), before);
+        assert_eq!(store.head(&coord("e1")), head);
+        // The idempotency key came back with the checkpoint.
+        let options = AppendOptions::new().idempotency_key("dropped-key");
+        assert_eq!(store.append_with(&coord("e0"), PAID, &pay(99), options).unwrap(), keyed);
+        assert_eq!(store.stats().events, 14);
+        assert!(store.verify().unwrap().is_ok());
+        // A store that appended after loading the checkpoint and then ended
+        // without cleanup is rescanned: the checkpoint no longer matches.
+        store.append(&coord("e2"), PLACED, &pay(7)).unwrap();
+        store.exit_without_checkpoint();
+        let store = Store::open(cfg()).unwrap();
+        assert!(!store.stats().opened_from_checkpoint);
+        assert_eq!(store.stats().events, 15);
+        assert_eq!(store.query::<Payment>(&Region::all()).unwrap()[..14], before[..]);
+    }
+
     fn positions_stay_gapless_across_reopen(b: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let mut next = 0;
@@ -243,10 +282,11 @@ conformance! {
                 assert_eq!(r.position, next);
                 next += 1;
             }
-            if round % 2 == 0 {
-                store.close().unwrap();
-            } else {
-                drop(store);
+            // A clean close, a process killed after writing, a dropped store.
+            match round % 3 {
+                0 => store.close().unwrap(),
+                1 => store.exit_without_checkpoint(),
+                _ => drop(store),
             }
         }
         let store = open(b, dir.path());
@@ -357,7 +397,7 @@ conformance! {
         let store = open(b, dir.path());
         let r = store.append(&coord("e0"), PLACED, &pay(99)).unwrap();
         assert_eq!((r.position, r.sequence), (30, 9));
-        drop(store);
+        store.exit_without_checkpoint();
         let store = Store::open(config(b, dir.path()).verify_on_open(true)).unwrap();
         assert!(!store.stats().opened_from_checkpoint);
         let after = store.query::<Payment>(&Region::all()).unwrap();
@@ -1123,7 +1163,8 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 fn every_flipped_payload_byte_is_reported_never_returned() {
     // redb and LMDB records carry a CRC over (position, body): a flipped
     // byte anywhere in the stored payload is found by verify and by reads,
-    // whether open loads the checkpoint (closed store) or scans (dropped).
+    // whether open loads the checkpoint (closed store) or scans (a process that
+    // exited without cleanup).
     let marker = "find-me-in-the-file-0123456789-abcdefghijklmnopqrstuvwxyz";
     for b in [Backend::Redb, Backend::Lmdb] {
         for closed in [true, false] {
@@ -1134,6 +1175,8 @@ fn every_flipped_payload_byte_is_reported_never_returned() {
                 store.append(&coord("a"), PLACED, &"second").unwrap();
                 if closed {
                     store.close().unwrap();
+                } else {
+                    store.exit_without_checkpoint();
                 }
             }
             let file = match b {

@@ -9,7 +9,10 @@
 //! `BATPAK_CRASH_SEED=<seed> cargo test -p batpak-tests --all-features --test
 //! crash_kill <backend>::` (backend: `segment`, `redb`, `lmdb`).
 //! `BATPAK_CRASH_ROUNDS` overrides the rounds per backend (default: segment
-//! 50, redb 12, LMDB 12).
+//! 50, redb 12, LMDB 12). `segment_small::` runs the segment engine with
+//! 1.5 kB segments, so kills land during rotations and the writes of sealed
+//! segment indexes; its reopens load those, and `verify` finds every one
+//! true to its segment.
 
 mod common;
 
@@ -24,6 +27,7 @@ use common::*;
 
 const CHILD_DIR: &str = "BATPAK_CRASH_CHILD_DIR";
 const CHILD_BACKEND: &str = "BATPAK_CRASH_CHILD_BACKEND";
+const CHILD_SEGMENT_BYTES: &str = "BATPAK_CRASH_CHILD_SEGMENT_BYTES";
 const BATCH: usize = 3;
 /// Batch members carry this note prefix and a note unique to their batch.
 const BATCH_NOTE: &str = "batch ";
@@ -41,7 +45,14 @@ fn crash_child_appender() {
     let (Ok(dir), Ok(name)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_BACKEND)) else {
         return;
     };
-    let store = Store::open(StoreConfig::new(dir).backend(backend_named(&name))).unwrap();
+    let mut config = StoreConfig::new(dir).backend(backend_named(&name));
+    if let Some(bytes) = std::env::var(CHILD_SEGMENT_BYTES)
+        .ok()
+        .and_then(|b| b.parse().ok())
+    {
+        config = config.segment_max_bytes(bytes);
+    }
+    let store = Store::open(config).unwrap();
     let out = std::sync::Mutex::new(std::io::stdout());
     std::thread::scope(|s| {
         for t in 0..2u64 {
@@ -79,6 +90,17 @@ fn crash_child_appender() {
 /// Runs `default_rounds` kill rounds on `backend`, killing the child
 /// `min_ms + [0, spread_ms)` after it starts.
 fn kill_loop(backend: Backend, default_rounds: usize, min_ms: u64, spread_ms: u64) {
+    kill_loop_with(backend, None, default_rounds, min_ms, spread_ms);
+}
+
+/// [`kill_loop`] with segments of `segment_bytes` (when given).
+fn kill_loop_with(
+    backend: Backend,
+    segment_bytes: Option<u64>,
+    default_rounds: usize,
+    min_ms: u64,
+    spread_ms: u64,
+) {
     let _serial = serial();
     let (mut rng, seed) = Rng::from_env("BATPAK_CRASH_SEED");
     let rounds: usize = std::env::var("BATPAK_CRASH_ROUNDS")
@@ -87,8 +109,15 @@ fn kill_loop(backend: Backend, default_rounds: usize, min_ms: u64, spread_ms: u6
         .unwrap_or(default_rounds);
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let config = || StoreConfig::new(dir.path()).backend(backend);
+    let config = || {
+        let config = StoreConfig::new(dir.path()).backend(backend);
+        match segment_bytes {
+            Some(bytes) => config.segment_max_bytes(bytes),
+            None => config,
+        }
+    };
     let mut acked: Vec<(u64, u128)> = Vec::new();
+    let mut sealed_loaded = 0;
     for round in 0..rounds {
         let mut child = Command::new(&exe)
             .args([
@@ -99,6 +128,10 @@ fn kill_loop(backend: Backend, default_rounds: usize, min_ms: u64, spread_ms: u6
             ])
             .env(CHILD_DIR, dir.path())
             .env(CHILD_BACKEND, backend.name())
+            .env(
+                CHILD_SEGMENT_BYTES,
+                segment_bytes.map(|b| b.to_string()).unwrap_or_default(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -124,6 +157,7 @@ fn kill_loop(backend: Backend, default_rounds: usize, min_ms: u64, spread_ms: u6
 
         let ctx = format!("{backend} BATPAK_CRASH_SEED={seed} round {round}");
         let store = Store::open(config()).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+        sealed_loaded += store.stats().sealed_indexes_loaded;
         for &(pos, id) in &acked {
             let got = store
                 .get::<Payload>(EventId::from_u128(id))
@@ -133,6 +167,9 @@ fn kill_loop(backend: Backend, default_rounds: usize, min_ms: u64, spread_ms: u6
         }
         let report = store.verify().unwrap();
         assert!(report.is_ok(), "{ctx}: {report:?}");
+        // The open loaded or wrote a sealed index for every full segment,
+        // each true to its segment.
+        assert_eq!(report.sealed_indexes_rewritten, 0, "{ctx}: {report:?}");
         let events = store.query::<Payload>(&Region::all()).unwrap();
         assert!(
             events
@@ -155,9 +192,16 @@ fn kill_loop(backend: Backend, default_rounds: usize, min_ms: u64, spread_ms: u6
         drop(store);
     }
     eprintln!(
-        "{backend}: {rounds} rounds, {} acknowledged events, all present (seed {seed})",
+        "{backend}: {rounds} rounds, {} acknowledged events, all present; {sealed_loaded} \
+         sealed segment indexes loaded (seed {seed})",
         acked.len()
     );
+    if segment_bytes.is_some() {
+        assert!(
+            sealed_loaded > 0,
+            "{backend}: no open loaded a sealed index"
+        );
+    }
     assert!(
         !acked.is_empty(),
         "{backend}: the child never acknowledged anything"
@@ -168,6 +212,13 @@ mod segment {
     #[test]
     fn killed_appender_loses_no_acknowledged_event() {
         super::kill_loop(batpak::Backend::Segment, 50, 20, 80);
+    }
+}
+
+mod segment_small {
+    #[test]
+    fn killed_appender_loses_no_acknowledged_event() {
+        super::kill_loop_with(batpak::Backend::Segment, Some(1_500), 30, 20, 80);
     }
 }
 

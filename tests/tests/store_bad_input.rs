@@ -158,8 +158,12 @@ fn path_like_entity_is_plain_data_and_creates_no_file() {
         .collect();
     inside.sort();
     // BACKEND: the marker naming the engine that created the store (the
-    // lock is on the directory itself, not a file).
-    assert_eq!(inside, ["0000000001.seg", "BACKEND"]);
+    // lock is on the directory itself, not a file); EXTENT and index.ckpt:
+    // the extent record and the index checkpoint the drop wrote.
+    assert_eq!(
+        inside,
+        ["0000000001.seg", "BACKEND", "EXTENT", "index.ckpt"]
+    );
 }
 
 #[test]

@@ -68,14 +68,17 @@ fn reopen_keeps_events_positions_and_chains() {
     let dir = tempfile::tempdir().unwrap();
     let receipts: Vec<AppendReceipt> = {
         let store = Store::open(StoreConfig::new(dir.path())).unwrap();
-        (0..10)
+        let receipts = (0..10)
             .map(|n| {
                 store
                     .append(&coord(&format!("e{}", n % 3)), PLACED, &placed(n))
                     .unwrap()
             })
-            .collect()
-    }; // dropped without close: the next open scans
+            .collect();
+        // A process ending without cleanup: the next open scans.
+        store.exit_without_checkpoint();
+        receipts
+    };
     let store = Store::open(StoreConfig::new(dir.path())).unwrap();
     assert!(!store.stats().opened_from_checkpoint);
     let all = store.query::<Placed>(&Region::all()).unwrap();

@@ -10,6 +10,17 @@ use batpak::prelude::*;
 use common::*;
 use proptest::prelude::*;
 
+/// How a reopen lets go of the store first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// `close()`: checkpointed.
+    Close,
+    /// Dropped: checkpointed as by `close()`.
+    Drop,
+    /// A process ending without cleanup: no checkpoint, the open rescans.
+    Exit,
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Append {
@@ -27,7 +38,7 @@ enum Op {
         key: Option<u8>,
     },
     Reopen {
-        clean: bool,
+        how: Release,
     },
     Query(u8, u64, u64),
 }
@@ -40,7 +51,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(entity, kind, n, expect, key)| Op::Append { entity, kind, n, expect, key }),
         2 => (0u8..4, 1u8..4, 0u64..4, expect, key)
             .prop_map(|(entity, len, n, expect, key)| Op::Batch { entity, len, n, expect, key }),
-        1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
+        1 => prop_oneof![Just(Release::Close), Just(Release::Drop), Just(Release::Exit)]
+            .prop_map(|how| Op::Reopen { how }),
         2 => (0u8..6, 0u64..10, 0u64..10).prop_map(|(r, a, b)| Op::Query(r, a, b)),
     ]
 }
@@ -187,17 +199,17 @@ fn run(ops: Vec<Op>) {
                 let got = outcome(s.append_batch(&coord(&format!("e{entity}")), &batch, options));
                 assert_eq!(got, model.append(entity, items, expect, key));
             }
-            Op::Reopen { clean } => {
+            Op::Reopen { how } => {
                 let s = store.take().unwrap();
-                if clean {
-                    s.close().unwrap();
-                } else {
-                    drop(s);
+                match how {
+                    Release::Close => s.close().unwrap(),
+                    Release::Drop => drop(s),
+                    Release::Exit => s.exit_without_checkpoint(),
                 }
                 store = Some(Store::open(config()).unwrap());
                 assert_eq!(
                     store.as_ref().unwrap().stats().opened_from_checkpoint,
-                    clean
+                    how != Release::Exit
                 );
             }
             Op::Query(r, a, b) => {

@@ -10,8 +10,9 @@ use batpak::prelude::*;
 use batpak::{Place, StoredEvent};
 use common::*;
 
-/// Builds a store of `n` events over 3 streams (unsynced policy, dropped
-/// without close: no checkpoint) and returns its directory and events.
+/// Builds a store of `n` events over 3 streams (unsynced policy, released
+/// as a killed process would: no checkpoint, no extent record) and returns
+/// its directory and events.
 fn build(n: u64) -> (tempfile::TempDir, Vec<StoredEvent<Payload>>) {
     let dir = fast_dir();
     let store = Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
@@ -22,7 +23,7 @@ fn build(n: u64) -> (tempfile::TempDir, Vec<StoredEvent<Payload>>) {
     }
     let events = store.query::<Payload>(&Region::all()).unwrap();
     store.sync().unwrap();
-    drop(store);
+    store.exit_without_checkpoint();
     (dir, events)
 }
 
@@ -116,7 +117,7 @@ fn torn_batch_is_cut_whole() {
         .append_batch(&coord("b"), &batch, AppendOptions::new())
         .unwrap();
     store.sync().unwrap();
-    drop(store);
+    store.exit_without_checkpoint(); // the files a killed process leaves
     let original = std::fs::read(segment_path(dir.path(), 1)).unwrap();
     let frames = frames(&original);
     assert_eq!(frames.len(), 5);
@@ -388,7 +389,7 @@ fn torn_header_of_a_new_last_segment_is_removed_and_reported() {
         store.append(&coord("a"), KIND, &payload(i)).unwrap();
     }
     let segments = store.stats().segments as u32;
-    drop(store);
+    store.exit_without_checkpoint(); // the files a killed process leaves
     let last = segment_path(dir.path(), segments);
     let frames_in_last = frames(&std::fs::read(&last).unwrap()).len() as u64;
     for torn in [
@@ -589,7 +590,7 @@ fn torn_frame_of_the_maximum_payload_is_cut_and_reported() {
         .collect();
     store.append(&coord("big"), KIND, &Blob { data }).unwrap();
     store.sync().unwrap();
-    drop(store);
+    store.exit_without_checkpoint(); // the files a killed process leaves
     let original = std::fs::read(segment_path(dir.path(), 1)).unwrap();
     let frames = frames(&original);
     assert_eq!(frames.len(), 4);

@@ -347,19 +347,24 @@ fn power_loss_at_any_point_keeps_every_durable_event() {
         for _ in 0..steps {
             let c = coord(rng.below(4));
             match rng.below(12) {
-                // A clean close (checkpoint) and reopen, or a process exit
-                // without close (rescan), on the same files.
+                // A clean close or a drop (both checkpoint) and reopen, or a
+                // process exit without cleanup (rescan), on the same files.
                 10 => {
-                    store.close().unwrap();
+                    if rng.below(2) == 0 {
+                        store.close().unwrap();
+                    } else {
+                        drop(store);
+                    }
                     durable.append(&mut pending);
                     store = open(dir.path(), &fs, policy).unwrap();
                     assert!(store.stats().opened_from_checkpoint, "seed {seed}");
                 }
                 11 => {
-                    drop(store);
+                    store.exit_without_checkpoint();
                     // Open syncs what it found: buffered events are now durable.
                     durable.append(&mut pending);
                     store = open(dir.path(), &fs, policy).unwrap();
+                    assert!(!store.stats().opened_from_checkpoint, "seed {seed}");
                 }
                 0..=5 => pending.push(store.append(&c, KIND, &rng.next()).unwrap().event_id),
                 6..=7 => {
@@ -577,9 +582,14 @@ fn run_session(
                 (true, true)
             }
             10 => {
-                // A process exit without power loss: written bytes survive,
-                // and the open syncs them.
-                drop(store);
+                // A process exit without power loss, dropping the store
+                // (which closes it) or without cleanup: written bytes
+                // survive, and the open syncs them.
+                if rng.below(2) == 0 {
+                    drop(store);
+                } else {
+                    store.exit_without_checkpoint();
+                }
                 match open(dir, fs, policy) {
                     Ok(s) => store = s,
                     Err(_) => return,

@@ -53,6 +53,9 @@ pub struct Store {
     /// or written since it opened (see `seam.rs`).
     pub(crate) catalogued: std::sync::RwLock<std::collections::BTreeSet<std::any::TypeId>>,
     flusher: Option<Flusher>,
+    /// Set once `close` or `exit_without_checkpoint` has released the
+    /// store, so that `Drop` does not release it a second time.
+    released: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -144,6 +147,7 @@ impl Store {
             cache,
             catalogued: std::sync::RwLock::default(),
             flusher,
+            released: false,
         })
     }
 
@@ -400,6 +404,9 @@ impl Store {
     /// Re-reads the whole log from disk and checks every frame's length and
     /// CRC, every global position, sequence and hash chain link, and that
     /// each stream's last event hashes to the head hash the index holds.
+    /// On the segment engine it also holds each full segment's sealed index
+    /// file to its segment, writing a missing or wrong one anew
+    /// ([`VerifyReport::sealed_indexes_rewritten`]).
     ///
     /// The head check is what catches a stream's *last* event rewritten in
     /// place with a valid CRC (no later link covers it): the index's head
@@ -439,24 +446,50 @@ impl Store {
     }
 
     /// Syncs, writes the index checkpoint (so the next open need not scan),
-    /// and releases the directory.
+    /// and releases the directory. Dropping the store does the same, but
+    /// has no one to report an error to; `close` is how to learn that the
+    /// store was shut down cleanly.
     ///
     /// # Errors
     /// [`StoreError::Poisoned`] or I/O errors; the directory is released
     /// either way (once no [`Ticket`] of this store is alive).
     pub fn close(mut self) -> Result<(), StoreError> {
+        self.stop_flusher();
+        self.released = true;
+        self.core.close()
+    }
+
+    /// Releases the store as a process killed after its last write would:
+    /// buffered frames are handed to the OS, nothing is synced, and no
+    /// checkpoint or extent record is written, so the next open rescans the
+    /// log. A test hook for the recovery path (what `Drop` did before it
+    /// learnt to checkpoint); not part of the stable API.
+    #[doc(hidden)]
+    pub fn exit_without_checkpoint(mut self) {
+        self.stop_flusher();
+        self.released = true;
+        self.core.flush_on_drop();
+    }
+
+    fn stop_flusher(&mut self) {
         if let Some(flusher) = self.flusher.take() {
             flusher.stop();
         }
-        self.core.close()
     }
 }
 
+/// Dropping a store closes it: it syncs and writes the checkpoint as
+/// [`Store::close`] does, so the next open need not rescan, swallowing any
+/// error (a failed sync poisons the store and writes nothing; a failed
+/// checkpoint write leaves the previous file, which open checks against the
+/// log). A poisoned store, a read-only one and a store dropped while its
+/// thread panics only hand buffered frames to the OS.
 impl Drop for Store {
     fn drop(&mut self) {
-        if let Some(flusher) = self.flusher.take() {
-            flusher.stop();
+        if self.released {
+            return;
         }
-        self.core.flush_on_drop();
+        self.stop_flusher();
+        self.core.close_on_drop();
     }
 }

@@ -48,6 +48,17 @@ pub struct StoreStats {
     /// Events the extent record of the last clean close promised but the log
     /// no longer holds; nonzero only when repair mode accepted such a log.
     pub lost_events: u64,
+    /// Full segments whose index open loaded from their sealed index file
+    /// instead of scanning them (an open without a usable checkpoint).
+    pub sealed_indexes_loaded: u64,
+    /// Sealed index files open wrote for full segments it scanned (one was
+    /// missing, unreadable, damaged, or did not continue the index before
+    /// it; or an earlier one had not loaded).
+    pub sealed_indexes_written: u64,
+    /// Events open read from the log to build the index: zero after a
+    /// checkpoint, the unsealed tail after a crash, everything when no
+    /// sealed index could be used.
+    pub events_rescanned: u64,
 }
 
 /// What [`Store::verify`](crate::Store::verify) found.
@@ -60,6 +71,12 @@ pub struct VerifyReport {
     pub streams: u64,
     /// The first damage, if any.
     pub damage: Option<Damage>,
+    /// Sealed segment index files (segment engine) that were missing or
+    /// did not match the index rebuilt from their segment, among the full
+    /// segments checked; each was written anew from the log when the store
+    /// is writable. A cache, not the log: they do not make `is_ok` false,
+    /// but a nonzero count after a crash-free run means a file was changed.
+    pub sealed_indexes_rewritten: u64,
 }
 
 impl VerifyReport {

@@ -67,6 +67,9 @@ pub(crate) fn stats(store: &Store, out: &mut dyn Write) -> Result<u8, Failure> {
     writeln!(out, "opened_from_checkpoint: {}", s.opened_from_checkpoint)?;
     writeln!(out, "checkpoint_discarded: {}", s.checkpoint_discarded)?;
     writeln!(out, "lost_events: {}", s.lost_events)?;
+    writeln!(out, "sealed_indexes_loaded: {}", s.sealed_indexes_loaded)?;
+    writeln!(out, "sealed_indexes_written: {}", s.sealed_indexes_written)?;
+    writeln!(out, "events_rescanned: {}", s.events_rescanned)?;
     Ok(EXIT_OK)
 }
 

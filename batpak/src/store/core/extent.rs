@@ -7,9 +7,9 @@
 //! replaced atomically by `close()`, so losing the log's tail cannot erase
 //! it: open compares the log with it and refuses a shorter log with
 //! [`StoreError::LogShorterThanRecorded`]. Repair mode accepts the shorter
-//! log, reports what was lost and records the new extent. A process that
-//! ends without `close()` leaves the previous record, still a true lower
-//! bound. Layout: FORMAT.md, "Extent record".
+//! log, reports what was lost and records the new extent. Dropping a
+//! healthy store writes it as `close()` does; a killed process leaves the
+//! previous record, still a true lower bound. Layout: FORMAT.md, "Extent record".
 
 use std::path::Path;
 

@@ -8,10 +8,11 @@
 //!
 //! Files, in the order an event goes through them: `open.rs` (directory,
 //! lock, engine, index), `write.rs` (the append path, step by step),
-//! `commit.rs` (group commit and the background flusher), `read.rs`
-//! (selection on the index, reads checked against it), `replay.rs`
-//! (streaming reads), `verify.rs` (a full re-read of the log), `index.rs`
-//! (the index and its checkpoint).
+//! `commit.rs` (group commit and the background flusher), `seal.rs` (the
+//! sealed index of each full segment), `read.rs` (selection on the index,
+//! reads checked against it), `replay.rs` (streaming reads), `verify.rs` (a
+//! full re-read of the log), `index/` (the index, its checkpoint and its
+//! sealed segment indexes).
 //!
 //! Invariants: positions are gapless from 0; a stream's n-th event has
 //! sequence n; an event is visible to readers only once its bytes are in the
@@ -26,6 +27,7 @@ pub(crate) mod index;
 mod open;
 mod read;
 pub(crate) mod replay;
+mod seal;
 mod verify;
 pub(crate) mod write;
 
@@ -86,6 +88,8 @@ pub(crate) struct Core {
     /// Events the extent record promised that the log no longer holds
     /// (accepted in repair mode).
     lost_events: u64,
+    /// What the open loaded, wrote and scanned.
+    counts: OpenCounts,
     on_durable: Arc<dyn DurableHook>,
     _lock: File,
 }
@@ -153,6 +157,9 @@ impl Core {
             opened_from_checkpoint: self.from_checkpoint,
             checkpoint_discarded: self.checkpoint_discarded.load(Ordering::SeqCst),
             lost_events: self.lost_events,
+            sealed_indexes_loaded: self.counts.sealed_loaded,
+            sealed_indexes_written: self.counts.sealed_written,
+            events_rescanned: self.counts.events_rescanned,
         }
     }
 
@@ -187,14 +194,47 @@ impl Core {
         extent::write(&*self.fs, &self.config.dir, index.len())
     }
 
-    /// Best effort on drop: hand buffered frames to the OS so a clean
-    /// process exit keeps them. A failed flush poisons the engine, and
-    /// reopen recovers; there is no one to tell.
+    /// Closes on drop, where an error has no one to go to: a healthy store
+    /// closes as [`Core::close`] does (sync, checkpoint, extent record); a
+    /// poisoned one, or one dropped during a panic (its index may be half
+    /// updated, and a checkpoint of it would be trusted by the next open),
+    /// only hands buffered frames to the OS, and the next open rescans.
+    pub(crate) fn close_on_drop(&self) {
+        if !self.writable || self.poisoned.load(Ordering::SeqCst) {
+            return;
+        }
+        if std::thread::panicking() {
+            self.flush_on_drop();
+            return;
+        }
+        if self.close().is_err() {
+            // A failed sync poisoned the store and nothing was written; a
+            // failed checkpoint or extent write left the previous files,
+            // which the next open checks against the log. Hand over what
+            // is still buffered either way.
+            self.flush_on_drop();
+        }
+    }
+
+    /// Hands buffered frames to the OS so that the process exit keeps them,
+    /// without syncing or checkpointing. A failed flush poisons the engine,
+    /// and reopen recovers; there is no one to tell.
     pub(crate) fn flush_on_drop(&self) {
         if self.writable && !self.poisoned.load(Ordering::SeqCst) {
             let _ = self.engine.flush();
         }
     }
+}
+
+/// What an open did to build the index, beyond the checkpoint.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct OpenCounts {
+    /// Full segments indexed from their sealed index.
+    sealed_loaded: u64,
+    /// Sealed indexes written for full segments the open scanned.
+    sealed_written: u64,
+    /// Frames the open scanned.
+    events_rescanned: u64,
 }
 
 /// The writer's scratch, reused across appends (guarded by the writer mutex).
@@ -206,6 +246,8 @@ struct WriteScratch {
     receipts: Vec<AppendReceipt>,
     ids: Vec<EventId>,
     hashes: Vec<Hash>,
+    /// The engine segment the last call was written to, once known.
+    segment: Option<u32>,
 }
 
 /// Counts a thread in a section (appending, waiting) for as long as it lives.

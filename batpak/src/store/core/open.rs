@@ -13,7 +13,9 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use super::extent;
 use super::index::Index;
-use super::{Core, DurableHook, WriteScratch};
+use super::index::sealed::SealedPlace;
+use super::seal::OpenSealer;
+use super::{Core, DurableHook, OpenCounts, WriteScratch};
 use crate::store::config::StoreConfig;
 use crate::store::engine::choose::open_engine;
 use crate::store::engine::place_of;
@@ -40,7 +42,21 @@ pub(super) fn open(
         truncated_bytes = ::tracing::field::Empty,
         lost_events = ::tracing::field::Empty,
     );
-    let opened = recover(config, writable, fs, on_durable);
+    let opened = match recover(
+        config.clone(),
+        writable,
+        Arc::clone(&fs),
+        Arc::clone(&on_durable),
+        Sealed::Use,
+    ) {
+        // The scan after the sealed indexes found the log disagreeing with
+        // them (a sealed index altered under a valid checksum: a head, an
+        // id or a stream that the next frames contradict). The log decides:
+        // open again scanning everything; damage that remains is real.
+        Err(Refused::AfterSealed(_)) => recover(config, writable, fs, on_durable, Sealed::Ignore),
+        other => other,
+    }
+    .map_err(Refused::into_error);
     crate::trace::record!(_span, outcome = crate::trace::outcome(&opened));
     #[cfg(feature = "tracing")]
     if let Ok(core) = &opened {
@@ -55,17 +71,52 @@ pub(super) fn open(
     opened
 }
 
+/// Whether an open may load sealed segment indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sealed {
+    Use,
+    Ignore,
+}
+
+/// Why [`recover`] failed.
+enum Refused {
+    /// The log's damage or disagreement was found after sealed indexes were
+    /// loaded, so they may be what is wrong.
+    AfterSealed(StoreError),
+    /// Any other failure.
+    Other(StoreError),
+}
+
+impl Refused {
+    fn into_error(self) -> StoreError {
+        match self {
+            Self::AfterSealed(e) | Self::Other(e) => e,
+        }
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Self::Other(e)
+    }
+}
+
 /// [`open`] without its span: the recovery itself.
 fn recover(
     config: StoreConfig,
     writable: bool,
     fs: Arc<dyn FileSystem>,
     on_durable: Arc<dyn DurableHook>,
-) -> Result<Arc<Core>, StoreError> {
+    sealed: Sealed,
+) -> Result<Arc<Core>, Refused> {
     let lock_file = lock_dir(&config, writable)?;
-    let mut index = Index::default();
+    let index = std::cell::RefCell::new(Index::default());
     let mut from_checkpoint = None;
     let mut damage = None;
+    // Only segment engines have full segments to seal.
+    let seals = writable && config.backend == crate::store::backend::Backend::Segment;
+    let mut sealer = OpenSealer::new(&*fs, &config.dir, seals);
+    let sealer_cell = std::cell::RefCell::new(&mut sealer);
     let opened = open_engine(
         Arc::clone(&fs),
         &config,
@@ -74,32 +125,64 @@ fn recover(
             from_checkpoint = Index::decode_checkpoint(bytes, extent, next_loc);
             from_checkpoint.is_some()
         },
-        &mut |loc, body| match index.apply_frame(loc, body) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(d) => {
-                damage = Some(d);
-                ControlFlow::Break(())
+        &mut |segment, len, bytes, next_loc| {
+            if sealed == Sealed::Ignore {
+                return None;
+            }
+            let place = SealedPlace {
+                segment,
+                len,
+                next_loc,
+            };
+            let events = index.borrow_mut().load_sealed(bytes, place)?;
+            sealer_cell.borrow_mut().loaded_through = segment;
+            Some(events)
+        },
+        &mut |loc, body| {
+            let mut index = index.borrow_mut();
+            sealer_cell.borrow_mut().before_frame(&index, loc);
+            match index.apply_frame(loc, body) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(d) => {
+                    damage = Some(d);
+                    ControlFlow::Break(())
+                }
             }
         },
     )?;
+    let mut index = index.into_inner();
+    let loaded_sealed = sealer.loaded_through > 0;
     let ControlFlow::Continue((engine, report)) = opened else {
         // The engine stops only when the visitor breaks, after it kept why.
         let at = damage.map(|d| {
             let place = place_of(config.backend, d.loc);
             StoreError::from(d.locate(place))
         });
-        return Err(at.unwrap_or_else(|| {
+        let error = at.unwrap_or_else(|| {
             StoreError::corrupt(
                 Place::Index {
                     position: index.len(),
                 },
                 "open stopped early",
             )
-        }));
+        });
+        return Err(if loaded_sealed {
+            Refused::AfterSealed(error)
+        } else {
+            Refused::Other(error)
+        });
     };
     if let Some(loaded) = from_checkpoint {
         index = loaded;
+    } else {
+        let segments = u32::try_from(engine.extent().len()).unwrap_or(u32::MAX);
+        sealer.finish(&index, segments);
     }
+    let counts = OpenCounts {
+        sealed_loaded: report.sealed_loaded,
+        sealed_written: sealer.written,
+        events_rescanned: sealer.scanned,
+    };
     let events = index.len();
     let lost_events = check_extent(&*fs, &config, writable, events)?;
     let core = Arc::new(Core {
@@ -122,10 +205,11 @@ fn recover(
         from_checkpoint: report.from_checkpoint,
         checkpoint_discarded: AtomicBool::new(false),
         lost_events,
+        counts,
         on_durable,
         _lock: lock_file,
     });
-    if report.from_checkpoint && core.config.verify_on_open {
+    if (report.from_checkpoint || report.sealed_loaded > 0) && core.config.verify_on_open {
         discard_a_checkpoint_that_disagrees(&core)?;
     }
     Ok(core)
@@ -158,10 +242,12 @@ fn check_extent(
     Ok(recorded - events)
 }
 
-/// `verify_on_open` after a checkpoint was loaded: damage in the log is an
-/// error; an index that merely disagrees with an intact log (a damaged or
-/// altered checkpoint) is replaced by the index rebuilt from the log, and
-/// the open says so in `StoreStats::checkpoint_discarded`.
+/// `verify_on_open` after a checkpoint or sealed indexes were loaded: damage
+/// in the log is an error; an index that merely disagrees with an intact log
+/// (a damaged or altered checkpoint or sealed index) is replaced by the index
+/// rebuilt from the log, and the open says so in
+/// `StoreStats::checkpoint_discarded`. (The verification itself rewrote
+/// every sealed index that disagreed with its segment.)
 fn discard_a_checkpoint_that_disagrees(core: &Core) -> Result<(), StoreError> {
     let verified = core.verify_against_log()?;
     if verified.only_the_index_is_wrong() {

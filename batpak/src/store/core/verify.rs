@@ -64,7 +64,9 @@ impl Core {
         let mut heads = heads.into_iter().peekable();
         let mut fresh = Index::default();
         let mut found: Option<FrameDamage> = None;
+        let mut rewritten = 0;
         let scanned = self.engine.scan(&mut |loc, body| {
+            rewritten += self.check_sealed_before(&fresh, loc.segment);
             let checked = fresh.apply_frame(loc, body).and_then(|()| {
                 let position = fresh.len() - 1;
                 match heads.next_if(|&(p, _)| p == position) {
@@ -119,6 +121,7 @@ impl Core {
                 events: fresh.len(),
                 streams: fresh.streams.len() as u64,
                 damage,
+                sealed_indexes_rewritten: rewritten,
             },
             rebuilt: fresh,
         })

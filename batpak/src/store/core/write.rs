@@ -134,6 +134,14 @@ impl Core {
         };
         encode(scratch, coord, events, options, admission, &admitted)?;
         self.hand_to_engine(scratch, admitted.first_position, mode)?;
+        // The index is consulted only when the engine's segment changed
+        // (a rotation) or is not known yet (the first append after open).
+        if let Some(first) = scratch.locs.first()
+            && scratch.segment != Some(first.segment)
+        {
+            self.seal_segments_before(first.segment);
+            scratch.segment = Some(first.segment);
+        }
         self.record(scratch, coord, options, fingerprint, &admitted);
         out.extend(scratch.receipts.iter().copied());
         let end = admitted.first_position + events.len() as u64;

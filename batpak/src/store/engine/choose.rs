@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::segment::SegmentEngine;
 use super::segment::format::parse_segment_file_name;
-use super::{CheckpointVisitor, FrameVisitor, LogEngine, OpenReport};
+use super::{CheckpointVisitor, FrameVisitor, LogEngine, OpenReport, SealedVisitor};
 use crate::store::backend::Backend;
 use crate::store::config::StoreConfig;
 use crate::store::error::{Place, StoreError};
@@ -111,10 +111,18 @@ pub(crate) fn open_engine(
     config: &StoreConfig,
     writable: bool,
     try_checkpoint: &mut CheckpointVisitor<'_>,
+    try_sealed: &mut SealedVisitor<'_>,
     visit: &mut FrameVisitor<'_>,
 ) -> Result<Opened, StoreError> {
     let fresh = check_marker(&*fs, config)?;
-    let opened = open_chosen(Arc::clone(&fs), config, writable, try_checkpoint, visit)?;
+    let opened = open_chosen(
+        Arc::clone(&fs),
+        config,
+        writable,
+        try_checkpoint,
+        try_sealed,
+        visit,
+    )?;
     // Only a new store gets a marker, and only after its engine opened: a
     // refused or failed open leaves the directory as it was, and a store
     // from before markers is recognised by its files instead.
@@ -134,11 +142,13 @@ fn open_chosen(
     config: &StoreConfig,
     writable: bool,
     try_checkpoint: &mut CheckpointVisitor<'_>,
+    try_sealed: &mut SealedVisitor<'_>,
     visit: &mut FrameVisitor<'_>,
 ) -> Result<Opened, StoreError> {
     match config.backend {
         Backend::Segment => {
-            let opened = SegmentEngine::open(fs, config, writable, try_checkpoint, visit)?;
+            let opened =
+                SegmentEngine::open(fs, config, writable, try_checkpoint, try_sealed, visit)?;
             Ok(boxed(opened))
         }
         // A read-only open of a directory without the engine's files is an

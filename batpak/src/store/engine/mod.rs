@@ -80,6 +80,11 @@ pub(crate) type FrameVisitor<'a> = dyn FnMut(Loc, &[u8]) -> ControlFlow<()> + 'a
 /// Accepts a stored checkpoint: its bytes, the log extent now, and the
 /// engine's rule for where consecutive frames lie. True when it was used.
 pub(crate) type CheckpointVisitor<'a> = dyn FnMut(&[u8], &[u64], NextLoc) -> bool + 'a;
+/// Offered a full segment's sealed index instead of scanning it: its
+/// number, the segment's length, the sealed index's bytes and the engine's
+/// rule for where frames lie. Returns the events it indexed, or `None` to
+/// have the segment scanned.
+pub(crate) type SealedVisitor<'a> = dyn FnMut(u32, u64, &[u8], NextLoc) -> Option<u64> + 'a;
 
 /// Where the frame at `position` with a body of `len` bytes lies in
 /// storage unit `segment`, given where the previous frame lies (`None` for
@@ -94,6 +99,8 @@ pub(crate) struct OpenReport {
     pub(crate) truncated_bytes: u64,
     /// True when the index came from a checkpoint (no scan).
     pub(crate) from_checkpoint: bool,
+    /// Full segments indexed from their sealed index instead of a scan.
+    pub(crate) sealed_loaded: u64,
 }
 
 /// Where `loc` is in a store of `backend`, for an error: the one rule for
@@ -149,6 +156,25 @@ pub(crate) trait LogEngine: Send + Sync {
 
     /// Durably replaces the stored checkpoint.
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Durably stores the sealed index of full storage unit `segment`.
+    /// Engines without segments keep none (the default).
+    fn write_sealed_index(&self, segment: u32, bytes: &[u8]) -> Result<(), StoreError> {
+        let _ = (segment, bytes);
+        Ok(())
+    }
+
+    /// The stored sealed index of `segment`: `Ok(None)` when there is none.
+    /// Engines without segments have none (the default).
+    fn read_sealed_index(&self, segment: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = segment;
+        Ok(None)
+    }
+
+    /// True when the engine keeps sealed indexes (it has full segments).
+    fn seals(&self) -> bool {
+        false
+    }
 
     /// Number of storage units (segments) and bytes on disk.
     fn size(&self) -> (u64, u64);

@@ -42,6 +42,11 @@ pub(crate) fn segment_file_name(n: u32) -> String {
     format!("{n:010}.seg")
 }
 
+/// File name of segment `n`'s sealed index (beside the segment).
+pub(crate) fn sealed_index_file_name(n: u32) -> String {
+    format!("{n:010}.idx")
+}
+
 /// Parses a segment file name back into its number.
 pub(crate) fn parse_segment_file_name(name: &str) -> Option<u32> {
     let digits = name.strip_suffix(".seg")?;

@@ -21,6 +21,7 @@ pub(crate) mod format;
 mod handles;
 pub(crate) mod reader;
 pub(crate) mod recovery;
+mod sealed;
 pub(crate) mod writer;
 
 use std::ops::ControlFlow;
@@ -30,13 +31,18 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use self::format::{
     FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, SegmentHeader, max_body_len, parse_segment_file_name,
-    segment_file_name,
+    sealed_index_file_name, segment_file_name,
 };
 use self::handles::Handles;
 use self::reader::{checked_body, frame_len, read_at};
 use self::recovery::{FoundFrame, SegmentScan, scan_segment};
+use self::sealed::load_sealed_prefix;
+pub(crate) use self::sealed::write_sealed_index_in;
 use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
-use super::{BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport};
+use super::{
+    BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport,
+    SealedVisitor,
+};
 use crate::store::config::{MIN_OPEN_SEGMENTS, StoreConfig};
 use crate::store::error::{Place, StoreError};
 use crate::store::fs::{FileSystem, FsFile, replace_atomically};
@@ -72,11 +78,15 @@ impl SegmentEngine {
     ///
     /// When a checkpoint file exists, `try_checkpoint` gets its bytes and the
     /// current segment lengths; if it accepts them, no segment is scanned.
+    /// Otherwise each full segment (every one but the last) is offered to
+    /// `try_sealed` with its sealed index, in order, until one is refused or
+    /// has none; the scan starts there.
     pub(crate) fn open(
         fs: Arc<dyn FileSystem>,
         config: &StoreConfig,
         writable: bool,
         try_checkpoint: &mut CheckpointVisitor<'_>,
+        try_sealed: &mut SealedVisitor<'_>,
         visit: &mut FrameVisitor<'_>,
     ) -> Result<ControlFlow<(), (Self, OpenReport)>, StoreError> {
         let dir = config.dir.clone();
@@ -94,7 +104,14 @@ impl SegmentEngine {
         let mut lens = Vec::with_capacity(numbers.len());
         let mut next_first: u64 = 0;
         let mut last_frames = 0u64;
-        for (i, &n) in numbers.iter().enumerate() {
+        let sealed = load_sealed_prefix(&*fs, &dir, &numbers, next_loc, try_sealed)?;
+        for &(len, events) in &sealed {
+            lens.push(len);
+            next_first += events;
+            last_frames = u64::from(len > SEGMENT_HEADER_LEN as u64);
+        }
+        report.sealed_loaded = sealed.len() as u64;
+        for (i, &n) in numbers.iter().enumerate().skip(sealed.len()) {
             let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if n != expected {
                 return Err(StoreError::corrupt(
@@ -618,6 +635,23 @@ impl LogEngine for SegmentEngine {
 
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
         replace_atomically(&*self.fs, &self.dir.join(CHECKPOINT_FILE), bytes)
+    }
+
+    fn write_sealed_index(&self, segment: u32, bytes: &[u8]) -> Result<(), StoreError> {
+        write_sealed_index_in(&*self.fs, &self.dir, segment, bytes)
+    }
+
+    fn read_sealed_index(&self, segment: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.dir.join(sealed_index_file_name(segment));
+        match self.fs.read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read", &path, e)),
+        }
+    }
+
+    fn seals(&self) -> bool {
+        true
     }
 
     fn size(&self) -> (u64, u64) {

@@ -1,0 +1,338 @@
+//! The in-memory index: every event's place, every stream's head, every id
+//! and idempotency key; its files are the checkpoint (`checkpoint.rs`, the
+//! whole index at a clean close) and the sealed segment indexes
+//! (`sealed.rs`, one per full segment, what a crash-open loads before it
+//! scans the tail). `ids.rs` maps ids to positions; `codec.rs` is the field
+//! codec both files share.
+//!
+//! Invariants: `entries[p]` describes global position `p` (gapless from 0);
+//! a stream's `positions[s - 1]` is the position of its sequence `s`; its
+//! `head` is the hash of its last event. The index is only ever built from
+//! frames in position order ([`Index::apply_frame`] checks each frame's
+//! position, sequence and chain link), from a checkpoint whose recorded
+//! log extent matches the files exactly, or from sealed indexes each bound
+//! to its segment's exact length and continuing the index before it.
+
+mod checkpoint;
+mod codec;
+mod entry;
+mod ids;
+pub(crate) mod sealed;
+
+use std::collections::HashMap;
+
+pub(crate) use self::entry::{Entry, NO_CAUSE};
+use self::entry::{FLAG_BYPASS, FLAG_GATED};
+pub(crate) use self::ids::{IdHasher, IdIndex};
+
+use crate::coordinate::Coordinate;
+use crate::event::{EventHeader, EventId, EventKind, Hash, decode_header};
+use crate::pipeline::AppendReceipt;
+use crate::region::AdmissionClass;
+use crate::store::engine::Loc;
+use crate::store::engine::body::{peek_header, split_body};
+use crate::store::error::Place;
+use crate::store::report::Damage;
+
+/// What the index records of one event besides its place, stream and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    pub(crate) id: EventId,
+    pub(crate) sequence: u64,
+    pub(crate) kind: EventKind,
+    pub(crate) causation: Option<EventId>,
+    pub(crate) admitted: AdmissionClass,
+}
+
+/// One stream's place in the index.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamState {
+    pub(crate) coordinate: Coordinate,
+    pub(crate) positions: Vec<u64>,
+    pub(crate) head: Hash,
+}
+
+/// An idempotency key's record: what content it was used for and the
+/// receipts the original append returned.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyEntry {
+    pub(crate) fingerprint: Hash,
+    pub(crate) receipts: Vec<AppendReceipt>,
+}
+
+/// Content fingerprint an idempotency key is bound to: the stream and every
+/// event's kind and encoded payload.
+pub(crate) struct Fingerprint(blake3::Hasher);
+
+impl Fingerprint {
+    pub(crate) fn new(coordinate: &Coordinate) -> Self {
+        let mut h = blake3::Hasher::new();
+        for part in [coordinate.entity(), coordinate.scope()] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        Self(h)
+    }
+
+    pub(crate) fn add(&mut self, kind: EventKind, payload: &[u8]) {
+        self.0.update(&kind.to_u32().to_le_bytes());
+        self.0.update(&(payload.len() as u64).to_le_bytes());
+        self.0.update(payload);
+    }
+
+    pub(crate) fn finish(&self) -> Hash {
+        Hash::from_bytes(*self.0.finalize().as_bytes())
+    }
+}
+
+/// What a scanned frame broke, at the engine location it was found; the
+/// caller names the place ([`FrameDamage::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FrameDamage {
+    pub(crate) loc: Loc,
+    coordinate: Option<Coordinate>,
+    sequence: Option<u64>,
+    reason: String,
+}
+
+impl FrameDamage {
+    /// The public report, with the frame's place.
+    pub(crate) fn locate(self, at: Place) -> Damage {
+        Damage {
+            at,
+            coordinate: self.coordinate,
+            sequence: self.sequence,
+            reason: self.reason,
+        }
+    }
+}
+
+/// A keyed batch being rebuilt during a scan.
+struct OpenKey {
+    key: String,
+    fingerprint: Fingerprint,
+    receipts: Vec<AppendReceipt>,
+}
+
+/// The in-memory index.
+#[derive(Default)]
+pub(crate) struct Index {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) streams: Vec<StreamState>,
+    pub(crate) by_coordinate: HashMap<Coordinate, u32>,
+    pub(crate) by_id: IdIndex,
+    pub(crate) keys: HashMap<String, KeyEntry>,
+    pub(crate) children: HashMap<u64, Vec<u64>>,
+    scanning_key: Option<OpenKey>,
+}
+
+impl Index {
+    /// Number of events (and the next global position).
+    pub(crate) fn len(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    pub(crate) fn stream(&self, coordinate: &Coordinate) -> Option<&StreamState> {
+        self.by_coordinate
+            .get(coordinate)
+            .and_then(|&s| self.streams.get(s as usize))
+    }
+
+    /// Records one event (append path or scan). `hash` is its chain hash.
+    pub(crate) fn insert(&mut self, header: &EventHeader, loc: Loc, hash: Hash) {
+        self.insert_in(None, header, loc, hash);
+    }
+
+    /// [`Index::insert`] when the caller already knows the stream's id.
+    pub(crate) fn insert_in(
+        &mut self,
+        known: Option<u32>,
+        header: &EventHeader,
+        loc: Loc,
+        hash: Hash,
+    ) {
+        self.insert_parts(
+            known,
+            &header.coordinate,
+            &Inserted {
+                id: header.id,
+                sequence: header.sequence,
+                kind: header.kind,
+                causation: header.causation,
+                admitted: AdmissionClass::of(&header.admission),
+            },
+            loc,
+            hash,
+        );
+    }
+
+    /// [`Index::insert_in`] from the parts the index keeps (the append
+    /// path has no owned header).
+    pub(crate) fn insert_parts(
+        &mut self,
+        known: Option<u32>,
+        coordinate: &Coordinate,
+        event: &Inserted,
+        loc: Loc,
+        hash: Hash,
+    ) {
+        let position = self.len();
+        let found = known.or_else(|| self.by_coordinate.get(coordinate).copied());
+        let stream = match found {
+            Some(s) => s,
+            None => {
+                let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
+                self.streams.push(StreamState {
+                    coordinate: coordinate.clone(),
+                    positions: Vec::new(),
+                    head: Hash::ZERO,
+                });
+                self.by_coordinate.insert(coordinate.clone(), s);
+                s
+            }
+        };
+        if let Some(state) = self.streams.get_mut(stream as usize) {
+            state.positions.push(position);
+            state.head = hash;
+        }
+        let cause = event
+            .causation
+            .and_then(|c| self.by_id.get(c, &self.entries))
+            .unwrap_or(NO_CAUSE);
+        if cause != NO_CAUSE {
+            self.children.entry(cause).or_default().push(position);
+        }
+        self.by_id.insert(event.id, position);
+        self.entries.push(Entry {
+            id: event.id,
+            offset: loc.offset,
+            sequence: event.sequence,
+            cause,
+            segment: loc.segment,
+            len: loc.len,
+            kind: event.kind,
+            stream,
+            flags: match event.admitted {
+                AdmissionClass::Direct => 0,
+                AdmissionClass::Gated => FLAG_GATED,
+                AdmissionClass::Bypassed => FLAG_BYPASS,
+            },
+        });
+    }
+
+    /// Checks and records one frame read from the log, in position order.
+    pub(crate) fn apply_frame(&mut self, loc: Loc, body: &[u8]) -> Result<(), FrameDamage> {
+        let damage = |reason: String, header: Option<&EventHeader>| FrameDamage {
+            loc,
+            coordinate: header.map(|h| h.coordinate.clone()),
+            sequence: header.map(|h| h.sequence),
+            reason,
+        };
+        let Some(parts) = split_body(body) else {
+            return Err(damage("frame body is malformed".to_owned(), None));
+        };
+        let header = decode_header(parts.header)
+            .map_err(|e| damage(format!("header does not decode: {e}"), None))?;
+        let h = Some(&header);
+        // Every read checks its frame by a peek that reads the leading
+        // fields only in the form the store writes them: a header that
+        // decodes in another form would open and then fail every read.
+        if peek_header(parts.header).is_none() {
+            return Err(damage(
+                "header is not in the form the store writes (its leading fields cannot be \
+                 read in place)"
+                    .to_owned(),
+                h,
+            ));
+        }
+        if header.position != self.len() {
+            return Err(damage(
+                format!(
+                    "event claims position {}, expected {}",
+                    header.position,
+                    self.len()
+                ),
+                h,
+            ));
+        }
+        let (version, head) = self
+            .stream(&header.coordinate)
+            .map_or((0, Hash::ZERO), |s| (s.positions.len() as u64, s.head));
+        if header.sequence != version + 1 {
+            return Err(damage(
+                format!(
+                    "event claims sequence {}, expected {}",
+                    header.sequence,
+                    version + 1
+                ),
+                h,
+            ));
+        }
+        if header.prev_hash != head {
+            return Err(damage(
+                "hash chain broken: previous hash does not match".to_owned(),
+                h,
+            ));
+        }
+        if self.by_id.get(header.id, &self.entries).is_some() {
+            return Err(damage(format!("duplicate event id {}", header.id), h));
+        }
+        let hash = Hash::chain(&header.prev_hash, parts.header, parts.payload);
+        let receipt = AppendReceipt {
+            event_id: header.id,
+            sequence: header.sequence,
+            position: header.position,
+            hash,
+        };
+        if let Some(key) = &header.idempotency_key {
+            self.finish_scanning_key();
+            let mut fingerprint = Fingerprint::new(&header.coordinate);
+            fingerprint.add(header.kind, parts.payload);
+            self.scanning_key = Some(OpenKey {
+                key: key.clone(),
+                fingerprint,
+                receipts: vec![receipt],
+            });
+        } else if let Some(open) = self.scanning_key.as_mut() {
+            open.fingerprint.add(header.kind, parts.payload);
+            open.receipts.push(receipt);
+        }
+        if parts.batch_rest == 0 {
+            self.finish_scanning_key();
+        }
+        self.insert(&header, loc, hash);
+        Ok(())
+    }
+
+    /// Checks that the event just applied (at `loc`) hashes to `want`, the
+    /// head hash another index holds for the stream it ends.
+    pub(crate) fn check_head(&self, loc: Loc, want: Hash) -> Result<(), FrameDamage> {
+        let Some((entry, stream)) = self
+            .entries
+            .last()
+            .and_then(|e| self.streams.get(e.stream as usize).map(|s| (e, s)))
+        else {
+            return Ok(());
+        };
+        if stream.head == want {
+            return Ok(());
+        }
+        Err(FrameDamage {
+            loc,
+            coordinate: Some(stream.coordinate.clone()),
+            sequence: Some(entry.sequence),
+            reason: "stream head hash does not match the index: the stream's last event \
+                     was changed after it was indexed"
+                .to_owned(),
+        })
+    }
+
+    fn finish_scanning_key(&mut self) {
+        if let Some(open) = self.scanning_key.take() {
+            self.keys.entry(open.key).or_insert(KeyEntry {
+                fingerprint: open.fingerprint.finish(),
+                receipts: open.receipts,
+            });
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! Sealed segment indexes: a store that ends without a checkpoint (a crash,
+//! a kill) reopens by loading the sealed index of every full segment and
+//! scanning only the last one; a sealed index that is missing, damaged or
+//! stale is refused, the segment scanned and its index written anew, and the
+//! open says so in `StoreStats`. Every read after such an open equals the
+//! reads before it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use batpak::prelude::*;
+use batpak::{AppendReceipt, EventHeader, EventId, StreamHead};
+use common::*;
+
+/// Small segments: a few events each, so a short script rotates often.
+const SEGMENT_BYTES: u64 = 1_500;
+const ENTITIES: u64 = 7;
+
+fn config(dir: &Path) -> StoreConfig {
+    StoreConfig::new(dir)
+        .segment_max_bytes(SEGMENT_BYTES)
+        .sync_policy(SyncPolicy::Manual)
+}
+
+fn sealed_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n:010}.idx"))
+}
+
+fn entity(i: u64) -> Coordinate {
+    coord(&format!("e{}", i % ENTITIES))
+}
+
+fn key(i: u64) -> String {
+    format!("key-{i}")
+}
+
+/// Everything the reads of a store return, to compare across reopens.
+#[derive(Debug, PartialEq)]
+struct Reads {
+    all: Vec<StoredEvent<Payload>>,
+    streams: Vec<Vec<StoredEvent<Payload>>>,
+    heads: Vec<StreamHead>,
+    by_id: Vec<Option<StoredEvent<Payload>>>,
+    caused: Vec<Vec<EventHeader>>,
+    kinds: Vec<EventHeader>,
+}
+
+fn reads(store: &Store) -> Reads {
+    let all = store.query::<Payload>(&Region::all()).unwrap();
+    let ids: Vec<EventId> = all.iter().map(|e| e.header.id).collect();
+    Reads {
+        streams: (0..ENTITIES)
+            .map(|i| store.stream(&entity(i)).unwrap())
+            .collect(),
+        heads: (0..ENTITIES).map(|i| store.head(&entity(i))).collect(),
+        by_id: ids.iter().map(|&id| store.get(id).unwrap()).collect(),
+        caused: ids
+            .iter()
+            .step_by(5)
+            .map(|&id| store.walk_causation(id).unwrap())
+            .collect(),
+        kinds: store
+            .query_headers(&Region::all().kind(OTHER_KIND))
+            .unwrap(),
+        all,
+    }
+}
+
+/// Appends `n` events over `ENTITIES` streams: single appends, keyed
+/// appends, batches and causation links; returns the receipts of the keyed
+/// calls (key index, receipts).
+fn fill(store: &Store, n: u64) -> Vec<(u64, Vec<AppendReceipt>)> {
+    let mut keyed = Vec::new();
+    let mut last = None;
+    for i in 0..n {
+        let c = entity(i);
+        match i % 6 {
+            0 => {
+                let options = AppendOptions::new().idempotency_key(key(i));
+                let r = store.append_with(&c, KIND, &payload(i), options).unwrap();
+                keyed.push((i, vec![r]));
+            }
+            1 => {
+                let batch: Vec<_> = (0..3).map(|k| (OTHER_KIND, payload(i * 10 + k))).collect();
+                let options = AppendOptions::new().idempotency_key(key(i));
+                keyed.push((i, store.append_batch(&c, &batch, options).unwrap()));
+            }
+            2 => {
+                let options =
+                    last.map_or_else(AppendOptions::new, |id| AppendOptions::new().caused_by(id));
+                store.append_with(&c, KIND, &payload(i), options).unwrap();
+            }
+            _ => {
+                last = Some(store.append(&c, KIND, &payload(i)).unwrap().event_id);
+            }
+        }
+    }
+    store.sync().unwrap();
+    keyed
+}
+
+/// Retries every keyed call: each must return its original receipts and
+/// append nothing.
+fn retry_keys(store: &Store, keyed: &[(u64, Vec<AppendReceipt>)]) {
+    let before = store.stats().events;
+    for (i, receipts) in keyed {
+        let c = entity(*i);
+        let options = AppendOptions::new().idempotency_key(key(*i));
+        let got = if i % 6 == 0 {
+            vec![store.append_with(&c, KIND, &payload(*i), options).unwrap()]
+        } else {
+            let batch: Vec<_> = (0..3).map(|k| (OTHER_KIND, payload(i * 10 + k))).collect();
+            store.append_batch(&c, &batch, options).unwrap()
+        };
+        assert_eq!(&got, receipts, "key {i}");
+    }
+    assert_eq!(store.stats().events, before, "a retry appended");
+}
+
+/// Events in the last segment file, read with the tests' own reader.
+fn events_in_segment(dir: &Path, n: u32) -> u64 {
+    frames(&std::fs::read(segment_path(dir, n)).unwrap()).len() as u64
+}
+
+/// A store of `n` events over many small segments, left as a killed process
+/// leaves it (no checkpoint); its reads and keyed receipts.
+fn crashed_store(
+    n: u64,
+) -> (
+    tempfile::TempDir,
+    Reads,
+    Vec<(u64, Vec<AppendReceipt>)>,
+    u32,
+) {
+    let dir = fast_dir();
+    let store = Store::open(config(dir.path())).unwrap();
+    let keyed = fill(&store, n);
+    let before = reads(&store);
+    let segments = u32::try_from(store.stats().segments).unwrap();
+    assert!(
+        segments >= 6,
+        "the script rotates often ({segments} segments)"
+    );
+    store.exit_without_checkpoint();
+    (dir, before, keyed, segments)
+}
+
+#[test]
+fn crash_open_loads_every_full_segment_from_its_sealed_index_and_scans_only_the_last() {
+    let (dir, before, keyed, segments) = crashed_store(120);
+    for n in 1..segments {
+        assert!(
+            sealed_path(dir.path(), n).is_file(),
+            "segment {n} is sealed"
+        );
+    }
+    assert!(
+        !sealed_path(dir.path(), segments).exists(),
+        "the active segment is not sealed"
+    );
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert!(!stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!(
+        stats.sealed_indexes_loaded,
+        u64::from(segments - 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.sealed_indexes_written, 0, "{stats:?}");
+    assert_eq!(
+        stats.events_rescanned,
+        events_in_segment(dir.path(), segments),
+        "{stats:?}"
+    );
+    assert_eq!(reads(&store), before);
+    retry_keys(&store, &keyed);
+    assert!(store.verify().unwrap().is_ok());
+    // Appends continue every stream's sequence and chain.
+    for i in 0..ENTITIES {
+        let r = store.append(&entity(i), KIND, &payload(1_000 + i)).unwrap();
+        assert_eq!(r.sequence, before.heads[i as usize].version + 1);
+    }
+    assert!(store.verify().unwrap().is_ok());
+    // A clean close then loads the checkpoint and scans nothing.
+    store.close().unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert!(stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!(
+        (stats.events_rescanned, stats.sealed_indexes_loaded),
+        (0, 0)
+    );
+}
+
+#[test]
+fn a_missing_sealed_index_is_rebuilt_from_its_segment_and_reported() {
+    let (dir, before, keyed, segments) = crashed_store(120);
+    std::fs::remove_file(sealed_path(dir.path(), 3)).unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.sealed_indexes_loaded, 2, "{stats:?}");
+    // Segments 3 to the one before the last were scanned and sealed again.
+    assert_eq!(
+        stats.sealed_indexes_written,
+        u64::from(segments - 3),
+        "{stats:?}"
+    );
+    let tail: u64 = (3..=segments)
+        .map(|n| events_in_segment(dir.path(), n))
+        .sum();
+    assert_eq!(stats.events_rescanned, tail, "{stats:?}");
+    assert_eq!(reads(&store), before);
+    retry_keys(&store, &keyed);
+    assert!(sealed_path(dir.path(), 3).is_file(), "rebuilt");
+    store.exit_without_checkpoint();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(store.stats().sealed_indexes_loaded, u64::from(segments - 1));
+    assert_eq!(reads(&store), before);
+}
+
+#[test]
+fn a_damaged_or_foreign_sealed_index_is_refused_and_rebuilt() {
+    let (dir, before, _keyed, segments) = crashed_store(80);
+    let original = std::fs::read(sealed_path(dir.path(), 2)).unwrap();
+    let other = std::fs::read(sealed_path(dir.path(), 3)).unwrap();
+    let mut damaged: Vec<(String, Vec<u8>)> = vec![
+        ("empty".to_owned(), Vec::new()),
+        (
+            "truncated".to_owned(),
+            original[..original.len() / 2].to_vec(),
+        ),
+        ("another segment's".to_owned(), other),
+    ];
+    for i in 0..original.len() {
+        let mut bytes = original.clone();
+        bytes[i] ^= 0x10;
+        damaged.push((format!("byte {i} flipped"), bytes));
+    }
+    for (what, bytes) in damaged {
+        let copy = copy_store(dir.path());
+        std::fs::write(sealed_path(copy.path(), 2), &bytes).unwrap();
+        let store = Store::open(config(copy.path())).unwrap();
+        let stats = store.stats();
+        assert_eq!(stats.sealed_indexes_loaded, 1, "{what}: {stats:?}");
+        assert_eq!(
+            stats.sealed_indexes_written,
+            u64::from(segments - 2),
+            "{what}"
+        );
+        assert_eq!(reads(&store), before, "{what}");
+        drop(store);
+        assert_eq!(
+            std::fs::read(sealed_path(copy.path(), 2)).unwrap(),
+            original,
+            "{what}: rebuilt as it was"
+        );
+    }
+}
+
+#[test]
+fn a_sealed_index_whose_frames_do_not_fill_its_segment_is_refused() {
+    let (dir, before, _keyed, segments) = crashed_store(80);
+    // The sealed index of the first segment, put in place of the second's
+    // with the segment number and length it claims rewritten: its frames do
+    // not fill the second segment (or continue the index), so it is refused.
+    let stale = std::fs::read(sealed_path(dir.path(), 1)).unwrap();
+    let len = std::fs::metadata(segment_path(dir.path(), 2))
+        .unwrap()
+        .len();
+    let mut bytes = stale.clone();
+    bytes[10..14].copy_from_slice(&2u32.to_le_bytes());
+    bytes[14..22].copy_from_slice(&len.to_le_bytes());
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(sealed_path(dir.path(), 2), &bytes).unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.sealed_indexes_loaded, 1, "{stats:?}");
+    assert_eq!(stats.sealed_indexes_written, u64::from(segments - 2));
+    assert_eq!(reads(&store), before);
+}
+
+#[test]
+fn a_sealed_index_that_lies_under_a_valid_checksum_is_caught_and_discarded() {
+    let (dir, before, _keyed, segments) = crashed_store(80);
+    // Rewrite the kind of the first event in the first sealed index, with a
+    // matching checksum: only a comparison with the log can tell.
+    let path = sealed_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let id = before.all[0].header.id.as_u128().to_le_bytes();
+    let at = bytes.windows(16).position(|w| w == id).unwrap();
+    let kind_at = at + 16 + 4;
+    let other = OTHER_KIND.to_u32().to_le_bytes();
+    assert_ne!(bytes[kind_at..kind_at + 4], other);
+    bytes[kind_at..kind_at + 4].copy_from_slice(&other);
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+
+    // Without verify_on_open the lie is loaded, but never returned as data:
+    // the read of that event and verify both report it.
+    let copy = copy_store(dir.path());
+    let store = Store::open_read_only(config(copy.path())).unwrap();
+    assert_eq!(store.stats().sealed_indexes_loaded, u64::from(segments - 1));
+    assert!(matches!(
+        store.get::<Payload>(before.all[0].header.id),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(!store.verify().unwrap().is_ok());
+    drop(store);
+
+    // With verify_on_open the open rebuilds the index from the log, says
+    // so, and rewrites the lying sealed index from its segment; the next
+    // crash-open loads the true one.
+    let store = Store::open(config(dir.path()).verify_on_open(true)).unwrap();
+    let stats = store.stats();
+    assert!(stats.checkpoint_discarded, "{stats:?}");
+    assert_eq!(reads(&store), before);
+    assert_ne!(std::fs::read(&path).unwrap(), bytes, "rewritten");
+    store.exit_without_checkpoint();
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert_eq!(
+        stats.sealed_indexes_loaded,
+        u64::from(segments - 1),
+        "{stats:?}"
+    );
+    assert_eq!(reads(&store), before);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn verify_checks_every_sealed_index_against_its_segment_and_rewrites_a_wrong_one() {
+    let (dir, before, _keyed, segments) = crashed_store(80);
+    // A clean store (its index from the log, not from the sealed files)...
+    let store = Store::open(config(dir.path())).unwrap();
+    let report = store.verify().unwrap();
+    assert!(report.is_ok());
+    assert_eq!(report.sealed_indexes_rewritten, 0, "{report:?}");
+    // ...whose sealed indexes on disk are then changed: one lies under a
+    // valid checksum, one is missing.
+    let path = sealed_path(dir.path(), 2);
+    let original = std::fs::read(&path).unwrap();
+    let mut lie = original.clone();
+    // The id of segment 2's first event, changed in one bit.
+    let first = usize::try_from(events_in_segment(dir.path(), 1)).unwrap();
+    let id = before.all[first].header.id.as_u128().to_le_bytes();
+    let at = lie.windows(16).position(|w| w == id).unwrap();
+    lie[at] ^= 1;
+    let body = lie.len() - 4;
+    let crc = crc32fast::hash(&lie[..body]);
+    lie[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &lie).unwrap();
+    std::fs::remove_file(sealed_path(dir.path(), 1)).unwrap();
+    // The live index is right, so the log verifies; the two files are
+    // counted and written anew from the log.
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.sealed_indexes_rewritten, 2, "{report:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+    assert!(sealed_path(dir.path(), 1).is_file());
+    assert_eq!(store.verify().unwrap().sealed_indexes_rewritten, 0);
+    store.exit_without_checkpoint();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(store.stats().sealed_indexes_loaded, u64::from(segments - 1));
+    assert_eq!(reads(&store), before);
+}
+
+#[test]
+fn a_read_only_open_loads_sealed_indexes_and_writes_none() {
+    let (dir, before, _keyed, segments) = crashed_store(60);
+    std::fs::remove_file(sealed_path(dir.path(), 2)).unwrap();
+    let store = Store::open_read_only(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.sealed_indexes_loaded, 1, "{stats:?}");
+    assert_eq!(stats.sealed_indexes_written, 0, "{stats:?}");
+    assert_eq!(reads(&store), before);
+    assert!(!sealed_path(dir.path(), 2).exists());
+    assert!(segments > 2);
+}
+
+#[test]
+fn a_sealed_head_that_the_next_frames_contradict_makes_the_open_trust_the_log() {
+    let (dir, before, _keyed, segments) = crashed_store(80);
+    // A stream with events in the scanned last segment: the head its sealed
+    // index records (in the segment of its last event before) is rewritten
+    // under a valid checksum, and its next event links to the true hash.
+    let counts: Vec<u64> = (1..=segments)
+        .map(|n| events_in_segment(dir.path(), n))
+        .collect();
+    let tail = usize::try_from(counts[..counts.len() - 1].iter().sum::<u64>()).unwrap();
+    let last = before.all[tail..]
+        .iter()
+        .find_map(|t| {
+            before.all[..tail]
+                .iter()
+                .rev()
+                .find(|e| e.header.coordinate == t.header.coordinate)
+        })
+        .expect("a stream that goes on in the last segment");
+    let mut sealed = 0;
+    let mut first = 0;
+    while first + counts[sealed] <= last.header.position {
+        first += counts[sealed];
+        sealed += 1;
+    }
+    let sealed = u32::try_from(sealed + 1).unwrap();
+    let path = sealed_path(dir.path(), sealed);
+    let original = std::fs::read(&path).unwrap();
+    let mut bytes = original.clone();
+    let at = bytes
+        .windows(32)
+        .position(|w| w == last.hash.as_bytes())
+        .unwrap();
+    bytes[at] ^= 1;
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    // Not an error naming an intact frame: the open scans the whole log
+    // instead, and writes every sealed index anew.
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.sealed_indexes_loaded, 0, "{stats:?}");
+    assert_eq!(
+        stats.sealed_indexes_written,
+        u64::from(segments - 1),
+        "{stats:?}"
+    );
+    assert_eq!(reads(&store), before);
+    assert!(store.verify().unwrap().is_ok());
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+}
