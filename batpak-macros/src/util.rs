@@ -35,6 +35,42 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
+    /// Refuses `sig`'s return type (or, when it has none, its closing
+    /// parenthesis) with `message`: how `#[gate]` and `#[react]` say what a
+    /// function of theirs must return.
+    pub(crate) fn wrong_return(&mut self, sig: &syn::Signature, message: &str) {
+        match &sig.output {
+            syn::ReturnType::Type(_, ty) => self.spanned(ty, message),
+            syn::ReturnType::Default => self.at(sig.paren_token.span.close(), message),
+        }
+    }
+
+    /// Refuses each variant path of `filter` (`Machine::Variant`) that names
+    /// another enum than `ty`, the function's event type; `message` gets the
+    /// event type's name. `#[gate(..)]` and `#[react(..)]` filters name
+    /// variants of their event's enum.
+    pub(crate) fn filter_of_another_enum(
+        &mut self,
+        ty: Option<&syn::Type>,
+        filter: &[syn::Path],
+        message: impl Fn(&str) -> String,
+    ) {
+        let Some(syn::Type::Path(event)) = ty else {
+            return;
+        };
+        let Some(event_name) = event.path.segments.last().map(|s| s.ident.to_string()) else {
+            return;
+        };
+        for path in filter {
+            let segments: Vec<_> = path.segments.iter().collect();
+            if let [.., machine, _] = segments.as_slice()
+                && machine.ident != event_name
+            {
+                self.at(machine.ident.span(), message(&event_name));
+            }
+        }
+    }
+
     /// `Ok` when nothing was recorded, else every error combined.
     pub(crate) fn finish(self) -> syn::Result<()> {
         self.first.map_or(Ok(()), Err)

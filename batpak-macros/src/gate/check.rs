@@ -122,37 +122,20 @@ fn returns(gate: &Gate<'_>, errors: &mut Errors) {
     if gate.returns().is_some() {
         return;
     }
-    let sig = &gate.original.sig;
-    let message = "a gate returns \
-        `Result<(), Denial>` (to say why it refuses) or `bool` (a generated denial); add one of \
-        these return types";
-    match &sig.output {
-        syn::ReturnType::Type(_, ty) => errors.spanned(ty, message),
-        syn::ReturnType::Default => errors.at(sig.paren_token.span.close(), message),
-    }
+    errors.wrong_return(
+        &gate.original.sig,
+        "a gate returns `Result<(), Denial>` (to say why it refuses) or `bool` (a generated \
+         denial); add one of these return types",
+    );
 }
 
 /// `#[gate(Invoice::Paid)]` on `fn(.., event: &Order)` is refused: the
 /// filter names a variant of the event's enum.
 fn filter_matches_event(gate: &Gate<'_>, errors: &mut Errors) {
-    let Some(Type::Path(event)) = gate.event() else {
-        return;
-    };
-    let Some(event_name) = event.path.segments.last().map(|s| s.ident.to_string()) else {
-        return;
-    };
-    for path in &gate.filter {
-        let segments: Vec<_> = path.segments.iter().collect();
-        if let [.., machine, _] = segments.as_slice()
-            && machine.ident != event_name
-        {
-            errors.at(
-                machine.ident.span(),
-                format!(
-                    "this gate's event is `{event_name}`, so it can only be limited to \
-                     `{event_name}::..` variants; change the filter or the event parameter"
-                ),
-            );
-        }
-    }
+    errors.filter_of_another_enum(gate.event(), &gate.filter, |event| {
+        format!(
+            "this gate's event is `{event}`, so it can only be limited to \
+             `{event}::..` variants; change the filter or the event parameter"
+        )
+    });
 }

@@ -84,36 +84,20 @@ fn returns(reactor: &Reactor<'_>, errors: &mut Errors) {
     if reactor.target().is_some() {
         return;
     }
-    let sig = &reactor.original.sig;
-    let message = "a reactor returns `Reaction<Target>`, the step to take on the target machine \
-        (`Reaction::step(coordinate, event)`) or `Reaction::Nothing`";
-    match &sig.output {
-        syn::ReturnType::Type(_, ty) => errors.spanned(ty, message),
-        syn::ReturnType::Default => errors.at(sig.paren_token.span.close(), message),
-    }
+    errors.wrong_return(
+        &reactor.original.sig,
+        "a reactor returns `Reaction<Target>`, the step to take on the target machine \
+         (`Reaction::step(coordinate, event)`) or `Reaction::Nothing`",
+    );
 }
 
 /// `#[react(Invoice::Paid)]` on `fn(.., event: &StoredEvent<Order>)` is
 /// refused: the filter names a variant of the source machine.
 fn filter_matches_source(reactor: &Reactor<'_>, errors: &mut Errors) {
-    let Some(Type::Path(source)) = reactor.source() else {
-        return;
-    };
-    let Some(source_name) = source.path.segments.last().map(|s| s.ident.to_string()) else {
-        return;
-    };
-    for path in &reactor.filter {
-        let segments: Vec<_> = path.segments.iter().collect();
-        if let [.., machine, _] = segments.as_slice()
-            && machine.ident != source_name
-        {
-            errors.at(
-                machine.ident.span(),
-                format!(
-                    "this reactor reacts to `{source_name}` events, so it can only be limited \
-                     to `{source_name}::..` variants; change the filter or the event parameter"
-                ),
-            );
-        }
-    }
+    errors.filter_of_another_enum(reactor.source(), &reactor.filter, |source| {
+        format!(
+            "this reactor reacts to `{source}` events, so it can only be limited \
+             to `{source}::..` variants; change the filter or the event parameter"
+        )
+    });
 }

@@ -68,6 +68,16 @@ enum HashFrom {
     Compute,
 }
 
+/// The one stream a region names whole (an exact entity in one scope),
+/// if it does: a machine's every step selects that way, so it must cost a
+/// lookup, not a pass over every stream of the store.
+fn named_stream(region: &Region) -> Option<Coordinate> {
+    match (region.entity_filter(), region.scope_filter()) {
+        (EntityFilter::Exact(entity), Some(scope)) => Coordinate::new(entity, scope).ok(),
+        _ => None,
+    }
+}
+
 /// [`Region::matches`] said of an index entry and its stream.
 pub(crate) fn entry_matches(region: &Region, stream: &StreamState, e: &Entry, p: u64) -> bool {
     region.matches_fields(&stream.coordinate, e.kind, e.sequence, p, e.admitted())
@@ -244,7 +254,16 @@ impl Core {
             return (lo..=hi).filter(|&p| keep(p)).collect();
         }
         let mut out = Vec::new();
-        for stream in &index.streams {
+        let one_stream;
+        let streams: &[StreamState] = match named_stream(region) {
+            // One stream named whole: looked up, not searched for among all.
+            Some(coordinate) => {
+                one_stream = index.stream(&coordinate);
+                one_stream.map_or(&[], std::slice::from_ref)
+            }
+            None => &index.streams,
+        };
+        for stream in streams {
             if !region.matches_coordinate(&stream.coordinate) {
                 continue;
             }
