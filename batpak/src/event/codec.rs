@@ -221,10 +221,14 @@ pub fn refuse_newer_payload(known: u8) {
 /// The `payload_version` and `state_code` of an encoded header (its
 /// optional trailing fields), read without decoding the rest: what replay's
 /// fast path, which decodes no header, needs to decode the payload. `None`
-/// when the bytes are not a header of 11 to 13 fields.
+/// when the bytes are not a header of 11 to 13 fields (of 12 or 13, when
+/// the fields before them do not end where the trailing ones begin).
 pub(crate) fn header_stamp(header: &[u8]) -> Option<(u8, u16)> {
     let fields = match header.first()? {
-        0x9b => 11,
+        // Both trailing fields at their defaults (a plain append, most of
+        // a log): nothing to walk to. The frame's other fields are checked
+        // where the frame is (this is only the stamp).
+        0x9b => return Some((1, 0)),
         0x9c => 12,
         0x9d => 13,
         _ => return None,
@@ -244,11 +248,7 @@ pub(crate) fn header_stamp(header: &[u8]) -> Option<(u8, u16)> {
         rest = &rest[used..];
         Some(value)
     };
-    let version = if fields >= 12 {
-        u8::try_from(uint()?).ok()?
-    } else {
-        1
-    };
+    let version = u8::try_from(uint()?).ok()?;
     let code = if fields == 13 {
         u16::try_from(uint()?).ok()?
     } else {
