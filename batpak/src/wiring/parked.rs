@@ -7,8 +7,8 @@
 //! Both outcomes of a cause are found the same way: they are events caused
 //! by it (their causation is the cause's id) under a key derived from who
 //! handled it ([`handled`]). Parked records live on one stream per reactor
-//! or timer (`parked:<name>` in scope [`WIRING_SCOPE`]), appended directly:
-//! they are the runtime's notes, not any machine's events. This file never
+//! or timer (`parked:<name>` in scope [`WIRING_SCOPE`]), as system records
+//! ([`PARKED_KIND`]): they are the runtime's notes, not any machine's events. This file never
 //! decides whether to park; the runner and the scheduler do.
 
 use std::collections::BTreeMap;
