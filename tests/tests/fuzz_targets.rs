@@ -14,8 +14,9 @@
 //! run is repeatable), `BATPAK_FUZZ_CASES=<n>` the mutations per target. A
 //! failing input is saved to the system temporary directory and its path
 //! printed; copy it into `fuzz/seeds/<target>/` to keep it as a regression.
-//! `cargo test -p batpak-tests --test fuzz_targets -- --ignored
-//! write_seed_corpora` rewrites `fuzz/seeds/` from a fresh store.
+//! `BATPAK_WRITE_SEEDS=1 cargo test -p batpak-tests --test fuzz_targets`
+//! rewrites the committed seeds from a fresh store; without it, a test
+//! checks they still match the current format.
 
 mod common;
 
@@ -97,17 +98,34 @@ fn cli_rendering_survives_mutated_stores_and_values() {
     run(&RENDER);
 }
 
-/// Writes the committed seed corpora (`fuzz/seeds/<target>/`) from a fresh
-/// store: one small seed per target and flag set, a few KB in all.
+/// The committed seed corpora (`fuzz/seeds/<target>/seed-N`) are what a
+/// fresh store gives now, up to its ids, times and hashes: the same seeds
+/// of the same lengths. A format change that left them behind would have
+/// cargo-fuzz start from inputs every decoder refuses at their first bytes.
+/// `BATPAK_WRITE_SEEDS=1` rewrites them from a fresh store (regressions,
+/// files not named `seed-N`, are kept).
 #[test]
-#[ignore = "rewrites fuzz/seeds/; run by hand after a format change"]
-fn write_seed_corpora() {
+fn committed_seed_corpora_speak_the_current_format() {
+    let rewrite = std::env::var_os("BATPAK_WRITE_SEEDS").is_some();
     for target in [&FRAME, &HEADER, &CHECKPOINT, &RECOVERY, &RENDER] {
         let dir = seeds_dir(target.name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, seed) in generated_seeds(target.name, true).iter().enumerate() {
-            std::fs::write(dir.join(format!("seed-{i}")), seed).unwrap();
+        let fresh = generated_seeds(target.name, true);
+        if rewrite {
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, seed) in fresh.iter().enumerate() {
+                std::fs::write(dir.join(format!("seed-{i}")), seed).unwrap();
+            }
+        }
+        for (i, seed) in fresh.iter().enumerate() {
+            let path = dir.join(format!("seed-{i}"));
+            let committed = std::fs::read(&path).unwrap_or_default();
+            assert_eq!(
+                committed.len(),
+                seed.len(),
+                "{} is not what a store writes now (a format change?); rewrite the seeds with \
+                 BATPAK_WRITE_SEEDS=1 cargo test -p batpak-tests --test fuzz_targets",
+                path.display()
+            );
         }
     }
 }
