@@ -3,10 +3,9 @@
 //! log present. Layout: FORMAT.md, "Index checkpoint".
 
 use super::codec::{Reader, Writer};
-use super::{Entry, Index, KeyEntry, NO_CAUSE, StreamState};
+use super::{Entry, Index, NO_CAUSE, StreamState};
 use crate::coordinate::Coordinate;
 use crate::event::{EventId, EventKind};
-use crate::pipeline::AppendReceipt;
 use crate::store::engine::{Loc, NextLoc};
 
 const CHECKPOINT_MAGIC: [u8; 8] = *b"BATPAKCK";
@@ -15,8 +14,6 @@ const CHECKPOINT_MAGIC: [u8; 8] = *b"BATPAKCK";
 const CHECKPOINT_VERSION: u16 = 2;
 /// Bytes of one entry in a checkpoint (without its optional cause).
 const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 4 + 1;
-/// Checkpoint entry flag: a cause position follows.
-const FLAG_HAS_CAUSE: u8 = 0x80;
 
 impl Index {
     /// Encodes the index, bound to the log `extent` it describes.
@@ -42,25 +39,9 @@ impl Index {
             w.u32(e.len);
             w.u32(e.kind.to_u32());
             w.u32(e.stream);
-            if e.cause == NO_CAUSE {
-                w.u8(e.flags);
-            } else {
-                w.u8(e.flags | FLAG_HAS_CAUSE);
-                w.u64(e.cause);
-            }
+            w.flags_and_cause(e.flags, e.cause);
         }
-        w.u64(self.keys.len() as u64);
-        for (key, k) in &self.keys {
-            w.bytes(key.as_bytes());
-            w.hash(&k.fingerprint);
-            w.u64(k.receipts.len() as u64);
-            for r in &k.receipts {
-                w.u128(r.event_id.as_u128());
-                w.u64(r.sequence);
-                w.u64(r.position);
-                w.hash(&r.hash);
-            }
-        }
+        w.key_entries(self.keys.len(), &self.keys);
         // A checksum against accidental damage; the checkpoint is only
         // trusted when it also matches the segment lengths exactly.
         let sum = crc32fast::hash(&w.0);
@@ -122,13 +103,7 @@ impl Index {
             let len = r.u32()?;
             let kind = EventKind::from_u32(r.u32()?);
             let stream = r.u32()?;
-            let stored_flags = r.u8()?;
-            let cause = if stored_flags & FLAG_HAS_CAUSE != 0 {
-                r.u64()?
-            } else {
-                NO_CAUSE
-            };
-            let flags = stored_flags & !FLAG_HAS_CAUSE;
+            let (flags, cause) = r.flags_and_cause()?;
             let loc = next_loc(prev, segment, position, len);
             prev = Some(loc);
             let state = index.streams.get_mut(stream as usize)?;
@@ -153,28 +128,7 @@ impl Index {
                 flags,
             });
         }
-        let n = r.count(4 + 32 + 8)?;
-        for _ in 0..n {
-            let key = r.string()?;
-            let fingerprint = r.hash()?;
-            let m = r.count(16 + 8 + 8 + 32)?;
-            let mut receipts = Vec::with_capacity(m);
-            for _ in 0..m {
-                receipts.push(AppendReceipt {
-                    event_id: EventId::from_u128(r.u128()?),
-                    sequence: r.u64()?,
-                    position: r.u64()?,
-                    hash: r.hash()?,
-                });
-            }
-            index.keys.insert(
-                key,
-                KeyEntry {
-                    fingerprint,
-                    receipts,
-                },
-            );
-        }
+        index.keys.extend(r.key_entries(0..n as u64)?);
         r.0.is_empty().then_some(index)
     }
 

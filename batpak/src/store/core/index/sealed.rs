@@ -15,7 +15,6 @@ use super::codec::{Reader, Writer};
 use super::{Entry, Index, KeyEntry, NO_CAUSE, StreamState};
 use crate::coordinate::Coordinate;
 use crate::event::{EventId, EventKind, Hash};
-use crate::pipeline::AppendReceipt;
 use crate::store::engine::{Loc, NextLoc};
 
 const MAGIC: [u8; 8] = *b"BPSEALIX";
@@ -24,8 +23,6 @@ const MAGIC: [u8; 8] = *b"BPSEALIX";
 const VERSION: u16 = 1;
 /// Bytes of one entry without its optional cause.
 const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 1;
-/// Entry flag: a cause position follows.
-const FLAG_HAS_CAUSE: u8 = 0x80;
 
 /// One event of a sealed index.
 struct SealedEntry {
@@ -86,12 +83,7 @@ impl Index {
             w.u32(e.len);
             w.u32(e.kind.to_u32());
             w.u32(e.stream);
-            if e.cause == NO_CAUSE {
-                w.u8(e.flags);
-            } else {
-                w.u8(e.flags | FLAG_HAS_CAUSE);
-                w.u64(e.cause);
-            }
+            w.flags_and_cause(e.flags, e.cause);
         }
         let mut touched: Vec<u32> = entries.iter().map(|e| e.stream).collect();
         touched.sort_unstable();
@@ -112,18 +104,7 @@ impl Index {
             })
             .collect();
         keys.sort_by_key(|(_, k)| k.receipts.first().map(|r| r.position));
-        w.u64(keys.len() as u64);
-        for (key, k) in keys {
-            w.bytes(key.as_bytes());
-            w.hash(&k.fingerprint);
-            w.u64(k.receipts.len() as u64);
-            for r in &k.receipts {
-                w.u128(r.event_id.as_u128());
-                w.u64(r.sequence);
-                w.u64(r.position);
-                w.hash(&r.hash);
-            }
-        }
+        w.key_entries(keys.len(), keys);
         let sum = crc32fast::hash(&w.0);
         w.u32(sum);
         w.0
@@ -178,12 +159,7 @@ impl Index {
             let len = r.u32()?;
             let kind = EventKind::from_u32(r.u32()?);
             let stream = r.u32()?;
-            let stored_flags = r.u8()?;
-            let cause = if stored_flags & FLAG_HAS_CAUSE != 0 {
-                r.u64()?
-            } else {
-                NO_CAUSE
-            };
+            let (flags, cause) = r.flags_and_cause()?;
             if stream as usize > next_new
                 || stream as usize >= streams
                 || (cause != NO_CAUSE && cause >= first_position + i)
@@ -204,7 +180,7 @@ impl Index {
                 len,
                 kind,
                 stream,
-                flags: stored_flags & !FLAG_HAS_CAUSE,
+                flags,
                 cause,
             });
         }
@@ -215,7 +191,8 @@ impl Index {
             return None;
         }
         let heads = Self::decode_heads(&mut r, &entries)?;
-        let keys = Self::decode_keys(&mut r, first_position..first_position + n as u64)?;
+        // The idempotency keys first used in the segment, with receipts in it.
+        let keys = r.key_entries(first_position..first_position + n as u64)?;
         r.0.is_empty().then_some(Sealed {
             new_streams,
             entries,
@@ -242,41 +219,6 @@ impl Index {
             heads.push((stream, r.hash()?));
         }
         Some(heads)
-    }
-
-    /// The idempotency keys first used in the segment, with receipts in it.
-    fn decode_keys(
-        r: &mut Reader<'_>,
-        positions: std::ops::Range<u64>,
-    ) -> Option<Vec<(String, KeyEntry)>> {
-        let n = r.count(4 + 32 + 8)?;
-        let mut keys = Vec::with_capacity(n);
-        for _ in 0..n {
-            let key = r.string()?;
-            let fingerprint = r.hash()?;
-            let m = r.count(16 + 8 + 8 + 32)?;
-            let mut receipts = Vec::with_capacity(m);
-            for _ in 0..m {
-                let receipt = AppendReceipt {
-                    event_id: EventId::from_u128(r.u128()?),
-                    sequence: r.u64()?,
-                    position: r.u64()?,
-                    hash: r.hash()?,
-                };
-                if !positions.contains(&receipt.position) {
-                    return None;
-                }
-                receipts.push(receipt);
-            }
-            keys.push((
-                key,
-                KeyEntry {
-                    fingerprint,
-                    receipts,
-                },
-            ));
-        }
-        Some(keys)
     }
 
     fn apply_sealed(&mut self, sealed: Sealed, place: SealedPlace) {
