@@ -165,22 +165,8 @@ impl Hub {
     /// Blocks until the watermark exceeds `position` or `deadline` passes;
     /// returns the watermark. Woken by the commit path, never by polling.
     pub(crate) fn wait_beyond(&self, position: u64, deadline: Option<Instant>) -> u64 {
-        let mut mark = lock(&self.watermark);
-        while *mark <= position {
-            match deadline {
-                None => {
-                    mark = wait(&self.advanced, mark);
-                }
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break;
-                    }
-                    mark = wait_timeout(&self.advanced, mark, d - now);
-                }
-            }
-        }
-        *mark
+        static NEVER: AtomicBool = AtomicBool::new(false);
+        self.wait_beyond_unless(position, deadline, &NEVER)
     }
 
     /// [`Hub::wait_beyond`] that also returns once `stop` is set and
