@@ -39,7 +39,7 @@ pub(crate) enum AppendMode {
 /// Whose kinds a call may append: the store's users' (every category but
 /// the system's), or the system's own records (only the system category).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kinds {
+pub(crate) enum Kinds {
     User,
     System,
 }
@@ -163,44 +163,14 @@ impl Core {
         if !self.writable {
             return Err(StoreError::ReadOnly);
         }
-        check_admission(admission)?;
-        if options.payload_version == 0 {
-            return Err(StoreError::PayloadVersionZero);
-        }
-        if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
-            return Err(StoreError::BatchSize {
-                len: events.len(),
-                max: MAX_BATCH_EVENTS,
-            });
-        }
-        let max = self.config.max_payload_bytes;
-        for (kind, payload) in events {
-            if kind.is_system() != (kinds == Kinds::System) {
-                return Err(StoreError::ReservedKind { kind: *kind });
-            }
-            if payload.len() > max {
-                return Err(StoreError::PayloadTooLarge {
-                    len: payload.len(),
-                    max,
-                });
-            }
-        }
-        match &options.idempotency_key {
-            Some(key) if key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
-                Err(StoreError::IdempotencyKeyTooLong {
-                    len: key.len(),
-                    max: MAX_IDEMPOTENCY_KEY_LEN,
-                })
-            }
-            Some(_) => {
-                let mut f = Fingerprint::new(coord);
-                for (kind, payload) in events {
-                    f.add(*kind, payload);
-                }
-                Ok(Some(f.finish()))
-            }
-            None => Ok(None),
-        }
+        check_call(
+            coord,
+            events,
+            options,
+            admission,
+            self.config.max_payload_bytes,
+            kinds,
+        )
     }
 
     /// Step 2, under the writer mutex: the idempotency key first (a retry
@@ -348,6 +318,59 @@ impl Core {
                 },
             );
         }
+    }
+}
+
+/// The rules every append is held to before it reaches any log (this
+/// store's core and the PostgreSQL store alike): a printable
+/// admission, a payload version from 1, a batch of 1 ..= 2^20 events,
+/// `kinds`' kinds only, payloads within `max_payload`, a key within its
+/// limit. Returns the content fingerprint a key is bound to, when the call
+/// carries one.
+pub(crate) fn check_call(
+    coord: &Coordinate,
+    events: &[(EventKind, Vec<u8>)],
+    options: &AppendOptions,
+    admission: &Admission,
+    max_payload: usize,
+    kinds: Kinds,
+) -> Result<Option<Hash>, StoreError> {
+    check_admission(admission)?;
+    if options.payload_version == 0 {
+        return Err(StoreError::PayloadVersionZero);
+    }
+    if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
+        return Err(StoreError::BatchSize {
+            len: events.len(),
+            max: MAX_BATCH_EVENTS,
+        });
+    }
+    for (kind, payload) in events {
+        if kind.is_system() != (kinds == Kinds::System) {
+            return Err(StoreError::ReservedKind { kind: *kind });
+        }
+        if payload.len() > max_payload {
+            return Err(StoreError::PayloadTooLarge {
+                len: payload.len(),
+                max: max_payload,
+            });
+        }
+    }
+    match &options.idempotency_key {
+        Some(key) if key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
+            Err(StoreError::IdempotencyKeyTooLong {
+                len: key.len(),
+                max: MAX_IDEMPOTENCY_KEY_LEN,
+            })
+        }
+        Some(_) => {
+            let mut f = Fingerprint::new(coord);
+            for (kind, payload) in events {
+                f.add(*kind, payload);
+            }
+            Ok(Some(f.finish()))
+        }
+        None => Ok(None),
     }
 }
 

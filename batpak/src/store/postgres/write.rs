@@ -22,15 +22,14 @@ use crate::event::{
 };
 use crate::guard::AppendOptions;
 use crate::pipeline::AppendReceipt;
-use crate::store::config::MAX_IDEMPOTENCY_KEY_LEN;
-use crate::store::core::write::check_admission;
-use crate::store::engine::body::{MAX_BATCH_EVENTS, MAX_HEADER_BYTES};
+use crate::store::core::write::{Kinds, check_call};
+use crate::store::engine::body::MAX_HEADER_BYTES;
 use crate::store::error::{Place, StoreError};
 use crate::store::report::StreamHead;
 
-/// Before any connection: the call is within every limit and its admission
-/// text printable. Returns the idempotency fingerprint of the call's content
-/// when it carries a key.
+/// Before any connection: the call is within every limit the embedded
+/// store holds appends to (one rule, [`check_call`]). Returns the
+/// idempotency fingerprint of the call's content when it carries a key.
 pub(super) fn check_input(
     coord: &Coordinate,
     events: &[(EventKind, Vec<u8>)],
@@ -38,53 +37,7 @@ pub(super) fn check_input(
     admission: &Admission,
     max_payload: usize,
 ) -> Result<Option<Hash>, StoreError> {
-    check_admission(admission)?;
-    if options.payload_version == 0 {
-        return Err(StoreError::PayloadVersionZero);
-    }
-    if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
-        return Err(StoreError::BatchSize {
-            len: events.len(),
-            max: MAX_BATCH_EVENTS,
-        });
-    }
-    for (kind, payload) in events {
-        if kind.is_system() {
-            return Err(StoreError::ReservedKind { kind: *kind });
-        }
-        if payload.len() > max_payload {
-            return Err(StoreError::PayloadTooLarge {
-                len: payload.len(),
-                max: max_payload,
-            });
-        }
-    }
-    match &options.idempotency_key {
-        Some(key) if key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
-            Err(StoreError::IdempotencyKeyTooLong {
-                len: key.len(),
-                max: MAX_IDEMPOTENCY_KEY_LEN,
-            })
-        }
-        Some(_) => Ok(Some(fingerprint(coord, events))),
-        None => Ok(None),
-    }
-}
-
-/// What a key's retry must repeat exactly: stream, kinds and payloads.
-fn fingerprint(coord: &Coordinate, events: &[(EventKind, Vec<u8>)]) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(b"batpak.pg.idempotency.v1");
-    for part in [coord.entity(), coord.scope()] {
-        h.update(&(part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    for (kind, payload) in events {
-        h.update(&kind.to_u32().to_le_bytes());
-        h.update(&(payload.len() as u64).to_le_bytes());
-        h.update(payload);
-    }
-    Hash::from_bytes(*h.finalize().as_bytes())
+    check_call(coord, events, options, admission, max_payload, Kinds::User)
 }
 
 /// Rows per `INSERT` statement: 10 parameters a row, far below the
