@@ -44,7 +44,8 @@ fn read_everything(store: &Store, how: &str) -> String {
         assert_eq!(events.len() as u64, SEGMENTS / STREAMS, "{how}: stream {s}");
         streamed += events.len();
     }
-    assert!(store.verify().unwrap().is_ok(), "{how}: verify");
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{how}: verify: {report:?}");
     format!(
         "{how}: {} segments, {} events queried, {streamed} streamed, verify ok, \
          {} segment files open",

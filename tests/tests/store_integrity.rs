@@ -38,21 +38,33 @@ fn closed_store(dir: &Path) {
     store.close().unwrap();
 }
 
-/// Where entry `n`'s fields start in a checkpoint (FORMAT.md, "Index
-/// checkpoint"); every entry here has no cause.
-fn entry_at(ckpt: &[u8], n: usize) -> usize {
+/// Where the streams' positions and the in-memory entries start in a
+/// checkpoint (FORMAT.md, "Index checkpoint", version 3): the offset of
+/// each stream's position varints, and of entry 0.
+fn checkpoint_layout(ckpt: &[u8]) -> (Vec<usize>, usize) {
     let u64_at = |at: usize| u64::from_le_bytes(ckpt[at..at + 8].try_into().unwrap()) as usize;
     let u32_at = |at: usize| u32::from_le_bytes(ckpt[at..at + 4].try_into().unwrap()) as usize;
     let mut at = 10;
     at += 8 + 8 * u64_at(at);
     let streams = u64_at(at);
     at += 8;
+    let mut positions = Vec::new();
     for _ in 0..streams {
         at += 4 + u32_at(at);
         at += 4 + u32_at(at);
-        at += 32;
+        at += 32 + 8;
+        positions.push(at + 4);
+        at += 4 + u32_at(at);
     }
-    at + 8 + n * (16 + 4 + 4 + 4 + 4 + 1)
+    let tables = u64_at(at);
+    at += 8 + tables * (4 + 8 + 8 + 8 + 4);
+    (positions, at + 8)
+}
+
+/// Where entry `n`'s fields start in a checkpoint; every entry here is in
+/// memory (one segment) and has no cause.
+fn entry_at(ckpt: &[u8], n: usize) -> usize {
+    checkpoint_layout(ckpt).1 + n * (16 + 4 + 4 + 4 + 1)
 }
 
 /// Rewrites the checkpoint with `alter` and a matching CRC, as a forger would.
@@ -68,14 +80,21 @@ fn forge_checkpoint(dir: &Path, alter: impl Fn(&mut [u8])) -> Vec<u8> {
 }
 
 const KIND_AT: usize = 16 + 4 + 4;
-const STREAM_AT: usize = KIND_AT + 4;
+const FLAGS_AT: usize = KIND_AT + 4;
 
-/// Entries 0 and 1 swap streams: the index now says A's first event is B's.
+/// Positions 0 and 1 swap streams: the index now says A's first event is
+/// B's. A's positions 0, 2 become 1, 2 and B's 1, 3 become 0, 3 (varints:
+/// the first position, then each distance), so each stream keeps its last
+/// event and its head still matches.
 fn swap_streams(ckpt: &mut [u8]) {
-    let (e0, e1) = (entry_at(ckpt, 0), entry_at(ckpt, 1));
-    for i in 0..4 {
-        ckpt.swap(e0 + STREAM_AT + i, e1 + STREAM_AT + i);
-    }
+    let (positions, _) = checkpoint_layout(ckpt);
+    let (a, b) = (positions[0], positions[1]);
+    assert_eq!(
+        (&ckpt[a..a + 2], &ckpt[b..b + 2]),
+        (&[0, 2][..], &[1, 2][..])
+    );
+    ckpt[a..a + 2].copy_from_slice(&[1, 1]);
+    ckpt[b..b + 2].copy_from_slice(&[0, 3]);
 }
 
 /// Entry 0 (A placed) claims to be a payment.
@@ -152,7 +171,8 @@ fn verify_on_open_discards_a_forged_checkpoint_and_rebuilds_from_the_log() {
 #[test]
 fn a_version_1_checkpoint_is_ignored_and_the_log_rescanned() {
     // Version 1 had no gated flag: trusting it would show gated events as
-    // direct to `Region::direct` and `Region::ungated`.
+    // direct to `Region::direct` and `Region::ungated`. (Every older
+    // version is ignored alike.)
     let dir = tempfile::tempdir().unwrap();
     closed_store(dir.path());
     let store = Store::open(StoreConfig::new(dir.path())).unwrap();
@@ -176,7 +196,7 @@ fn a_checkpoint_that_relabels_admissions_is_named_by_verify_and_discarded_on_ope
     // admission filters select on the index, so the forgery hides the
     // event from `ungated()` until verify compares the index with the log.
     let relabel = |ckpt: &mut [u8]| {
-        let flags = entry_at(ckpt, 0) + STREAM_AT + 4;
+        let flags = entry_at(ckpt, 0) + FLAGS_AT;
         ckpt[flags] = 2;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use batpak::prelude::*;
-use batpak::{AppendReceipt, EventHeader, EventId, StreamHead};
+use batpak::{AppendReceipt, Damage, EventHeader, EventId, Place, StreamHead};
 use common::*;
 
 /// Small segments: a few events each, so a short script rotates often.
@@ -116,6 +116,21 @@ fn retry_keys(store: &Store, keyed: &[(u64, Vec<AppendReceipt>)]) {
         assert_eq!(&got, receipts, "key {i}");
     }
     assert_eq!(store.stats().events, before, "a retry appended");
+}
+
+/// Rewrites the checksum of the page of entry records that holds byte
+/// `at` of a sealed index (FORMAT.md: records from byte 46, 64 records of
+/// 53 bytes per page, each page followed by the CRC-32 of its records), as
+/// a forger would.
+fn reseal_page(bytes: &mut [u8], at: usize) {
+    const RECORDS_AT: usize = 46;
+    const STRIDE: usize = 64 * 53 + 4;
+    let n = usize::try_from(u64::from_le_bytes(bytes[30..38].try_into().unwrap())).unwrap();
+    let page = (at - RECORDS_AT) / STRIDE;
+    let start = RECORDS_AT + page * STRIDE;
+    let records = (n - page * 64).min(64) * 53;
+    let crc = crc32fast::hash(&bytes[start..start + records]);
+    bytes[start + records..start + records + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Events in the last segment file, read with the tests' own reader.
@@ -291,10 +306,12 @@ fn a_sealed_index_that_lies_under_a_valid_checksum_is_caught_and_discarded() {
     let mut bytes = std::fs::read(&path).unwrap();
     let id = before.all[0].header.id.as_u128().to_le_bytes();
     let at = bytes.windows(16).position(|w| w == id).unwrap();
-    let kind_at = at + 16 + 4;
+    // A record (FORMAT.md): id u128, offset u64, body length u32, kind u32.
+    let kind_at = at + 16 + 8 + 4;
     let other = OTHER_KIND.to_u32().to_le_bytes();
     assert_ne!(bytes[kind_at..kind_at + 4], other);
     bytes[kind_at..kind_at + 4].copy_from_slice(&other);
+    reseal_page(&mut bytes, kind_at);
     let body = bytes.len() - 4;
     let crc = crc32fast::hash(&bytes[..body]);
     bytes[body..].copy_from_slice(&crc.to_le_bytes());
@@ -335,7 +352,7 @@ fn a_sealed_index_that_lies_under_a_valid_checksum_is_caught_and_discarded() {
 #[test]
 fn verify_checks_every_sealed_index_against_its_segment_and_rewrites_a_wrong_one() {
     let (dir, before, _keyed, segments) = crashed_store(80);
-    // A clean store (its index from the log, not from the sealed files)...
+    // A store whose sealed indexes are right...
     let store = Store::open(config(dir.path())).unwrap();
     let report = store.verify().unwrap();
     assert!(report.is_ok());
@@ -350,19 +367,33 @@ fn verify_checks_every_sealed_index_against_its_segment_and_rewrites_a_wrong_one
     let id = before.all[first].header.id.as_u128().to_le_bytes();
     let at = lie.windows(16).position(|w| w == id).unwrap();
     lie[at] ^= 1;
+    reseal_page(&mut lie, at);
     let body = lie.len() - 4;
     let crc = crc32fast::hash(&lie[..body]);
     lie[body..].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &lie).unwrap();
     std::fs::remove_file(sealed_path(dir.path(), 1)).unwrap();
-    // The live index is right, so the log verifies; the two files are
-    // counted and written anew from the log.
+    // The live index reads those segments' entries from these files, so
+    // verify names the index; the two files are counted and written anew
+    // from the log, and from then on the index reads the right ones.
     let report = store.verify().unwrap();
-    assert!(report.is_ok(), "{report:?}");
+    assert!(
+        matches!(
+            report.damage,
+            Some(Damage {
+                at: Place::Index { .. },
+                ..
+            })
+        ),
+        "{report:?}"
+    );
     assert_eq!(report.sealed_indexes_rewritten, 2, "{report:?}");
     assert_eq!(std::fs::read(&path).unwrap(), original);
     assert!(sealed_path(dir.path(), 1).is_file());
-    assert_eq!(store.verify().unwrap().sealed_indexes_rewritten, 0);
+    let again = store.verify().unwrap();
+    assert!(again.is_ok(), "{again:?}");
+    assert_eq!(again.sealed_indexes_rewritten, 0);
+    assert_eq!(reads(&store), before);
     store.exit_without_checkpoint();
     let store = Store::open(config(dir.path())).unwrap();
     assert_eq!(store.stats().sealed_indexes_loaded, u64::from(segments - 1));
@@ -433,4 +464,165 @@ fn a_sealed_head_that_the_next_frames_contradict_makes_the_open_trust_the_log() 
     assert_eq!(reads(&store), before);
     assert!(store.verify().unwrap().is_ok());
     assert_eq!(std::fs::read(&path).unwrap(), original);
+}
+
+/// Appends `n` plain events over `streams` streams (no keys: idempotency
+/// keys are kept in memory, see TUNING.md).
+fn fill_plain(store: &Store, from: u64, n: u64, streams: u64) {
+    for i in from..from + n {
+        store
+            .append(&coord(&format!("s{}", i % streams)), KIND, &payload(i))
+            .unwrap();
+    }
+    store.sync().unwrap();
+}
+
+#[test]
+fn only_the_active_segments_entries_are_held_in_memory() {
+    let dir = fast_dir();
+    let store = Store::open(config(dir.path())).unwrap();
+    let keyed = fill(&store, 300);
+    let before = reads(&store);
+    let in_last = events_in_segment(dir.path(), u32::try_from(store.stats().segments).unwrap());
+    let stats = store.stats();
+    assert!(stats.segments > 20, "{stats:?}");
+    assert_eq!(
+        stats.entries_in_memory, in_last,
+        "while appending: {stats:?}"
+    );
+    store.close().unwrap();
+    // After a clean close (the checkpoint), and after a kill (the sealed
+    // indexes), the same: the sealed entries are read from their files.
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert!(stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!(
+        stats.entries_in_memory, in_last,
+        "from the checkpoint: {stats:?}"
+    );
+    assert_eq!(reads(&store), before);
+    retry_keys(&store, &keyed);
+    store.exit_without_checkpoint();
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert!(!stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!(stats.entries_in_memory, in_last, "after a kill: {stats:?}");
+    assert_eq!(reads(&store), before);
+    retry_keys(&store, &keyed);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn index_memory_grows_with_streams_not_with_events() {
+    const STREAMS: u64 = 50;
+    const ROUND: u64 = 2_000;
+    let dir = fast_dir();
+    // ~100 events a segment: what a segment costs (a table entry) stays
+    // small beside what the events cost.
+    let open = || Store::open(config(dir.path()).segment_max_bytes(16_000)).unwrap();
+    let store = open();
+    fill_plain(&store, 0, ROUND, STREAMS);
+    store.close().unwrap();
+    let store = open();
+    let first = store.stats().index_memory_bytes;
+    fill_plain(&store, ROUND, 4 * ROUND, STREAMS);
+    store.close().unwrap();
+    let store = open();
+    let stats = store.stats();
+    let grown = stats.index_memory_bytes.saturating_sub(first);
+    // A stream's positions cost a varint per event (1-2 bytes at these
+    // gaps); a whole entry in memory (before sealed entries were read from
+    // their files) cost over 70.
+    assert!(
+        grown < 4 * ROUND * 4,
+        "{grown} bytes more for {} more events: {stats:?}",
+        4 * ROUND
+    );
+    assert_eq!(stats.events, 5 * ROUND);
+    for s in 0..STREAMS {
+        let events = store.stream::<Payload>(&coord(&format!("s{s}"))).unwrap();
+        assert_eq!(events.len() as u64, 5 * ROUND / STREAMS);
+    }
+}
+
+#[test]
+fn a_damaged_sealed_index_under_a_checkpoint_is_reported_at_the_read_and_rebuilt() {
+    let dir = fast_dir();
+    let store = Store::open(config(dir.path())).unwrap();
+    let keyed = fill(&store, 120);
+    let before = reads(&store);
+    store.close().unwrap();
+    // One byte of an entry record flipped (no checksum fixed: damage, not
+    // forgery). The checkpoint reads that segment's entries from this file
+    // in place; the page's checksum catches it when it is read.
+    let path = sealed_path(dir.path(), 2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[60] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    let first = usize::try_from(events_in_segment(dir.path(), 1)).unwrap();
+    let read = store.stream::<Payload>(&before.all[first].header.coordinate);
+    match read {
+        Err(StoreError::Corrupt {
+            at: Place::Index { position },
+            ..
+        }) => {
+            assert_eq!(position, first as u64);
+        }
+        other => panic!("the damaged entry must be reported: {other:?}"),
+    }
+    // Verify names the index, and writes the file anew from the log; the
+    // index seen wrong is not checkpointed, so the next open rebuilds it.
+    let report = store.verify().unwrap();
+    assert!(
+        matches!(
+            report.damage,
+            Some(Damage {
+                at: Place::Index { .. },
+                ..
+            })
+        ),
+        "{report:?}"
+    );
+    assert_eq!(report.sealed_indexes_rewritten, 1, "{report:?}");
+    store.close().unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    let stats = store.stats();
+    assert!(!stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!(reads(&store), before);
+    retry_keys(&store, &keyed);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_sealed_entry_changed_under_an_open_store_is_reported_not_returned() {
+    let dir = fast_dir();
+    let store = Store::open(config(dir.path())).unwrap();
+    fill(&store, 120);
+    let before = reads(&store);
+    store.close().unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    // Another event's id in the first record of segment 2's table (the
+    // records start at byte 46).
+    let path = sealed_path(dir.path(), 2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[46] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let events = events_in_segment(dir.path(), 1);
+    let changed = &before.all[usize::try_from(events).unwrap()];
+    match store.get::<Payload>(changed.header.id) {
+        Ok(Some(found)) => assert_eq!(found, *changed),
+        Ok(None) => {}
+        Err(e) => assert!(matches!(e, StoreError::Corrupt { .. }), "{e}"),
+    }
+    let read = store.query::<Payload>(&Region::all());
+    assert!(
+        matches!(read, Err(StoreError::Corrupt { .. })),
+        "a read through the changed entry must fail: {read:?}"
+    );
+    // The log is whole: verify says the index is what is wrong.
+    let report = store.verify().unwrap();
+    assert!(!report.is_ok(), "{report:?}");
 }

@@ -59,6 +59,15 @@ pub struct StoreStats {
     /// checkpoint, the unsealed tail after a crash, everything when no
     /// sealed index could be used.
     pub events_rescanned: u64,
+    /// Bytes the in-memory index holds (its allocations, estimated): per
+    /// stream its name, head and compact positions, the entries of the
+    /// active segment, ids out of order, causation links and idempotency
+    /// keys. Entries of sealed segments are read from their index files
+    /// and not counted. See TUNING.md, "Memory".
+    pub index_memory_bytes: u64,
+    /// Entries the index holds in memory (those after the last sealed
+    /// segment); the others are read from sealed index files.
+    pub entries_in_memory: u64,
 }
 
 /// What [`Store::verify`](crate::Store::verify) found.

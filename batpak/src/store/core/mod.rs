@@ -59,6 +59,10 @@ pub(crate) trait DurableHook: Send + Sync {
 /// The shared state of one open store.
 pub(crate) struct Core {
     config: StoreConfig,
+    /// Where the index reads sealed segments' entries (segment engines
+    /// only), shared by the live index and any index rebuilt beside it so
+    /// that their open files count once.
+    table_files: Option<Arc<index::TableFiles>>,
     writable: bool,
     fs: Arc<dyn FileSystem>,
     engine: Box<dyn LogEngine>,
@@ -134,16 +138,21 @@ impl Core {
         read_lock(&self.index)
             .stream(coord)
             .map_or(StreamHead::EMPTY, |s| StreamHead {
-                version: s.positions.len() as u64,
+                version: s.positions.len(),
                 hash: s.head,
             })
     }
 
     /// Counters: events, streams, segments, bytes, syncs, recovery.
     pub(crate) fn stats(&self) -> StoreStats {
-        let (events, streams) = {
+        let (events, streams, index_memory_bytes, entries_in_memory) = {
             let index = read_lock(&self.index);
-            (index.len(), index.streams.len() as u64)
+            (
+                index.len(),
+                index.streams.len() as u64,
+                index.heap_bytes() as u64,
+                index.entries.tail().len() as u64,
+            )
         };
         let (segments, log_bytes) = self.engine.size();
         StoreStats {
@@ -160,6 +169,8 @@ impl Core {
             sealed_indexes_loaded: self.counts.sealed_loaded,
             sealed_indexes_written: self.counts.sealed_written,
             events_rescanned: self.counts.events_rescanned,
+            index_memory_bytes,
+            entries_in_memory,
         }
     }
 

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use super::extent;
-use super::index::Index;
 use super::index::sealed::SealedPlace;
+use super::index::{Index, TableFiles};
 use super::seal::OpenSealer;
 use super::{Core, DurableHook, OpenCounts, WriteScratch};
 use crate::store::config::StoreConfig;
@@ -110,11 +110,22 @@ fn recover(
     sealed: Sealed,
 ) -> Result<Arc<Core>, Refused> {
     let lock_file = lock_dir(&config, writable)?;
-    let index = std::cell::RefCell::new(Index::default());
+    // Only segment engines seal segments, and read sealed entries in place.
+    let segmented = config.backend == crate::store::backend::Backend::Segment;
+    let shared_files = Arc::new(TableFiles::new(
+        Arc::clone(&fs),
+        config.dir.clone(),
+        config.max_open_segments,
+    ));
+    let table_files = || Arc::clone(&shared_files);
+    let mut fresh = Index::default();
+    if segmented {
+        fresh.entries.set_files(table_files());
+    }
+    let index = std::cell::RefCell::new(fresh);
     let mut from_checkpoint = None;
     let mut damage = None;
-    // Only segment engines have full segments to seal.
-    let seals = writable && config.backend == crate::store::backend::Backend::Segment;
+    let seals = writable && segmented;
     let mut sealer = OpenSealer::new(&*fs, &config.dir, seals);
     let sealer_cell = std::cell::RefCell::new(&mut sealer);
     let opened = open_engine(
@@ -122,7 +133,13 @@ fn recover(
         &config,
         writable,
         &mut |bytes, extent, next_loc| {
-            from_checkpoint = Index::decode_checkpoint(bytes, extent, next_loc);
+            // A checkpoint's tables must find their files as it recorded them.
+            from_checkpoint =
+                Index::decode_checkpoint(bytes, extent, next_loc).and_then(|mut loaded| {
+                    let bound = loaded.entries.tables().is_empty()
+                        || (segmented && loaded.entries.bind_files(table_files()));
+                    bound.then_some(loaded)
+                });
             from_checkpoint.is_some()
         },
         &mut |segment, len, bytes, next_loc| {
@@ -140,7 +157,7 @@ fn recover(
         },
         &mut |loc, body| {
             let mut index = index.borrow_mut();
-            sealer_cell.borrow_mut().before_frame(&index, loc);
+            sealer_cell.borrow_mut().before_frame(&mut index, loc);
             match index.apply_frame(loc, body) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(d) => {
@@ -172,11 +189,14 @@ fn recover(
             Refused::Other(error)
         });
     };
-    if let Some(loaded) = from_checkpoint {
+    if let Some(mut loaded) = from_checkpoint {
+        if segmented && !loaded.entries.has_files() {
+            loaded.entries.set_files(table_files());
+        }
         index = loaded;
     } else {
         let segments = u32::try_from(engine.extent().len()).unwrap_or(u32::MAX);
-        sealer.finish(&index, segments);
+        sealer.finish(&mut index, segments);
     }
     let counts = OpenCounts {
         sealed_loaded: report.sealed_loaded,
@@ -186,6 +206,7 @@ fn recover(
     let events = index.len();
     let lost_events = check_extent(&*fs, &config, writable, events)?;
     let core = Arc::new(Core {
+        table_files: segmented.then_some(shared_files),
         config,
         writable,
         fs,

@@ -137,13 +137,9 @@ impl Core {
 
     /// The index entry at `position`, or `Corrupt` naming it.
     pub(super) fn entry_at(index: &Index, position: u64) -> Result<Entry, StoreError> {
-        usize::try_from(position)
-            .ok()
-            .and_then(|p| index.entries.get(p))
-            .copied()
-            .ok_or_else(|| {
-                StoreError::corrupt(Place::Index { position }, "no index entry at this position")
-            })
+        index.entries.get(position).ok_or_else(|| {
+            StoreError::corrupt(Place::Index { position }, "no index entry at this position")
+        })
     }
 
     /// The coordinate of stream `stream`, or `Corrupt` naming the position
@@ -207,8 +203,9 @@ impl Core {
         let found = {
             let index = read_lock(&self.index);
             match index.by_id.get(id, &index.entries) {
-                Some(p) => Some((p, Self::expected_under(&index, &[p])?)),
-                None => None,
+                Ok(Some(p)) => Some((p, Self::expected_under(&index, &[p])?)),
+                Ok(None) => None,
+                Err(unreadable) => return Err(unreadable_entry(unreadable)),
             }
         };
         let Some((position, expected)) = found else {
@@ -229,7 +226,7 @@ impl Core {
     pub(crate) fn stream_positions(&self, coord: &crate::coordinate::Coordinate) -> Vec<u64> {
         read_lock(&self.index)
             .stream(coord)
-            .map(|s| s.positions.clone())
+            .map(|s| s.positions.iter().collect())
             .unwrap_or_default()
     }
 
@@ -241,12 +238,15 @@ impl Core {
         if index.len() == 0 || lo > hi {
             return Vec::new();
         }
+        // An entry that cannot be read is selected: the read reports it
+        // (a damaged index never makes an event silently absent).
         let keep = |p: u64| -> bool {
-            usize::try_from(p)
-                .ok()
-                .and_then(|i| index.entries.get(i))
-                .and_then(|e| index.streams.get(e.stream as usize).map(|s| (e, s)))
-                .is_some_and(|(e, s)| entry_matches(region, s, e, p))
+            index.entries.get(p).is_none_or(|e| {
+                index
+                    .streams
+                    .get(e.stream as usize)
+                    .is_none_or(|s| entry_matches(region, s, &e, p))
+            })
         };
         let whole_log =
             matches!(region.entity_filter(), EntityFilter::Any) && region.scope_filter().is_none();
@@ -267,11 +267,10 @@ impl Core {
             if !region.matches_coordinate(&stream.coordinate) {
                 continue;
             }
-            let from = stream.positions.partition_point(|&p| p < lo);
             out.extend(
-                stream.positions[from..]
-                    .iter()
-                    .copied()
+                stream
+                    .positions
+                    .iter_from(lo)
                     .take_while(|&p| p <= hi)
                     .filter(|&p| keep(p)),
             );
@@ -297,12 +296,7 @@ impl Core {
         let mut positions = self.select(&region.clone().positions(a..=b));
         if let Some(kinds) = kinds {
             let index = read_lock(&self.index);
-            positions.retain(|&p| {
-                usize::try_from(p)
-                    .ok()
-                    .and_then(|i| index.entries.get(i))
-                    .is_some_and(|e| kinds.contains(&e.kind))
-            });
+            positions.retain(|&p| index.entries.get(p).is_none_or(|e| kinds.contains(&e.kind)));
         }
         positions
     }
@@ -313,22 +307,19 @@ impl Core {
         let index = read_lock(&self.index);
         range
             .filter(|&p| {
-                usize::try_from(p)
-                    .ok()
-                    .and_then(|i| index.entries.get(i))
-                    .and_then(|e| index.streams.get(e.stream as usize).map(|s| (e, s)))
-                    .is_some_and(|(e, s)| regions.iter().any(|r| entry_matches(r, s, e, p)))
+                index.entries.get(p).is_none_or(|e| {
+                    index
+                        .streams
+                        .get(e.stream as usize)
+                        .is_none_or(|s| regions.iter().any(|r| entry_matches(r, s, &e, p)))
+                })
             })
             .collect()
     }
 
     /// The id of the event at `position`.
     pub(crate) fn id_at(&self, position: u64) -> Option<EventId> {
-        let index = read_lock(&self.index);
-        usize::try_from(position)
-            .ok()
-            .and_then(|i| index.entries.get(i))
-            .map(|e| e.id)
+        read_lock(&self.index).entries.get(position).map(|e| e.id)
     }
 
     /// Reads and decodes the events at `positions` (ascending).
@@ -355,7 +346,7 @@ impl Core {
                 if let Some(stream) = index.streams.get(entry.stream as usize) {
                     plan[i] = if next_seq.get(&entry.stream) == Some(&(entry.sequence + 1)) {
                         HashFrom::Successor
-                    } else if entry.sequence == stream.positions.len() as u64 {
+                    } else if entry.sequence == stream.positions.len() {
                         heads.insert(entry.stream, stream.head);
                         HashFrom::Head
                     } else {
@@ -430,7 +421,7 @@ impl Core {
     /// others, in global position order (empty when `id` is unknown).
     pub(crate) fn causation_positions(&self, id: EventId) -> Vec<u64> {
         let index = read_lock(&self.index);
-        let Some(root) = index.by_id.get(id, &index.entries) else {
+        let Ok(Some(root)) = index.by_id.get(id, &index.entries) else {
             return Vec::new();
         };
         let mut found = vec![root];
@@ -445,6 +436,11 @@ impl Core {
         found.dedup();
         found
     }
+}
+
+/// The entry at `position` could not be read.
+fn unreadable_entry(position: u64) -> StoreError {
+    StoreError::corrupt(Place::Index { position }, "no index entry at this position")
 }
 
 /// An engine handed back a body for request index `i`, which it was not

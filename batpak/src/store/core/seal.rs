@@ -12,33 +12,53 @@ use std::path::Path;
 
 use super::Core;
 use super::index::Index;
+use super::index::sealed::SealedFile;
 use crate::store::engine::Loc;
 use crate::store::engine::segment::{next_loc, write_sealed_index_in};
 use crate::store::fs::FileSystem;
-use crate::store::lock::{lock, read_lock};
+use crate::store::lock::{lock, read_lock, write_lock};
 use std::sync::atomic::Ordering;
 
 /// The sealed indexes of every segment from the one holding the index's
-/// last event up to, not including, `next_segment`, as (segment, bytes):
-/// empty when `next_segment` is not past it. Valid only while the index
-/// holds nothing past those segments.
-pub(super) fn sealed_before(index: &Index, next_segment: u32) -> Vec<(u32, Vec<u8>)> {
-    let Some(last) = index.entries.last() else {
+/// last event up to, not including, `next_segment`: empty when
+/// `next_segment` is not past it, or when that segment's entries already
+/// went to its file. Valid only while the index holds nothing past those
+/// segments.
+pub(super) fn sealed_before(index: &Index, next_segment: u32) -> Vec<SealedFile> {
+    let Some(last_segment) = last_segment(index) else {
         return Vec::new();
     };
-    if next_segment <= last.segment {
+    if next_segment <= last_segment {
         return Vec::new();
     }
-    let first = index.entries.partition_point(|e| e.segment < last.segment) as u64;
-    let end = next_loc(Some(last.loc()), last.segment, index.len(), 0).offset;
-    let mut out = vec![(last.segment, index.encode_sealed(last.segment, end, first))];
+    let mut out = Vec::new();
+    // The last segment's own index, unless its entries went to it already.
+    if let Some(last) = index.entries.tail().last() {
+        let first = index.entries.first_in_tail_segment(last.segment);
+        let end = next_loc(Some(last.loc()), last.segment, index.len(), 0).offset;
+        out.push(index.encode_sealed(last.segment, end, first));
+    }
     // Segments the engine skipped past hold no event (a rotation for a
     // frame larger than the segment's limit): each is its header alone.
-    for empty in last.segment + 1..next_segment {
+    for empty in last_segment + 1..next_segment {
         let len = next_loc(None, empty, index.len(), 0).offset;
-        out.push((empty, index.encode_sealed(empty, len, index.len())));
+        out.push(index.encode_sealed(empty, len, index.len()));
     }
     out
+}
+
+/// The segment of the index's last event (or its last sealed segment).
+fn last_segment(index: &Index) -> Option<u32> {
+    let in_memory = index.entries.tail().last().map(|e| e.segment);
+    in_memory.or_else(|| index.entries.tables().last().map(|t| t.segment))
+}
+
+/// Moves the entries of each sealed index written to its file (those not
+/// written stay in memory, and their segments are scanned at a crash-open).
+fn spill_written(index: &mut Index, written: &[SealedFile]) {
+    for file in written {
+        index.entries.spill(file.table());
+    }
 }
 
 /// Seals, during an open scan, each segment the scan moves past and that
@@ -70,29 +90,43 @@ impl<'a> OpenSealer<'a> {
 
     /// Before the scanned frame at `loc` is indexed: seals the segments it
     /// moves past.
-    pub(super) fn before_frame(&mut self, index: &Index, loc: Loc) {
+    pub(super) fn before_frame(&mut self, index: &mut Index, loc: Loc) {
         self.scanned += 1;
         self.seal_before(index, loc.segment);
     }
 
     /// After the scan: seals the segments before `segments`, the number of
     /// segments the log now has (the last one stays open).
-    pub(super) fn finish(&mut self, index: &Index, segments: u32) {
+    pub(super) fn finish(&mut self, index: &mut Index, segments: u32) {
         self.seal_before(index, segments);
     }
 
-    fn seal_before(&mut self, index: &Index, next_segment: u32) {
+    fn seal_before(&mut self, index: &mut Index, next_segment: u32) {
         if !self.writes {
             return;
         }
-        for (segment, bytes) in sealed_before(index, next_segment) {
-            if segment > self.loaded_through
-                && write_sealed_index_in(self.fs, self.dir, segment, &bytes).is_ok()
+        let mut written = Vec::new();
+        for file in sealed_before(index, next_segment) {
+            if file.segment > self.loaded_through
+                && write_sealed_index_in(self.fs, self.dir, file.segment, &file.bytes).is_ok()
             {
                 self.written += 1;
+                written.push(file);
             }
         }
+        spill_written(index, &written);
     }
+}
+
+/// What [`Core::check_sealed_before`] found.
+#[derive(Debug, Default)]
+pub(super) struct SealedCheck {
+    /// Stored sealed indexes that differed from the log's (each written
+    /// anew when the store is writable).
+    pub(super) differed: u64,
+    /// The first position of a differing segment whose entries the live
+    /// index was reading from its file.
+    pub(super) live_index_read_it: Option<u64>,
 }
 
 impl Core {
@@ -101,26 +135,48 @@ impl Core {
     /// the stored sealed index of each segment the scan moved past with the
     /// one `fresh` gives, and writes the right one over a missing or
     /// different file (under the writer mutex, so never beside a rotation's
-    /// own write, and only when writable). Returns how many differed.
-    pub(super) fn check_sealed_before(&self, fresh: &Index, next_segment: u32) -> u64 {
+    /// own write, and only when writable). Says how many differed, and
+    /// whether the live index read one of them.
+    pub(super) fn check_sealed_before(&self, fresh: &mut Index, next_segment: u32) -> SealedCheck {
+        let mut check = SealedCheck::default();
         if !self.engine.seals() {
-            return 0;
+            return check;
         }
-        let mut differed = 0;
-        for (segment, want) in sealed_before(fresh, next_segment) {
-            let stored = self.engine.read_sealed_index(segment).ok().flatten();
-            if stored.as_deref() == Some(&want[..]) {
+        let mut right = Vec::new();
+        for want in sealed_before(fresh, next_segment) {
+            let stored = self.engine.read_sealed_index(want.segment).ok().flatten();
+            if stored.as_deref() == Some(&want.bytes[..]) {
+                right.push(want);
                 continue;
             }
-            differed += 1;
+            check.differed += 1;
+            // The live index reads this segment's entries from the file (and
+            // built its streams from it): the index is what is wrong.
+            let live = read_lock(&self.index)
+                .entries
+                .tables()
+                .iter()
+                .any(|t| t.segment == want.segment);
+            if live {
+                check.live_index_read_it.get_or_insert(want.first);
+            }
             if self.writable && !self.poisoned.load(Ordering::SeqCst) {
                 let _writer = lock(&self.writer);
                 // Best effort: a wrong file left behind is refused or
                 // caught again, never trusted more than the log.
-                let _ = self.engine.write_sealed_index(segment, &want);
+                let written = self.engine.write_sealed_index(want.segment, &want.bytes);
+                // Handles and pages of the file replaced are stale now.
+                if let Some(files) = &self.table_files {
+                    files.forget(want.segment);
+                }
+                if written.is_ok() {
+                    right.push(want);
+                }
             }
         }
-        differed
+        // The rebuilt index reads its entries from the files now right.
+        spill_written(fresh, &right);
+        check
     }
 
     /// On the append path, after the engine placed the call's first event
@@ -132,14 +188,21 @@ impl Core {
         }
         let sealed = {
             let index = read_lock(&self.index);
-            match index.entries.last() {
-                Some(last) if segment > last.segment => sealed_before(&index, segment),
+            match last_segment(&index) {
+                Some(last) if segment > last => sealed_before(&index, segment),
                 _ => return,
             }
         };
-        for (segment, bytes) in sealed {
-            // Best effort: a segment without its sealed index is scanned.
-            let _ = self.engine.write_sealed_index(segment, &bytes);
-        }
+        // Best effort: a segment without its sealed index is scanned at a
+        // crash-open, and its entries stay in memory.
+        let written: Vec<SealedFile> = sealed
+            .into_iter()
+            .filter(|file| {
+                self.engine
+                    .write_sealed_index(file.segment, &file.bytes)
+                    .is_ok()
+            })
+            .collect();
+        spill_written(&mut write_lock(&self.index), &written);
     }
 }

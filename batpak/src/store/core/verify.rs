@@ -6,6 +6,7 @@
 //! checkpoint altered consistently with its own checksum cannot pass.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Core;
@@ -56,17 +57,23 @@ impl Core {
             let mut heads: Vec<(u64, Hash)> = index
                 .streams
                 .iter()
-                .filter_map(|s| s.positions.last().map(|&p| (p, s.head)))
+                .filter_map(|s| s.positions.last().map(|p| (p, s.head)))
                 .collect();
             heads.sort_unstable_by_key(|&(p, _)| p);
             (index.len(), heads)
         };
         let mut heads = heads.into_iter().peekable();
         let mut fresh = Index::default();
+        if let Some(files) = &self.table_files {
+            fresh.entries.set_files(Arc::clone(files));
+        }
         let mut found: Option<FrameDamage> = None;
         let mut rewritten = 0;
+        let mut live_read_wrong: Option<u64> = None;
         let scanned = self.engine.scan(&mut |loc, body| {
-            rewritten += self.check_sealed_before(&fresh, loc.segment);
+            let sealed = self.check_sealed_before(&mut fresh, loc.segment);
+            rewritten += sealed.differed;
+            live_read_wrong = live_read_wrong.or(sealed.live_index_read_it);
             let checked = fresh.apply_frame(loc, body).and_then(|()| {
                 let position = fresh.len() - 1;
                 match heads.next_if(|&(p, _)| p == position) {
@@ -106,6 +113,16 @@ impl Core {
                     reason: format!("the log holds {} events, the index {live}", fresh.len()),
                 })
             })
+            .or_else(|| {
+                live_read_wrong.map(|position| Damage {
+                    at: Place::Index { position },
+                    coordinate: None,
+                    sequence: None,
+                    reason: "the index read this segment's entries from a sealed index that \
+                             differs from the log (written anew from the log)"
+                        .to_owned(),
+                })
+            })
             .or_else(|| self.compare_index(&fresh, live));
         if matches!(
             damage,
@@ -136,7 +153,18 @@ impl Core {
                 .get(e.stream as usize)
                 .map(|s| s.coordinate.clone())
         };
-        for (position, (have, want)) in (0..live).zip(index.entries.iter().zip(&fresh.entries)) {
+        for position in 0..live.min(fresh.len()) {
+            let (Some(have), Some(want)) =
+                (index.entries.get(position), fresh.entries.get(position))
+            else {
+                return Some(Damage {
+                    at: Place::Index { position },
+                    coordinate: None,
+                    sequence: None,
+                    reason: "the index's entry for this event cannot be read".to_owned(),
+                });
+            };
+            let (have, want) = (&have, &want);
             let fields = [
                 (have.id != want.id, "id"),
                 (have.sequence != want.sequence, "sequence"),

@@ -207,7 +207,7 @@ impl Core {
         let stream_id = index.by_coordinate.get(coord).copied();
         let (version, head) = stream_id
             .and_then(|s| index.streams.get(s as usize))
-            .map_or((0, Hash::ZERO), |s| (s.positions.len() as u64, s.head));
+            .map_or((0, Hash::ZERO), |s| (s.positions.len(), s.head));
         if !options.expected_version.allows(version) {
             return Err(StoreError::VersionMismatch {
                 coordinate: coord.clone(),
@@ -229,7 +229,8 @@ impl Core {
         scratch.ids.clear();
         for _ in 0..events.len() {
             let mut id = EventId::generate_at(now);
-            while index.by_id.get(id, &index.entries).is_some() {
+            // An id the index cannot rule out counts as taken.
+            while !matches!(index.by_id.get(id, &index.entries), Ok(None)) {
                 id = EventId::generate();
             }
             scratch.ids.push(id);
@@ -246,7 +247,7 @@ impl Core {
 
     /// The correlation of the causing event, read from its header.
     fn correlation_of(&self, index: &Index, cause: EventId) -> Option<EventId> {
-        let position = index.by_id.get(cause, &index.entries)?;
+        let position = index.by_id.get(cause, &index.entries).ok().flatten()?;
         let entry = Self::entry_at(index, position).ok()?;
         let coordinate = Self::coordinate_of(index, entry.stream, position).ok()?;
         let mut buf = Vec::new();
@@ -301,7 +302,7 @@ impl Core {
         {
             index.insert_parts(known, coord, event, *loc, *hash);
             // A batch's first event may have created the stream.
-            known = index.entries.last().map(|e| e.stream);
+            known = index.entries.tail().last().map(|e| e.stream);
             receipts.push(AppendReceipt {
                 event_id: event.id,
                 sequence: event.sequence,

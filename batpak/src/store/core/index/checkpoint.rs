@@ -3,22 +3,30 @@
 //! log present. Layout: FORMAT.md, "Index checkpoint".
 
 use super::codec::{Reader, Writer};
-use super::{Entry, Index, NO_CAUSE, StreamState};
+use super::ids::IdMap;
+use super::{Entry, IdIndex, Index, NO_CAUSE, Positions, StreamState, Table};
 use crate::coordinate::Coordinate;
 use crate::event::{EventId, EventKind};
 use crate::store::engine::{Loc, NextLoc};
 
 const CHECKPOINT_MAGIC: [u8; 8] = *b"BATPAKCK";
-/// Version 2 added the gated flag; a version-1 checkpoint cannot tell a
-/// gated event from a direct one, so it is ignored and the log rescanned.
-const CHECKPOINT_VERSION: u16 = 2;
-/// Bytes of one entry in a checkpoint (without its optional cause).
-const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 4 + 1;
+/// Version 3 holds what memory holds: each stream's positions, the sealed
+/// segments' tables (their entries stay in their files), the entries after
+/// them, the id runs and the causation links. Another version is ignored
+/// and the log rescanned (through its sealed indexes).
+const CHECKPOINT_VERSION: u16 = 3;
+/// Bytes of one in-memory entry in a checkpoint (without its optional cause).
+const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 1;
+/// Bytes of one table.
+const TABLE_BYTES: usize = 4 + 8 + 8 + 8 + 4;
 
 impl Index {
     /// Encodes the index, bound to the log `extent` it describes.
     pub(crate) fn encode_checkpoint(&self, extent: &[u64]) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(64 + self.entries.len() * ENTRY_BYTES));
+        let tail = self.entries.tail();
+        let mut w = Writer(Vec::with_capacity(
+            64 + self.streams.len() * 96 + tail.len() * ENTRY_BYTES,
+        ));
         w.0.extend_from_slice(&CHECKPOINT_MAGIC);
         w.u16(CHECKPOINT_VERSION);
         w.u64(extent.len() as u64);
@@ -30,29 +38,66 @@ impl Index {
             w.bytes(s.coordinate.entity().as_bytes());
             w.bytes(s.coordinate.scope().as_bytes());
             w.hash(&s.head);
+            w.u64(s.positions.len());
+            w.bytes(s.positions.encoded());
         }
-        w.u64(self.entries.len() as u64);
-        for e in &self.entries {
-            // Offsets are implied: frames of a segment are back to back.
+        let tables = self.entries.tables();
+        w.u64(tables.len() as u64);
+        for t in tables {
+            w.u32(t.segment);
+            w.u64(t.first);
+            w.u64(t.count);
+            w.u64(t.file_len);
+            w.u32(t.file_crc);
+        }
+        w.u64(self.len());
+        // Stream and sequence are implied by the positions, offsets by the
+        // frames of a segment lying back to back.
+        for e in tail {
             w.u128(e.id.as_u128());
             w.u32(e.segment);
             w.u32(e.len);
             w.u32(e.kind.to_u32());
-            w.u32(e.stream);
             w.flags_and_cause(e.flags, e.cause);
+        }
+        let (runs, max, others) = self.by_id.parts();
+        w.u64(runs.len() as u64);
+        for &(start, end) in runs {
+            w.u64(start);
+            w.u64(end);
+        }
+        w.u128(max.map_or(0, EventId::as_u128));
+        let mut others: Vec<(&EventId, &u64)> = others.iter().collect();
+        others.sort_unstable();
+        w.u64(others.len() as u64);
+        for (id, &position) in others {
+            w.u128(id.as_u128());
+            w.u64(position);
+        }
+        let mut children: Vec<(&u64, &Vec<u64>)> = self.children.iter().collect();
+        children.sort_unstable();
+        w.u64(children.len() as u64);
+        for (&cause, caused) in children {
+            w.u64(cause);
+            w.u64(caused.len() as u64);
+            for &p in caused {
+                w.u64(p);
+            }
         }
         w.key_entries(self.keys.len(), &self.keys);
         // A checksum against accidental damage; the checkpoint is only
-        // trusted when it also matches the segment lengths exactly.
+        // trusted when it also matches the segment lengths exactly, and its
+        // tables only when their files match what it recorded.
         let sum = crc32fast::hash(&w.0);
         w.u32(sum);
         w.0
     }
 
-    /// Decodes a checkpoint, only if it is intact and describes exactly the
-    /// log `extent` present now; otherwise `None` (the caller rescans).
-    /// `next_loc` is the engine's rule for where each frame lies: the
-    /// checkpoint keeps lengths, not offsets.
+    /// Decodes a checkpoint, only if it is intact, self-consistent and
+    /// describes exactly the log `extent` present now; otherwise `None`
+    /// (the caller rescans). `next_loc` is the engine's rule for where each
+    /// frame lies: the checkpoint keeps lengths, not offsets. Its tables
+    /// are not read here: the caller binds them to their files.
     pub(crate) fn decode_checkpoint(
         bytes: &[u8],
         extent: &[u64],
@@ -77,45 +122,61 @@ impl Index {
             }
         }
         let mut index = Self::default();
-        let n = r.count(8 + 32)?;
-        index.streams.reserve(n);
-        for s in 0..n {
+        let streams = r.count(4 + 4 + 32 + 8 + 4)?;
+        index.streams.reserve(streams);
+        let mut claimed: u64 = 0;
+        for s in 0..streams {
             let entity = r.string()?;
             let scope = r.string()?;
             let coordinate = Coordinate::new(entity, scope).ok()?;
             let head = r.hash()?;
+            let count = r.u64()?;
+            let positions = Positions::decode(count, r.bytes()?)?;
+            claimed = claimed.checked_add(count)?;
             index
                 .by_coordinate
                 .insert(coordinate.clone(), u32::try_from(s).ok()?);
             index.streams.push(StreamState {
                 coordinate,
-                positions: Vec::new(),
+                positions,
                 head,
             });
         }
-        let n = r.count(ENTRY_BYTES)?;
-        index.entries.reserve(n);
-        index.by_id.ordered.reserve(n);
+        if index.by_coordinate.len() != index.streams.len() {
+            return None;
+        }
+        let tables = r.count(TABLE_BYTES)?;
+        let mut segment_floor = 0;
+        for _ in 0..tables {
+            let table = Table {
+                segment: r.u32()?,
+                first: r.u64()?,
+                count: r.u64()?,
+                file_len: r.u64()?,
+                file_crc: r.u32()?,
+            };
+            if table.segment < segment_floor || !index.entries.attach(table) {
+                return None;
+            }
+            segment_floor = table.segment.checked_add(1)?;
+        }
+        let events = r.u64()?;
+        if claimed != events || events < index.entries.len() {
+            return None;
+        }
+        let owners = Self::tail_owners(&index.streams, index.entries.len(), events)?;
         let mut prev: Option<Loc> = None;
-        for position in 0..n as u64 {
+        for (position, (stream, sequence)) in (index.entries.len()..).zip(owners) {
             let id = EventId::from_u128(r.u128()?);
             let segment = r.u32()?;
             let len = r.u32()?;
             let kind = EventKind::from_u32(r.u32()?);
-            let stream = r.u32()?;
             let (flags, cause) = r.flags_and_cause()?;
+            if segment < segment_floor || (cause != NO_CAUSE && cause >= position) {
+                return None;
+            }
             let loc = next_loc(prev, segment, position, len);
             prev = Some(loc);
-            let state = index.streams.get_mut(stream as usize)?;
-            state.positions.push(position);
-            let sequence = state.positions.len() as u64;
-            if cause != NO_CAUSE {
-                if cause >= position {
-                    return None;
-                }
-                index.children.entry(cause).or_default().push(position);
-            }
-            index.by_id.insert(id, position);
             index.entries.push(Entry {
                 id,
                 offset: loc.offset,
@@ -128,8 +189,65 @@ impl Index {
                 flags,
             });
         }
-        index.keys.extend(r.key_entries(0..n as u64)?);
+        index.by_id = Self::decode_ids(&mut r, events)?;
+        let parents = r.count(16)?;
+        for _ in 0..parents {
+            let cause = r.u64()?;
+            let caused = r.count(8)?;
+            let mut children = Vec::with_capacity(caused);
+            for _ in 0..caused {
+                let p = r.u64()?;
+                if p <= cause || p >= events {
+                    return None;
+                }
+                children.push(p);
+            }
+            if index.children.insert(cause, children).is_some() {
+                return None;
+            }
+        }
+        index.keys.extend(r.key_entries(0..events)?);
         r.0.is_empty().then_some(index)
+    }
+
+    /// The stream and sequence of each position in `from..events` (the
+    /// entries a checkpoint holds in memory), from the streams' positions;
+    /// `None` unless every stream's positions lie below `events` and each
+    /// of those positions belongs to exactly one stream.
+    fn tail_owners(streams: &[StreamState], from: u64, events: u64) -> Option<Vec<(u32, u64)>> {
+        let n = usize::try_from(events - from).ok()?;
+        let mut owners = vec![(u32::MAX, 0); n];
+        for (s, state) in (0u32..).zip(streams) {
+            if state.positions.last().is_some_and(|p| p >= events) {
+                return None;
+            }
+            let before = state.positions.rank_of(from);
+            for (k, p) in (0..).zip(state.positions.iter_from(from)) {
+                let slot = owners.get_mut(usize::try_from(p - from).ok()?)?;
+                if slot.0 != u32::MAX {
+                    return None;
+                }
+                *slot = (s, before + k + 1);
+            }
+        }
+        owners.iter().all(|o| o.0 != u32::MAX).then_some(owners)
+    }
+
+    fn decode_ids(r: &mut Reader<'_>, events: u64) -> Option<IdIndex> {
+        let n = r.count(16)?;
+        let runs = (0..n)
+            .map(|_| Some((r.u64()?, r.u64()?)))
+            .collect::<Option<Vec<_>>>()?;
+        let max = Some(EventId::from_u128(r.u128()?)).filter(|_| !runs.is_empty());
+        let n = r.count(24)?;
+        let mut others = IdMap::default();
+        for _ in 0..n {
+            let id = EventId::from_u128(r.u128()?);
+            if others.insert(id, r.u64()?).is_some() {
+                return None;
+            }
+        }
+        IdIndex::from_parts(runs, max, others, events)
     }
 
     /// The log extent a checkpoint records, and the bytes that hold it (its

@@ -1,9 +1,11 @@
-//! The in-memory index: every event's place, every stream's head, every id
-//! and idempotency key; its files are the checkpoint (`checkpoint.rs`, the
-//! whole index at a clean close) and the sealed segment indexes
-//! (`sealed.rs`, one per full segment, what a crash-open loads before it
-//! scans the tail). `ids.rs` maps ids to positions; `codec.rs` is the field
-//! codec both files share.
+//! The index: every event's place, every stream's positions and head,
+//! every id and idempotency key. Its files are the checkpoint
+//! (`checkpoint.rs`, what memory holds, at a clean close) and the sealed
+//! segment indexes (`sealed.rs`, one per full segment: the segment's
+//! entries, read from there once written, and what a crash-open loads
+//! before it scans the tail). `entries.rs` holds entries by position,
+//! `positions.rs` a stream's positions compactly, `ids.rs` maps ids to
+//! positions; `codec.rs` is the field codec the files share.
 //!
 //! Invariants: `entries[p]` describes global position `p` (gapless from 0);
 //! a stream's `positions[s - 1]` is the position of its sequence `s`; its
@@ -15,15 +17,20 @@
 
 mod checkpoint;
 mod codec;
+mod entries;
 mod entry;
 mod ids;
+mod positions;
 pub(crate) mod sealed;
+mod table_file;
 
 use std::collections::HashMap;
 
+pub(crate) use self::entries::{Entries, Table, TableFiles};
 pub(crate) use self::entry::{Entry, NO_CAUSE};
 use self::entry::{FLAG_BYPASS, FLAG_GATED};
 pub(crate) use self::ids::{IdHasher, IdIndex};
+pub(crate) use self::positions::Positions;
 
 use crate::coordinate::Coordinate;
 use crate::event::{EventHeader, EventId, EventKind, Hash, decode_header};
@@ -48,7 +55,7 @@ pub(crate) struct Inserted {
 #[derive(Debug, Clone)]
 pub(crate) struct StreamState {
     pub(crate) coordinate: Coordinate,
-    pub(crate) positions: Vec<u64>,
+    pub(crate) positions: Positions,
     pub(crate) head: Hash,
 }
 
@@ -117,7 +124,7 @@ struct OpenKey {
 /// The in-memory index.
 #[derive(Default)]
 pub(crate) struct Index {
-    pub(crate) entries: Vec<Entry>,
+    pub(crate) entries: Entries,
     pub(crate) streams: Vec<StreamState>,
     pub(crate) by_coordinate: HashMap<Coordinate, u32>,
     pub(crate) by_id: IdIndex,
@@ -129,7 +136,46 @@ pub(crate) struct Index {
 impl Index {
     /// Number of events (and the next global position).
     pub(crate) fn len(&self) -> u64 {
-        self.entries.len() as u64
+        self.entries.len()
+    }
+
+    /// Bytes the index holds in memory, estimated from its allocations
+    /// (hash tables at their capacity times their slot size).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let coordinate_bytes =
+            |c: &Coordinate| size_of::<Coordinate>() + c.entity().len() + c.scope().len();
+        let streams: usize = self
+            .streams
+            .iter()
+            .map(|s| coordinate_bytes(&s.coordinate) + s.positions.heap_bytes())
+            .sum::<usize>()
+            + self.streams.capacity() * size_of::<StreamState>();
+        // The map holds a second copy of each coordinate, its key.
+        let by_coordinate: usize = self
+            .streams
+            .iter()
+            .map(|s| coordinate_bytes(&s.coordinate))
+            .sum::<usize>()
+            + self.by_coordinate.capacity() * (size_of::<(Coordinate, u32)>() + 1);
+        let children: usize = self
+            .children
+            .values()
+            .map(|c| c.capacity() * 8)
+            .sum::<usize>()
+            + self.children.capacity() * (size_of::<(u64, Vec<u64>)>() + 1);
+        let keys: usize = self
+            .keys
+            .iter()
+            .map(|(k, e)| k.capacity() + e.receipts.capacity() * size_of::<AppendReceipt>())
+            .sum::<usize>()
+            + self.keys.capacity() * (size_of::<(String, KeyEntry)>() + 1);
+        self.entries.heap_bytes()
+            + self.by_id.heap_bytes()
+            + streams
+            + by_coordinate
+            + children
+            + keys
     }
 
     pub(crate) fn stream(&self, coordinate: &Coordinate) -> Option<&StreamState> {
@@ -184,7 +230,7 @@ impl Index {
                 let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
                 self.streams.push(StreamState {
                     coordinate: coordinate.clone(),
-                    positions: Vec::new(),
+                    positions: Positions::default(),
                     head: Hash::ZERO,
                 });
                 self.by_coordinate.insert(coordinate.clone(), s);
@@ -197,7 +243,9 @@ impl Index {
         }
         let cause = event
             .causation
-            .and_then(|c| self.by_id.get(c, &self.entries))
+            // A cause whose entry cannot be read is not linked (verify
+            // reports the damaged index).
+            .and_then(|c| self.by_id.get(c, &self.entries).ok().flatten())
             .unwrap_or(NO_CAUSE);
         if cause != NO_CAUSE {
             self.children.entry(cause).or_default().push(position);
@@ -257,7 +305,7 @@ impl Index {
         }
         let (version, head) = self
             .stream(&header.coordinate)
-            .map_or((0, Hash::ZERO), |s| (s.positions.len() as u64, s.head));
+            .map_or((0, Hash::ZERO), |s| (s.positions.len(), s.head));
         if header.sequence != version + 1 {
             return Err(damage(
                 format!(
@@ -274,7 +322,7 @@ impl Index {
                 h,
             ));
         }
-        if self.by_id.get(header.id, &self.entries).is_some() {
+        if matches!(self.by_id.get(header.id, &self.entries), Ok(Some(_))) {
             return Err(damage(format!("duplicate event id {}", header.id), h));
         }
         let hash = Hash::chain(&header.prev_hash, parts.header, parts.payload);

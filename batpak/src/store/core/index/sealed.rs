@@ -11,35 +11,53 @@
 //! decodes into a [`Sealed`] first and changes the index only once every
 //! check passed. Layout: FORMAT.md, "Sealed segment index".
 
+use std::collections::HashMap;
+
 use super::codec::{Reader, Writer};
-use super::{Entry, Index, KeyEntry, NO_CAUSE, StreamState};
+use super::entry::{FLAG_BYPASS, FLAG_GATED, RECORD_BYTES};
+use super::table_file::{MAGIC, PAGE_RECORDS, VERSION, page_records, records_len};
+use super::{Entry, Index, KeyEntry, NO_CAUSE, Positions, StreamState, Table};
 use crate::coordinate::Coordinate;
-use crate::event::{EventId, EventKind, Hash};
+use crate::event::Hash;
 use crate::store::engine::{Loc, NextLoc};
 
-const MAGIC: [u8; 8] = *b"BPSEALIX";
-/// Layout version of a sealed index; another version is ignored (the
-/// segment is scanned and its index rewritten).
-const VERSION: u16 = 1;
-/// Bytes of one entry without its optional cause.
-const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 1;
+/// A sealed index file to be written: its bytes and the table it gives.
+pub(crate) struct SealedFile {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) first: u64,
+    pub(crate) count: u64,
+    pub(crate) segment: u32,
+}
 
-/// One event of a sealed index.
-struct SealedEntry {
-    id: EventId,
-    len: u32,
-    kind: EventKind,
-    stream: u32,
-    flags: u8,
-    cause: u64,
+impl SealedFile {
+    /// The table that reads this file's entries.
+    pub(crate) fn table(&self) -> Table {
+        Table {
+            segment: self.segment,
+            first: self.first,
+            count: self.count,
+            file_len: self.bytes.len() as u64,
+            file_crc: trailing_crc(&self.bytes),
+        }
+    }
+}
+
+/// The checksum a file of this codec ends with.
+pub(crate) fn trailing_crc(bytes: &[u8]) -> u32 {
+    let at = bytes.len().saturating_sub(4);
+    bytes
+        .get(at..)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
 }
 
 /// A sealed index decoded and checked against the index it will extend.
 struct Sealed {
     new_streams: Vec<Coordinate>,
-    entries: Vec<SealedEntry>,
+    entries: Vec<Entry>,
     heads: Vec<(u32, Hash)>,
     keys: Vec<(String, KeyEntry)>,
+    table: Table,
 }
 
 /// Where the sealed index sits in the log, as the open found it.
@@ -54,17 +72,20 @@ pub(crate) struct SealedPlace {
 
 impl Index {
     /// Encodes what the index holds of the events from `first_position` to
-    /// its end, all in segment `segment` of `len` bytes. Call it when that
-    /// segment is complete and the index holds nothing past it: the heads
-    /// recorded are the streams' heads now.
-    pub(crate) fn encode_sealed(&self, segment: u32, len: u64, first_position: u64) -> Vec<u8> {
-        let first = usize::try_from(first_position).unwrap_or(usize::MAX);
-        let entries = self.entries.get(first..).unwrap_or(&[]);
+    /// its end, all in segment `segment` of `len` bytes and all still in
+    /// memory. Call it when that segment is complete and the index holds
+    /// nothing past it: the heads recorded are the streams' heads now.
+    pub(crate) fn encode_sealed(&self, segment: u32, len: u64, first_position: u64) -> SealedFile {
+        let entries = first_position
+            .checked_sub(self.entries.tail_first())
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.entries.tail().get(i..))
+            .unwrap_or(&[]);
         // Streams are numbered in order of first appearance.
         let streams_before = self
             .streams
-            .partition_point(|s| s.positions.first().is_some_and(|&p| p < first_position));
-        let mut w = Writer(Vec::with_capacity(64 + entries.len() * (ENTRY_BYTES + 8)));
+            .partition_point(|s| s.positions.first().is_some_and(|p| p < first_position));
+        let mut w = Writer(Vec::with_capacity(256 + entries.len() * (RECORD_BYTES + 8)));
         w.0.extend_from_slice(&MAGIC);
         w.u16(VERSION);
         w.u32(segment);
@@ -72,18 +93,19 @@ impl Index {
         w.u64(first_position);
         w.u64(entries.len() as u64);
         w.u64(streams_before as u64);
+        for page in entries.chunks(PAGE_RECORDS as usize) {
+            let start = w.0.len();
+            for e in page {
+                w.0.extend_from_slice(&e.record());
+            }
+            let sum = crc32fast::hash(&w.0[start..]);
+            w.u32(sum);
+        }
         let new_streams = self.streams.get(streams_before..).unwrap_or(&[]);
         w.u64(new_streams.len() as u64);
         for s in new_streams {
             w.bytes(s.coordinate.entity().as_bytes());
             w.bytes(s.coordinate.scope().as_bytes());
-        }
-        for e in entries {
-            w.u128(e.id.as_u128());
-            w.u32(e.len);
-            w.u32(e.kind.to_u32());
-            w.u32(e.stream);
-            w.flags_and_cause(e.flags, e.cause);
         }
         let mut touched: Vec<u32> = entries.iter().map(|e| e.stream).collect();
         touched.sort_unstable();
@@ -107,18 +129,41 @@ impl Index {
         w.key_entries(keys.len(), keys);
         let sum = crc32fast::hash(&w.0);
         w.u32(sum);
-        w.0
+        SealedFile {
+            bytes: w.0,
+            first: first_position,
+            count: entries.len() as u64,
+            segment,
+        }
     }
 
     /// Extends the index with a sealed index of the segment at `place`, if
     /// it is intact and continues this index exactly; returns the events it
     /// added, or `None` (the index is then unchanged and the caller scans the
-    /// segment).
+    /// segment). With a file source the entries stay in the file.
     pub(crate) fn load_sealed(&mut self, bytes: &[u8], place: SealedPlace) -> Option<u64> {
         let sealed = self.decode_sealed(bytes, place)?;
         let events = sealed.entries.len() as u64;
-        self.apply_sealed(sealed, place);
+        self.apply_sealed(sealed);
         Some(events)
+    }
+
+    /// The checks of one sealed index header against what the index and
+    /// the log expect; `None` unless all hold. Returns the entry count.
+    fn check_sealed_header(
+        r: &mut Reader<'_>,
+        place: SealedPlace,
+        first: u64,
+        streams: u64,
+    ) -> Option<usize> {
+        if r.array::<8>()? != MAGIC || r.u16()? != VERSION {
+            return None;
+        }
+        if r.u32()? != place.segment || r.u64()? != place.len || r.u64()? != first {
+            return None;
+        }
+        let n = usize::try_from(r.u64()?).ok()?;
+        (r.u64()? == streams).then_some(n)
     }
 
     fn decode_sealed(&self, bytes: &[u8], place: SealedPlace) -> Option<Sealed> {
@@ -128,16 +173,14 @@ impl Index {
             return None;
         }
         let mut r = Reader(body);
-        if r.array::<8>()? != MAGIC || r.u16()? != VERSION {
-            return None;
-        }
         let first_position = self.len();
-        if r.u32()? != place.segment || r.u64()? != place.len || r.u64()? != first_position {
-            return None;
-        }
-        let n = usize::try_from(r.u64()?).ok()?;
-        if r.u64()? != self.streams.len() as u64 {
-            return None;
+        let n =
+            Self::check_sealed_header(&mut r, place, first_position, self.streams.len() as u64)?;
+        let pages = r.take(records_len(n as u64)?)?;
+        let page_bytes = PAGE_RECORDS as usize * RECORD_BYTES + 4;
+        let mut records = Vec::with_capacity(n.checked_mul(RECORD_BYTES)?);
+        for page in pages.chunks(page_bytes) {
+            records.extend_from_slice(page_records(page)?);
         }
         let m = r.count(8)?;
         let mut new_streams = Vec::with_capacity(m);
@@ -149,40 +192,34 @@ impl Index {
         let streams = self.streams.len() + new_streams.len();
         // New streams are numbered in the order their first events come.
         let mut next_new = self.streams.len();
-        if n.checked_mul(ENTRY_BYTES)? > r.0.len() {
-            return None;
-        }
+        let mut versions: HashMap<u32, u64> = HashMap::new();
         let mut entries = Vec::with_capacity(n);
         let mut prev: Option<Loc> = None;
-        for i in 0..n as u64 {
-            let id = EventId::from_u128(r.u128()?);
-            let len = r.u32()?;
-            let kind = EventKind::from_u32(r.u32()?);
-            let stream = r.u32()?;
-            let (flags, cause) = r.flags_and_cause()?;
-            if stream as usize > next_new
-                || stream as usize >= streams
-                || (cause != NO_CAUSE && cause >= first_position + i)
+        for (i, record) in (0..).zip(records.chunks_exact(RECORD_BYTES)) {
+            let e = Entry::from_record(place.segment, record)?;
+            let position = first_position + i;
+            if e.stream as usize > next_new
+                || e.stream as usize >= streams
+                || (e.cause != NO_CAUSE && e.cause >= position)
+                || !matches!(e.flags, 0 | FLAG_BYPASS | FLAG_GATED)
             {
                 return None;
             }
-            if stream as usize == next_new {
+            if e.stream as usize == next_new {
                 next_new += 1;
             }
-            prev = Some((place.next_loc)(
-                prev,
-                place.segment,
-                first_position + i,
-                len,
-            ));
-            entries.push(SealedEntry {
-                id,
-                len,
-                kind,
-                stream,
-                flags,
-                cause,
+            let version = versions.entry(e.stream).or_insert_with(|| {
+                self.streams
+                    .get(e.stream as usize)
+                    .map_or(0, |s| s.positions.len())
             });
+            *version += 1;
+            let loc = (place.next_loc)(prev, place.segment, position, e.len);
+            if e.sequence != *version || e.offset != loc.offset {
+                return None;
+            }
+            prev = Some(loc);
+            entries.push(e);
         }
         // The frames fill the segment to its last byte (an empty segment is
         // its header alone); every new stream has its first event here.
@@ -198,11 +235,18 @@ impl Index {
             entries,
             heads,
             keys,
+            table: Table {
+                segment: place.segment,
+                first: first_position,
+                count: n as u64,
+                file_len: bytes.len() as u64,
+                file_crc: trailing_crc(bytes),
+            },
         })
     }
 
     /// The heads: exactly one for every stream the segment's events touch.
-    fn decode_heads(r: &mut Reader<'_>, entries: &[SealedEntry]) -> Option<Vec<(u32, Hash)>> {
+    fn decode_heads(r: &mut Reader<'_>, entries: &[Entry]) -> Option<Vec<(u32, Hash)>> {
         let mut touched: Vec<u32> = entries.iter().map(|e| e.stream).collect();
         touched.sort_unstable();
         touched.dedup();
@@ -221,43 +265,32 @@ impl Index {
         Some(heads)
     }
 
-    fn apply_sealed(&mut self, sealed: Sealed, place: SealedPlace) {
+    fn apply_sealed(&mut self, sealed: Sealed) {
         for coordinate in sealed.new_streams {
             let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
             self.by_coordinate.insert(coordinate.clone(), s);
             self.streams.push(StreamState {
                 coordinate,
-                positions: Vec::new(),
+                positions: Positions::default(),
                 head: Hash::ZERO,
             });
         }
-        let mut prev: Option<Loc> = None;
-        for e in sealed.entries {
-            let position = self.len();
-            let loc = (place.next_loc)(prev, place.segment, position, e.len);
-            prev = Some(loc);
-            let sequence = match self.streams.get_mut(e.stream as usize) {
-                Some(state) => {
-                    state.positions.push(position);
-                    state.positions.len() as u64
-                }
-                None => 0,
-            };
+        let in_file = self.entries.has_files();
+        let first = self.len();
+        for (position, e) in (first..).zip(&sealed.entries) {
+            if let Some(state) = self.streams.get_mut(e.stream as usize) {
+                state.positions.push(position);
+            }
             if e.cause != NO_CAUSE {
                 self.children.entry(e.cause).or_default().push(position);
             }
             self.by_id.insert(e.id, position);
-            self.entries.push(Entry {
-                id: e.id,
-                offset: loc.offset,
-                sequence,
-                cause: e.cause,
-                segment: place.segment,
-                len: e.len,
-                kind: e.kind,
-                stream: e.stream,
-                flags: e.flags,
-            });
+        }
+        // The entries stay in the file when it can be read; else in memory.
+        if !(in_file && self.entries.attach(sealed.table)) {
+            for e in sealed.entries {
+                self.entries.push(e);
+            }
         }
         for (stream, head) in sealed.heads {
             if let Some(state) = self.streams.get_mut(stream as usize) {

@@ -29,9 +29,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+pub(crate) use self::format::sealed_index_file_name;
 use self::format::{
     FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, SegmentHeader, max_body_len, parse_segment_file_name,
-    sealed_index_file_name, segment_file_name,
+    segment_file_name,
 };
 use self::handles::Handles;
 use self::reader::{checked_body, frame_len, read_at};

@@ -1,0 +1,253 @@
+//! Every event's [`Entry`], by global position. The entries of sealed
+//! segments are not held in memory: each sealed segment's index file has
+//! them as fixed-size records (`sealed.rs`), read through a small page
+//! cache; only the entries after the last sealed segment (the active
+//! segment's) are in memory. So what the index holds per event no longer
+//! grows with history.
+//!
+//! Invariants: tables cover positions `0..tail_first` back to back, in
+//! segment order; `tail[i]` is the entry of position `tail_first + i`. A
+//! table is added only for a file this store wrote or checked (its length
+//! and checksum are kept, and the checkpoint binds them). Without a file
+//! source (an index being rebuilt, the key-value engines) every entry
+//! stays in memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use super::entry::{Entry, RECORD_BYTES};
+pub(crate) use super::table_file::Table;
+use super::table_file::{HEADER_BYTES, PAGE_RECORDS, header_matches, page_at, page_records};
+use crate::store::engine::segment::sealed_index_file_name;
+use crate::store::fs::{FileSystem, FsFile};
+use crate::store::lock::lock;
+
+/// Records read and cached together: one page of the file.
+const PAGE: u64 = PAGE_RECORDS;
+/// Pages kept: 256 × 64 entries × 64 bytes = 1 MiB.
+const PAGES_KEPT: usize = 256;
+
+/// Where tables are read from: the store's directory, through its file
+/// system, with bounded open files and a page cache.
+pub(crate) struct TableFiles {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    max_open: usize,
+    /// Open table files, least recently used first.
+    open: Mutex<Vec<(u32, Arc<dyn FsFile>)>>,
+    pages: Mutex<Pages>,
+}
+
+/// Decoded pages, keyed by (segment, page), evicted oldest first.
+#[derive(Default)]
+struct Pages {
+    map: HashMap<(u32, u64), Arc<[Entry]>>,
+    order: VecDeque<(u32, u64)>,
+}
+
+impl TableFiles {
+    /// Reads tables in `dir` through `fs`, holding at most half of
+    /// `max_open_segments` files (the segment engine holds the segments).
+    pub(crate) fn new(fs: Arc<dyn FileSystem>, dir: PathBuf, max_open_segments: usize) -> Self {
+        Self {
+            fs,
+            dir,
+            max_open: (max_open_segments / 2).max(1),
+            open: Mutex::new(Vec::new()),
+            pages: Mutex::new(Pages::default()),
+        }
+    }
+
+    fn file(&self, segment: u32) -> Option<Arc<dyn FsFile>> {
+        {
+            let mut open = lock(&self.open);
+            if let Some(i) = open.iter().position(|(s, _)| *s == segment) {
+                let used = open.remove(i);
+                let file = Arc::clone(&used.1);
+                open.push(used);
+                return Some(file);
+            }
+        }
+        let path = self.dir.join(sealed_index_file_name(segment));
+        let file = self.fs.open_read(&path).ok()?;
+        let mut open = lock(&self.open);
+        if open.len() >= self.max_open {
+            open.remove(0);
+        }
+        open.push((segment, Arc::clone(&file)));
+        Some(file)
+    }
+
+    /// The page of `table` holding its `i`-th entry.
+    fn page(&self, table: &Table, i: u64) -> Option<Arc<[Entry]>> {
+        let key = (table.segment, i / PAGE);
+        if let Some(page) = lock(&self.pages).map.get(&key) {
+            return Some(Arc::clone(page));
+        }
+        let start = key.1 * PAGE;
+        let n = usize::try_from(PAGE.min(table.count.checked_sub(start)?)).ok()?;
+        let mut buf = vec![0u8; n * RECORD_BYTES + 4];
+        self.file(table.segment)?
+            .read_at(&mut buf, page_at(key.1))
+            .ok()?;
+        let page: Arc<[Entry]> = page_records(&buf)?
+            .chunks_exact(RECORD_BYTES)
+            .map(|r| Entry::from_record(table.segment, r))
+            .collect::<Option<Vec<Entry>>>()?
+            .into();
+        let mut pages = lock(&self.pages);
+        if pages.map.insert(key, Arc::clone(&page)).is_none() {
+            pages.order.push_back(key);
+        }
+        while pages.order.len() > PAGES_KEPT {
+            if let Some(old) = pages.order.pop_front() {
+                pages.map.remove(&old);
+            }
+        }
+        Some(page)
+    }
+
+    /// Drops what is held of `segment`'s file (its handle and pages): the
+    /// file was just written anew.
+    pub(crate) fn forget(&self, segment: u32) {
+        lock(&self.open).retain(|(s, _)| *s != segment);
+        let mut pages = lock(&self.pages);
+        pages.map.retain(|(s, _), _| *s != segment);
+        pages.order.retain(|(s, _)| *s != segment);
+    }
+
+    /// The sealed index file of `segment`: its length and trailing
+    /// checksum, and its first `head` bytes.
+    pub(crate) fn probe(&self, segment: u32, head: usize) -> Option<(u64, u32, Vec<u8>)> {
+        let path = self.dir.join(sealed_index_file_name(segment));
+        let len = self.fs.len(&path).ok()?;
+        let file = self.fs.open_read(&path).ok()?;
+        let mut crc = [0u8; 4];
+        file.read_at(&mut crc, len.checked_sub(4)?).ok()?;
+        let mut bytes = vec![0u8; head];
+        file.read_at(&mut bytes, 0).ok()?;
+        Some((len, u32::from_le_bytes(crc), bytes))
+    }
+}
+
+/// Every entry, by position.
+#[derive(Default)]
+pub(crate) struct Entries {
+    tables: Vec<Table>,
+    tail: Vec<Entry>,
+    tail_first: u64,
+    files: Option<Arc<TableFiles>>,
+}
+
+impl Entries {
+    /// Number of entries (and the next position).
+    pub(crate) fn len(&self) -> u64 {
+        self.tail_first + self.tail.len() as u64
+    }
+
+    /// The entry at `position`; `None` past the end, or when its table
+    /// cannot be read (the caller reports the position as corrupt).
+    pub(crate) fn get(&self, position: u64) -> Option<Entry> {
+        if let Some(i) = position.checked_sub(self.tail_first) {
+            return self.tail.get(usize::try_from(i).ok()?).copied();
+        }
+        let t = self.tables.partition_point(|t| t.first <= position);
+        let table = self.tables.get(t.checked_sub(1)?)?;
+        let i = position - table.first;
+        let page = self.files.as_ref()?.page(table, i)?;
+        page.get(usize::try_from(i % PAGE).ok()?).copied()
+    }
+
+    /// The last entry.
+    pub(crate) fn last(&self) -> Option<Entry> {
+        self.len().checked_sub(1).and_then(|p| self.get(p))
+    }
+
+    /// Records the entry of the next position.
+    pub(crate) fn push(&mut self, entry: Entry) {
+        self.tail.push(entry);
+    }
+
+    /// The entries held in memory, from position [`Entries::tail_first`].
+    pub(crate) fn tail(&self) -> &[Entry] {
+        &self.tail
+    }
+
+    /// The position of the first entry held in memory.
+    pub(crate) fn tail_first(&self) -> u64 {
+        self.tail_first
+    }
+
+    /// The tables, in position order.
+    pub(crate) fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+
+    /// True when sealed entries can be read from their files.
+    pub(crate) fn has_files(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// Reads sealed tables through `files` from now on.
+    pub(crate) fn set_files(&mut self, files: Arc<TableFiles>) {
+        self.files = Some(files);
+    }
+
+    /// Reads the tables (from a checkpoint) through `files`, if each file
+    /// is the one recorded: its length, checksum and header. False, and
+    /// nothing is kept, when any differs (the caller rescans).
+    pub(crate) fn bind_files(&mut self, files: Arc<TableFiles>) -> bool {
+        let all_match = self.tables.iter().all(|table| {
+            files
+                .probe(table.segment, HEADER_BYTES)
+                .is_some_and(|(len, crc, head)| {
+                    len == table.file_len && crc == table.file_crc && header_matches(&head, table)
+                })
+        });
+        if all_match {
+            self.files = Some(files);
+        }
+        all_match
+    }
+
+    /// The position of the first in-memory entry of `segment` (or the end).
+    pub(crate) fn first_in_tail_segment(&self, segment: u32) -> u64 {
+        self.tail_first + self.tail.partition_point(|e| e.segment < segment) as u64
+    }
+
+    /// Moves the in-memory entries of `table` (the first ones held, all of
+    /// its segment) to its file, now written. Returns false, and keeps
+    /// them, when there is no file source or they are not exactly those.
+    pub(crate) fn spill(&mut self, table: Table) -> bool {
+        let n = usize::try_from(table.count).unwrap_or(usize::MAX);
+        let exact = self.files.is_some()
+            && table.first == self.tail_first
+            && self.tail.len() >= n
+            && self.tail[..n].iter().all(|e| e.segment == table.segment)
+            && self.tail.get(n).is_none_or(|e| e.segment > table.segment);
+        if exact {
+            self.tail.drain(..n);
+            self.tail_first += table.count;
+            self.tables.push(table);
+        }
+        exact
+    }
+
+    /// Adds a table for the next positions while nothing is held in
+    /// memory (an open loading sealed indexes or a checkpoint).
+    pub(crate) fn attach(&mut self, table: Table) -> bool {
+        let fits = self.tail.is_empty() && table.first == self.tail_first;
+        if fits {
+            self.tail_first += table.count;
+            self.tables.push(table);
+        }
+        fits
+    }
+
+    /// Bytes held in memory for entries (the tail's allocation).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.tail.capacity() * std::mem::size_of::<Entry>()
+            + self.tables.capacity() * std::mem::size_of::<Table>()
+    }
+}
