@@ -12,8 +12,10 @@
 //! stores somewhere other than the system temp directory (a 10M-event store
 //! takes ~3 GB).
 //!
-//! Rows: clean open (a checkpoint), open after a crash (sealed segment
-//! indexes plus a scan of the unsealed tail), open after a crash with the
+//! Rows: clean open (a checkpoint; with the index's own estimate of its
+//! memory, `StoreStats::index_memory_bytes`), open after a crash (sealed
+//! segment indexes plus a scan of the unsealed tail), open after a crash
+//! with the
 //! sealed indexes removed (a full rescan: what every crash cost before
 //! them), and reads of single streams from the open store (warm, 1,000
 //! random entities).
@@ -98,6 +100,8 @@ struct Measured {
     read_p99_us: f64,
     rss_read: f64,
     hwm_read: f64,
+    /// `StoreStats::index_memory_bytes` after open, in MB.
+    index_mb: f64,
 }
 
 /// The child: opens the store, measures, and leaves it as `mode` says:
@@ -124,6 +128,7 @@ fn child(mode: &str, dir: &Path, entities: u64) {
         rescanned: stats.events_rescanned,
         sealed_loaded: stats.sealed_indexes_loaded,
         from_checkpoint: stats.opened_from_checkpoint,
+        index_mb: stats.index_memory_bytes as f64 / 1e6,
         ..Measured::default()
     };
     if mode == "clean" {
@@ -154,7 +159,7 @@ fn child(mode: &str, dir: &Path, entities: u64) {
         (m.rss_read, m.hwm_read) = memory_mb();
     }
     println!(
-        "MEASURED {} {} {} {} {} {} {} {} {} {}",
+        "MEASURED {} {} {} {} {} {} {} {} {} {} {}",
         m.open_ms,
         m.rss_open,
         m.hwm_open,
@@ -164,7 +169,8 @@ fn child(mode: &str, dir: &Path, entities: u64) {
         m.read_p50_us,
         m.read_p99_us,
         m.rss_read,
-        m.hwm_read
+        m.hwm_read,
+        m.index_mb
     );
     if mode == "crash" {
         store.exit_without_checkpoint();
@@ -204,6 +210,7 @@ fn run_child(mode: &str, dir: &Path, entities: u64) -> Measured {
         read_p99_us: f[7],
         rss_read: f[8],
         hwm_read: f[9],
+        index_mb: f[10],
     }
 }
 
@@ -267,9 +274,9 @@ fn main() {
         "Segment store, {entities} entities, ~100-byte payloads; medians of {rounds} child processes each.\n"
     );
     println!(
-        "| events | disk MB | build s | clean open ms | RSS after open MB (peak) | stream read p50 / p99 µs (events per stream) | RSS after reads MB (peak) | crash open ms (sealed + tail) | events rescanned | RSS MB (peak) | crash open ms, no sealed indexes (full rescan) | RSS MB (peak) |"
+        "| events | disk MB | build s | clean open ms | RSS after open MB (peak) | index MB | stream read p50 / p99 µs (events per stream) | RSS after reads MB (peak) | crash open ms (sealed + tail) | events rescanned | RSS MB (peak) | crash open ms, no sealed indexes (full rescan) | RSS MB (peak) |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for events in sizes {
         let parent = std::env::var("BATPAK_SCALE_DIR").map_or_else(
             |_| tempfile::tempdir().unwrap(),
@@ -294,10 +301,11 @@ fn main() {
         assert!(clean.iter().all(|m| m.from_checkpoint));
         let disk_mb = dir_bytes(dir) as f64 / 1e6;
         println!(
-            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} ({:.0}) |",
+            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} ({:.0}) |",
             median_by(&clean, |m| m.open_ms),
             median_by(&clean, |m| m.rss_open),
             median_by(&clean, |m| m.hwm_open),
+            median_by(&clean, |m| m.index_mb),
             median_by(&clean, |m| m.read_p50_us),
             median_by(&clean, |m| m.read_p99_us),
             events / entities,

@@ -119,16 +119,17 @@ fn retry_keys(store: &Store, keyed: &[(u64, Vec<AppendReceipt>)]) {
 }
 
 /// Rewrites the checksum of the page of entry records that holds byte
-/// `at` of a sealed index (FORMAT.md: records from byte 46, 64 records of
+/// `at` of a sealed index (FORMAT.md: records from byte 46, 16 records of
 /// 53 bytes per page, each page followed by the CRC-32 of its records), as
 /// a forger would.
 fn reseal_page(bytes: &mut [u8], at: usize) {
     const RECORDS_AT: usize = 46;
-    const STRIDE: usize = 64 * 53 + 4;
+    const PAGE: usize = 16;
+    const STRIDE: usize = PAGE * 53 + 4;
     let n = usize::try_from(u64::from_le_bytes(bytes[30..38].try_into().unwrap())).unwrap();
     let page = (at - RECORDS_AT) / STRIDE;
     let start = RECORDS_AT + page * STRIDE;
-    let records = (n - page * 64).min(64) * 53;
+    let records = (n - page * PAGE).min(PAGE) * 53;
     let crc = crc32fast::hash(&bytes[start..start + records]);
     bytes[start + records..start + records + 4].copy_from_slice(&crc.to_le_bytes());
 }

@@ -204,7 +204,7 @@ impl Core {
                 position: receipts.first().map_or(0, |r| r.position),
             });
         }
-        let stream_id = index.by_coordinate.get(coord).copied();
+        let stream_id = index.stream_number(coord);
         let (version, head) = stream_id
             .and_then(|s| index.streams.get(s as usize))
             .map_or((0, Hash::ZERO), |s| (s.positions.len(), s.head));

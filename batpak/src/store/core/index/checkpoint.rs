@@ -125,7 +125,7 @@ impl Index {
         let streams = r.count(4 + 4 + 32 + 8 + 4)?;
         index.streams.reserve(streams);
         let mut claimed: u64 = 0;
-        for s in 0..streams {
+        for _ in 0..streams {
             let entity = r.string()?;
             let scope = r.string()?;
             let coordinate = Coordinate::new(entity, scope).ok()?;
@@ -133,17 +133,14 @@ impl Index {
             let count = r.u64()?;
             let positions = Positions::decode(count, r.bytes()?)?;
             claimed = claimed.checked_add(count)?;
-            index
-                .by_coordinate
-                .insert(coordinate.clone(), u32::try_from(s).ok()?);
-            index.streams.push(StreamState {
-                coordinate,
-                positions,
-                head,
-            });
-        }
-        if index.by_coordinate.len() != index.streams.len() {
-            return None;
+            // A coordinate named twice is refused.
+            if index.stream_number(&coordinate).is_some() {
+                return None;
+            }
+            let s = index.add_stream(coordinate);
+            let state = index.streams.get_mut(s as usize)?;
+            state.positions = positions;
+            state.head = head;
         }
         let tables = r.count(TABLE_BYTES)?;
         let mut segment_floor = 0;

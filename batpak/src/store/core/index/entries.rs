@@ -25,8 +25,8 @@ use crate::store::lock::lock;
 
 /// Records read and cached together: one page of the file.
 const PAGE: u64 = PAGE_RECORDS;
-/// Pages kept: 256 × 64 entries × 64 bytes = 1 MiB.
-const PAGES_KEPT: usize = 256;
+/// Pages kept: 1,024 × 16 entries × 64 bytes = 1 MiB.
+const PAGES_KEPT: usize = 1024;
 
 /// Where tables are read from: the store's directory, through its file
 /// system, with bounded open files and a page cache.

@@ -22,6 +22,7 @@ mod entry;
 mod ids;
 mod positions;
 pub(crate) mod sealed;
+mod stream_numbers;
 mod table_file;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub(crate) use self::entry::{Entry, NO_CAUSE};
 use self::entry::{FLAG_BYPASS, FLAG_GATED};
 pub(crate) use self::ids::{IdHasher, IdIndex};
 pub(crate) use self::positions::Positions;
+use self::stream_numbers::StreamNumbers;
 
 use crate::coordinate::Coordinate;
 use crate::event::{EventHeader, EventId, EventKind, Hash, decode_header};
@@ -126,7 +128,7 @@ struct OpenKey {
 pub(crate) struct Index {
     pub(crate) entries: Entries,
     pub(crate) streams: Vec<StreamState>,
-    pub(crate) by_coordinate: HashMap<Coordinate, u32>,
+    by_coordinate: StreamNumbers,
     pub(crate) by_id: IdIndex,
     pub(crate) keys: HashMap<String, KeyEntry>,
     pub(crate) children: HashMap<u64, Vec<u64>>,
@@ -151,13 +153,7 @@ impl Index {
             .map(|s| coordinate_bytes(&s.coordinate) + s.positions.heap_bytes())
             .sum::<usize>()
             + self.streams.capacity() * size_of::<StreamState>();
-        // The map holds a second copy of each coordinate, its key.
-        let by_coordinate: usize = self
-            .streams
-            .iter()
-            .map(|s| coordinate_bytes(&s.coordinate))
-            .sum::<usize>()
-            + self.by_coordinate.capacity() * (size_of::<(Coordinate, u32)>() + 1);
+        let by_coordinate = self.by_coordinate.heap_bytes();
         let children: usize = self
             .children
             .values()
@@ -179,9 +175,30 @@ impl Index {
     }
 
     pub(crate) fn stream(&self, coordinate: &Coordinate) -> Option<&StreamState> {
-        self.by_coordinate
-            .get(coordinate)
-            .and_then(|&s| self.streams.get(s as usize))
+        self.stream_number(coordinate)
+            .and_then(|s| self.streams.get(s as usize))
+    }
+
+    /// The number of `coordinate`'s stream, if it has events.
+    pub(crate) fn stream_number(&self, coordinate: &Coordinate) -> Option<u32> {
+        self.by_coordinate.get(coordinate, |s| {
+            self.streams.get(s as usize).map(|state| &state.coordinate)
+        })
+    }
+
+    /// Adds a stream with no events yet; returns its number.
+    pub(crate) fn add_stream(&mut self, coordinate: Coordinate) -> u32 {
+        let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
+        let streams = &self.streams;
+        self.by_coordinate.insert(&coordinate, s, |n| {
+            streams.get(n as usize).map(|state| &state.coordinate)
+        });
+        self.streams.push(StreamState {
+            coordinate,
+            positions: Positions::default(),
+            head: Hash::ZERO,
+        });
+        s
     }
 
     /// Records one event (append path or scan). `hash` is its chain hash.
@@ -223,19 +240,10 @@ impl Index {
         hash: Hash,
     ) {
         let position = self.len();
-        let found = known.or_else(|| self.by_coordinate.get(coordinate).copied());
+        let found = known.or_else(|| self.stream_number(coordinate));
         let stream = match found {
             Some(s) => s,
-            None => {
-                let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
-                self.streams.push(StreamState {
-                    coordinate: coordinate.clone(),
-                    positions: Positions::default(),
-                    head: Hash::ZERO,
-                });
-                self.by_coordinate.insert(coordinate.clone(), s);
-                s
-            }
+            None => self.add_stream(coordinate.clone()),
         };
         if let Some(state) = self.streams.get_mut(stream as usize) {
             state.positions.push(position);

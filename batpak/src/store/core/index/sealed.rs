@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use super::codec::{Reader, Writer};
 use super::entry::{FLAG_BYPASS, FLAG_GATED, RECORD_BYTES};
 use super::table_file::{MAGIC, PAGE_RECORDS, VERSION, page_records, records_len};
-use super::{Entry, Index, KeyEntry, NO_CAUSE, Positions, StreamState, Table};
+use super::{Entry, Index, KeyEntry, NO_CAUSE, Table};
 use crate::coordinate::Coordinate;
 use crate::event::Hash;
 use crate::store::engine::{Loc, NextLoc};
@@ -178,16 +178,23 @@ impl Index {
             Self::check_sealed_header(&mut r, place, first_position, self.streams.len() as u64)?;
         let pages = r.take(records_len(n as u64)?)?;
         let page_bytes = PAGE_RECORDS as usize * RECORD_BYTES + 4;
-        let mut records = Vec::with_capacity(n.checked_mul(RECORD_BYTES)?);
-        for page in pages.chunks(page_bytes) {
-            records.extend_from_slice(page_records(page)?);
-        }
+        // Every page's checksum holds, then its records are read in place.
+        let records: Vec<&[u8]> = pages
+            .chunks(page_bytes)
+            .map(page_records)
+            .collect::<Option<_>>()?;
         let m = r.count(8)?;
         let mut new_streams = Vec::with_capacity(m);
+        let mut named = std::collections::HashSet::with_capacity(m);
         for _ in 0..m {
             let entity = r.string()?;
             let scope = r.string()?;
-            new_streams.push(Coordinate::new(entity, scope).ok()?);
+            let coordinate = Coordinate::new(entity, scope).ok()?;
+            // A new stream is new: not known, not named twice.
+            if self.stream_number(&coordinate).is_some() || !named.insert(coordinate.clone()) {
+                return None;
+            }
+            new_streams.push(coordinate);
         }
         let streams = self.streams.len() + new_streams.len();
         // New streams are numbered in the order their first events come.
@@ -195,7 +202,10 @@ impl Index {
         let mut versions: HashMap<u32, u64> = HashMap::new();
         let mut entries = Vec::with_capacity(n);
         let mut prev: Option<Loc> = None;
-        for (i, record) in (0..).zip(records.chunks_exact(RECORD_BYTES)) {
+        let records = records
+            .iter()
+            .flat_map(|page| page.chunks_exact(RECORD_BYTES));
+        for (i, record) in (0..).zip(records) {
             let e = Entry::from_record(place.segment, record)?;
             let position = first_position + i;
             if e.stream as usize > next_new
@@ -267,13 +277,7 @@ impl Index {
 
     fn apply_sealed(&mut self, sealed: Sealed) {
         for coordinate in sealed.new_streams {
-            let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
-            self.by_coordinate.insert(coordinate.clone(), s);
-            self.streams.push(StreamState {
-                coordinate,
-                positions: Positions::default(),
-                head: Hash::ZERO,
-            });
+            self.add_stream(coordinate);
         }
         let in_file = self.entries.has_files();
         let first = self.len();

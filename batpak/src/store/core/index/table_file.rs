@@ -16,8 +16,9 @@ pub(crate) const HEADER_BYTES: usize = 8 + 2 + 4 + 8 + 8 + 8 + 8;
 /// Where the entry records start in a sealed index file.
 pub(crate) const RECORDS_AT: u64 = HEADER_BYTES as u64;
 /// Records per page: a page is read whole and ends with the CRC-32 of its
-/// records, so damage to a file read in place is found at the read.
-pub(crate) const PAGE_RECORDS: u64 = 64;
+/// records, so damage to a file read in place is found at the read. Small,
+/// because a stream's events lie one to a page: reading one costs a page.
+pub(crate) const PAGE_RECORDS: u64 = 16;
 /// Bytes from one page's start to the next's.
 const PAGE_STRIDE: u64 = PAGE_RECORDS * RECORD_BYTES as u64 + 4;
 
