@@ -134,6 +134,23 @@ fn reseal_page(bytes: &mut [u8], at: usize) {
     bytes[start + records..start + records + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Verify reports the index as what is wrong, having written `rewritten`
+/// sealed indexes anew from the log.
+fn verify_names_the_index(store: &Store, rewritten: u64) {
+    let report = store.verify().unwrap();
+    assert!(
+        matches!(
+            report.damage,
+            Some(Damage {
+                at: Place::Index { .. },
+                ..
+            })
+        ),
+        "{report:?}"
+    );
+    assert_eq!(report.sealed_indexes_rewritten, rewritten, "{report:?}");
+}
+
 /// Events in the last segment file, read with the tests' own reader.
 fn events_in_segment(dir: &Path, n: u32) -> u64 {
     frames(&std::fs::read(segment_path(dir, n)).unwrap()).len() as u64
@@ -377,18 +394,7 @@ fn verify_checks_every_sealed_index_against_its_segment_and_rewrites_a_wrong_one
     // The live index reads those segments' entries from these files, so
     // verify names the index; the two files are counted and written anew
     // from the log, and from then on the index reads the right ones.
-    let report = store.verify().unwrap();
-    assert!(
-        matches!(
-            report.damage,
-            Some(Damage {
-                at: Place::Index { .. },
-                ..
-            })
-        ),
-        "{report:?}"
-    );
-    assert_eq!(report.sealed_indexes_rewritten, 2, "{report:?}");
+    verify_names_the_index(&store, 2);
     assert_eq!(std::fs::read(&path).unwrap(), original);
     assert!(sealed_path(dir.path(), 1).is_file());
     let again = store.verify().unwrap();
@@ -575,18 +581,7 @@ fn a_damaged_sealed_index_under_a_checkpoint_is_reported_at_the_read_and_rebuilt
     }
     // Verify names the index, and writes the file anew from the log; the
     // index seen wrong is not checkpointed, so the next open rebuilds it.
-    let report = store.verify().unwrap();
-    assert!(
-        matches!(
-            report.damage,
-            Some(Damage {
-                at: Place::Index { .. },
-                ..
-            })
-        ),
-        "{report:?}"
-    );
-    assert_eq!(report.sealed_indexes_rewritten, 1, "{report:?}");
+    verify_names_the_index(&store, 1);
     store.close().unwrap();
     let store = Store::open(config(dir.path())).unwrap();
     let stats = store.stats();

@@ -252,7 +252,8 @@ pub enum Place {
         /// The file.
         path: PathBuf,
     },
-    /// The in-memory index, at a global position (it disagrees with the log).
+    /// The index, at a global position (it disagrees with the log, or its
+    /// entry there cannot be read from its sealed index file).
     Index {
         /// The position whose entry is wrong or missing.
         position: u64,

@@ -325,7 +325,7 @@ impl Store {
     }
 
     /// Every event inside `region`, in global position order, decoded into
-    /// `P`. Selection uses the in-memory index; only selected events are read.
+    /// `P`. Selection uses the index; only selected events are read.
     ///
     /// # Errors
     /// [`StoreError::InvalidRegion`], then as [`Store::get`].
@@ -353,7 +353,7 @@ impl Store {
     ///
     /// The streaming counterpart of [`Store::query`], and much faster for
     /// large regions: no owned header per event, frames read in adjacent
-    /// runs, and selection on the in-memory index before any read. Events
+    /// runs, and selection on the index before any read. Events
     /// appended after the call starts are not visited. The visitor may use
     /// the store, including appending to it.
     ///

@@ -1,7 +1,7 @@
 //! Streaming replay: visit the events of a region one by one, without
 //! building a `Vec` of owned events.
 //!
-//! Selection happens on the in-memory index before anything is read. Each
+//! Selection happens on the index before anything is read. Each
 //! visited event is an [`EventView`]: what the index already knows (stream,
 //! position, sequence, kind, id) plus the decoded payload. The full header
 //! and the chain hash are decoded or computed only when asked for.

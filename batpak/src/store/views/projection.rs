@@ -16,7 +16,7 @@
 //!   Events that are visible but not yet durable are folded in on every call
 //!   (not cached) until they are.
 //! - Events of kinds the projection does not declare are skipped using the
-//!   in-memory index, never read or decoded.
+//!   index, never read or decoded.
 
 use crate::event::{EventId, decode_payload, encode_payload};
 use crate::projection::Projection;

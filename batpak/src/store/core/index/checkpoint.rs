@@ -162,6 +162,7 @@ impl Index {
             return None;
         }
         let owners = Self::tail_owners(&index.streams, index.entries.len(), events)?;
+        index.entries.reserve_exact(owners.len());
         let mut prev: Option<Loc> = None;
         for (position, (stream, sequence)) in (index.entries.len()..).zip(owners) {
             let id = EventId::from_u128(r.u128()?);

@@ -164,6 +164,11 @@ impl Entries {
         self.len().checked_sub(1).and_then(|p| self.get(p))
     }
 
+    /// Makes room for `n` more entries in memory, exactly.
+    pub(crate) fn reserve_exact(&mut self, n: usize) {
+        self.tail.reserve_exact(n);
+    }
+
     /// Records the entry of the next position.
     pub(crate) fn push(&mut self, entry: Entry) {
         self.tail.push(entry);

@@ -7,8 +7,8 @@
 //! `positions.rs` a stream's positions compactly, `ids.rs` maps ids to
 //! positions; `codec.rs` is the field codec the files share.
 //!
-//! Invariants: `entries[p]` describes global position `p` (gapless from 0);
-//! a stream's `positions[s - 1]` is the position of its sequence `s`; its
+//! Invariants: `entries.get(p)` describes global position `p` (gapless from 0);
+//! a stream's `positions.get(s - 1)` is the position of its sequence `s`; its
 //! `head` is the hash of its last event. The index is only ever built from
 //! frames in position order ([`Index::apply_frame`] checks each frame's
 //! position, sequence and chain link), from a checkpoint whose recorded
@@ -123,7 +123,7 @@ struct OpenKey {
     receipts: Vec<AppendReceipt>,
 }
 
-/// The in-memory index.
+/// The index: what memory holds, and the tables of sealed entries.
 #[derive(Default)]
 pub(crate) struct Index {
     pub(crate) entries: Entries,

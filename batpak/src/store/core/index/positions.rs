@@ -141,6 +141,7 @@ impl Positions {
 
     /// The `i`-th position (0-based), decoding at most `SAMPLE_EVERY - 1`
     /// varints past the sample before it.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn get(&self, i: u64) -> Option<u64> {
         if i >= self.len {
             return None;
