@@ -386,3 +386,75 @@ fn a_checkpoint_entry_longer_than_its_segment_is_refused_before_reading() {
         );
     }
 }
+
+/// Two streams over sealed segments, closed, then the checkpoint forged so
+/// that the streams' position lists lie about events whose entries are in
+/// sealed segments (the entries themselves are right, in their files): A's
+/// positions 0, 2, 4.. become 1, 2, 4.., B's 1, 3, 5.. become 0, 3, 5...
+fn store_with_lying_positions(dir: &Path) -> StoreConfig {
+    let config = StoreConfig::new(dir).segment_max_bytes(600);
+    let store = Store::open(config.clone()).unwrap();
+    for n in 0..12 {
+        let c = if n % 2 == 0 { a() } else { b() };
+        store.append(&c, PLACED, &payload(n)).unwrap();
+    }
+    store.close().unwrap();
+    forge_checkpoint(dir, |ckpt| {
+        let (positions, _) = checkpoint_layout(ckpt);
+        let (pa, pb) = (positions[0], positions[1]);
+        assert_eq!(
+            (&ckpt[pa..pa + 2], &ckpt[pb..pb + 2]),
+            (&[0, 2][..], &[1, 2][..])
+        );
+        ckpt[pa..pa + 2].copy_from_slice(&[1, 1]);
+        ckpt[pb..pb + 2].copy_from_slice(&[0, 3]);
+    });
+    config
+}
+
+/// Reads of either stream fail, naming the index, rather than skip an
+/// event or return the other stream's; verify names the index too.
+#[test]
+fn a_checkpoint_whose_stream_positions_lie_fails_the_reads_it_would_mislead() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = store_with_lying_positions(dir.path());
+    let store = Store::open(config).unwrap();
+    let stats = store.stats();
+    assert!(stats.opened_from_checkpoint, "{stats:?}");
+    assert!(
+        stats.entries_in_memory < 8,
+        "positions 0-3 are sealed: {stats:?}"
+    );
+    for c in [a(), b()] {
+        let misled = |r: Result<Vec<StoredEvent<Payload>>, StoreError>| {
+            matches!(
+                r,
+                Err(StoreError::Corrupt {
+                    at: Place::Index { position: 0 | 1 },
+                    ..
+                })
+            )
+        };
+        assert!(misled(store.stream(&c)), "stream {c:?}");
+        assert!(misled(store.query(&Region::coordinate(&c))), "query {c:?}");
+    }
+    let damage = store.verify().unwrap().damage.unwrap();
+    assert!(
+        matches!(damage.at, Place::Index { .. }) && damage.reason.contains("positions"),
+        "{damage:?}"
+    );
+}
+
+#[test]
+fn verify_on_open_rebuilds_an_index_whose_stream_positions_lie() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = store_with_lying_positions(dir.path());
+    let store = Store::open(config.verify_on_open(true)).unwrap();
+    assert!(store.stats().checkpoint_discarded);
+    for c in [a(), b()] {
+        let events: Vec<StoredEvent<Payload>> = store.stream(&c).unwrap();
+        assert_eq!(events.len(), 6);
+        assert!(events.iter().all(|e| e.header.coordinate == c));
+    }
+    assert!(store.verify().unwrap().is_ok());
+}

@@ -223,60 +223,68 @@ impl Core {
     }
 
     /// The positions of `coord`'s stream, in sequence order.
-    pub(crate) fn stream_positions(&self, coord: &crate::coordinate::Coordinate) -> Vec<u64> {
-        read_lock(&self.index)
-            .stream(coord)
-            .map(|s| s.positions.iter().collect())
-            .unwrap_or_default()
+    pub(crate) fn stream_positions(&self, coord: &Coordinate) -> Result<Vec<u64>, StoreError> {
+        let index = read_lock(&self.index);
+        let Some(s) = index.stream_number(coord) else {
+            return Ok(Vec::new());
+        };
+        let positions = index
+            .streams
+            .get(s as usize)
+            .map(|stream| stream.positions.iter().collect::<Vec<u64>>())
+            .unwrap_or_default();
+        for &p in &positions {
+            listed_rightly(&index, s, coord, p)?;
+        }
+        Ok(positions)
     }
 
     /// Positions selected by `region`, ascending, using only the index.
-    pub(crate) fn select(&self, region: &Region) -> Vec<u64> {
+    pub(crate) fn select(&self, region: &Region) -> Result<Vec<u64>, StoreError> {
         let index = read_lock(&self.index);
         let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
         let hi = hi.min(index.len().saturating_sub(1));
         if index.len() == 0 || lo > hi {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        // An entry that cannot be read is selected: the read reports it
-        // (a damaged index never makes an event silently absent).
-        let keep = |p: u64| -> bool {
-            index.entries.get(p).is_none_or(|e| {
-                index
-                    .streams
-                    .get(e.stream as usize)
-                    .is_none_or(|s| entry_matches(region, s, &e, p))
-            })
-        };
         let whole_log =
             matches!(region.entity_filter(), EntityFilter::Any) && region.scope_filter().is_none();
         if whole_log {
-            return (lo..=hi).filter(|&p| keep(p)).collect();
+            // An entry that cannot be read is selected: the read reports it
+            // (a damaged index never makes an event silently absent).
+            let keep = |p: u64| {
+                index.entries.get(p).is_none_or(|e| {
+                    index
+                        .streams
+                        .get(e.stream as usize)
+                        .is_none_or(|s| entry_matches(region, s, &e, p))
+                })
+            };
+            return Ok((lo..=hi).filter(|&p| keep(p)).collect());
         }
-        let mut out = Vec::new();
-        let one_stream;
-        let streams: &[StreamState] = match named_stream(region) {
+        let streams: Vec<(u32, &StreamState)> = match named_stream(region) {
             // One stream named whole: looked up, not searched for among all.
-            Some(coordinate) => {
-                one_stream = index.stream(&coordinate);
-                one_stream.map_or(&[], std::slice::from_ref)
-            }
-            None => &index.streams,
+            Some(coordinate) => index
+                .stream_number(&coordinate)
+                .and_then(|s| index.streams.get(s as usize).map(|state| (s, state)))
+                .into_iter()
+                .collect(),
+            None => (0..).zip(&index.streams).collect(),
         };
-        for stream in streams {
+        let mut out = Vec::new();
+        for (s, stream) in streams {
             if !region.matches_coordinate(&stream.coordinate) {
                 continue;
             }
-            out.extend(
-                stream
-                    .positions
-                    .iter_from(lo)
-                    .take_while(|&p| p <= hi)
-                    .filter(|&p| keep(p)),
-            );
+            for p in stream.positions.iter_from(lo).take_while(|&p| p <= hi) {
+                match listed_rightly(&index, s, &stream.coordinate, p)? {
+                    Some(e) if !entry_matches(region, stream, &e, p) => {}
+                    _ => out.push(p),
+                }
+            }
         }
         out.sort_unstable();
-        out
+        Ok(out)
     }
 
     /// Positions in `[from, to)` that `region` selects and whose kind is
@@ -287,18 +295,18 @@ impl Core {
         kinds: Option<&[EventKind]>,
         from: u64,
         to: u64,
-    ) -> Vec<u64> {
+    ) -> Result<Vec<u64>, StoreError> {
         let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
         let (a, b) = (lo.max(from), hi.min(to.saturating_sub(1)));
         if to == 0 || a > b {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let mut positions = self.select(&region.clone().positions(a..=b));
+        let mut positions = self.select(&region.clone().positions(a..=b))?;
         if let Some(kinds) = kinds {
             let index = read_lock(&self.index);
             positions.retain(|&p| index.entries.get(p).is_none_or(|e| kinds.contains(&e.kind)));
         }
-        positions
+        Ok(positions)
     }
 
     /// The positions in `range` whose events lie inside any of `regions`,
@@ -435,6 +443,29 @@ impl Core {
         found.sort_unstable();
         found.dedup();
         found
+    }
+}
+
+/// The entry of `position`, listed in stream `s` (of `coordinate`): `None`
+/// when it cannot be read (the read that follows reports it), `Corrupt`
+/// when it names another stream. Selection reads a stream's positions, so a
+/// list that lies must fail the read, not hide the event or lend another
+/// stream's.
+fn listed_rightly(
+    index: &Index,
+    s: u32,
+    coordinate: &Coordinate,
+    position: u64,
+) -> Result<Option<Entry>, StoreError> {
+    match index.entries.get(position) {
+        Some(e) if e.stream != s => Err(StoreError::corrupt(
+            Place::Index { position },
+            format!(
+                "the index lists this event under {coordinate:?} but its entry names \
+                     another stream (a damaged or altered checkpoint or sealed index)"
+            ),
+        )),
+        found => Ok(found),
     }
 }
 

@@ -158,7 +158,7 @@ impl Core {
         F: FnMut(EventView<'_, P>) -> ControlFlow<()>,
     {
         region.check()?;
-        let positions = self.select(region);
+        let positions = self.select(region)?;
         let mut coordinates: Vec<Coordinate> = Vec::new();
         let mut local: HashMap<u32, usize, BuildHasherDefault<IdHasher>> = HashMap::default();
         let mut plan: Vec<Planned> = Vec::with_capacity(positions.len().min(REPLAY_CHUNK));

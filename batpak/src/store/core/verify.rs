@@ -189,6 +189,48 @@ impl Core {
                 });
             }
         }
+        Self::compare_positions(&index, fresh, live)
+            .or_else(|| Self::compare_positions(fresh, &index, live))
+    }
+
+    /// The first stream of `a` whose positions below `live` differ from
+    /// those `b` holds for the same coordinate, as damage at the first
+    /// position where they part. Selection reads a stream's positions, not
+    /// its entries, so a list that lies would hide or lend events.
+    fn compare_positions(a: &Index, b: &Index, live: u64) -> Option<Damage> {
+        for stream in &a.streams {
+            let mine = stream.positions.iter().take_while(|&p| p < live);
+            let theirs: Vec<u64> = b
+                .stream(&stream.coordinate)
+                .map(|s| s.positions.iter().take_while(|&p| p < live).collect())
+                .unwrap_or_default();
+            let mut theirs = theirs.into_iter();
+            for (i, p) in (1..).zip(mine) {
+                let other = theirs.next();
+                if other != Some(p) {
+                    return Some(Damage {
+                        at: Place::Index {
+                            position: other.map_or(p, |o| o.min(p)),
+                        },
+                        coordinate: Some(stream.coordinate.clone()),
+                        sequence: Some(i),
+                        reason: "the index's positions of this stream disagree with the log \
+                                 (a damaged or altered checkpoint or sealed index)"
+                            .to_owned(),
+                    });
+                }
+            }
+            if let Some(extra) = theirs.next() {
+                return Some(Damage {
+                    at: Place::Index { position: extra },
+                    coordinate: Some(stream.coordinate.clone()),
+                    sequence: None,
+                    reason: "the index's positions of this stream disagree with the log \
+                             (a damaged or altered checkpoint or sealed index)"
+                        .to_owned(),
+                });
+            }
+        }
         None
     }
 }

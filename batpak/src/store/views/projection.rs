@@ -269,7 +269,7 @@ impl Fold for Core {
         from: u64,
         to: u64,
     ) -> Result<u64, StoreError> {
-        let positions = self.select_between(region, P::kinds(), from, to);
+        let positions = self.select_between(region, P::kinds(), from, to)?;
         let mut applied = 0;
         for chunk in positions.chunks(FOLD_CHUNK) {
             for event in self.read_events::<P::Event>(chunk)? {
