@@ -60,7 +60,8 @@ impl Index {
             w.u32(e.kind.to_u32());
             w.flags_and_cause(e.flags, e.cause);
         }
-        let (runs, max, others) = self.by_id.parts();
+        let ids = self.by_id.parts();
+        let (runs, max, others, fence) = (ids.runs, ids.max, ids.others, ids.fence);
         w.u64(runs.len() as u64);
         for &(start, end) in runs {
             w.u64(start);
@@ -73,6 +74,11 @@ impl Index {
         for (id, &position) in others {
             w.u128(id.as_u128());
             w.u64(position);
+        }
+        w.u64(fence.len() as u64);
+        for &(position, id) in fence {
+            w.u64(position);
+            w.u128(id.as_u128());
         }
         let mut children: Vec<(&u64, &Vec<u64>)> = self.children.iter().collect();
         children.sort_unstable();
@@ -245,7 +251,11 @@ impl Index {
                 return None;
             }
         }
-        IdIndex::from_parts(runs, max, others, events)
+        let n = r.count(24)?;
+        let fence = (0..n)
+            .map(|_| Some((r.u64()?, EventId::from_u128(r.u128()?))))
+            .collect::<Option<Vec<_>>>()?;
+        IdIndex::from_parts(runs, max, others, fence, events)
     }
 
     /// The log extent a checkpoint records, and the bytes that hold it (its
