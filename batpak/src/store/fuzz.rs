@@ -277,8 +277,13 @@ fn check_index(index: &Index, extent: &[u64]) {
         );
     }
     assert_eq!(back.keys.len(), index.keys.len());
-    for (key, k) in &index.keys {
-        let other = back.keys.get(key);
+    let mut sealed: Vec<(u64, u32)> = index.keys.sealed_pairs().collect();
+    let mut sealed_back: Vec<(u64, u32)> = back.keys.sealed_pairs().collect();
+    sealed.sort_unstable();
+    sealed_back.sort_unstable();
+    assert_eq!(sealed_back, sealed);
+    for (key, k) in index.keys.recent() {
+        let other = back.keys.recent().get(key);
         assert!(other.is_some_and(|o| o.fingerprint == k.fingerprint && o.receipts == k.receipts));
     }
 }

@@ -57,7 +57,13 @@ fn last_segment(index: &Index) -> Option<u32> {
 /// written stay in memory, and their segments are scanned at a crash-open).
 fn spill_written(index: &mut Index, written: &[SealedFile]) {
     for file in written {
-        index.entries.spill(file.table());
+        let table = file.table();
+        if index.entries.spill(table) {
+            // Its keys are read from the file too from now on.
+            index
+                .keys
+                .seal(&(table.first..table.first + table.count), table.segment);
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use crate::store::config::{MAX_IDEMPOTENCY_KEY_LEN, SyncPolicy};
 use crate::store::engine::body::{
     BODY_PREFIX_LEN, MAX_BATCH_EVENTS, MAX_HEADER_BYTES, write_body_prefix,
 };
-use crate::store::error::StoreError;
+use crate::store::error::{Place, StoreError};
 use crate::store::lock::{lock, read_lock, write_lock};
 
 /// Whether the caller waits for durability right after the write.
@@ -192,9 +192,9 @@ impl Core {
             && let Some(KeyEntry {
                 fingerprint,
                 receipts,
-            }) = index.keys.get(key)
+            }) = Self::key_record(index, key)?
         {
-            if *fingerprint == fp {
+            if fingerprint == fp {
                 let end = receipts.last().map_or(0, |r| r.position + 1);
                 out.extend(receipts.iter().copied());
                 return Ok(Decision::Replayed { end });
@@ -243,6 +243,31 @@ impl Core {
             correlation,
             timestamp_us: u64::try_from(now.as_micros()).unwrap_or(u64::MAX),
         }))
+    }
+
+    /// The record of idempotency key `key`: held whole while its segment
+    /// is unsealed, else read from the sealed index that holds it. A
+    /// sealed index that cannot be read fails the call (the key may be
+    /// there: appending would break its promise).
+    fn key_record(index: &Index, key: &str) -> Result<Option<KeyEntry>, StoreError> {
+        if let Some(entry) = index.keys.recent().get(key) {
+            return Ok(Some(entry.clone()));
+        }
+        index.sealed_key(key).map_err(|segment| {
+            let position = index
+                .entries
+                .tables()
+                .iter()
+                .find(|t| t.segment == segment)
+                .map_or(0, |t| t.first);
+            StoreError::corrupt(
+                Place::Index { position },
+                format!(
+                    "the idempotency key record in segment {segment}'s sealed index cannot be \
+                     read (run verify to rewrite it from the log)"
+                ),
+            )
+        })
     }
 
     /// The correlation of the causing event, read from its header.
@@ -311,7 +336,7 @@ impl Core {
             });
         }
         if let (Some(key), Some(fingerprint)) = (&options.idempotency_key, fingerprint) {
-            index.keys.insert(
+            index.keys.insert_recent(
                 key.clone(),
                 KeyEntry {
                     fingerprint,

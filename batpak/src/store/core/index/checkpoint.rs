@@ -90,7 +90,15 @@ impl Index {
                 w.u64(p);
             }
         }
-        w.key_entries(self.keys.len(), &self.keys);
+        let recent = self.keys.recent();
+        w.key_entries(recent.len(), recent);
+        let mut sealed: Vec<(u64, u32)> = self.keys.sealed_pairs().collect();
+        sealed.sort_unstable();
+        w.u64(sealed.len() as u64);
+        for (hash, segment) in sealed {
+            w.u64(hash);
+            w.u32(segment);
+        }
         // A checksum against accidental damage; the checkpoint is only
         // trusted when it also matches the segment lengths exactly, and its
         // tables only when their files match what it recorded.
@@ -210,7 +218,18 @@ impl Index {
                 return None;
             }
         }
-        index.keys.extend(r.key_entries(0..events)?);
+        for (key, entry) in r.key_entries(0..events)? {
+            index.keys.insert_recent(key, entry);
+        }
+        // Sealed keys name a sealed segment of the index.
+        let n = r.count(12)?;
+        for _ in 0..n {
+            let (hash, segment) = (r.u64()?, r.u32()?);
+            if !index.entries.tables().iter().any(|t| t.segment == segment) {
+                return None;
+            }
+            index.keys.insert_sealed(hash, segment);
+        }
         r.0.is_empty().then_some(index)
     }
 

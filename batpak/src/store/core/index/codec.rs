@@ -3,7 +3,8 @@
 //! allocate beyond the bytes present: a crafted count is refused by
 //! [`Reader::count`].
 
-use super::{KeyEntry, NO_CAUSE};
+use super::entry::NO_CAUSE;
+use super::keys::KeyEntry;
 use crate::event::{EventId, Hash};
 use crate::pipeline::AppendReceipt;
 
@@ -60,15 +61,20 @@ impl Writer {
     ) {
         self.u64(count as u64);
         for (key, k) in keys {
-            self.bytes(key.as_bytes());
-            self.hash(&k.fingerprint);
-            self.u64(k.receipts.len() as u64);
-            for r in &k.receipts {
-                self.u128(r.event_id.as_u128());
-                self.u64(r.sequence);
-                self.u64(r.position);
-                self.hash(&r.hash);
-            }
+            self.key_entry(key, k);
+        }
+    }
+
+    /// One idempotency key with its content fingerprint and receipts.
+    pub(super) fn key_entry(&mut self, key: &str, k: &KeyEntry) {
+        self.bytes(key.as_bytes());
+        self.hash(&k.fingerprint);
+        self.u64(k.receipts.len() as u64);
+        for r in &k.receipts {
+            self.u128(r.event_id.as_u128());
+            self.u64(r.sequence);
+            self.u64(r.position);
+            self.hash(&r.hash);
         }
     }
 }
@@ -140,30 +146,39 @@ impl<'a> Reader<'a> {
         let n = self.count(KEY_ENTRY_MIN_BYTES)?;
         let mut keys = Vec::with_capacity(n);
         for _ in 0..n {
-            let key = self.string()?;
-            let fingerprint = self.hash()?;
-            let m = self.count(RECEIPT_BYTES)?;
-            let mut receipts = Vec::with_capacity(m);
-            for _ in 0..m {
-                let receipt = AppendReceipt {
-                    event_id: EventId::from_u128(self.u128()?),
-                    sequence: self.u64()?,
-                    position: self.u64()?,
-                    hash: self.hash()?,
-                };
-                if !positions.contains(&receipt.position) {
-                    return None;
-                }
-                receipts.push(receipt);
-            }
-            keys.push((
-                key,
-                KeyEntry {
-                    fingerprint,
-                    receipts,
-                },
-            ));
+            keys.push(self.key_entry(&positions)?);
         }
         Some(keys)
+    }
+
+    /// What [`Writer::key_entry`] wrote; `None` when a receipt's position
+    /// is outside `positions` or the bytes end early.
+    pub(super) fn key_entry(
+        &mut self,
+        positions: &std::ops::Range<u64>,
+    ) -> Option<(String, KeyEntry)> {
+        let key = self.string()?;
+        let fingerprint = self.hash()?;
+        let m = self.count(RECEIPT_BYTES)?;
+        let mut receipts = Vec::with_capacity(m);
+        for _ in 0..m {
+            let receipt = AppendReceipt {
+                event_id: EventId::from_u128(self.u128()?),
+                sequence: self.u64()?,
+                position: self.u64()?,
+                hash: self.hash()?,
+            };
+            if !positions.contains(&receipt.position) {
+                return None;
+            }
+            receipts.push(receipt);
+        }
+        Some((
+            key,
+            KeyEntry {
+                fingerprint,
+                receipts,
+            },
+        ))
     }
 }

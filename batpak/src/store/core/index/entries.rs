@@ -117,6 +117,13 @@ impl TableFiles {
         pages.order.retain(|(s, _)| *s != segment);
     }
 
+    /// `len` bytes at `at` of `segment`'s sealed index file.
+    pub(crate) fn read(&self, segment: u32, at: u64, len: usize) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.file(segment)?.read_at(&mut buf, at).ok()?;
+        Some(buf)
+    }
+
     /// The sealed index file of `segment`: its length and trailing
     /// checksum, and its first `head` bytes.
     pub(crate) fn probe(&self, segment: u32, head: usize) -> Option<(u64, u32, Vec<u8>)> {
@@ -187,6 +194,11 @@ impl Entries {
     /// The tables, in position order.
     pub(crate) fn tables(&self) -> &[Table] {
         &self.tables
+    }
+
+    /// Where sealed tables are read from, when they can be.
+    pub(crate) fn files(&self) -> Option<&TableFiles> {
+        self.files.as_deref()
     }
 
     /// True when sealed entries can be read from their files.

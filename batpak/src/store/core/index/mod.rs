@@ -20,6 +20,7 @@ mod codec;
 mod entries;
 mod entry;
 mod ids;
+mod keys;
 mod positions;
 pub(crate) mod sealed;
 mod stream_numbers;
@@ -31,6 +32,7 @@ pub(crate) use self::entries::{Entries, Table, TableFiles};
 pub(crate) use self::entry::{Entry, NO_CAUSE};
 use self::entry::{FLAG_BYPASS, FLAG_GATED};
 pub(crate) use self::ids::{IdHasher, IdIndex};
+pub(crate) use self::keys::{KeyEntry, Keys};
 pub(crate) use self::positions::Positions;
 use self::stream_numbers::StreamNumbers;
 
@@ -59,14 +61,6 @@ pub(crate) struct StreamState {
     pub(crate) coordinate: Coordinate,
     pub(crate) positions: Positions,
     pub(crate) head: Hash,
-}
-
-/// An idempotency key's record: what content it was used for and the
-/// receipts the original append returned.
-#[derive(Debug, Clone)]
-pub(crate) struct KeyEntry {
-    pub(crate) fingerprint: Hash,
-    pub(crate) receipts: Vec<AppendReceipt>,
 }
 
 /// Content fingerprint an idempotency key is bound to: the stream and every
@@ -130,7 +124,7 @@ pub(crate) struct Index {
     pub(crate) streams: Vec<StreamState>,
     by_coordinate: StreamNumbers,
     pub(crate) by_id: IdIndex,
-    pub(crate) keys: HashMap<String, KeyEntry>,
+    pub(crate) keys: Keys,
     pub(crate) children: HashMap<u64, Vec<u64>>,
     scanning_key: Option<OpenKey>,
 }
@@ -160,12 +154,7 @@ impl Index {
             .map(|c| c.capacity() * 8)
             .sum::<usize>()
             + self.children.capacity() * (size_of::<(u64, Vec<u64>)>() + 1);
-        let keys: usize = self
-            .keys
-            .iter()
-            .map(|(k, e)| k.capacity() + e.receipts.capacity() * size_of::<AppendReceipt>())
-            .sum::<usize>()
-            + self.keys.capacity() * (size_of::<(String, KeyEntry)>() + 1);
+        let keys = self.keys.heap_bytes();
         self.entries.heap_bytes()
             + self.by_id.heap_bytes()
             + streams
@@ -385,10 +374,13 @@ impl Index {
 
     fn finish_scanning_key(&mut self) {
         if let Some(open) = self.scanning_key.take() {
-            self.keys.entry(open.key).or_insert(KeyEntry {
-                fingerprint: open.fingerprint.finish(),
-                receipts: open.receipts,
-            });
+            self.keys.insert_recent(
+                open.key,
+                KeyEntry {
+                    fingerprint: open.fingerprint.finish(),
+                    receipts: open.receipts,
+                },
+            );
         }
     }
 }

@@ -15,7 +15,13 @@ use std::collections::HashMap;
 
 use super::codec::{Reader, Writer};
 use super::entry::{FLAG_BYPASS, FLAG_GATED, RECORD_BYTES};
+use super::keys::key_hash;
 use super::table_file::{MAGIC, PAGE_RECORDS, VERSION, page_records, records_len};
+
+/// Bytes of one key directory entry: hash, offset, length, checksum.
+const DIRECTORY_ENTRY_BYTES: usize = 8 + 8 + 4 + 4;
+/// Fewest bytes a key entry takes (empty key, no receipts).
+const KEY_ENTRY_MIN_BYTES: usize = 4 + 32 + 8;
 use super::{Entry, Index, KeyEntry, NO_CAUSE, Table};
 use crate::coordinate::Coordinate;
 use crate::event::Hash;
@@ -116,17 +122,35 @@ impl Index {
             let head = self.streams.get(s as usize).map_or(Hash::ZERO, |s| s.head);
             w.hash(&head);
         }
-        let mut keys: Vec<(&String, &KeyEntry)> = self
+        let mut keys: Vec<(u64, &String, &KeyEntry)> = self
             .keys
+            .recent()
             .iter()
             .filter(|(_, k)| {
                 k.receipts
                     .first()
                     .is_some_and(|r| r.position >= first_position)
             })
+            .map(|(key, k)| (key_hash(key), key, k))
             .collect();
-        keys.sort_by_key(|(_, k)| k.receipts.first().map(|r| r.position));
-        w.key_entries(keys.len(), keys);
+        keys.sort_by_key(|&(hash, _, k)| (hash, k.receipts.first().map(|r| r.position)));
+        w.u64(keys.len() as u64);
+        let mut directory = Vec::with_capacity(keys.len());
+        for &(hash, key, k) in &keys {
+            let at = w.0.len();
+            w.key_entry(key, k);
+            let entry = &w.0[at..];
+            directory.push((hash, at as u64, entry.len() as u32, crc32fast::hash(entry)));
+        }
+        let directory_at = w.0.len() as u64;
+        w.u64(directory.len() as u64);
+        for (hash, at, len, crc) in directory {
+            w.u64(hash);
+            w.u64(at);
+            w.u32(len);
+            w.u32(crc);
+        }
+        w.u64(directory_at);
         let sum = crc32fast::hash(&w.0);
         w.u32(sum);
         SealedFile {
@@ -238,8 +262,33 @@ impl Index {
             return None;
         }
         let heads = Self::decode_heads(&mut r, &entries)?;
-        // The idempotency keys first used in the segment, with receipts in it.
-        let keys = r.key_entries(first_position..first_position + n as u64)?;
+        // The idempotency keys first used in the segment, with receipts in
+        // it, by hash; then their directory, exactly as they lie.
+        let positions = first_position..first_position + n as u64;
+        let count = r.count(KEY_ENTRY_MIN_BYTES)?;
+        let mut keys = Vec::with_capacity(count);
+        let mut directory = Vec::with_capacity(count);
+        for _ in 0..count {
+            let at = body.len() - r.0.len();
+            let (key, entry) = r.key_entry(&positions)?;
+            let end = body.len() - r.0.len();
+            let bytes = body.get(at..end)?;
+            let len = u32::try_from(bytes.len()).ok()?;
+            directory.push((key_hash(&key), at as u64, len, crc32fast::hash(bytes)));
+            keys.push((key, entry));
+        }
+        let directory_at = (body.len() - r.0.len()) as u64;
+        if !directory.is_sorted_by_key(|d| d.0) || r.count(DIRECTORY_ENTRY_BYTES)? != count {
+            return None;
+        }
+        for want in directory {
+            if (r.u64()?, r.u64()?, r.u32()?, r.u32()?) != want {
+                return None;
+            }
+        }
+        if r.u64()? != directory_at {
+            return None;
+        }
         r.0.is_empty().then_some(Sealed {
             new_streams,
             entries,
@@ -301,8 +350,83 @@ impl Index {
                 state.head = head;
             }
         }
+        // Sealed keys are held by hash when their file can be read.
         for (key, entry) in sealed.keys {
-            self.keys.entry(key).or_insert(entry);
+            if in_file {
+                self.keys
+                    .insert_sealed(key_hash(&key), sealed.table.segment);
+            } else {
+                self.keys.insert_recent(key, entry);
+            }
         }
+    }
+
+    /// The record of idempotency key `key` if a sealed segment holds it:
+    /// looked up by its hash in the segment's key directory, read and
+    /// checked against the directory's checksum. `Err(segment)` when the
+    /// segment's sealed index cannot be read as it must be.
+    pub(crate) fn sealed_key(&self, key: &str) -> Result<Option<KeyEntry>, u32> {
+        let hash = key_hash(key);
+        for segment in self.keys.sealed_segments(hash) {
+            if let Some(entry) = self.sealed_key_in(segment, hash, key)? {
+                return Ok(Some(entry));
+            }
+        }
+        Ok(None)
+    }
+
+    fn sealed_key_in(&self, segment: u32, hash: u64, key: &str) -> Result<Option<KeyEntry>, u32> {
+        let fail = || segment;
+        let tables = self.entries.tables();
+        let t = tables.partition_point(|t| t.segment < segment);
+        let table = tables
+            .get(t)
+            .filter(|t| t.segment == segment)
+            .ok_or(segment)?;
+        let files = self.entries.files().ok_or(segment)?;
+        let read = |at: u64, len: usize| files.read(segment, at, len).ok_or(segment);
+        let u64_at = |at: u64| -> Result<u64, u32> {
+            let bytes = read(at, 8)?;
+            Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| segment)?))
+        };
+        // The trailer: where the directory starts, then the file's checksum.
+        let directory_at = u64_at(table.file_len.checked_sub(12).ok_or_else(fail)?)?;
+        let count = u64_at(directory_at)?;
+        let slot = |i: u64| -> Result<(u64, u64, u32, u32), u32> {
+            let bytes = read(
+                directory_at + 8 + i * DIRECTORY_ENTRY_BYTES as u64,
+                DIRECTORY_ENTRY_BYTES,
+            )?;
+            let mut r = Reader(&bytes);
+            (|| Some((r.u64()?, r.u64()?, r.u32()?, r.u32()?)))().ok_or(segment)
+        };
+        // The first slot of this hash, then each slot that shares it.
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if slot(mid)?.0 < hash {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut i = lo;
+        while i < count {
+            let (h, at, len, crc) = slot(i)?;
+            if h != hash {
+                break;
+            }
+            let bytes = read(at, len as usize)?;
+            if crc32fast::hash(&bytes) != crc {
+                return Err(segment);
+            }
+            let positions = table.first..table.first + table.count;
+            let (found, entry) = Reader(&bytes).key_entry(&positions).ok_or(segment)?;
+            if found == key {
+                return Ok(Some(entry));
+            }
+            i += 1;
+        }
+        Ok(None)
     }
 }
