@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use batpak::prelude::*;
-use batpak::{Place, StoredEvent};
+use batpak::{EventId, Place, StoredEvent};
 use common::*;
 
 const PLACED: EventKind = EventKind::new(7, 1);
@@ -448,4 +448,48 @@ fn verify_on_open_rebuilds_an_index_whose_stream_positions_lie() {
         assert!(events.iter().all(|e| e.header.coordinate == c));
     }
     assert!(store.verify().unwrap().is_ok());
+}
+
+/// A checkpoint whose id fence is forged (a post's id moved, still in
+/// order, so it decodes): verify names the index where the lookup parts
+/// from the log, the index is not checkpointed again, and the next open
+/// rebuilds it so every id is found.
+#[test]
+fn a_forged_id_fence_is_named_by_verify_and_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let ids: Vec<EventId> = (0..600)
+        .map(|n| store.append(&a(), PLACED, &payload(n)).unwrap().event_id)
+        .collect();
+    store.close().unwrap();
+    forge_checkpoint(dir.path(), |ckpt| {
+        let u64_at = |at: usize| u64::from_le_bytes(ckpt[at..at + 8].try_into().unwrap()) as usize;
+        // After the 600 entries (no causes): runs, highest id, others, fence.
+        let mut at = entry_at(ckpt, 600);
+        at += 8 + 16 * u64_at(at);
+        at += 16;
+        at += 8 + 24 * u64_at(at);
+        assert_eq!(u64_at(at), 3, "posts at positions 0, 256, 512");
+        let post = at + 8 + 24;
+        assert_eq!(u64_at(post), 256);
+        let id = u128::from_le_bytes(ckpt[post + 8..post + 24].try_into().unwrap());
+        ckpt[post + 8..post + 24].copy_from_slice(&(id + 1).to_le_bytes());
+    });
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    let damage = store.verify().unwrap().damage.unwrap();
+    assert!(
+        matches!(damage.at, Place::Index { position: 256 }) && damage.reason.contains("id"),
+        "{damage:?}"
+    );
+    store.close().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    assert!(!store.stats().opened_from_checkpoint);
+    for (p, id) in ids.iter().enumerate() {
+        let found = store
+            .get::<Payload>(*id)
+            .unwrap()
+            .map(|e| e.header.position);
+        assert_eq!(found, Some(p as u64));
+    }
 }

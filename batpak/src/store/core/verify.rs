@@ -42,8 +42,9 @@ impl Core {
     /// it, checking every frame's length and CRC, every position, sequence
     /// and chain link, and each stream's last event against the head hash
     /// the live index holds (the only check that catches a rewritten last
-    /// event, which no later link covers); then compares every entry of the
-    /// live index with the rebuilt one.
+    /// event, which no later link covers); then compares every entry, every
+    /// stream's positions and the id lookup of the live index with the
+    /// rebuilt one.
     pub(crate) fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.verify_against_log().map(|v| v.report)
     }
@@ -191,6 +192,19 @@ impl Core {
         }
         Self::compare_positions(&index, fresh, live)
             .or_else(|| Self::compare_positions(fresh, &index, live))
+            .or_else(|| {
+                index
+                    .by_id
+                    .first_difference(&fresh.by_id, live)
+                    .map(|position| Damage {
+                        at: Place::Index { position },
+                        coordinate: None,
+                        sequence: None,
+                        reason: "the index's id lookup disagrees with the log from this position \
+                             (a damaged or altered checkpoint)"
+                            .to_owned(),
+                    })
+            })
     }
 
     /// The first stream of `a` whose positions below `live` differ from

@@ -60,6 +60,15 @@ pub(crate) struct IdIndex {
     ordered: u64,
 }
 
+/// The position (first field) where two lists ordered by it first differ.
+fn first_apart<T: PartialEq>(a: &[(u64, T)], b: &[(u64, T)]) -> Option<u64> {
+    let shared = a.iter().zip(b).find(|(x, y)| x != y);
+    match shared {
+        Some((x, y)) => Some(x.0.min(y.0)),
+        None => a.get(b.len()).or_else(|| b.get(a.len())).map(|x| x.0),
+    }
+}
+
 /// What an [`IdIndex`] is made of (see its fields), for a file.
 pub(super) struct IdParts<'a> {
     pub(super) runs: &'a [(u64, u64)],
@@ -143,6 +152,44 @@ impl IdIndex {
             Some(&p) => Ok((id_at(p)? == id).then_some(p)),
             None => Ok(None),
         }
+    }
+
+    /// The first position below `bound` that `self` and `other` look up
+    /// differently (its run, out-of-order id or fence post), if any: an
+    /// index rebuilt from the log is compared with the live one this way.
+    pub(crate) fn first_difference(&self, other: &Self, bound: u64) -> Option<u64> {
+        let runs = |ix: &Self| -> Vec<(u64, u64)> {
+            ix.runs
+                .iter()
+                .filter(|(start, _)| *start < bound)
+                .map(|&(start, end)| (start, end.min(bound)))
+                .collect()
+        };
+        let posts = |ix: &Self| -> Vec<(u64, EventId)> {
+            ix.fence
+                .iter()
+                .copied()
+                .filter(|(p, _)| *p < bound)
+                .collect()
+        };
+        let others = |ix: &Self| -> Vec<(u64, EventId)> {
+            let mut v: Vec<(u64, EventId)> = ix
+                .others
+                .iter()
+                .filter(|&(_, &p)| p < bound)
+                .map(|(&id, &p)| (p, id))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        [
+            first_apart(&runs(self), &runs(other)),
+            first_apart(&posts(self), &posts(other)),
+            first_apart(&others(self), &others(other)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// What the index is made of, for a file.
