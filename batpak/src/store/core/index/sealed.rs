@@ -11,8 +11,6 @@
 //! decodes into a [`Sealed`] first and changes the index only once every
 //! check passed. Layout: FORMAT.md, "Sealed segment index".
 
-use std::collections::HashMap;
-
 use super::codec::{Reader, Writer};
 use super::entry::{FLAG_BYPASS, FLAG_GATED, RECORD_BYTES};
 use super::keys::key_hash;
@@ -223,7 +221,9 @@ impl Index {
         let streams = self.streams.len() + new_streams.len();
         // New streams are numbered in the order their first events come.
         let mut next_new = self.streams.len();
-        let mut versions: HashMap<u32, u64> = HashMap::new();
+        // Each stream's version so far, by stream number.
+        let mut versions: Vec<u64> = self.streams.iter().map(|s| s.positions.len()).collect();
+        versions.resize(streams, 0);
         let mut entries = Vec::with_capacity(n);
         let mut prev: Option<Loc> = None;
         let records = records
@@ -242,11 +242,7 @@ impl Index {
             if e.stream as usize == next_new {
                 next_new += 1;
             }
-            let version = versions.entry(e.stream).or_insert_with(|| {
-                self.streams
-                    .get(e.stream as usize)
-                    .map_or(0, |s| s.positions.len())
-            });
+            let version = versions.get_mut(e.stream as usize)?;
             *version += 1;
             let loc = (place.next_loc)(prev, place.segment, position, e.len);
             if e.sequence != *version || e.offset != loc.offset {
