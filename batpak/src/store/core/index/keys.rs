@@ -102,6 +102,7 @@ impl Keys {
     }
 
     /// Keys recorded, recent and sealed.
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn len(&self) -> usize {
         self.recent.len() + self.sealed.len() + self.more.len()
     }
