@@ -56,12 +56,23 @@ pub(crate) fn trailing_crc(bytes: &[u8]) -> u32 {
 }
 
 /// A sealed index decoded and checked against the index it will extend.
-struct Sealed {
+/// Its records stay in the file's bytes (checked, decoded again when
+/// applied): a segment's entries decoded at once would be the largest
+/// allocation of an open.
+struct Sealed<'b> {
     new_streams: Vec<Coordinate>,
-    entries: Vec<Entry>,
+    /// The records of each page, in position order.
+    records: Vec<&'b [u8]>,
     heads: Vec<(u32, Hash)>,
     keys: Vec<(String, KeyEntry)>,
     table: Table,
+}
+
+/// Every record of the pages, in order.
+fn each_record<'r, 'b>(pages: &'r [&'b [u8]]) -> impl Iterator<Item = &'b [u8]> + 'r {
+    pages
+        .iter()
+        .flat_map(|page| page.chunks_exact(RECORD_BYTES))
 }
 
 /// Where the sealed index sits in the log, as the open found it.
@@ -165,7 +176,7 @@ impl Index {
     /// segment). With a file source the entries stay in the file.
     pub(crate) fn load_sealed(&mut self, bytes: &[u8], place: SealedPlace) -> Option<u64> {
         let sealed = self.decode_sealed(bytes, place)?;
-        let events = sealed.entries.len() as u64;
+        let events = sealed.table.count;
         self.apply_sealed(sealed);
         Some(events)
     }
@@ -188,7 +199,7 @@ impl Index {
         (r.u64()? == streams).then_some(n)
     }
 
-    fn decode_sealed(&self, bytes: &[u8], place: SealedPlace) -> Option<Sealed> {
+    fn decode_sealed<'b>(&self, bytes: &'b [u8], place: SealedPlace) -> Option<Sealed<'b>> {
         let body_len = bytes.len().checked_sub(4)?;
         let (body, sum) = bytes.split_at(body_len);
         if crc32fast::hash(body).to_le_bytes()[..] != sum[..] {
@@ -224,12 +235,8 @@ impl Index {
         // Each stream's version so far, by stream number.
         let mut versions: Vec<u64> = self.streams.iter().map(|s| s.positions.len()).collect();
         versions.resize(streams, 0);
-        let mut entries = Vec::with_capacity(n);
         let mut prev: Option<Loc> = None;
-        let records = records
-            .iter()
-            .flat_map(|page| page.chunks_exact(RECORD_BYTES));
-        for (i, record) in (0..).zip(records) {
+        for (i, record) in (0..).zip(each_record(&records)) {
             let e = Entry::from_record(place.segment, record)?;
             let position = first_position + i;
             if e.stream as usize > next_new
@@ -249,7 +256,6 @@ impl Index {
                 return None;
             }
             prev = Some(loc);
-            entries.push(e);
         }
         // The frames fill the segment to its last byte (an empty segment is
         // its header alone); every new stream has its first event here.
@@ -257,7 +263,14 @@ impl Index {
         if end.offset != place.len || next_new != streams {
             return None;
         }
-        let heads = Self::decode_heads(&mut r, &entries)?;
+        // The streams touched are those whose version moved.
+        let before = self.streams.iter().map(|s| s.positions.len());
+        let touched: Vec<u32> = (0..)
+            .zip(versions.iter().zip(before.chain(std::iter::repeat(0))))
+            .filter(|(_, (now, was))| **now != *was)
+            .map(|(s, _)| s)
+            .collect();
+        let heads = Self::decode_heads(&mut r, touched)?;
         // The idempotency keys first used in the segment, with receipts in
         // it, by hash; then their directory, exactly as they lie.
         let positions = first_position..first_position + n as u64;
@@ -287,7 +300,7 @@ impl Index {
         }
         r.0.is_empty().then_some(Sealed {
             new_streams,
-            entries,
+            records,
             heads,
             keys,
             table: Table {
@@ -301,10 +314,7 @@ impl Index {
     }
 
     /// The heads: exactly one for every stream the segment's events touch.
-    fn decode_heads(r: &mut Reader<'_>, entries: &[Entry]) -> Option<Vec<(u32, Hash)>> {
-        let mut touched: Vec<u32> = entries.iter().map(|e| e.stream).collect();
-        touched.sort_unstable();
-        touched.dedup();
+    fn decode_heads(r: &mut Reader<'_>, touched: Vec<u32>) -> Option<Vec<(u32, Hash)>> {
         let n = r.count(4 + 32)?;
         if n != touched.len() {
             return None;
@@ -320,13 +330,16 @@ impl Index {
         Some(heads)
     }
 
-    fn apply_sealed(&mut self, sealed: Sealed) {
+    fn apply_sealed(&mut self, sealed: Sealed<'_>) {
         for coordinate in sealed.new_streams {
             self.add_stream(coordinate);
         }
-        let in_file = self.entries.has_files();
-        let first = self.len();
-        for (position, e) in (first..).zip(&sealed.entries) {
+        let segment = sealed.table.segment;
+        let entries = each_record(&sealed.records).filter_map(|r| Entry::from_record(segment, r));
+        // The entries stay in the file when it can be read; else in memory.
+        let in_memory = !(self.entries.has_files() && self.entries.attach(sealed.table));
+        let first = self.len() - if in_memory { 0 } else { sealed.table.count };
+        for (position, e) in (first..).zip(entries) {
             if let Some(state) = self.streams.get_mut(e.stream as usize) {
                 state.positions.push(position);
             }
@@ -334,13 +347,11 @@ impl Index {
                 self.children.entry(e.cause).or_default().push(position);
             }
             self.by_id.insert(e.id, position);
-        }
-        // The entries stay in the file when it can be read; else in memory.
-        if !(in_file && self.entries.attach(sealed.table)) {
-            for e in sealed.entries {
+            if in_memory {
                 self.entries.push(e);
             }
         }
+        let in_file = !in_memory;
         for (stream, head) in sealed.heads {
             if let Some(state) = self.streams.get_mut(stream as usize) {
                 state.head = head;
