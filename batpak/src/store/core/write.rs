@@ -347,6 +347,65 @@ impl Core {
     }
 }
 
+/// What the headers of one append call share; [`CallHeaders::header`]
+/// is the one rule for its `i`-th event's header (the core and the
+/// PostgreSQL store alike).
+pub(crate) struct CallHeaders<'a> {
+    pub(crate) coordinate: &'a Coordinate,
+    pub(crate) options: &'a AppendOptions,
+    pub(crate) admission: &'a Admission,
+    /// The call's correlation; each event is its own when `None`.
+    pub(crate) correlation: Option<EventId>,
+    pub(crate) timestamp_us: u64,
+    /// The stream's version before the call.
+    pub(crate) version: u64,
+    pub(crate) first_position: u64,
+}
+
+impl<'a> CallHeaders<'a> {
+    /// The header of the call's `i`-th event, `id`, of `kind`, linked to
+    /// `prev` (the chain hash before it).
+    pub(crate) fn header(
+        &self,
+        i: usize,
+        id: EventId,
+        kind: EventKind,
+        prev: Hash,
+    ) -> HeaderRef<'a> {
+        HeaderRef {
+            id,
+            correlation: self.correlation.unwrap_or(id),
+            causation: self.options.causation,
+            timestamp_us: self.timestamp_us,
+            sequence: self.version + 1 + i as u64,
+            position: self.first_position + i as u64,
+            kind,
+            coordinate: self.coordinate,
+            prev_hash: prev,
+            // A batch carries its key once, on its first event.
+            idempotency_key: if i == 0 {
+                self.options.idempotency_key.as_deref()
+            } else {
+                None
+            },
+            admission: self.admission,
+            payload_version: self.options.payload_version,
+            state_code: self.options.state_code,
+        }
+    }
+}
+
+/// An encoded header of `len` bytes fits the limit, or the call fails.
+pub(crate) fn check_header_len(len: usize) -> Result<(), StoreError> {
+    if len > MAX_HEADER_BYTES {
+        return Err(StoreError::HeaderTooLarge {
+            len,
+            max: MAX_HEADER_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// The rules every append is held to before it reaches any log (this
 /// store's core and the PostgreSQL store alike): a printable
 /// admission, a payload version from 1, a batch of 1 ..= 2^20 events,
@@ -443,39 +502,24 @@ fn encode(
     let mut prev = admitted.head;
     let last = events.len() - 1;
     let class = AdmissionClass::of(admission);
+    let call = CallHeaders {
+        coordinate: coord,
+        options,
+        admission,
+        correlation: admitted.correlation,
+        timestamp_us: admitted.timestamp_us,
+        version: admitted.version,
+        first_position: admitted.first_position,
+    };
     for (i, ((kind, payload), &id)) in events.iter().zip(&scratch.ids).enumerate() {
-        let sequence = admitted.version + 1 + i as u64;
-        let header = HeaderRef {
-            id,
-            correlation: admitted.correlation.unwrap_or(id),
-            causation: options.causation,
-            timestamp_us: admitted.timestamp_us,
-            sequence,
-            position: admitted.first_position + i as u64,
-            kind: *kind,
-            coordinate: coord,
-            prev_hash: prev,
-            // A batch carries its key once, on its first event.
-            idempotency_key: if i == 0 {
-                options.idempotency_key.as_deref()
-            } else {
-                None
-            },
-            admission,
-            payload_version: options.payload_version,
-            state_code: options.state_code,
-        };
+        let header = call.header(i, id, *kind, prev);
+        let sequence = header.sequence;
         let buf = &mut scratch.batch.buf;
         let start = buf.len();
         buf.extend_from_slice(&[0u8; BODY_PREFIX_LEN]);
         encode_header_ref_into(&header, buf)?;
         let header_len = buf.len() - start - BODY_PREFIX_LEN;
-        if header_len > MAX_HEADER_BYTES {
-            return Err(StoreError::HeaderTooLarge {
-                len: header_len,
-                max: MAX_HEADER_BYTES,
-            });
-        }
+        check_header_len(header_len)?;
         buf.extend_from_slice(payload);
         let rest = u32::try_from(last - i).unwrap_or(u32::MAX);
         write_body_prefix(

@@ -108,6 +108,23 @@ impl Rows {
     }
 }
 
+/// The error of a statement that did not succeed: its SQLSTATE and the
+/// result's message (or the connection's, when the result has none).
+fn failed(op: &'static str, conn: &Connection, result: &libpq::Result) -> StoreError {
+    let code = result
+        .error_field(libpq::result::ErrorField::Sqlstate)
+        .ok()
+        .flatten()
+        .map(str::to_owned);
+    let message = result
+        .error_message()
+        .ok()
+        .flatten()
+        .or_else(|| conn.error_message().map(str::to_owned))
+        .unwrap_or_else(|| "no message".to_owned());
+    server_error(op, code, message)
+}
+
 /// An error the server (or libpq) reported, with its SQLSTATE when there is one.
 pub(super) fn server_error(op: &'static str, code: Option<String>, message: String) -> StoreError {
     StoreError::Postgres {
@@ -148,20 +165,7 @@ impl Conn<'_> {
         let result = conn.exec_params(sql, &types, &values, &formats, Format::Binary);
         match result.status() {
             libpq::Status::CommandOk | libpq::Status::TuplesOk => Ok(Rows(result)),
-            _ => {
-                let code = result
-                    .error_field(libpq::result::ErrorField::Sqlstate)
-                    .ok()
-                    .flatten()
-                    .map(str::to_owned);
-                let message = result
-                    .error_message()
-                    .ok()
-                    .flatten()
-                    .or_else(|| conn.error_message().map(str::to_owned))
-                    .unwrap_or_else(|| "no message".to_owned());
-                Err(server_error(op, code, message))
-            }
+            _ => Err(failed(op, conn, &result)),
         }
     }
 
@@ -174,19 +178,7 @@ impl Conn<'_> {
         let result = conn.exec(sql);
         match result.status() {
             libpq::Status::CommandOk | libpq::Status::TuplesOk => Ok(()),
-            _ => {
-                let code = result
-                    .error_field(libpq::result::ErrorField::Sqlstate)
-                    .ok()
-                    .flatten()
-                    .map(str::to_owned);
-                let message = result
-                    .error_message()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| "no message".to_owned());
-                Err(server_error(op, code, message))
-            }
+            _ => Err(failed(op, conn, &result)),
         }
     }
 

@@ -17,13 +17,10 @@ use super::log::Call;
 use super::read::event_row;
 use super::schema::Sql;
 use crate::coordinate::Coordinate;
-use crate::event::{
-    Admission, EventId, EventKind, Hash, HeaderRef, decode_header, encode_header_ref_into,
-};
+use crate::event::{Admission, EventId, EventKind, Hash, decode_header, encode_header_ref_into};
 use crate::guard::AppendOptions;
 use crate::pipeline::AppendReceipt;
-use crate::store::core::write::{Kinds, check_call};
-use crate::store::engine::body::MAX_HEADER_BYTES;
+use crate::store::core::write::{CallHeaders, Kinds, check_call, check_header_len};
 use crate::store::error::{Place, StoreError};
 use crate::store::report::StreamHead;
 
@@ -89,38 +86,20 @@ pub(super) fn append_in(
     let timestamp_us = u64::try_from(now.as_micros()).unwrap_or(u64::MAX);
     let mut prev = head.hash;
     let mut rows = Vec::with_capacity(events.len());
+    let call = CallHeaders {
+        coordinate: coord,
+        options,
+        admission,
+        correlation,
+        timestamp_us,
+        version: head.version,
+        first_position,
+    };
     for (i, (kind, payload)) in events.iter().enumerate() {
         let id = EventId::generate_at(now);
         let mut header = Vec::with_capacity(256);
-        encode_header_ref_into(
-            &HeaderRef {
-                id,
-                correlation: correlation.unwrap_or(id),
-                causation: options.causation,
-                timestamp_us,
-                sequence: head.version + 1 + i as u64,
-                position: first_position + i as u64,
-                kind: *kind,
-                coordinate: coord,
-                prev_hash: prev,
-                // A batch carries its key once, on its first event.
-                idempotency_key: if i == 0 {
-                    options.idempotency_key.as_deref()
-                } else {
-                    None
-                },
-                admission,
-                payload_version: options.payload_version,
-                state_code: options.state_code,
-            },
-            &mut header,
-        )?;
-        if header.len() > MAX_HEADER_BYTES {
-            return Err(StoreError::HeaderTooLarge {
-                len: header.len(),
-                max: MAX_HEADER_BYTES,
-            });
-        }
+        encode_header_ref_into(&call.header(i, id, *kind, prev), &mut header)?;
+        check_header_len(header.len())?;
         prev = Hash::chain(&prev, &header, payload);
         rows.push(Row {
             id: id.as_u128().to_be_bytes(),
