@@ -262,17 +262,19 @@ impl Core {
             };
             return Ok((lo..=hi).filter(|&p| keep(p)).collect());
         }
-        let streams: Vec<(u32, &StreamState)> = match named_stream(region) {
-            // One stream named whole: looked up, not searched for among all.
-            Some(coordinate) => index
-                .stream_number(&coordinate)
-                .and_then(|s| index.streams.get(s as usize).map(|state| (s, state)))
-                .into_iter()
-                .collect(),
-            None => (0..).zip(&index.streams).collect(),
+        // One stream named whole: looked up, not searched for among all.
+        let numbers = match named_stream(region) {
+            Some(coordinate) => {
+                let s = index.stream_number(&coordinate);
+                s.map_or(0..0, |s| s..s.saturating_add(1))
+            }
+            None => 0..u32::try_from(index.streams.len()).unwrap_or(u32::MAX),
         };
         let mut out = Vec::new();
-        for (s, stream) in streams {
+        for s in numbers {
+            let Some(stream) = index.streams.get(s as usize) else {
+                continue;
+            };
             if !region.matches_coordinate(&stream.coordinate) {
                 continue;
             }
