@@ -207,6 +207,12 @@ impl FileSystem for MemFs {
         self.op()?;
         Ok(self.node(path)?.lock().unwrap().data.clone())
     }
+    fn read_into(&self, path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+        self.op()?;
+        buf.clear();
+        buf.extend_from_slice(&self.node(path)?.lock().unwrap().data);
+        Ok(())
+    }
     fn len(&self, path: &Path) -> io::Result<u64> {
         self.op()?;
         Ok(self.node(path)?.lock().unwrap().data.len() as u64)

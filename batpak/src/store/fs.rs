@@ -11,7 +11,7 @@
 
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +36,9 @@ pub(crate) trait FileSystem: Send + Sync + Debug {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// The whole content of a file.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The whole content of a file, into `buf` (cleared first): lets a
+    /// caller reading many large files in turn reuse one allocation.
+    fn read_into(&self, path: &Path, buf: &mut Vec<u8>) -> io::Result<()>;
     /// A file's length.
     fn len(&self, path: &Path) -> io::Result<u64>;
     /// Creates a file that must not exist yet, for reading and appending.
@@ -90,6 +93,13 @@ impl FileSystem for StdFs {
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         std::fs::read(path)
+    }
+    fn read_into(&self, path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        buf.clear();
+        buf.reserve_exact(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(buf).map(|_| ())
     }
     fn len(&self, path: &Path) -> io::Result<u64> {
         std::fs::metadata(path).map(|m| m.len())

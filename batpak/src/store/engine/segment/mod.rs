@@ -105,7 +105,9 @@ impl SegmentEngine {
         let mut lens = Vec::with_capacity(numbers.len());
         let mut next_first: u64 = 0;
         let mut last_frames = 0u64;
-        let sealed = load_sealed_prefix(&*fs, &dir, &numbers, next_loc, try_sealed)?;
+        // One buffer for every file read below (see `load_sealed_prefix`).
+        let mut bytes = Vec::new();
+        let sealed = load_sealed_prefix(&*fs, &dir, &numbers, next_loc, try_sealed, &mut bytes)?;
         for &(len, events) in &sealed {
             lens.push(len);
             next_first += events;
@@ -121,8 +123,7 @@ impl SegmentEngine {
                 ));
             }
             let path = dir.join(segment_file_name(n));
-            let bytes = fs
-                .read(&path)
+            fs.read_into(&path, &mut bytes)
                 .map_err(|e| StoreError::io("read", &path, e))?;
             let is_last = i + 1 == numbers.len();
             match scan_segment(&bytes, n, is_last, config.truncate_damaged_tail)? {

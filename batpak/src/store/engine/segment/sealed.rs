@@ -13,13 +13,16 @@ use crate::store::fs::{FileSystem, replace_atomically};
 /// to `try_sealed`; stops at the first segment without one, with one that
 /// does not read, or with one refused. Returns the length and event count of
 /// each segment indexed so (none of them is read). `next_loc` is the
-/// engine's rule for where frames lie, passed on to `try_sealed`.
+/// engine's rule for where frames lie, passed on to `try_sealed`. Each file
+/// is read into `buf`, one allocation for them all (a fresh one per file
+/// would be freed memory the allocator keeps).
 pub(super) fn load_sealed_prefix(
     fs: &dyn FileSystem,
     dir: &Path,
     numbers: &[u32],
     next_loc: NextLoc,
     try_sealed: &mut SealedVisitor<'_>,
+    buf: &mut Vec<u8>,
 ) -> Result<Vec<(u64, u64)>, StoreError> {
     let mut loaded = Vec::new();
     // The last segment is the active one: it is always scanned.
@@ -28,14 +31,17 @@ pub(super) fn load_sealed_prefix(
         if u32::try_from(i + 1).ok() != Some(n) {
             break;
         }
-        let Ok(bytes) = fs.read(&dir.join(sealed_index_file_name(n))) else {
+        if fs
+            .read_into(&dir.join(sealed_index_file_name(n)), buf)
+            .is_err()
+        {
             break;
-        };
+        }
         let path = dir.join(segment_file_name(n));
         let len = fs
             .len(&path)
             .map_err(|e| StoreError::io("stat", &path, e))?;
-        match try_sealed(n, len, &bytes, next_loc) {
+        match try_sealed(n, len, buf, next_loc) {
             Some(events) => loaded.push((len, events)),
             None => break,
         }
