@@ -98,11 +98,15 @@ pub enum CoordinateError {
 /// assert!(Coordinate::new("", "shop:acme").is_err());
 /// # Ok::<(), batpak::CoordinateError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(try_from = "(String, String)")]
 pub struct Coordinate {
-    entity: String,
-    scope: String,
+    /// The entity, then the scope, back to back: one allocation where two
+    /// strings took two (the index holds a coordinate per stream).
+    parts: Box<str>,
+    /// Where the scope starts in `parts` (both parts are at most
+    /// [`MAX_COORDINATE_PART_LEN`] bytes long and never empty).
+    split: u16,
 }
 
 impl Coordinate {
@@ -116,23 +120,47 @@ impl Coordinate {
         entity: impl Into<String>,
         scope: impl Into<String>,
     ) -> Result<Self, CoordinateError> {
-        let entity = entity.into();
+        let mut parts = entity.into();
         let scope = scope.into();
-        validate_part(CoordinatePart::Entity, &entity)?;
+        validate_part(CoordinatePart::Entity, &parts)?;
         validate_part(CoordinatePart::Scope, &scope)?;
-        Ok(Self { entity, scope })
+        // Validated: the entity is at most MAX_COORDINATE_PART_LEN bytes.
+        let split = u16::try_from(parts.len()).unwrap_or(u16::MAX);
+        parts.push_str(&scope);
+        Ok(Self {
+            parts: parts.into_boxed_str(),
+            split,
+        })
     }
 
     /// Who the events are about.
     #[must_use]
     pub fn entity(&self) -> &str {
-        &self.entity
+        self.parts
+            .get(..usize::from(self.split))
+            .unwrap_or_default()
     }
 
     /// Where the events happen.
     #[must_use]
     pub fn scope(&self) -> &str {
-        &self.scope
+        self.parts
+            .get(usize::from(self.split)..)
+            .unwrap_or_default()
+    }
+}
+
+/// Ordered by entity, then scope (not by the joined text, where
+/// `("ab", "c")` and `("a", "bc")` would tie).
+impl Ord for Coordinate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.entity(), self.scope()).cmp(&(other.entity(), other.scope()))
+    }
+}
+
+impl PartialOrd for Coordinate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -171,6 +199,11 @@ fn validate_part(part: CoordinatePart, value: &str) -> Result<(), CoordinateErro
 /// characters ([`is_format`]), which are invisible or reorder the text
 /// around them, so that what is printed is not what is stored.
 pub(crate) fn find_unprintable(text: &str) -> Option<(usize, char)> {
+    // Printable ASCII, the common case, holds no control or format
+    // character: checked a byte at a time, without decoding characters.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return None;
+    }
     text.char_indices()
         .find(|&(_, c)| c.is_control() || is_format(c))
 }
@@ -242,19 +275,22 @@ impl TryFrom<(String, String)> for Coordinate {
 /// allocate twice).
 impl Serialize for Coordinate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (self.entity.as_str(), self.scope.as_str()).serialize(serializer)
+        (self.entity(), self.scope()).serialize(serializer)
     }
 }
 
 impl From<Coordinate> for (String, String) {
     fn from(coordinate: Coordinate) -> Self {
-        (coordinate.entity, coordinate.scope)
+        (
+            coordinate.entity().to_owned(),
+            coordinate.scope().to_owned(),
+        )
     }
 }
 
 impl fmt::Debug for Coordinate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Coordinate({:?} @ {:?})", self.entity, self.scope)
+        write!(f, "Coordinate({:?} @ {:?})", self.entity(), self.scope())
     }
 }
 
@@ -286,9 +322,9 @@ impl fmt::Debug for Coordinate {
 /// ```
 impl fmt::Display for Coordinate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_part(f, &self.entity)?;
+        write_part(f, self.entity())?;
         f.write_str("@")?;
-        write_part(f, &self.scope)
+        write_part(f, self.scope())
     }
 }
 

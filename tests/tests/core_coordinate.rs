@@ -229,6 +229,18 @@ fn display_quotes_a_part_only_when_it_could_be_misread() {
 }
 
 #[test]
+fn parts_that_join_to_the_same_text_stay_apart() {
+    let a = Coordinate::new("ab", "c").unwrap();
+    let b = Coordinate::new("a", "bc").unwrap();
+    assert_ne!(a, b);
+    assert_eq!((a.entity(), a.scope()), ("ab", "c"));
+    // Ordered by entity first: "a" < "ab".
+    assert!(b < a);
+    let set: std::collections::HashSet<Coordinate> = [a, b].into_iter().collect();
+    assert_eq!(set.len(), 2);
+}
+
+#[test]
 fn coordinate_encodes_as_a_two_string_array() {
     let coord = Coordinate::new("o:1", "s").unwrap();
     let bytes = rmp_serde::to_vec(&coord).unwrap();
@@ -428,6 +440,22 @@ proptest! {
             "{:?} and {:?} display as {} and {}", first, second, first, second);
         // Stronger: the display reads back into exactly its parts.
         prop_assert_eq!(parse_display(&first.to_string()), Some(a));
+    }
+
+    #[test]
+    fn equality_order_and_hash_are_those_of_the_pair_of_parts(
+        a in (confusable_part(), confusable_part()),
+        b in (confusable_part(), confusable_part()),
+    ) {
+        use std::hash::BuildHasher;
+        let first = Coordinate::new(a.0.clone(), a.1.clone()).unwrap();
+        let second = Coordinate::new(b.0.clone(), b.1.clone()).unwrap();
+        prop_assert_eq!(first == second, a == b);
+        prop_assert_eq!(first.cmp(&second), a.cmp(&b), "{:?} vs {:?}", first, second);
+        if first == second {
+            let keys = std::collections::hash_map::RandomState::new();
+            prop_assert_eq!(keys.hash_one(&first), keys.hash_one(&second));
+        }
     }
 
     #[test]

@@ -137,7 +137,8 @@ impl Index {
         }
         let mut index = Self::default();
         let streams = r.count(4 + 4 + 32 + 8 + 4)?;
-        index.streams.reserve(streams);
+        index.streams.reserve_exact(streams);
+        index.by_coordinate.reserve(streams);
         let mut claimed: u64 = 0;
         for _ in 0..streams {
             let entity = r.string()?;

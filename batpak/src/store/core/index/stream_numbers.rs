@@ -55,6 +55,11 @@ impl StreamNumbers {
         }
     }
 
+    /// Makes room for `n` more streams.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.by_hash.reserve(n);
+    }
+
     /// Bytes held (hash table slots at capacity).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.by_hash.capacity() * (8 + 4 + 4 + 1)
