@@ -14,7 +14,7 @@ use std::ops::{ControlFlow, Range};
 use serde::de::DeserializeOwned;
 
 use super::Core;
-use super::index::{Entry, IdHasher, Index, StreamState};
+use super::index::{Cursor, Entry, IdHasher, Index, StreamState};
 use crate::coordinate::Coordinate;
 use crate::event::{
     EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_stored,
@@ -136,8 +136,8 @@ impl Core {
     }
 
     /// The index entry at `position`, or `Corrupt` naming it.
-    pub(super) fn entry_at(index: &Index, position: u64) -> Result<Entry, StoreError> {
-        index.entries.get(position).ok_or_else(|| {
+    pub(super) fn entry_at(entries: &mut Cursor<'_>, position: u64) -> Result<Entry, StoreError> {
+        entries.get(position).ok_or_else(|| {
             StoreError::corrupt(Place::Index { position }, "no index entry at this position")
         })
     }
@@ -167,8 +167,9 @@ impl Core {
             entries: Vec::with_capacity(positions.len()),
             coordinates: HashMap::default(),
         };
+        let mut entries = index.entries.cursor();
         for &p in positions {
-            let entry = Self::entry_at(index, p)?;
+            let entry = Self::entry_at(&mut entries, p)?;
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 expected.coordinates.entry(entry.stream)
             {
@@ -252,8 +253,9 @@ impl Core {
         if whole_log {
             // An entry that cannot be read is selected: the read reports it
             // (a damaged index never makes an event silently absent).
-            let keep = |p: u64| {
-                index.entries.get(p).is_none_or(|e| {
+            let mut entries = index.entries.cursor();
+            let mut keep = |p: u64| {
+                entries.get(p).is_none_or(|e| {
                     index
                         .streams
                         .get(e.stream as usize)
@@ -306,7 +308,8 @@ impl Core {
         let mut positions = self.select(&region.clone().positions(a..=b))?;
         if let Some(kinds) = kinds {
             let index = read_lock(&self.index);
-            positions.retain(|&p| index.entries.get(p).is_none_or(|e| kinds.contains(&e.kind)));
+            let mut entries = index.entries.cursor();
+            positions.retain(|&p| entries.get(p).is_none_or(|e| kinds.contains(&e.kind)));
         }
         Ok(positions)
     }
@@ -315,9 +318,10 @@ impl Core {
     /// judged from the index alone, under one index lock.
     pub(crate) fn matching_any(&self, range: Range<u64>, regions: &[&Region]) -> Vec<u64> {
         let index = read_lock(&self.index);
+        let mut entries = index.entries.cursor();
         range
             .filter(|&p| {
-                index.entries.get(p).is_none_or(|e| {
+                entries.get(p).is_none_or(|e| {
                     index
                         .streams
                         .get(e.stream as usize)

@@ -169,8 +169,9 @@ impl Core {
             locs.clear();
             {
                 let index = read_lock(&self.index);
+                let mut entries = index.entries.cursor();
                 for &position in chunk {
-                    let entry = Self::entry_at(&index, position)?;
+                    let entry = Self::entry_at(&mut entries, position)?;
                     let stream = match local.get(&entry.stream) {
                         Some(&s) => s,
                         None => {

@@ -154,10 +154,9 @@ impl Core {
                 .get(e.stream as usize)
                 .map(|s| s.coordinate.clone())
         };
+        let (mut mine, mut theirs) = (index.entries.cursor(), fresh.entries.cursor());
         for position in 0..live.min(fresh.len()) {
-            let (Some(have), Some(want)) =
-                (index.entries.get(position), fresh.entries.get(position))
-            else {
+            let (Some(have), Some(want)) = (mine.get(position), theirs.get(position)) else {
                 return Some(Damage {
                     at: Place::Index { position },
                     coordinate: None,

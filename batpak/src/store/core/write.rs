@@ -273,7 +273,7 @@ impl Core {
     /// The correlation of the causing event, read from its header.
     fn correlation_of(&self, index: &Index, cause: EventId) -> Option<EventId> {
         let position = index.by_id.get(cause, &index.entries).ok().flatten()?;
-        let entry = Self::entry_at(index, position).ok()?;
+        let entry = Self::entry_at(&mut index.entries.cursor(), position).ok()?;
         let coordinate = Self::coordinate_of(index, entry.stream, position).ok()?;
         let mut buf = Vec::new();
         self.engine.read(entry.loc(), &mut buf).ok()?;

@@ -13,10 +13,12 @@
 //! stays in memory.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::entry::{Entry, RECORD_BYTES};
+use super::ids::IdHasher;
 pub(crate) use super::table_file::Table;
 use super::table_file::{HEADER_BYTES, PAGE_RECORDS, header_matches, page_at, page_records};
 use crate::store::engine::segment::sealed_index_file_name;
@@ -39,10 +41,11 @@ pub(crate) struct TableFiles {
     pages: Mutex<Pages>,
 }
 
-/// Decoded pages, keyed by (segment, page), evicted oldest first.
+/// Decoded pages, keyed by (segment, page), evicted oldest first. The keys
+/// are the store's own numbers, so a multiply-fold hash serves.
 #[derive(Default)]
 struct Pages {
-    map: HashMap<(u32, u64), Arc<[Entry]>>,
+    map: HashMap<(u32, u64), Arc<[Entry]>, BuildHasherDefault<IdHasher>>,
     order: VecDeque<(u32, u64)>,
 }
 
@@ -156,14 +159,16 @@ impl Entries {
     /// The entry at `position`; `None` past the end, or when its table
     /// cannot be read (the caller reports the position as corrupt).
     pub(crate) fn get(&self, position: u64) -> Option<Entry> {
-        if let Some(i) = position.checked_sub(self.tail_first) {
-            return self.tail.get(usize::try_from(i).ok()?).copied();
+        self.cursor().get(position)
+    }
+
+    /// A reader of entries that keeps the last sealed page it read: a scan
+    /// in position order looks up each page once, not each entry.
+    pub(crate) fn cursor(&self) -> Cursor<'_> {
+        Cursor {
+            entries: self,
+            page: None,
         }
-        let t = self.tables.partition_point(|t| t.first <= position);
-        let table = self.tables.get(t.checked_sub(1)?)?;
-        let i = position - table.first;
-        let page = self.files.as_ref()?.page(table, i)?;
-        page.get(usize::try_from(i % PAGE).ok()?).copied()
     }
 
     /// The last entry.
@@ -266,5 +271,35 @@ impl Entries {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.tail.capacity() * std::mem::size_of::<Entry>()
             + self.tables.capacity() * std::mem::size_of::<Table>()
+    }
+}
+
+/// Reads entries through [`Entries::cursor`].
+pub(crate) struct Cursor<'e> {
+    entries: &'e Entries,
+    /// The last sealed page read: its first position, and it.
+    page: Option<(u64, Arc<[Entry]>)>,
+}
+
+impl Cursor<'_> {
+    /// As [`Entries::get`].
+    pub(crate) fn get(&mut self, position: u64) -> Option<Entry> {
+        let entries = self.entries;
+        if let Some(i) = position.checked_sub(entries.tail_first) {
+            return entries.tail.get(usize::try_from(i).ok()?).copied();
+        }
+        if let Some((first, page)) = &self.page
+            && let Some(i) = position.checked_sub(*first)
+            && let Some(e) = usize::try_from(i).ok().and_then(|i| page.get(i))
+        {
+            return Some(*e);
+        }
+        let t = entries.tables.partition_point(|t| t.first <= position);
+        let table = entries.tables.get(t.checked_sub(1)?)?;
+        let i = position - table.first;
+        let page = entries.files.as_ref()?.page(table, i)?;
+        let e = page.get(usize::try_from(i % PAGE).ok()?).copied();
+        self.page = Some((position - i % PAGE, page));
+        e
     }
 }

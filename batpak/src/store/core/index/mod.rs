@@ -28,7 +28,7 @@ mod table_file;
 
 use std::collections::HashMap;
 
-pub(crate) use self::entries::{Entries, Table, TableFiles};
+pub(crate) use self::entries::{Cursor, Entries, Table, TableFiles};
 pub(crate) use self::entry::{Entry, NO_CAUSE};
 use self::entry::{FLAG_BYPASS, FLAG_GATED};
 pub(crate) use self::ids::{IdHasher, IdIndex};
