@@ -339,16 +339,26 @@ impl Index {
         // The entries stay in the file when it can be read; else in memory.
         let in_memory = !(self.entries.has_files() && self.entries.attach(sealed.table));
         let first = self.len() - if in_memory { 0 } else { sealed.table.count };
+        // Positions go to their streams grouped by stream, in order within
+        // each: one visit to a stream's buffer per segment, not per event
+        // (with many streams, each visit is a cache miss).
+        let mut owned: Vec<(u32, u64)> = Vec::with_capacity(sealed.records.len() * 16);
         for (position, e) in (first..).zip(entries) {
-            if let Some(state) = self.streams.get_mut(e.stream as usize) {
-                state.positions.push(position);
-            }
+            owned.push((e.stream, position));
             if e.cause != NO_CAUSE {
                 self.children.entry(e.cause).or_default().push(position);
             }
             self.by_id.insert(e.id, position);
             if in_memory {
                 self.entries.push(e);
+            }
+        }
+        let (ends, by_stream) = group_by_stream(&owned, self.streams.len());
+        for (state, bounds) in self.streams.iter_mut().zip(ends.windows(2)) {
+            let (start, end) = (bounds.first().copied(), bounds.last().copied());
+            let mine = start.zip(end).and_then(|(a, b)| by_stream.get(a..b));
+            for &position in mine.unwrap_or_default() {
+                state.positions.push(position);
             }
         }
         let in_file = !in_memory;
@@ -436,4 +446,33 @@ impl Index {
         }
         Ok(None)
     }
+}
+
+/// `(stream, position)` pairs in position order, regrouped by stream with a
+/// counting sort (stable: each stream's positions stay ascending). Returns
+/// `ends`, where stream `s`'s positions are `by_stream[ends[s]..ends[s + 1]]`,
+/// and `by_stream`. Pairs naming a stream `>= streams` are left out.
+fn group_by_stream(owned: &[(u32, u64)], streams: usize) -> (Vec<usize>, Vec<u64>) {
+    let mut ends = vec![0usize; streams + 1];
+    for &(s, _) in owned {
+        if let Some(n) = ends.get_mut(s as usize + 1) {
+            *n += 1;
+        }
+    }
+    let mut sum = 0;
+    for end in &mut ends {
+        sum += *end;
+        *end = sum;
+    }
+    let mut next = ends.clone();
+    let mut by_stream = vec![0u64; sum];
+    for &(s, position) in owned {
+        if let Some(at) = next.get_mut(s as usize) {
+            if let Some(slot) = by_stream.get_mut(*at) {
+                *slot = position;
+            }
+            *at += 1;
+        }
+    }
+    (ends, by_stream)
 }
