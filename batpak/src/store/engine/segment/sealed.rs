@@ -13,9 +13,14 @@ use crate::store::fs::{FileSystem, replace_atomically};
 /// to `try_sealed`; stops at the first segment without one, with one that
 /// does not read, or with one refused. Returns the length and event count of
 /// each segment indexed so (none of them is read). `next_loc` is the
-/// engine's rule for where frames lie, passed on to `try_sealed`. Each file
-/// is read into `buf`, one allocation for them all (a fresh one per file
-/// would be freed memory the allocator keeps).
+/// engine's rule for where frames lie, passed on to `try_sealed`.
+///
+/// While one file is offered, a helper thread reads the next into a second
+/// buffer: reading is about a quarter of a crash open. Every file operation
+/// still happens in one order (the lengths first, then each file in turn),
+/// so a file system that fails the N-th operation fails the same one each
+/// run. The two buffers serve every file (a fresh one per file would be
+/// freed memory the allocator keeps); `buf` is left holding one of them.
 pub(super) fn load_sealed_prefix(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -24,28 +29,52 @@ pub(super) fn load_sealed_prefix(
     try_sealed: &mut SealedVisitor<'_>,
     buf: &mut Vec<u8>,
 ) -> Result<Vec<(u64, u64)>, StoreError> {
-    let mut loaded = Vec::new();
-    // The last segment is the active one: it is always scanned.
+    // The last segment is the active one: it is always scanned. The full
+    // ones are numbered from 1 without a gap (a gap is the scan's to report).
     let full = numbers.len().saturating_sub(1);
+    let mut segments = Vec::with_capacity(full);
     for (i, &n) in numbers.iter().enumerate().take(full) {
         if u32::try_from(i + 1).ok() != Some(n) {
-            break;
-        }
-        if fs
-            .read_into(&dir.join(sealed_index_file_name(n)), buf)
-            .is_err()
-        {
             break;
         }
         let path = dir.join(segment_file_name(n));
         let len = fs
             .len(&path)
             .map_err(|e| StoreError::io("stat", &path, e))?;
-        match try_sealed(n, len, buf, next_loc) {
-            Some(events) => loaded.push((len, events)),
-            None => break,
-        }
+        segments.push((n, len));
     }
+    let read = |n: u32, mut into: Vec<u8>| {
+        let read = fs.read_into(&dir.join(sealed_index_file_name(n)), &mut into);
+        (read.is_ok(), into)
+    };
+    let mut loaded = Vec::new();
+    std::thread::scope(|scope| {
+        let mut spare = Vec::new();
+        let mut current = segments.first().map(|&(n, _)| read(n, std::mem::take(buf)));
+        for (i, &(n, len)) in segments.iter().enumerate() {
+            let Some((ok, bytes)) = current.take() else {
+                break;
+            };
+            let ahead = segments.get(i + 1).filter(|_| ok).map(|&(next, _)| {
+                let into = std::mem::take(&mut spare);
+                scope.spawn(move || read(next, into))
+            });
+            let accepted = ok.then(|| try_sealed(n, len, &bytes, next_loc)).flatten();
+            spare = bytes;
+            current = ahead.and_then(|helper| helper.join().ok());
+            match accepted {
+                Some(events) => loaded.push((len, events)),
+                None => break,
+            }
+        }
+        // Keep the larger buffer for the caller's scan.
+        let left = current.map(|(_, bytes)| bytes).unwrap_or_default();
+        *buf = if left.capacity() > spare.capacity() {
+            left
+        } else {
+            spare
+        };
+    });
     Ok(loaded)
 }
 
