@@ -476,3 +476,29 @@ fn group_by_stream(owned: &[(u32, u64)], streams: usize) -> (Vec<usize>, Vec<u64
     }
     (ends, by_stream)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::group_by_stream;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Each stream's positions come out together, in the order given,
+        /// and a pair naming an unknown stream is left out.
+        #[test]
+        fn grouping_is_a_stable_sort_by_stream(streams in 0usize..8, picks in proptest::collection::vec(0u32..10, 0..200)) {
+            let owned: Vec<(u32, u64)> = picks.iter().copied().zip(0u64..).collect();
+            let (ends, by_stream) = group_by_stream(&owned, streams);
+            prop_assert_eq!(ends.len(), streams + 1);
+            for s in 0..streams {
+                let want: Vec<u64> = owned
+                    .iter()
+                    .filter(|&&(t, _)| t as usize == s)
+                    .map(|&(_, p)| p)
+                    .collect();
+                prop_assert_eq!(&by_stream[ends[s]..ends[s + 1]], want.as_slice());
+            }
+            prop_assert_eq!(ends.last().copied(), Some(by_stream.len()));
+        }
+    }
+}
