@@ -75,6 +75,51 @@ fn each_record<'r, 'b>(pages: &'r [&'b [u8]]) -> impl Iterator<Item = &'b [u8]> 
         .flat_map(|page| page.chunks_exact(RECORD_BYTES))
 }
 
+/// Positions grouped by stream ([`ByStream::group`]).
+struct ByStream {
+    /// Stream `s`'s positions are `positions[ends[s]..ends[s + 1]]`.
+    ends: Vec<usize>,
+    positions: Vec<u64>,
+}
+
+impl ByStream {
+    /// Regroups `(stream, position)` pairs (in position order) by stream
+    /// with a counting sort: stable, so each stream's positions stay
+    /// ascending. Pairs naming a stream `>= streams` are left out.
+    fn group(owned: &[(u32, u64)], streams: usize) -> Self {
+        let mut ends = vec![0usize; streams + 1];
+        for &(s, _) in owned {
+            if let Some(n) = ends.get_mut(s as usize + 1) {
+                *n += 1;
+            }
+        }
+        let mut sum = 0;
+        for end in &mut ends {
+            sum += *end;
+            *end = sum;
+        }
+        let mut next = ends.clone();
+        let mut positions = vec![0u64; sum];
+        for &(s, position) in owned {
+            if let Some(at) = next.get_mut(s as usize) {
+                if let Some(slot) = positions.get_mut(*at) {
+                    *slot = position;
+                }
+                *at += 1;
+            }
+        }
+        Self { ends, positions }
+    }
+
+    /// Stream `s`'s positions, in order.
+    fn of(&self, s: usize) -> &[u64] {
+        let range = self.ends.get(s).zip(self.ends.get(s + 1));
+        range
+            .and_then(|(&a, &b)| self.positions.get(a..b))
+            .unwrap_or_default()
+    }
+}
+
 /// Where the sealed index sits in the log, as the open found it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SealedPlace {
@@ -331,6 +376,9 @@ impl Index {
     }
 
     fn apply_sealed(&mut self, sealed: Sealed<'_>) {
+        // Sized once per segment, not grown by doubling a stream at a time.
+        self.streams.reserve_exact(sealed.new_streams.len());
+        self.by_coordinate.reserve(sealed.new_streams.len());
         for coordinate in sealed.new_streams {
             self.add_stream(coordinate);
         }
@@ -353,11 +401,9 @@ impl Index {
                 self.entries.push(e);
             }
         }
-        let (ends, by_stream) = group_by_stream(&owned, self.streams.len());
-        for (state, bounds) in self.streams.iter_mut().zip(ends.windows(2)) {
-            let (start, end) = (bounds.first().copied(), bounds.last().copied());
-            let mine = start.zip(end).and_then(|(a, b)| by_stream.get(a..b));
-            for &position in mine.unwrap_or_default() {
+        let grouped = ByStream::group(&owned, self.streams.len());
+        for (s, state) in self.streams.iter_mut().enumerate() {
+            for &position in grouped.of(s) {
                 state.positions.push(position);
             }
         }
@@ -448,57 +494,33 @@ impl Index {
     }
 }
 
-/// `(stream, position)` pairs in position order, regrouped by stream with a
-/// counting sort (stable: each stream's positions stay ascending). Returns
-/// `ends`, where stream `s`'s positions are `by_stream[ends[s]..ends[s + 1]]`,
-/// and `by_stream`. Pairs naming a stream `>= streams` are left out.
-fn group_by_stream(owned: &[(u32, u64)], streams: usize) -> (Vec<usize>, Vec<u64>) {
-    let mut ends = vec![0usize; streams + 1];
-    for &(s, _) in owned {
-        if let Some(n) = ends.get_mut(s as usize + 1) {
-            *n += 1;
-        }
-    }
-    let mut sum = 0;
-    for end in &mut ends {
-        sum += *end;
-        *end = sum;
-    }
-    let mut next = ends.clone();
-    let mut by_stream = vec![0u64; sum];
-    for &(s, position) in owned {
-        if let Some(at) = next.get_mut(s as usize) {
-            if let Some(slot) = by_stream.get_mut(*at) {
-                *slot = position;
-            }
-            *at += 1;
-        }
-    }
-    (ends, by_stream)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::group_by_stream;
+    use super::ByStream;
     use proptest::prelude::*;
 
     proptest! {
         /// Each stream's positions come out together, in the order given,
         /// and a pair naming an unknown stream is left out.
         #[test]
-        fn grouping_is_a_stable_sort_by_stream(streams in 0usize..8, picks in proptest::collection::vec(0u32..10, 0..200)) {
-            let owned: Vec<(u32, u64)> = picks.iter().copied().zip(0u64..).collect();
-            let (ends, by_stream) = group_by_stream(&owned, streams);
-            prop_assert_eq!(ends.len(), streams + 1);
-            for s in 0..streams {
-                let want: Vec<u64> = owned
-                    .iter()
-                    .filter(|&&(t, _)| t as usize == s)
-                    .map(|&(_, p)| p)
-                    .collect();
-                prop_assert_eq!(&by_stream[ends[s]..ends[s + 1]], want.as_slice());
+        fn grouping_is_a_stable_sort_by_stream(
+            streams in 0usize..8,
+            picks in proptest::collection::vec(0u32..10, 0..200),
+            again in proptest::collection::vec(0u32..10, 0..50),
+        ) {
+            for picks in [&picks, &again] {
+                let owned: Vec<(u32, u64)> = picks.iter().copied().zip(0u64..).collect();
+                let grouped = ByStream::group(&owned, streams);
+                for s in 0..streams {
+                    let want: Vec<u64> = owned
+                        .iter()
+                        .filter(|&&(t, _)| t as usize == s)
+                        .map(|&(_, p)| p)
+                        .collect();
+                    prop_assert_eq!(grouped.of(s), want.as_slice());
+                }
+                prop_assert!(grouped.of(streams).is_empty());
             }
-            prop_assert_eq!(ends.last().copied(), Some(by_stream.len()));
         }
     }
 }
