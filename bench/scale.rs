@@ -109,7 +109,8 @@ struct Measured {
 /// `crash` ends without a checkpoint (the next open is after a crash too);
 /// `clean` reads streams and closes (the next open loads the checkpoint).
 /// `build` (by hand, for profiling an open) builds a store of
-/// `BATPAK_SCALE_EVENTS` events in the directory instead.
+/// `BATPAK_SCALE_EVENTS` events in the directory instead; `open` (by hand,
+/// for timing an open alone) opens and closes, reading nothing.
 fn child(mode: &str, dir: &Path, entities: u64) {
     if mode == "build" {
         let events = env_u64("BATPAK_SCALE_EVENTS", 1_000_000);
