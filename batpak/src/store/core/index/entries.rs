@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::entry::{Entry, RECORD_BYTES};
-use super::ids::IdHasher;
+use super::hasher::IdHasher;
 pub(crate) use super::table_file::Table;
 use super::table_file::{HEADER_BYTES, PAGE_RECORDS, header_matches, page_at, page_records};
 use crate::store::engine::segment::sealed_index_file_name;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::ops::Range;
 
-use super::ids::IdHasher;
+use super::hasher::IdHasher;
 use crate::event::Hash;
 use crate::pipeline::AppendReceipt;
 

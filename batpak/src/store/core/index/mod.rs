@@ -5,7 +5,8 @@
 //! entries, read from there once written, and what a crash-open loads
 //! before it scans the tail). `entries.rs` holds entries by position,
 //! `positions.rs` a stream's positions compactly, `ids.rs` maps ids to
-//! positions; `codec.rs` is the field codec the files share.
+//! positions; `codec.rs` is the field codec the files share and
+//! `hasher.rs` the hasher the in-memory maps share.
 //!
 //! Invariants: `entries.get(p)` describes global position `p` (gapless from 0);
 //! a stream's `positions.get(s - 1)` is the position of its sequence `s`; its
@@ -19,6 +20,7 @@ mod checkpoint;
 mod codec;
 mod entries;
 mod entry;
+mod hasher;
 mod ids;
 mod keys;
 mod positions;
@@ -31,7 +33,8 @@ use std::collections::HashMap;
 pub(crate) use self::entries::{Cursor, Entries, Table, TableFiles};
 pub(crate) use self::entry::{Entry, NO_CAUSE};
 use self::entry::{FLAG_BYPASS, FLAG_GATED};
-pub(crate) use self::ids::{IdHasher, IdIndex};
+pub(crate) use self::hasher::IdHasher;
+pub(crate) use self::ids::IdIndex;
 pub(crate) use self::keys::{KeyEntry, Keys};
 pub(crate) use self::positions::Positions;
 use self::stream_numbers::StreamNumbers;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::{Entry, RandomState};
 use std::hash::{BuildHasher, BuildHasherDefault};
 
-use super::ids::IdHasher;
+use super::hasher::IdHasher;
 use crate::coordinate::Coordinate;
 
 /// Coordinate → stream number.
