@@ -245,8 +245,8 @@ impl Index {
             if state.positions.last().is_some_and(|p| p >= events) {
                 return None;
             }
-            let before = state.positions.rank_of(from);
-            for (k, p) in (0..).zip(state.positions.iter_from(from)) {
+            let (from_here, before) = state.positions.ranked_from(from);
+            for (k, p) in (0..).zip(from_here) {
                 let slot = owners.get_mut(usize::try_from(p - from).ok()?)?;
                 if slot.0 != u32::MAX {
                     return None;

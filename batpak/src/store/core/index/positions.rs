@@ -9,7 +9,7 @@
 //! bytes) adds 0.25 bytes, about 3.25 bytes per event in all.
 //!
 //! Random access ([`Positions::get`], [`Positions::iter_from`],
-//! [`Positions::rank_of`]) starts at the nearest sample found by binary
+//! [`Positions::ranked_from`]) starts at the nearest sample found by binary
 //! search and decodes at most `SAMPLE_EVERY - 1` varints from there.
 //!
 //! [`Positions::encoded`] is the varint bytes themselves, so a file can
@@ -173,10 +173,10 @@ impl Positions {
         self.seek(lo).0
     }
 
-    /// How many positions are `< lo`, as `Vec::partition_point(|&p| p <
-    /// lo)` would say; the same search as [`Positions::iter_from`].
-    pub(crate) fn rank_of(&self, lo: u64) -> u64 {
-        self.seek(lo).1
+    /// [`Positions::iter_from`], and how many positions are `< lo` (as
+    /// `Vec::partition_point(|&p| p < lo)` would say), from one search.
+    pub(crate) fn ranked_from(&self, lo: u64) -> (Iter<'_>, u64) {
+        self.seek(lo)
     }
 
     /// The bytes allocated (capacity, not length), for docs and benches.
@@ -440,10 +440,16 @@ mod tests {
         );
     }
 
-    /// Checks `iter_from(lo)` and `rank_of(lo)` against the model.
+    /// Checks `iter_from(lo)` and `ranked_from(lo)` against the model.
     fn check_from(positions: &Positions, model: &[u64], lo: u64) {
         let rank = model.partition_point(|&p| p < lo);
-        assert_eq!(positions.rank_of(lo), rank as u64, "rank_of({lo})");
+        let (ranked, before) = positions.ranked_from(lo);
+        assert_eq!(before, rank as u64, "ranked_from({lo})");
+        assert_eq!(
+            ranked.collect::<Vec<_>>(),
+            &model[rank..],
+            "ranked_from({lo})"
+        );
         let iter = positions.iter_from(lo);
         let rest = model.len() - rank;
         assert_eq!(iter.size_hint(), (rest, Some(rest)), "size_hint from {lo}");
@@ -455,7 +461,7 @@ mod tests {
         let positions = Positions::default();
         check_against(&positions, &[]);
         assert_eq!(positions.iter_from(0).next(), None);
-        assert_eq!(positions.rank_of(u64::MAX), 0);
+        assert_eq!(positions.ranked_from(u64::MAX).1, 0);
         assert_eq!(positions.heap_bytes(), 0);
         assert!(positions.encoded().is_empty());
         assert_eq!(Positions::decode(0, &[]), Some(Positions::default()));
@@ -473,7 +479,7 @@ mod tests {
         let positions = build(&[u64::MAX]);
         check_against(&positions, &[u64::MAX]);
         assert_eq!(positions.encoded().len(), 10);
-        assert_eq!(positions.rank_of(u64::MAX), 0);
+        assert_eq!(positions.ranked_from(u64::MAX).1, 0);
         assert_eq!(
             positions.iter_from(u64::MAX).collect::<Vec<_>>(),
             [u64::MAX]
