@@ -234,8 +234,9 @@ impl Core {
             .get(s as usize)
             .map(|stream| stream.positions.iter().collect::<Vec<u64>>())
             .unwrap_or_default();
+        let mut entries = index.entries.cursor();
         for &p in &positions {
-            listed_rightly(&index, s, coord, p)?;
+            listed_rightly(&mut entries, s, coord, p)?;
         }
         Ok(positions)
     }
@@ -273,6 +274,7 @@ impl Core {
             None => 0..u32::try_from(index.streams.len()).unwrap_or(u32::MAX),
         };
         let mut out = Vec::new();
+        let mut entries = index.entries.cursor();
         for s in numbers {
             let Some(stream) = index.streams.get(s as usize) else {
                 continue;
@@ -281,7 +283,7 @@ impl Core {
                 continue;
             }
             for p in stream.positions.iter_from(lo).take_while(|&p| p <= hi) {
-                match listed_rightly(&index, s, &stream.coordinate, p)? {
+                match listed_rightly(&mut entries, s, &stream.coordinate, p)? {
                     Some(e) if !entry_matches(region, stream, &e, p) => {}
                     _ => out.push(p),
                 }
@@ -458,12 +460,12 @@ impl Core {
 /// list that lies must fail the read, not hide the event or lend another
 /// stream's.
 fn listed_rightly(
-    index: &Index,
+    entries: &mut Cursor<'_>,
     s: u32,
     coordinate: &Coordinate,
     position: u64,
 ) -> Result<Option<Entry>, StoreError> {
-    match index.entries.get(position) {
+    match entries.get(position) {
         Some(e) if e.stream != s => Err(StoreError::corrupt(
             Place::Index { position },
             format!(
