@@ -88,7 +88,9 @@ impl IdIndex {
         if self.others.is_empty() && self.max.is_none_or(|m| id > m) {
             return Ok(None);
         }
-        let id_at = |p: u64| entries.get(p).map(|e| e.id).ok_or(p);
+        // The search's probes near its end share pages: one cursor keeps the last.
+        let mut cursor = entries.cursor();
+        let mut id_at = |p: u64| cursor.get(p).map(|e| e.id).ok_or(p);
         // The runs clipped to the fence's bounds; the last whose first id
         // is not above `id`, then within it.
         let (from, to) = self.fenced(id);
