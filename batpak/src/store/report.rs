@@ -63,7 +63,7 @@ pub struct StoreStats {
     /// stream its name, head and compact positions, the entries of the
     /// active segment, ids out of order, causation links and idempotency
     /// keys. Entries of sealed segments are read from their index files
-    /// and not counted. See TUNING.md, "Memory".
+    /// and not counted. See TUNING.md, "What the index holds, and where".
     pub index_memory_bytes: u64,
     /// Entries the index holds in memory (those after the last sealed
     /// segment); the others are read from sealed index files.
