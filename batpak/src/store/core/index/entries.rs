@@ -27,8 +27,8 @@ use crate::store::lock::lock;
 
 /// Records read and cached together: one page of the file.
 const PAGE: u64 = PAGE_RECORDS;
-/// Pages kept: 1,024 × 16 entries × 64 bytes = 1 MiB.
-const PAGES_KEPT: usize = 1024;
+/// Pages kept: 1 MiB of records (a page's 16 records are 848 bytes).
+const PAGES_KEPT: usize = (1 << 20) / (PAGE_RECORDS as usize * RECORD_BYTES);
 
 /// Where tables are read from: the store's directory, through its file
 /// system, with bounded open files and a page cache.
@@ -41,11 +41,13 @@ pub(crate) struct TableFiles {
     pages: Mutex<Pages>,
 }
 
-/// Decoded pages, keyed by (segment, page), evicted oldest first. The keys
-/// are the store's own numbers, so a multiply-fold hash serves.
+/// Pages whose checksum held, as their records' bytes (an entry is decoded
+/// from its record when read: a stream's read needs one record a page),
+/// keyed by (segment, page), evicted oldest first. The keys are the store's
+/// own numbers, so a multiply-fold hash serves.
 #[derive(Default)]
 struct Pages {
-    map: HashMap<(u32, u64), Arc<[Entry]>, BuildHasherDefault<IdHasher>>,
+    map: HashMap<(u32, u64), Arc<[u8]>, BuildHasherDefault<IdHasher>>,
     order: VecDeque<(u32, u64)>,
 }
 
@@ -82,8 +84,8 @@ impl TableFiles {
         Some(file)
     }
 
-    /// The page of `table` holding its `i`-th entry.
-    fn page(&self, table: &Table, i: u64) -> Option<Arc<[Entry]>> {
+    /// The records of the page of `table` holding its `i`-th entry.
+    fn page(&self, table: &Table, i: u64) -> Option<Arc<[u8]>> {
         let key = (table.segment, i / PAGE);
         if let Some(page) = lock(&self.pages).map.get(&key) {
             return Some(Arc::clone(page));
@@ -94,11 +96,7 @@ impl TableFiles {
         self.file(table.segment)?
             .read_at(&mut buf, page_at(key.1))
             .ok()?;
-        let page: Arc<[Entry]> = page_records(&buf)?
-            .chunks_exact(RECORD_BYTES)
-            .map(|r| Entry::from_record(table.segment, r))
-            .collect::<Option<Vec<Entry>>>()?
-            .into();
+        let page: Arc<[u8]> = Arc::from(page_records(&buf)?);
         let mut pages = lock(&self.pages);
         if pages.map.insert(key, Arc::clone(&page)).is_none() {
             pages.order.push_back(key);
@@ -277,8 +275,9 @@ impl Entries {
 /// Reads entries through [`Entries::cursor`].
 pub(crate) struct Cursor<'e> {
     entries: &'e Entries,
-    /// The last sealed page read: its first position, and it.
-    page: Option<(u64, Arc<[Entry]>)>,
+    /// The last sealed page read: its first position, its segment, and
+    /// its records.
+    page: Option<(u64, u32, Arc<[u8]>)>,
 }
 
 impl Cursor<'_> {
@@ -288,18 +287,24 @@ impl Cursor<'_> {
         if let Some(i) = position.checked_sub(entries.tail_first) {
             return entries.tail.get(usize::try_from(i).ok()?).copied();
         }
-        if let Some((first, page)) = &self.page
+        if let Some((first, segment, page)) = &self.page
             && let Some(i) = position.checked_sub(*first)
-            && let Some(e) = usize::try_from(i).ok().and_then(|i| page.get(i))
+            && let Some(e) = record(page, i).and_then(|r| Entry::from_record(*segment, r))
         {
-            return Some(*e);
+            return Some(e);
         }
         let t = entries.tables.partition_point(|t| t.first <= position);
         let table = entries.tables.get(t.checked_sub(1)?)?;
         let i = position - table.first;
         let page = entries.files.as_ref()?.page(table, i)?;
-        let e = page.get(usize::try_from(i % PAGE).ok()?).copied();
-        self.page = Some((position - i % PAGE, page));
+        let e = record(&page, i % PAGE).and_then(|r| Entry::from_record(table.segment, r));
+        self.page = Some((position - i % PAGE, table.segment, page));
         e
     }
+}
+
+/// The `i`-th record of a page's records, if it has one.
+fn record(page: &[u8], i: u64) -> Option<&[u8]> {
+    let at = usize::try_from(i).ok()?.checked_mul(RECORD_BYTES)?;
+    page.get(at..at.checked_add(RECORD_BYTES)?)
 }
