@@ -443,9 +443,7 @@ impl Core {
         let mut found = vec![root];
         let mut i = 0;
         while let Some(&p) = found.get(i) {
-            if let Some(children) = index.children.get(&p) {
-                found.extend_from_slice(children);
-            }
+            found.extend_from_slice(index.children.of(p));
             i += 1;
         }
         found.sort_unstable();

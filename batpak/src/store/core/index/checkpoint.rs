@@ -80,10 +80,10 @@ impl Index {
             w.u64(position);
             w.u128(id.as_u128());
         }
-        let mut children: Vec<(&u64, &Vec<u64>)> = self.children.iter().collect();
+        let mut children: Vec<(u64, &[u64])> = self.children.iter().collect();
         children.sort_unstable();
         w.u64(children.len() as u64);
-        for (&cause, caused) in children {
+        for (cause, caused) in children {
             w.u64(cause);
             w.u64(caused.len() as u64);
             for &p in caused {
@@ -215,7 +215,7 @@ impl Index {
                 }
                 children.push(p);
             }
-            if index.children.insert(cause, children).is_some() {
+            if !index.children.set(cause, children) {
                 return None;
             }
         }

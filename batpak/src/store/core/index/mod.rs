@@ -5,8 +5,9 @@
 //! entries, read from there once written, and what a crash-open loads
 //! before it scans the tail). `entries.rs` holds entries by position,
 //! `positions.rs` a stream's positions compactly, `ids.rs` maps ids to
-//! positions; `codec.rs` is the field codec the files share and
-//! `hasher.rs` the hasher the in-memory maps share.
+//! positions, `causes.rs` links causes to what they caused; `codec.rs` is
+//! the field codec the files share and `hasher.rs` the hasher the
+//! in-memory maps share.
 //!
 //! Invariants: `entries.get(p)` describes global position `p` (gapless from 0);
 //! a stream's `positions.get(s - 1)` is the position of its sequence `s`; its
@@ -16,6 +17,7 @@
 //! log extent matches the files exactly, or from sealed indexes each bound
 //! to its segment's exact length and continuing the index before it.
 
+mod causes;
 mod checkpoint;
 mod codec;
 mod entries;
@@ -28,8 +30,7 @@ pub(crate) mod sealed;
 mod stream_numbers;
 mod table_file;
 
-use std::collections::HashMap;
-
+use self::causes::Causes;
 pub(crate) use self::entries::{Cursor, Entries, Table, TableFiles};
 pub(crate) use self::entry::{Entry, NO_CAUSE};
 use self::entry::{FLAG_BYPASS, FLAG_GATED};
@@ -128,7 +129,7 @@ pub(crate) struct Index {
     by_coordinate: StreamNumbers,
     pub(crate) by_id: IdIndex,
     pub(crate) keys: Keys,
-    pub(crate) children: HashMap<u64, Vec<u64>>,
+    pub(crate) children: Causes,
     scanning_key: Option<OpenKey>,
 }
 
@@ -151,12 +152,7 @@ impl Index {
             .sum::<usize>()
             + self.streams.capacity() * size_of::<StreamState>();
         let by_coordinate = self.by_coordinate.heap_bytes();
-        let children: usize = self
-            .children
-            .values()
-            .map(|c| c.capacity() * 8)
-            .sum::<usize>()
-            + self.children.capacity() * (size_of::<(u64, Vec<u64>)>() + 1);
+        let children = self.children.heap_bytes();
         let keys = self.keys.heap_bytes();
         self.entries.heap_bytes()
             + self.by_id.heap_bytes()
@@ -248,7 +244,7 @@ impl Index {
             .and_then(|c| self.by_id.get(c, &self.entries).ok().flatten())
             .unwrap_or(NO_CAUSE);
         if cause != NO_CAUSE {
-            self.children.entry(cause).or_default().push(position);
+            self.children.add(cause, position);
         }
         self.by_id.insert(event.id, position);
         self.entries.push(Entry {

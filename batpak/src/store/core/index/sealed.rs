@@ -394,7 +394,7 @@ impl Index {
         for (position, e) in (first..).zip(entries) {
             owned.push((e.stream, position));
             if e.cause != NO_CAUSE {
-                self.children.entry(e.cause).or_default().push(position);
+                self.children.add(e.cause, position);
             }
             self.by_id.insert(e.id, position);
             if in_memory {
