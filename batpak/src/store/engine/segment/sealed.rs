@@ -16,7 +16,8 @@ use crate::store::fs::{FileSystem, replace_atomically};
 /// engine's rule for where frames lie, passed on to `try_sealed`.
 ///
 /// While one file is offered, a helper thread reads the next into a second
-/// buffer: reading is about a quarter of a crash open. Every file operation
+/// buffer: reading is about a quarter of a crash open (when no thread can
+/// be started, the next file is read after, as before). Every file operation
 /// still happens in one order (the lengths first, then each file in turn),
 /// so a file system that fails the N-th operation fails the same one each
 /// run. The two buffers serve every file (a fresh one per file would be
@@ -57,11 +58,19 @@ pub(super) fn load_sealed_prefix(
             };
             let ahead = segments.get(i + 1).filter(|_| ok).map(|&(next, _)| {
                 let into = std::mem::take(&mut spare);
-                scope.spawn(move || read(next, into))
+                std::thread::Builder::new()
+                    .name("batpak-open".to_owned())
+                    .spawn_scoped(scope, move || read(next, into))
+                    .map_err(|_| next)
             });
             let accepted = ok.then(|| try_sealed(n, len, &bytes, next_loc)).flatten();
             spare = bytes;
-            current = ahead.and_then(|helper| helper.join().ok());
+            current = match ahead {
+                Some(Ok(helper)) => helper.join().ok(),
+                // No thread to be had: the next file is read here instead.
+                Some(Err(next)) => Some(read(next, std::mem::take(&mut spare))),
+                None => None,
+            };
             match accepted {
                 Some(events) => loaded.push((len, events)),
                 None => break,
