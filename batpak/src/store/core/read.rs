@@ -78,6 +78,12 @@ fn named_stream(region: &Region) -> Option<Coordinate> {
     }
 }
 
+/// True when `region` filters no entity or scope: its events are found by
+/// walking the log's entries in order, not the streams'.
+pub(crate) fn spans_the_log(region: &Region) -> bool {
+    matches!(region.entity_filter(), EntityFilter::Any) && region.scope_filter().is_none()
+}
+
 /// [`Region::matches`] said of an index entry and its stream.
 pub(crate) fn entry_matches(region: &Region, stream: &StreamState, e: &Entry, p: u64) -> bool {
     region.matches_fields(&stream.coordinate, e.kind, e.sequence, p, e.admitted())
@@ -249,9 +255,7 @@ impl Core {
         if index.len() == 0 || lo > hi {
             return Ok(Vec::new());
         }
-        let whole_log =
-            matches!(region.entity_filter(), EntityFilter::Any) && region.scope_filter().is_none();
-        if whole_log {
+        if spans_the_log(region) {
             // An entry that cannot be read is selected: the read reports it
             // (a damaged index never makes an event silently absent).
             let mut entries = index.entries.cursor();

@@ -19,8 +19,9 @@ use std::ops::ControlFlow;
 use serde::de::DeserializeOwned;
 
 use super::Core;
-use super::index::{Entry, IdHasher};
+use super::index::{Entry, IdHasher, Index};
 use super::read::Depth;
+use super::read::{entry_matches, spans_the_log};
 use crate::coordinate::Coordinate;
 use crate::event::{
     EventHeader, EventId, EventKind, Hash, StoredEvent, decode_header, decode_stored, header_stamp,
@@ -149,6 +150,73 @@ struct Planned {
     stream: usize,
 }
 
+/// Where a replay's positions come from.
+enum Source {
+    /// A region naming streams: the positions [`Core::select`] listed,
+    /// planned from `at` on.
+    Listed { positions: Vec<u64>, at: usize },
+    /// A region over the whole log: the log's positions `next..=last` as
+    /// the replay began, each kept or not as its entry is planned (no list
+    /// of every position, no entry read twice).
+    Log { next: u64, last: u64 },
+}
+
+impl Source {
+    fn of(core: &Core, region: &Region) -> Result<Self, StoreError> {
+        if !spans_the_log(region) {
+            let positions = core.select(region)?;
+            return Ok(Self::Listed { positions, at: 0 });
+        }
+        let len = read_lock(&core.index).len();
+        let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
+        Ok(match len.checked_sub(1) {
+            Some(end) => Self::Log {
+                next: lo,
+                last: hi.min(end),
+            },
+            None => Self::Log { next: 1, last: 0 },
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Self::Listed { positions, at } => *at >= positions.len(),
+            Self::Log { next, last } => next > last,
+        }
+    }
+}
+
+/// One chunk's plan: the events and where they lie, and the coordinates of
+/// their streams (kept across chunks, each cloned once per replay).
+#[derive(Default)]
+struct Plan {
+    planned: Vec<Planned>,
+    locs: Vec<Loc>,
+    coordinates: Vec<Coordinate>,
+    local: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
+}
+
+impl Plan {
+    fn push(&mut self, index: &Index, position: u64, entry: Entry) -> Result<(), StoreError> {
+        let stream = match self.local.get(&entry.stream) {
+            Some(&s) => s,
+            None => {
+                let coordinate = Core::coordinate_of(index, entry.stream, position)?;
+                self.coordinates.push(coordinate);
+                self.local.insert(entry.stream, self.coordinates.len() - 1);
+                self.coordinates.len() - 1
+            }
+        };
+        self.planned.push(Planned {
+            entry,
+            position,
+            stream,
+        });
+        self.locs.push(entry.loc());
+        Ok(())
+    }
+}
+
 impl Core {
     /// Visits every event inside `region` in global position order; see
     /// `Store::replay`.
@@ -158,39 +226,47 @@ impl Core {
         F: FnMut(EventView<'_, P>) -> ControlFlow<()>,
     {
         region.check()?;
-        let positions = self.select(region)?;
-        let mut coordinates: Vec<Coordinate> = Vec::new();
-        let mut local: HashMap<u32, usize, BuildHasherDefault<IdHasher>> = HashMap::default();
-        let mut plan: Vec<Planned> = Vec::with_capacity(positions.len().min(REPLAY_CHUNK));
-        let mut locs: Vec<Loc> = Vec::with_capacity(plan.capacity());
+        let mut source = Source::of(self, region)?;
+        let mut plan = Plan::default();
         let mut visited = 0u64;
-        for chunk in positions.chunks(REPLAY_CHUNK) {
-            plan.clear();
-            locs.clear();
+        while !source.is_done() {
+            plan.planned.clear();
+            plan.locs.clear();
             {
                 let index = read_lock(&self.index);
                 let mut entries = index.entries.cursor();
-                for &position in chunk {
-                    let entry = Self::entry_at(&mut entries, position)?;
-                    let stream = match local.get(&entry.stream) {
-                        Some(&s) => s,
-                        None => {
-                            let coordinate = Self::coordinate_of(&index, entry.stream, position)?;
-                            coordinates.push(coordinate);
-                            local.insert(entry.stream, coordinates.len() - 1);
-                            coordinates.len() - 1
+                match &mut source {
+                    Source::Listed { positions, at } => {
+                        let chunk = positions.get(*at..).unwrap_or_default();
+                        let chunk = chunk.get(..REPLAY_CHUNK).unwrap_or(chunk);
+                        for &position in chunk {
+                            let entry = Self::entry_at(&mut entries, position)?;
+                            plan.push(&index, position, entry)?;
                         }
-                    };
-                    plan.push(Planned {
-                        entry,
-                        position,
-                        stream,
-                    });
-                    locs.push(entry.loc());
+                        *at += chunk.len();
+                    }
+                    Source::Log { next, last } => {
+                        // `last` is below the log's length, so `end + 1` fits.
+                        let end = (*last).min(next.saturating_add(REPLAY_CHUNK as u64 - 1));
+                        for position in *next..=end {
+                            let entry = Self::entry_at(&mut entries, position)?;
+                            // An entry naming a stream the index lacks is
+                            // planned: planning it reports the damage.
+                            let selected = index
+                                .streams
+                                .get(entry.stream as usize)
+                                .is_none_or(|s| entry_matches(region, s, &entry, position));
+                            if selected {
+                                plan.push(&index, position, entry)?;
+                            }
+                        }
+                        *next = end + 1;
+                    }
                 }
             }
-            let read = self.engine.read_many(&locs, &mut |i, body| {
-                let Some(p) = plan.get(i) else {
+            let (planned, locs, coordinates) = (&plan.planned, &plan.locs, &plan.coordinates);
+            let read = self.engine.read_many(locs, &mut |i, body| {
+                let Some(p) = planned.get(i) else {
                     return Err(StoreError::corrupt(
                         Place::Index {
                             position: u64::try_from(i).unwrap_or(u64::MAX),
