@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use super::entry::{Entry, RECORD_BYTES};
 use super::hasher::IdHasher;
 pub(crate) use super::table_file::Table;
-use super::table_file::{HEADER_BYTES, PAGE_RECORDS, header_matches, page_at, page_records};
+use super::table_file::{HEADER_BYTES, PAGE_RECORDS, SealedHeader, page_at, page_records};
 use crate::store::engine::segment::sealed_index_file_name;
 use crate::store::fs::{FileSystem, FsFile};
 use crate::store::lock::lock;
@@ -222,7 +222,9 @@ impl Entries {
             files
                 .probe(table.segment, HEADER_BYTES)
                 .is_some_and(|(len, crc, head)| {
-                    len == table.file_len && crc == table.file_crc && header_matches(&head, table)
+                    len == table.file_len
+                        && crc == table.file_crc
+                        && SealedHeader::decode(&head).is_some_and(|h| h.describes(table))
                 })
         });
         if all_match {

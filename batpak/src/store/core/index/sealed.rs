@@ -14,7 +14,7 @@
 use super::codec::{Reader, Writer};
 use super::entry::{FLAG_BYPASS, FLAG_GATED, RECORD_BYTES};
 use super::keys::key_hash;
-use super::table_file::{MAGIC, PAGE_RECORDS, VERSION, page_records, records_len};
+use super::table_file::{HEADER_BYTES, PAGE_RECORDS, SealedHeader, page_records, records_len};
 
 /// Bytes of one key directory entry: hash, offset, length, checksum.
 const DIRECTORY_ENTRY_BYTES: usize = 8 + 8 + 4 + 4;
@@ -146,13 +146,14 @@ impl Index {
             .streams
             .partition_point(|s| s.positions.first().is_some_and(|p| p < first_position));
         let mut w = Writer(Vec::with_capacity(256 + entries.len() * (RECORD_BYTES + 8)));
-        w.0.extend_from_slice(&MAGIC);
-        w.u16(VERSION);
-        w.u32(segment);
-        w.u64(len);
-        w.u64(first_position);
-        w.u64(entries.len() as u64);
-        w.u64(streams_before as u64);
+        let header = SealedHeader {
+            segment,
+            segment_len: len,
+            first: first_position,
+            count: entries.len() as u64,
+            streams_before: streams_before as u64,
+        };
+        w.0.extend_from_slice(&header.encode());
         for page in entries.chunks(PAGE_RECORDS as usize) {
             let start = w.0.len();
             for e in page {
@@ -229,19 +230,26 @@ impl Index {
     /// The checks of one sealed index header against what the index and
     /// the log expect; `None` unless all hold. Returns the entry count.
     fn check_sealed_header(
-        r: &mut Reader<'_>,
+        body: &[u8],
         place: SealedPlace,
         first: u64,
         streams: u64,
     ) -> Option<usize> {
-        if r.array::<8>()? != MAGIC || r.u16()? != VERSION {
-            return None;
-        }
-        if r.u32()? != place.segment || r.u64()? != place.len || r.u64()? != first {
-            return None;
-        }
-        let n = usize::try_from(r.u64()?).ok()?;
-        (r.u64()? == streams).then_some(n)
+        let expected = SealedHeader {
+            segment: place.segment,
+            segment_len: place.len,
+            first,
+            count: 0,
+            streams_before: streams,
+        };
+        let found = SealedHeader::decode(body)?;
+        (found
+            == SealedHeader {
+                count: found.count,
+                ..expected
+            })
+        .then(|| usize::try_from(found.count).ok())
+        .flatten()
     }
 
     fn decode_sealed<'b>(&self, bytes: &'b [u8], place: SealedPlace) -> Option<Sealed<'b>> {
@@ -250,10 +258,9 @@ impl Index {
         if crc32fast::hash(body).to_le_bytes()[..] != sum[..] {
             return None;
         }
-        let mut r = Reader(body);
         let first_position = self.len();
-        let n =
-            Self::check_sealed_header(&mut r, place, first_position, self.streams.len() as u64)?;
+        let n = Self::check_sealed_header(body, place, first_position, self.streams.len() as u64)?;
+        let mut r = Reader(body.get(HEADER_BYTES..)?);
         let pages = r.take(records_len(n as u64)?)?;
         let page_bytes = PAGE_RECORDS as usize * RECORD_BYTES + 4;
         // Every page's checksum holds, then its records are read in place.

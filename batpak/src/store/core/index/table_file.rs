@@ -40,25 +40,69 @@ pub(crate) fn page_records(bytes: &[u8]) -> Option<&[u8]> {
     (crc32fast::hash(records).to_le_bytes()[..] == sum[..]).then_some(records)
 }
 
-/// True when a sealed index's first [`HEADER_BYTES`] (`head`) are of this
-/// version and name the segment, first position and entry count of `table`.
-pub(crate) fn header_matches(head: &[u8], table: &Table) -> bool {
-    let field = |at: usize, len: usize| head.get(at..at + len);
-    let u32_at = |at| {
-        field(at, 4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-    };
-    let u64_at = |at| {
-        field(at, 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    field(0, 8) == Some(&MAGIC[..])
-        && field(8, 2) == Some(&VERSION.to_le_bytes()[..])
-        && u32_at(10) == Some(table.segment)
-        && u64_at(22) == Some(table.first)
-        && u64_at(30) == Some(table.count)
+/// A sealed index file's header: the one reading and writing of its
+/// [`HEADER_BYTES`] (FORMAT.md, "Sealed segment index").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SealedHeader {
+    pub(crate) segment: u32,
+    /// The segment's length in bytes.
+    pub(crate) segment_len: u64,
+    /// Position of the segment's first event.
+    pub(crate) first: u64,
+    /// Events (entry records) in the segment.
+    pub(crate) count: u64,
+    /// Streams the index had before the segment.
+    pub(crate) streams_before: u64,
+}
+
+impl SealedHeader {
+    /// The header's bytes: magic, version, then the fields in order.
+    pub(crate) fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut out = [0u8; HEADER_BYTES];
+        let fields = [
+            &MAGIC[..],
+            &VERSION.to_le_bytes(),
+            &self.segment.to_le_bytes(),
+            &self.segment_len.to_le_bytes(),
+            &self.first.to_le_bytes(),
+            &self.count.to_le_bytes(),
+            &self.streams_before.to_le_bytes(),
+        ];
+        let mut at = 0;
+        for field in fields {
+            if let Some(slot) = out.get_mut(at..at + field.len()) {
+                slot.copy_from_slice(field);
+            }
+            at += field.len();
+        }
+        out
+    }
+
+    /// The header at the start of `bytes`, if it has this magic and
+    /// version.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        let head: &[u8; HEADER_BYTES] = bytes.get(..HEADER_BYTES)?.try_into().ok()?;
+        let (magic, rest) = head.split_first_chunk::<8>()?;
+        let (version, rest) = rest.split_first_chunk::<2>()?;
+        let (segment, rest) = rest.split_first_chunk::<4>()?;
+        let (segment_len, rest) = rest.split_first_chunk::<8>()?;
+        let (first, rest) = rest.split_first_chunk::<8>()?;
+        let (count, rest) = rest.split_first_chunk::<8>()?;
+        let (streams_before, _) = rest.split_first_chunk::<8>()?;
+        (*magic == MAGIC && u16::from_le_bytes(*version) == VERSION).then(|| Self {
+            segment: u32::from_le_bytes(*segment),
+            segment_len: u64::from_le_bytes(*segment_len),
+            first: u64::from_le_bytes(*first),
+            count: u64::from_le_bytes(*count),
+            streams_before: u64::from_le_bytes(*streams_before),
+        })
+    }
+
+    /// True when this header names the segment, first position and entry
+    /// count of `table`.
+    pub(crate) fn describes(&self, table: &Table) -> bool {
+        self.segment == table.segment && self.first == table.first && self.count == table.count
+    }
 }
 
 /// One sealed segment's entries: where they are in the log, and the file
@@ -73,4 +117,48 @@ pub(crate) struct Table {
     /// The file's length and trailing checksum, as written or checked.
     pub(crate) file_len: u64,
     pub(crate) file_crc: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HEADER_BYTES, SealedHeader, Table};
+
+    /// The header's bytes as FORMAT.md lays them out ("Sealed segment
+    /// index"): magic, version 2, then segment, length, first position,
+    /// count and streams before, little-endian.
+    #[test]
+    fn the_header_is_the_formats_bytes_and_reads_back() {
+        let header = SealedHeader {
+            segment: 7,
+            segment_len: 0x0102,
+            first: 300,
+            count: 16,
+            streams_before: 3,
+        };
+        let bytes = header.encode();
+        let mut golden = Vec::new();
+        golden.extend_from_slice(b"BPSEALIX");
+        golden.extend_from_slice(&2u16.to_le_bytes());
+        golden.extend_from_slice(&7u32.to_le_bytes());
+        golden.extend_from_slice(&0x0102u64.to_le_bytes());
+        golden.extend_from_slice(&300u64.to_le_bytes());
+        golden.extend_from_slice(&16u64.to_le_bytes());
+        golden.extend_from_slice(&3u64.to_le_bytes());
+        assert_eq!(bytes.len(), HEADER_BYTES);
+        assert_eq!(&bytes[..], &golden[..]);
+        assert_eq!(SealedHeader::decode(&bytes), Some(header));
+        let table = Table {
+            segment: 7,
+            first: 300,
+            count: 16,
+            file_len: 0,
+            file_crc: 0,
+        };
+        assert!(header.describes(&table));
+        assert!(!header.describes(&Table { count: 17, ..table }));
+        let mut other_version = bytes;
+        other_version[8] = 1;
+        assert_eq!(SealedHeader::decode(&other_version), None);
+        assert_eq!(SealedHeader::decode(&bytes[..HEADER_BYTES - 1]), None);
+    }
 }
