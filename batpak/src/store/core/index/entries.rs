@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use super::entry::{Entry, RECORD_BYTES};
 use super::hasher::IdHasher;
 pub(crate) use super::table_file::Table;
-use super::table_file::{HEADER_BYTES, PAGE_RECORDS, SealedHeader, page_at, page_records};
+use super::table_file::{
+    HEADER_BYTES, PAGE_RECORDS, SealedHeader, page_at, page_len, page_records,
+};
 use crate::store::engine::segment::sealed_index_file_name;
 use crate::store::fs::{FileSystem, FsFile};
 use crate::store::lock::lock;
@@ -92,7 +94,7 @@ impl TableFiles {
         }
         let start = key.1 * PAGE;
         let n = usize::try_from(PAGE.min(table.count.checked_sub(start)?)).ok()?;
-        let mut buf = vec![0u8; n * RECORD_BYTES + 4];
+        let mut buf = vec![0u8; page_len(n)];
         self.file(table.segment)?
             .read_at(&mut buf, page_at(key.1))
             .ok()?;

@@ -14,7 +14,9 @@
 use super::codec::{Reader, Writer};
 use super::entry::{FLAG_BYPASS, FLAG_GATED, RECORD_BYTES};
 use super::keys::key_hash;
-use super::table_file::{HEADER_BYTES, PAGE_RECORDS, SealedHeader, page_records, records_len};
+use super::table_file::{
+    HEADER_BYTES, PAGE_RECORDS, PAGE_STRIDE, SealedHeader, page_records, records_len,
+};
 
 /// Bytes of one key directory entry: hash, offset, length, checksum.
 const DIRECTORY_ENTRY_BYTES: usize = 8 + 8 + 4 + 4;
@@ -262,10 +264,10 @@ impl Index {
         let n = Self::check_sealed_header(body, place, first_position, self.streams.len() as u64)?;
         let mut r = Reader(body.get(HEADER_BYTES..)?);
         let pages = r.take(records_len(n as u64)?)?;
-        let page_bytes = PAGE_RECORDS as usize * RECORD_BYTES + 4;
+
         // Every page's checksum holds, then its records are read in place.
         let records: Vec<&[u8]> = pages
-            .chunks(page_bytes)
+            .chunks(PAGE_STRIDE as usize)
             .map(page_records)
             .collect::<Option<_>>()?;
         let m = r.count(8)?;

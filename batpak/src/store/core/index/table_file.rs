@@ -19,8 +19,13 @@ pub(crate) const RECORDS_AT: u64 = HEADER_BYTES as u64;
 /// records, so damage to a file read in place is found at the read. Small,
 /// because a stream's events lie one to a page: reading one costs a page.
 pub(crate) const PAGE_RECORDS: u64 = 16;
+/// Bytes a page of `records` records takes: the records, then their CRC-32.
+pub(crate) const fn page_len(records: usize) -> usize {
+    records * RECORD_BYTES + 4
+}
+
 /// Bytes from one page's start to the next's.
-const PAGE_STRIDE: u64 = PAGE_RECORDS * RECORD_BYTES as u64 + 4;
+pub(crate) const PAGE_STRIDE: u64 = page_len(PAGE_RECORDS as usize) as u64;
 
 /// Where page `k` of the records starts.
 pub(crate) fn page_at(k: u64) -> u64 {
