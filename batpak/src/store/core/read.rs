@@ -249,6 +249,16 @@ impl Core {
 
     /// Positions selected by `region`, ascending, using only the index.
     pub(crate) fn select(&self, region: &Region) -> Result<Vec<u64>, StoreError> {
+        self.select_where(region, |_| true)
+    }
+
+    /// [`Core::select`], keeping only entries `also` accepts (an entry that
+    /// cannot be read is kept either way), in the same pass over entries.
+    fn select_where(
+        &self,
+        region: &Region,
+        also: impl Fn(&Entry) -> bool,
+    ) -> Result<Vec<u64>, StoreError> {
         let index = read_lock(&self.index);
         let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
         let hi = hi.min(index.len().saturating_sub(1));
@@ -265,6 +275,7 @@ impl Core {
                         .streams
                         .get(e.stream as usize)
                         .is_none_or(|s| entry_matches(region, s, &e, p))
+                        && also(&e)
                 })
             };
             return Ok((lo..=hi).filter(|&p| keep(p)).collect());
@@ -288,7 +299,7 @@ impl Core {
             }
             for p in stream.positions.iter_from(lo).take_while(|&p| p <= hi) {
                 match listed_rightly(&mut entries, s, &stream.coordinate, p)? {
-                    Some(e) if !entry_matches(region, stream, &e, p) => {}
+                    Some(e) if !(entry_matches(region, stream, &e, p) && also(&e)) => {}
                     _ => out.push(p),
                 }
             }
@@ -311,13 +322,8 @@ impl Core {
         if to == 0 || a > b {
             return Ok(Vec::new());
         }
-        let mut positions = self.select(&region.clone().positions(a..=b))?;
-        if let Some(kinds) = kinds {
-            let index = read_lock(&self.index);
-            let mut entries = index.entries.cursor();
-            positions.retain(|&p| entries.get(p).is_none_or(|e| kinds.contains(&e.kind)));
-        }
-        Ok(positions)
+        let kind_listed = |e: &Entry| kinds.is_none_or(|kinds| kinds.contains(&e.kind));
+        self.select_where(&region.clone().positions(a..=b), kind_listed)
     }
 
     /// The positions in `range` whose events lie inside any of `regions`,
