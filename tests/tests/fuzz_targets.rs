@@ -4,7 +4,8 @@
 //! seed and regression.
 //!
 //! Seeds: files made from a real store in this process (segments, the
-//! checkpoint written by `close`, every event's header and payload), and the
+//! checkpoint and positions file written by `close`, every event's header
+//! and payload), and the
 //! committed files in `fuzz/seeds/<target>/`. Mutations: bit flips,
 //! interesting bytes, truncations, insertions, deletions, copied ranges,
 //! length fields nudged or set to extremes, splices of two seeds, other
@@ -193,6 +194,7 @@ fn run_one(target: &Target, input: &[u8], what: &str) -> &'static str {
 struct Sample {
     segments: Vec<Vec<u8>>,
     checkpoint: Vec<u8>,
+    positions: Vec<u8>,
     headers: Vec<Vec<u8>>,
     payloads: Vec<Vec<u8>>,
 }
@@ -256,9 +258,11 @@ fn build_sample(small: bool) -> Sample {
         }
     }
     let checkpoint = std::fs::read(dir.path().join("index.ckpt")).unwrap();
+    let positions = std::fs::read(dir.path().join("index.positions")).unwrap();
     Sample {
         segments,
         checkpoint,
+        positions,
         headers,
         payloads,
     }
@@ -310,7 +314,9 @@ fn generated_seeds(target: &str, committed: bool) -> Vec<Vec<u8>> {
                 ),
             ] {
                 let len = u16::try_from(ckpt.len()).unwrap().to_le_bytes();
-                seeds.push(with(flags, &[&len, ckpt, &all]));
+                let positions = &s.positions[..];
+                let positions_len = u16::try_from(positions.len()).unwrap().to_le_bytes();
+                seeds.push(with(flags, &[&len, ckpt, &positions_len, positions, &all]));
             }
             seeds
         }

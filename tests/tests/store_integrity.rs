@@ -39,26 +39,43 @@ fn closed_store(dir: &Path) {
 }
 
 /// Where the streams' positions and the in-memory entries start in a
-/// checkpoint (FORMAT.md, "Index checkpoint", version 3): the offset of
-/// each stream's position varints, and of entry 0.
+/// checkpoint (FORMAT.md, "Index checkpoint", version 4): the offset of
+/// each stream's in-memory position varints, and of entry 0.
 fn checkpoint_layout(ckpt: &[u8]) -> (Vec<usize>, usize) {
+    let (positions, entries, _) = checkpoint_layout_filed(ckpt);
+    (positions, entries)
+}
+
+/// [`checkpoint_layout`], and where each stream's filed positions are
+/// described (the offset of their first position, followed by the last,
+/// their offset and length in the positions file and their CRC-32), for
+/// the streams that have any.
+fn checkpoint_layout_filed(ckpt: &[u8]) -> (Vec<usize>, usize, Vec<Option<usize>>) {
     let u64_at = |at: usize| u64::from_le_bytes(ckpt[at..at + 8].try_into().unwrap()) as usize;
     let u32_at = |at: usize| u32::from_le_bytes(ckpt[at..at + 4].try_into().unwrap()) as usize;
     let mut at = 10;
     at += 8 + 8 * u64_at(at);
+    // The positions file's length, then the tables.
+    at += 8;
+    let tables = u64_at(at);
+    at += 8 + tables * (4 + 8 + 8 + 8 + 4);
     let streams = u64_at(at);
     at += 8;
-    let mut positions = Vec::new();
+    let (mut positions, mut filed) = (Vec::new(), Vec::new());
     for _ in 0..streams {
         at += 4 + u32_at(at);
         at += 4 + u32_at(at);
-        at += 32 + 8;
+        at += 32;
+        // Filed positions: a count, and where they lie when there are any.
+        let count = u64_at(at);
+        at += 8;
+        filed.push((count > 0).then_some(at));
+        at += if count > 0 { 8 + 8 + 8 + 4 + 4 } else { 0 };
+        at += 8;
         positions.push(at + 4);
         at += 4 + u32_at(at);
     }
-    let tables = u64_at(at);
-    at += 8 + tables * (4 + 8 + 8 + 8 + 4);
-    (positions, at + 8)
+    (positions, at + 8, filed)
 }
 
 /// Where entry `n`'s fields start in a checkpoint; every entry here is in
@@ -68,7 +85,7 @@ fn entry_at(ckpt: &[u8], n: usize) -> usize {
 }
 
 /// Rewrites the checkpoint with `alter` and a matching CRC, as a forger would.
-fn forge_checkpoint(dir: &Path, alter: impl Fn(&mut [u8])) -> Vec<u8> {
+fn forge_checkpoint(dir: &Path, alter: impl FnOnce(&mut [u8])) -> Vec<u8> {
     let path = dir.join("index.ckpt");
     let mut ckpt = std::fs::read(&path).unwrap();
     ckpt.truncate(ckpt.len() - 4);
@@ -95,6 +112,32 @@ fn swap_streams(ckpt: &mut [u8]) {
     );
     ckpt[a..a + 2].copy_from_slice(&[1, 1]);
     ckpt[b..b + 2].copy_from_slice(&[0, 3]);
+}
+
+/// [`swap_streams`] where positions of sealed segments lie: in the
+/// positions file, with the first positions and CRC-32s the checkpoint
+/// records for them rewritten to match, as a forger would.
+fn swap_filed_streams(dir: &Path) {
+    let path = dir.join("index.positions");
+    let mut file = std::fs::read(&path).unwrap();
+    forge_checkpoint(dir, |ckpt| {
+        let (_, _, filed) = checkpoint_layout_filed(ckpt);
+        let u64_at = |c: &[u8], at: usize| u64::from_le_bytes(c[at..at + 8].try_into().unwrap());
+        for (stream, (was, now)) in [([0u8, 2], [1u8, 1]), ([1, 2], [0, 3])]
+            .into_iter()
+            .enumerate()
+        {
+            let at = filed[stream].unwrap();
+            let offset = u64_at(ckpt, at + 16) as usize;
+            let len = u32::from_le_bytes(ckpt[at + 24..at + 28].try_into().unwrap()) as usize;
+            assert_eq!(&file[offset..offset + 2], &was[..]);
+            file[offset..offset + 2].copy_from_slice(&now);
+            ckpt[at..at + 8].copy_from_slice(&u64::from(now[0]).to_le_bytes());
+            let crc = crc32fast::hash(&file[offset..offset + len]);
+            ckpt[at + 28..at + 32].copy_from_slice(&crc.to_le_bytes());
+        }
+    });
+    std::fs::write(&path, &file).unwrap();
 }
 
 /// Entry 0 (A placed) claims to be a payment.
@@ -387,8 +430,8 @@ fn a_checkpoint_entry_longer_than_its_segment_is_refused_before_reading() {
     }
 }
 
-/// Two streams over sealed segments, closed, then the checkpoint forged
-/// ([`swap_streams`]) so that the streams' position lists lie about events
+/// Two streams over sealed segments, closed, then the positions file and
+/// checkpoint forged ([`swap_filed_streams`]) so that the streams' position lists lie about events
 /// whose entries are in sealed segments (the entries themselves are right,
 /// in their files).
 fn store_with_lying_positions(dir: &Path) -> StoreConfig {
@@ -399,7 +442,7 @@ fn store_with_lying_positions(dir: &Path) -> StoreConfig {
         store.append(&c, PLACED, &payload(n)).unwrap();
     }
     store.close().unwrap();
-    forge_checkpoint(dir, swap_streams);
+    swap_filed_streams(dir);
     config
 }
 
@@ -491,5 +534,113 @@ fn a_forged_id_fence_is_named_by_verify_and_not_kept() {
             .unwrap()
             .map(|e| e.header.position);
         assert_eq!(found, Some(p as u64));
+    }
+}
+
+/// Two streams over sealed segments, closed: the positions of the sealed
+/// events are in the positions file beside the checkpoint.
+fn closed_store_with_filed_positions(dir: &Path) -> StoreConfig {
+    let config = StoreConfig::new(dir).segment_max_bytes(600);
+    let store = Store::open(config.clone()).unwrap();
+    for n in 0..12 {
+        let c = if n % 2 == 0 { a() } else { b() };
+        store.append(&c, PLACED, &payload(n)).unwrap();
+    }
+    store.close().unwrap();
+    assert!(dir.join("index.positions").exists());
+    config
+}
+
+fn assert_both_streams_whole(store: &Store, context: &str) {
+    for c in [a(), b()] {
+        let events: Vec<StoredEvent<Payload>> = store.stream(&c).unwrap();
+        let sequences: Vec<u64> = events.iter().map(|e| e.header.sequence).collect();
+        assert_eq!(sequences, (1..=6).collect::<Vec<u64>>(), "{context}: {c:?}");
+        assert!(events.iter().all(|e| e.header.coordinate == c), "{context}");
+    }
+}
+
+/// A positions file damaged after close (one byte of a stream's varints
+/// flipped, its checksum not rewritten): the open still comes from the
+/// checkpoint (the file is read one stream at a time, when needed), every
+/// read that needs the damaged stream's positions is a `Corrupt` error
+/// naming the file, `verify` names the stream, and `verify_on_open`
+/// rebuilds the index from the log, which loses nothing.
+#[test]
+fn a_damaged_positions_file_fails_the_reads_that_need_it_and_is_rebuilt_on_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = closed_store_with_filed_positions(dir.path());
+    let path = dir.path().join("index.positions");
+    let mut file = std::fs::read(&path).unwrap();
+    let last = file.len() - 1;
+    file[last] ^= 0x40;
+    std::fs::write(&path, &file).unwrap();
+    let store = Store::open(config.clone()).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    let names_the_file = |r: Result<Vec<StoredEvent<Payload>>, StoreError>| {
+        matches!(r, Err(StoreError::Corrupt { at: Place::File { path }, .. })
+            if path.ends_with("index.positions"))
+    };
+    // The last stream's varints are the file's last bytes.
+    assert!(names_the_file(store.stream(&b())), "stream");
+    assert!(names_the_file(store.query(&Region::coordinate(&b()))), "query");
+    // The other stream's positions are intact, and so are reads that do
+    // not list positions by stream.
+    assert_eq!(store.stream::<Payload>(&a()).unwrap().len(), 6);
+    assert_eq!(store.query::<Payload>(&Region::all()).unwrap().len(), 12);
+    let damage = store.verify().unwrap().damage.unwrap();
+    assert_eq!(damage.coordinate, Some(b()), "{damage:?}");
+    assert!(damage.reason.contains("cannot be read"), "{damage:?}");
+    // An index seen to disagree is never checkpointed: the next open
+    // rebuilds it from the sealed indexes and the log.
+    store.close().unwrap();
+    let store = Store::open(config.clone()).unwrap();
+    assert!(!store.stats().opened_from_checkpoint);
+    assert_both_streams_whole(&store, "after a close");
+    store.close().unwrap();
+    // Damaged again, and opened with `verify_on_open`: the checkpoint is
+    // discarded and the index rebuilt at once.
+    let mut file = std::fs::read(&path).unwrap();
+    let last = file.len() - 1;
+    file[last] ^= 0x40;
+    std::fs::write(&path, &file).unwrap();
+    let store = Store::open(config.verify_on_open(true)).unwrap();
+    assert!(store.stats().checkpoint_discarded);
+    assert_both_streams_whole(&store, "after verify_on_open");
+    assert!(store.verify().unwrap().is_ok());
+}
+
+/// A positions file that is missing, cut short or grown, or whose header
+/// is not its own, is not the file the checkpoint recorded: the open
+/// refuses the checkpoint and rebuilds the index from the sealed indexes
+/// and the log, with every event in place.
+#[test]
+fn a_missing_or_resized_positions_file_makes_the_open_rebuild_the_index() {
+    type Alter = fn(&Path);
+    let alterations: [(&str, Alter); 4] = [
+        ("removed", |p| std::fs::remove_file(p).unwrap()),
+        ("cut", |p| {
+            let bytes = std::fs::read(p).unwrap();
+            std::fs::write(p, &bytes[..bytes.len() - 1]).unwrap();
+        }),
+        ("grown", |p| {
+            let mut bytes = std::fs::read(p).unwrap();
+            bytes.push(0);
+            std::fs::write(p, &bytes).unwrap();
+        }),
+        ("header", |p| {
+            let mut bytes = std::fs::read(p).unwrap();
+            bytes[0] ^= 1;
+            std::fs::write(p, &bytes).unwrap();
+        }),
+    ];
+    for (name, alter) in alterations {
+        let dir = tempfile::tempdir().unwrap();
+        let config = closed_store_with_filed_positions(dir.path());
+        alter(&dir.path().join("index.positions"));
+        let store = Store::open(config).unwrap();
+        assert!(!store.stats().opened_from_checkpoint, "{name}");
+        assert_both_streams_whole(&store, name);
+        assert!(store.verify().unwrap().is_ok(), "{name}");
     }
 }

@@ -15,7 +15,7 @@
 //! |---|---|---|
 //! | [`frame`] | flags, then frames back to back | frame check, body split, header peek against the full decode |
 //! | [`header`] | an encoded event header | peek and decode agree; a decoded header re-encodes and decodes to itself |
-//! | [`checkpoint`] | flags, checkpoint length (u16), checkpoint, segment files | decoder round trip; a store opened on it returns only true events |
+//! | [`checkpoint`] | flags, checkpoint length (u16), checkpoint, positions file length (u16), positions file, segment files | decoder round trip; a store opened on it returns only true events |
 //! | [`recovery`] | flags, segment files | scan invariants; read-only and writable opens agree, verify is clean, the store takes new appends |
 //! | [`render`](fn@render) | flags, segment files | the CLI's `dump` lines, and the bytes as one payload and one header, each stay one line |
 //!
@@ -35,13 +35,13 @@ use std::fmt::{Debug, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::core::index::Index;
+use super::core::index::{Index, StreamState};
 use super::engine::body::{BODY_PREFIX_LEN, HeaderPeek, peek_header, split_body};
 use super::engine::segment::format::{
     FRAME_PREFIX_LEN, FrameCheck, HEADER_CRC_AT, MAGIC, SEGMENT_HEADER_LEN, check_frame,
     frame_body, max_body_len, push_frame, segment_file_name,
 };
-use super::engine::segment::next_loc;
+use super::engine::segment::{POSITIONS_FILE, next_loc};
 use super::engine::segment::recovery::{SegmentScan, scan_segment};
 use super::{DEFAULT_MAX_PAYLOAD_BYTES, Store, StoreConfig, StoreError};
 use crate::coordinate::Coordinate;
@@ -186,8 +186,8 @@ pub fn checkpoint(data: &[u8]) -> &'static str {
         .and_then(|b| b.try_into().ok())
         .unwrap_or_default();
     let rest = rest.get(2..).unwrap_or_default();
-    let (ckpt, segments) =
-        rest.split_at(usize::from(u16::from_le_bytes(len_bytes)).min(rest.len()));
+    let (ckpt, rest) = rest.split_at(usize::from(u16::from_le_bytes(len_bytes)).min(rest.len()));
+    let (positions, segments) = split_sized(rest);
     let files = split_segments(segments, flags);
     let extent: Vec<u64> = files.iter().map(|f| f.len() as u64).collect();
     let mut ckpt = ckpt.to_vec();
@@ -218,6 +218,9 @@ pub fn checkpoint(data: &[u8]) -> &'static str {
         .ok()
         .and_then(|s| s.query_headers(&Region::all()).ok());
     write_file(&scratch.path().join("index.ckpt"), &ckpt);
+    if !positions.is_empty() {
+        write_file(&scratch.path().join(POSITIONS_FILE), positions);
+    }
     let store = match Store::open_read_only(config) {
         Ok(store) => store,
         Err(e) => {
@@ -252,19 +255,32 @@ pub fn checkpoint(data: &[u8]) -> &'static str {
     }
 }
 
+/// A part of `data` its first two bytes size (little-endian), and the rest.
+fn split_sized(data: &[u8]) -> (&[u8], &[u8]) {
+    let len = data
+        .get(..2)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u16::from_le_bytes);
+    let rest = data.get(2..).unwrap_or_default();
+    rest.split_at(usize::from(len).min(rest.len()))
+}
+
 /// Invariants of a decoded index, and its encoding round trip.
 fn check_index(index: &Index, extent: &[u64]) {
-    let positions: u64 = index.streams.iter().map(|s| s.positions.len()).sum();
+    let positions: u64 = index.streams.iter().map(StreamState::version).sum();
     assert_eq!(positions, index.len());
     // The entries in memory; sealed ones are in files this decode never read.
     let tail = index.entries.tail();
     for (p, e) in (index.entries.tail_first()..).zip(tail) {
         let stream = index.streams.get(e.stream as usize);
         let stream = stream.unwrap_or_else(|| panic!("entry {p} names stream {}", e.stream));
-        let at = stream.positions.get(e.sequence - 1);
+        // Its sequence counts the stream's filed positions first.
+        let at = (e.sequence - 1)
+            .checked_sub(stream.filed.count)
+            .and_then(|i| stream.recent.get(i));
         assert_eq!(at, Some(p), "entry {p}: sequence and stream disagree");
     }
-    let again = index.encode_checkpoint(extent);
+    let again = index.encode_checkpoint(extent, &index.current_filing());
     let back = Index::decode_checkpoint(&again, extent, next_loc)
         .unwrap_or_else(|| panic!("a decoded checkpoint re-encodes to one that does not decode"));
     assert_eq!(back.entries.tables(), index.entries.tables());
@@ -272,8 +288,8 @@ fn check_index(index: &Index, extent: &[u64]) {
     assert_eq!(back.streams.len(), index.streams.len());
     for (a, b) in back.streams.iter().zip(&index.streams) {
         assert_eq!(
-            (&a.coordinate, &a.positions, a.head),
-            (&b.coordinate, &b.positions, b.head)
+            (&a.coordinate, &a.filed, &a.recent, a.head),
+            (&b.coordinate, &b.filed, &b.recent, b.head)
         );
     }
     assert_eq!(back.keys.len(), index.keys.len());

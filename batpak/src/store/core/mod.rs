@@ -138,7 +138,7 @@ impl Core {
         read_lock(&self.index)
             .stream(coord)
             .map_or(StreamHead::EMPTY, |s| StreamHead {
-                version: s.positions.len(),
+                version: s.version(),
                 hash: s.head,
             })
     }
@@ -199,7 +199,12 @@ impl Core {
         let _writer = lock(&self.writer);
         let index = read_lock(&self.index);
         if !self.index_disagreed.load(Ordering::SeqCst) {
-            let bytes = index.encode_checkpoint(&self.engine.extent());
+            // The positions file first: the checkpoint names it.
+            let filing = index.file_positions()?;
+            if let Some(file) = &filing.file {
+                self.engine.write_positions_file(file)?;
+            }
+            let bytes = index.encode_checkpoint(&self.engine.extent(), &filing);
             self.engine.write_checkpoint(&bytes)?;
         }
         extent::write(&*self.fs, &self.config.dir, index.len())

@@ -133,12 +133,14 @@ fn recover(
         &config,
         writable,
         &mut |bytes, extent, next_loc| {
-            // A checkpoint's tables must find their files as it recorded them.
+            // A checkpoint's tables and positions file must be there as it
+            // recorded them.
             from_checkpoint =
                 Index::decode_checkpoint(bytes, extent, next_loc).and_then(|mut loaded| {
                     let bound = loaded.entries.tables().is_empty()
                         || (segmented && loaded.entries.bind_files(table_files()));
-                    bound.then_some(loaded)
+                    let filed = loaded.bind_positions_file(&*fs, &config.dir);
+                    (bound && filed).then_some(loaded)
                 });
             from_checkpoint.is_some()
         },

@@ -235,11 +235,10 @@ impl Core {
         let Some(s) = index.stream_number(coord) else {
             return Ok(Vec::new());
         };
-        let positions = index
-            .streams
-            .get(s as usize)
-            .map(|stream| stream.positions.iter().collect::<Vec<u64>>())
-            .unwrap_or_default();
+        let positions = match index.streams.get(s as usize) {
+            Some(stream) => index.positions_from(stream, 0)?.iter().collect(),
+            None => Vec::new(),
+        };
         let mut entries = index.entries.cursor();
         for &p in &positions {
             listed_rightly(&mut entries, s, coord, p)?;
@@ -297,7 +296,8 @@ impl Core {
             if !region.matches_coordinate(&stream.coordinate) {
                 continue;
             }
-            for p in stream.positions.iter_from(lo).take_while(|&p| p <= hi) {
+            let listed = index.positions_from(stream, lo)?;
+            for p in listed.iter().take_while(|&p| p <= hi) {
                 match listed_rightly(&mut entries, s, &stream.coordinate, p)? {
                     Some(e) if !(entry_matches(region, stream, &e, p) && also(&e)) => {}
                     _ => out.push(p),
@@ -372,7 +372,7 @@ impl Core {
                 if let Some(stream) = index.streams.get(entry.stream as usize) {
                     plan[i] = if next_seq.get(&entry.stream) == Some(&(entry.sequence + 1)) {
                         HashFrom::Successor
-                    } else if entry.sequence == stream.positions.len() {
+                    } else if entry.sequence == stream.version() {
                         heads.insert(entry.stream, stream.head);
                         HashFrom::Head
                     } else {

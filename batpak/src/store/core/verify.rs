@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Core;
-use super::index::{Entry, FrameDamage, Index};
+use super::index::{Entry, FrameDamage, Index, StreamState};
 use crate::event::Hash;
 use crate::store::error::{Place, StoreError};
 use crate::store::lock::read_lock;
@@ -58,7 +58,7 @@ impl Core {
             let mut heads: Vec<(u64, Hash)> = index
                 .streams
                 .iter()
-                .filter_map(|s| s.positions.last().map(|p| (p, s.head)))
+                .filter_map(|s| s.last_position().map(|p| (p, s.head)))
                 .collect();
             heads.sort_unstable_by_key(|&(p, _)| p);
             (index.len(), heads)
@@ -212,11 +212,26 @@ impl Core {
     /// its entries, so a list that lies would hide or lend events.
     fn compare_positions(a: &Index, b: &Index, live: u64) -> Option<Damage> {
         for stream in &a.streams {
-            let mine = stream.positions.iter().take_while(|&p| p < live);
-            let theirs: Vec<u64> = b
+            let listed = |index: &Index, s: &StreamState| {
+                let positions = index.positions_from(s, 0)?;
+                Ok::<_, StoreError>(positions.iter().take_while(|&p| p < live).collect())
+            };
+            let theirs = b
                 .stream(&stream.coordinate)
-                .map(|s| s.positions.iter().take_while(|&p| p < live).collect())
-                .unwrap_or_default();
+                .map_or_else(|| Ok(Vec::new()), |s| listed(b, s));
+            let (mine, theirs): (Vec<u64>, Vec<u64>) = match (listed(a, stream), theirs) {
+                (Ok(mine), Ok(theirs)) => (mine, theirs),
+                (Err(e), _) | (_, Err(e)) => {
+                    return Some(Damage {
+                        at: Place::Index {
+                            position: stream.first_position().unwrap_or(0),
+                        },
+                        coordinate: Some(stream.coordinate.clone()),
+                        sequence: None,
+                        reason: format!("the index's positions of this stream cannot be read: {e}"),
+                    });
+                }
+            };
             let mut theirs = theirs.into_iter();
             for (i, p) in (1..).zip(mine) {
                 let other = theirs.next();

@@ -207,7 +207,7 @@ impl Core {
         let stream_id = index.stream_number(coord);
         let (version, head) = stream_id
             .and_then(|s| index.streams.get(s as usize))
-            .map_or((0, Hash::ZERO), |s| (s.positions.len(), s.head));
+            .map_or((0, Hash::ZERO), |s| (s.version(), s.head));
         if !options.expected_version.allows(version) {
             return Err(StoreError::VersionMismatch {
                 coordinate: coord.clone(),

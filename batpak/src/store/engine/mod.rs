@@ -164,6 +164,14 @@ pub(crate) trait LogEngine: Send + Sync {
         Ok(())
     }
 
+    /// Durably replaces the positions file the next checkpoint names (the
+    /// streams' positions in sealed segments). Engines without segments
+    /// file none (the default).
+    fn write_positions_file(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let _ = bytes;
+        Ok(())
+    }
+
     /// The stored sealed index of `segment`: `Ok(None)` when there is none.
     /// Engines without segments have none (the default).
     fn read_sealed_index(&self, segment: u32) -> Result<Option<Vec<u8>>, StoreError> {

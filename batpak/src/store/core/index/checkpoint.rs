@@ -1,29 +1,97 @@
 //! The index checkpoint: the whole index in one file, written by `close()`
 //! (and a drop) and loaded by the next open when it describes exactly the
-//! log present. Layout: FORMAT.md, "Index checkpoint".
+//! log present; the streams' positions in sealed segments are in the
+//! positions file written just before it (`positions_file.rs`), which the
+//! open index keeps reading. Layout: FORMAT.md, "Index checkpoint".
 
 use super::codec::{Reader, Writer};
 use super::ids::IdMap;
+use super::positions_file::{Filed, FiledWriter};
 use super::{Entry, IdIndex, Index, NO_CAUSE, Positions, StreamState, Table};
 use crate::coordinate::Coordinate;
 use crate::event::{EventId, EventKind};
 use crate::store::engine::{Loc, NextLoc};
+use crate::store::error::StoreError;
+
+/// The streams' positions filed for a checkpoint: the positions file to
+/// write before it (`None`: none filed, or a file already there), its
+/// length, and each stream's place in it, by stream number.
+pub(crate) struct Filing {
+    pub(crate) file: Option<Vec<u8>>,
+    file_len: u64,
+    streams: Vec<Filed>,
+}
 
 const CHECKPOINT_MAGIC: [u8; 8] = *b"BATPAKCK";
-/// Version 3 holds what memory holds: each stream's positions, the sealed
-/// segments' tables (their entries stay in their files), the entries after
-/// them, the id runs and the causation links. Another version is ignored
-/// and the log rescanned (through its sealed indexes).
-const CHECKPOINT_VERSION: u16 = 3;
+/// Version 4 holds what memory holds: the sealed segments' tables (their
+/// entries stay in their files), each stream's head, where its positions
+/// in sealed segments lie in the positions file and its positions after
+/// them, the entries after the tables, the id runs and the causation links.
+/// Another version is ignored and the log rescanned (through its sealed
+/// indexes).
+const CHECKPOINT_VERSION: u16 = 4;
 /// Bytes of one in-memory entry in a checkpoint (without its optional cause).
 const ENTRY_BYTES: usize = 16 + 4 + 4 + 4 + 1;
 /// Bytes of one table.
 const TABLE_BYTES: usize = 4 + 8 + 8 + 8 + 4;
 
 impl Index {
-    /// Encodes the index, bound to the log `extent` it describes.
-    pub(crate) fn encode_checkpoint(&self, extent: &[u64]) -> Vec<u8> {
+    /// Files every stream's positions below the first entry held in
+    /// memory (those filed already, read back from the positions file this
+    /// index reads, and those sealed since): the positions file a
+    /// checkpoint written now names, and each stream's place in it.
+    pub(crate) fn file_positions(&self) -> Result<Filing, StoreError> {
+        let boundary = self.entries.tail_first();
+        let nothing_new = self
+            .streams
+            .iter()
+            .all(|s| s.recent.first().is_none_or(|p| p >= boundary));
+        let filed_any = self.streams.iter().any(|s| s.filed.count > 0);
+        if nothing_new && (self.positions_file.is_some() || !filed_any) {
+            // The file this index reads is the one to name again (no
+            // segment sealed since it was written: it would be rewritten
+            // byte for byte).
+            return Ok(self.current_filing());
+        }
+        let old = match &self.positions_file {
+            Some(file) => Some(file.read_all()?),
+            None => None,
+        };
+        let mut writer = FiledWriter::new();
+        let mut streams = Vec::with_capacity(self.streams.len());
+        for s in &self.streams {
+            let mut positions = match &old {
+                Some(old) => old.read(&s.filed, &s.coordinate)?,
+                None => self.read_filed(s)?,
+            };
+            for p in s.recent.iter().take_while(|&p| p < boundary) {
+                positions.push(p);
+            }
+            streams.push(writer.add(&positions));
+        }
+        let file = writer.finish();
+        Ok(Filing {
+            file_len: file.as_ref().map_or(0, |f| f.len() as u64),
+            file,
+            streams,
+        })
+    }
+
+    /// The filing this index reads (no file to write).
+    pub(crate) fn current_filing(&self) -> Filing {
+        Filing {
+            file: None,
+            file_len: self.positions_file_len,
+            streams: self.streams.iter().map(|s| s.filed).collect(),
+        }
+    }
+
+    /// Encodes the index, bound to the log `extent` it describes, with its
+    /// streams' positions below the first in-memory entry as `filing`
+    /// placed them.
+    pub(crate) fn encode_checkpoint(&self, extent: &[u64], filing: &Filing) -> Vec<u8> {
         let tail = self.entries.tail();
+        let boundary = self.entries.tail_first();
         let mut w = Writer(Vec::with_capacity(
             64 + self.streams.len() * 96 + tail.len() * ENTRY_BYTES,
         ));
@@ -33,14 +101,7 @@ impl Index {
         for &len in extent {
             w.u64(len);
         }
-        w.u64(self.streams.len() as u64);
-        for s in &self.streams {
-            w.bytes(s.coordinate.entity().as_bytes());
-            w.bytes(s.coordinate.scope().as_bytes());
-            w.hash(&s.head);
-            w.u64(s.positions.len());
-            w.bytes(s.positions.encoded());
-        }
+        w.u64(filing.file_len);
         let tables = self.entries.tables();
         w.u64(tables.len() as u64);
         for t in tables {
@@ -49,6 +110,33 @@ impl Index {
             w.u64(t.count);
             w.u64(t.file_len);
             w.u32(t.file_crc);
+        }
+        w.u64(self.streams.len() as u64);
+        let none = Filed::default();
+        for (i, s) in self.streams.iter().enumerate() {
+            w.bytes(s.coordinate.entity().as_bytes());
+            w.bytes(s.coordinate.scope().as_bytes());
+            w.hash(&s.head);
+            let filed = filing.streams.get(i).unwrap_or(&none);
+            w.u64(filed.count);
+            if filed.count > 0 {
+                w.u64(filed.first);
+                w.u64(filed.last);
+                w.u64(filed.offset);
+                w.u32(filed.len);
+                w.u32(filed.crc);
+            }
+            if s.recent.first().is_none_or(|p| p >= boundary) {
+                w.u64(s.recent.len());
+                w.bytes(s.recent.encoded());
+            } else {
+                let mut rest = Positions::default();
+                for p in s.recent.iter_from(boundary) {
+                    rest.push(p);
+                }
+                w.u64(rest.len());
+                w.bytes(rest.encoded());
+            }
         }
         w.u64(self.len());
         // Stream and sequence are implied by the positions, offsets by the
@@ -136,27 +224,7 @@ impl Index {
             }
         }
         let mut index = Self::default();
-        let streams = r.count(4 + 4 + 32 + 8 + 4)?;
-        index.streams.reserve_exact(streams);
-        index.by_coordinate.reserve(streams);
-        let mut claimed: u64 = 0;
-        for _ in 0..streams {
-            let entity = r.string()?;
-            let scope = r.string()?;
-            let coordinate = Coordinate::new(entity, scope).ok()?;
-            let head = r.hash()?;
-            let count = r.u64()?;
-            let positions = Positions::decode(count, r.bytes()?)?;
-            claimed = claimed.checked_add(count)?;
-            // A coordinate named twice is refused.
-            if index.stream_number(&coordinate).is_some() {
-                return None;
-            }
-            let s = index.add_stream(coordinate);
-            let state = index.streams.get_mut(s as usize)?;
-            state.positions = positions;
-            state.head = head;
-        }
+        index.positions_file_len = r.u64()?;
         let tables = r.count(TABLE_BYTES)?;
         let mut segment_floor = 0;
         for _ in 0..tables {
@@ -171,6 +239,35 @@ impl Index {
                 return None;
             }
             segment_floor = table.segment.checked_add(1)?;
+        }
+        // Positions below the first entry in memory are filed, the others
+        // are not.
+        let boundary = index.entries.len();
+        let streams = r.count(4 + 4 + 32 + 8 + 8 + 4)?;
+        index.streams.reserve_exact(streams);
+        index.by_coordinate.reserve(streams);
+        let mut claimed: u64 = 0;
+        for _ in 0..streams {
+            let entity = r.string()?;
+            let scope = r.string()?;
+            let coordinate = Coordinate::new(entity, scope).ok()?;
+            let head = r.hash()?;
+            let filed = Self::decode_filed(&mut r, index.positions_file_len, boundary)?;
+            let count = r.u64()?;
+            let recent = Positions::decode(count, r.bytes()?)?;
+            if recent.first().is_some_and(|p| p < boundary) {
+                return None;
+            }
+            claimed = claimed.checked_add(count)?.checked_add(filed.count)?;
+            // A coordinate named twice is refused.
+            if index.stream_number(&coordinate).is_some() {
+                return None;
+            }
+            let s = index.add_stream(coordinate);
+            let state = index.streams.get_mut(s as usize)?;
+            state.filed = filed;
+            state.recent = recent;
+            state.head = head;
         }
         let events = r.u64()?;
         if claimed != events || events < index.entries.len() {
@@ -242,10 +339,11 @@ impl Index {
         let n = usize::try_from(events - from).ok()?;
         let mut owners = vec![(u32::MAX, 0); n];
         for (s, state) in (0u32..).zip(streams) {
-            if state.positions.last().is_some_and(|p| p >= events) {
+            if state.recent.last().is_some_and(|p| p >= events) {
                 return None;
             }
-            let (from_here, before) = state.positions.ranked_from(from);
+            let (from_here, below) = state.recent.ranked_from(from);
+            let before = state.filed.count + below;
             for (k, p) in (0..).zip(from_here) {
                 let slot = owners.get_mut(usize::try_from(p - from).ok()?)?;
                 if slot.0 != u32::MAX {
@@ -255,6 +353,24 @@ impl Index {
             }
         }
         owners.iter().all(|o| o.0 != u32::MAX).then_some(owners)
+    }
+
+    /// A stream's filed positions: where they lie in a positions file of
+    /// `file_len` bytes, all below `boundary`.
+    fn decode_filed(r: &mut Reader<'_>, file_len: u64, boundary: u64) -> Option<Filed> {
+        let count = r.u64()?;
+        if count == 0 {
+            return Some(Filed::default());
+        }
+        let filed = Filed {
+            count,
+            first: r.u64()?,
+            last: r.u64()?,
+            offset: r.u64()?,
+            len: r.u32()?,
+            crc: r.u32()?,
+        };
+        (filed.is_plausible(file_len) && filed.last < boundary).then_some(filed)
     }
 
     fn decode_ids(r: &mut Reader<'_>, events: u64) -> Option<IdIndex> {

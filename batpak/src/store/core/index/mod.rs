@@ -26,9 +26,13 @@ mod hasher;
 mod ids;
 mod keys;
 mod positions;
+mod positions_file;
 pub(crate) mod sealed;
 mod stream_numbers;
 mod table_file;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use self::causes::Causes;
 pub(crate) use self::entries::{Cursor, Entries, Table, TableFiles};
@@ -38,6 +42,7 @@ pub(crate) use self::hasher::IdHasher;
 pub(crate) use self::ids::IdIndex;
 pub(crate) use self::keys::{KeyEntry, Keys};
 pub(crate) use self::positions::Positions;
+use self::positions_file::{Filed, PositionsFile};
 use self::stream_numbers::StreamNumbers;
 
 use crate::coordinate::Coordinate;
@@ -46,7 +51,8 @@ use crate::pipeline::AppendReceipt;
 use crate::region::AdmissionClass;
 use crate::store::engine::Loc;
 use crate::store::engine::body::{peek_header, split_body};
-use crate::store::error::Place;
+use crate::store::error::{Place, StoreError};
+use crate::store::fs::FileSystem;
 use crate::store::report::Damage;
 
 /// What the index records of one event besides its place, stream and hash.
@@ -63,8 +69,50 @@ pub(crate) struct Inserted {
 #[derive(Debug, Clone)]
 pub(crate) struct StreamState {
     pub(crate) coordinate: Coordinate,
-    pub(crate) positions: Positions,
+    /// Its positions in the positions file (those in segments sealed when
+    /// the checkpoint this index was opened from was written).
+    pub(crate) filed: Filed,
+    /// Its positions after the filed ones, in memory.
+    pub(crate) recent: Positions,
     pub(crate) head: Hash,
+}
+
+impl StreamState {
+    /// How many events the stream has.
+    pub(crate) fn version(&self) -> u64 {
+        self.filed.count + self.recent.len()
+    }
+
+    /// The position of its first event.
+    pub(crate) fn first_position(&self) -> Option<u64> {
+        (self.filed.count > 0)
+            .then_some(self.filed.first)
+            .or_else(|| self.recent.first())
+    }
+
+    /// The position of its last event.
+    pub(crate) fn last_position(&self) -> Option<u64> {
+        self.recent
+            .last()
+            .or((self.filed.count > 0).then_some(self.filed.last))
+    }
+}
+
+/// A stream's positions from some position on, ascending: the filed ones
+/// read from the positions file (when any lie there), then those in memory.
+pub(crate) struct StreamPositions<'a> {
+    filed: Positions,
+    recent: &'a Positions,
+    lo: u64,
+}
+
+impl StreamPositions<'_> {
+    /// The positions `>= lo`, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.filed
+            .iter_from(self.lo)
+            .chain(self.recent.iter_from(self.lo))
+    }
 }
 
 /// Content fingerprint an idempotency key is bound to: the stream and every
@@ -131,6 +179,12 @@ pub(crate) struct Index {
     pub(crate) keys: Keys,
     pub(crate) children: Causes,
     scanning_key: Option<OpenKey>,
+    /// Where the streams' filed positions are read from (see
+    /// `positions_file.rs`); `None` when none are filed.
+    positions_file: Option<Arc<PositionsFile>>,
+    /// The length of the positions file the checkpoint this index was
+    /// decoded from recorded (0: none).
+    positions_file_len: u64,
 }
 
 impl Index {
@@ -148,7 +202,7 @@ impl Index {
         let streams: usize = self
             .streams
             .iter()
-            .map(|s| coordinate_bytes(&s.coordinate) + s.positions.heap_bytes())
+            .map(|s| coordinate_bytes(&s.coordinate) + s.recent.heap_bytes())
             .sum::<usize>()
             + self.streams.capacity() * size_of::<StreamState>();
         let by_coordinate = self.by_coordinate.heap_bytes();
@@ -160,6 +214,55 @@ impl Index {
             + by_coordinate
             + children
             + keys
+    }
+
+    /// `stream`'s positions `>= lo`; reads its filed positions unless all
+    /// lie below `lo`.
+    pub(crate) fn positions_from<'a>(
+        &self,
+        stream: &'a StreamState,
+        lo: u64,
+    ) -> Result<StreamPositions<'a>, StoreError> {
+        let filed = if stream.filed.all_below(lo) {
+            Positions::default()
+        } else {
+            self.read_filed(stream)?
+        };
+        Ok(StreamPositions {
+            filed,
+            recent: &stream.recent,
+            lo,
+        })
+    }
+
+    /// `stream`'s filed positions, read from the positions file.
+    fn read_filed(&self, stream: &StreamState) -> Result<Positions, StoreError> {
+        match &self.positions_file {
+            _ if stream.filed.count == 0 => Ok(Positions::default()),
+            Some(file) => file.read(&stream.filed, &stream.coordinate),
+            None => Err(StoreError::corrupt(
+                Place::Index {
+                    position: stream.filed.first,
+                },
+                "the index has filed positions but no positions file to read them from",
+            )),
+        }
+    }
+
+    /// Binds the positions file the checkpoint this index was decoded from
+    /// recorded, in `dir`; false when it is needed and not there as
+    /// recorded.
+    pub(crate) fn bind_positions_file(&mut self, fs: &dyn FileSystem, dir: &Path) -> bool {
+        if self.positions_file_len == 0 {
+            return true;
+        }
+        match PositionsFile::open(fs, dir, self.positions_file_len) {
+            Some(file) => {
+                self.positions_file = Some(Arc::new(file));
+                true
+            }
+            None => false,
+        }
     }
 
     pub(crate) fn stream(&self, coordinate: &Coordinate) -> Option<&StreamState> {
@@ -183,7 +286,8 @@ impl Index {
         });
         self.streams.push(StreamState {
             coordinate,
-            positions: Positions::default(),
+            filed: Filed::default(),
+            recent: Positions::default(),
             head: Hash::ZERO,
         });
         s
@@ -234,7 +338,7 @@ impl Index {
             None => self.add_stream(coordinate.clone()),
         };
         if let Some(state) = self.streams.get_mut(stream as usize) {
-            state.positions.push(position);
+            state.recent.push(position);
             state.head = hash;
         }
         let cause = event
@@ -301,7 +405,7 @@ impl Index {
         }
         let (version, head) = self
             .stream(&header.coordinate)
-            .map_or((0, Hash::ZERO), |s| (s.positions.len(), s.head));
+            .map_or((0, Hash::ZERO), |s| (s.version(), s.head));
         if header.sequence != version + 1 {
             return Err(damage(
                 format!(

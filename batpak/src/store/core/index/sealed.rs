@@ -22,7 +22,7 @@ use super::table_file::{
 const DIRECTORY_ENTRY_BYTES: usize = 8 + 8 + 4 + 4;
 /// Fewest bytes a key entry takes (empty key, no receipts).
 const KEY_ENTRY_MIN_BYTES: usize = 4 + 32 + 8;
-use super::{Entry, Index, KeyEntry, NO_CAUSE, Table};
+use super::{Entry, Index, KeyEntry, NO_CAUSE, StreamState, Table};
 use crate::coordinate::Coordinate;
 use crate::event::Hash;
 use crate::store::engine::{Loc, NextLoc};
@@ -146,7 +146,7 @@ impl Index {
         // Streams are numbered in order of first appearance.
         let streams_before = self
             .streams
-            .partition_point(|s| s.positions.first().is_some_and(|p| p < first_position));
+            .partition_point(|s| s.first_position().is_some_and(|p| p < first_position));
         let mut w = Writer(Vec::with_capacity(256 + entries.len() * (RECORD_BYTES + 8)));
         let header = SealedHeader {
             segment,
@@ -287,7 +287,7 @@ impl Index {
         // New streams are numbered in the order their first events come.
         let mut next_new = self.streams.len();
         // Each stream's version so far, by stream number.
-        let mut versions: Vec<u64> = self.streams.iter().map(|s| s.positions.len()).collect();
+        let mut versions: Vec<u64> = self.streams.iter().map(StreamState::version).collect();
         versions.resize(streams, 0);
         let mut prev: Option<Loc> = None;
         for (i, record) in (0..).zip(each_record(&records)) {
@@ -318,7 +318,7 @@ impl Index {
             return None;
         }
         // The streams touched are those whose version moved.
-        let before = self.streams.iter().map(|s| s.positions.len());
+        let before = self.streams.iter().map(StreamState::version);
         let touched: Vec<u32> = (0..)
             .zip(versions.iter().zip(before.chain(std::iter::repeat(0))))
             .filter(|(_, (now, was))| **now != *was)
@@ -413,7 +413,7 @@ impl Index {
         let grouped = ByStream::group(&owned, self.streams.len());
         for (s, state) in self.streams.iter_mut().enumerate() {
             for &position in grouped.of(s) {
-                state.positions.push(position);
+                state.recent.push(position);
             }
         }
         let in_file = !in_memory;

@@ -51,6 +51,9 @@ use crate::store::lock::{lock, read_lock, write_lock};
 
 /// Name of the index checkpoint file inside the store directory.
 pub(crate) const CHECKPOINT_FILE: &str = "index.ckpt";
+/// Name of the file beside the checkpoint holding the streams' positions in
+/// sealed segments (read by the index one stream at a time).
+pub(crate) const POSITIONS_FILE: &str = "index.positions";
 /// Largest contiguous run read with one positional read.
 const MAX_RUN_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -100,7 +103,9 @@ impl SegmentEngine {
             return Ok(ControlFlow::Continue((engine, report)));
         }
         if writable {
-            remove_checkpoint_in(&*fs, &dir)?;
+            // The positions file goes too: only a checkpoint names it.
+            remove_file_in(&*fs, &dir, CHECKPOINT_FILE)?;
+            remove_file_in(&*fs, &dir, POSITIONS_FILE)?;
         }
         let mut lens = Vec::with_capacity(numbers.len());
         let mut next_first: u64 = 0;
@@ -212,10 +217,12 @@ impl SegmentEngine {
             return Ok(None);
         }
         // The log is exactly as the checkpoint saw it: no scan needed. The
-        // checkpoint goes away now, so it can never describe a later log.
+        // checkpoint goes away now, so it can never describe a later log;
+        // the positions file stays, read through the handle the index
+        // opened, until a close writes the next one over it.
         let mut active = None;
         if writable {
-            remove_checkpoint_in(&**fs, dir)?;
+            remove_file_in(&**fs, dir, CHECKPOINT_FILE)?;
             let n = u32::try_from(lens.len()).unwrap_or(u32::MAX);
             let len = lens.last().copied().unwrap_or(0);
             let frames = u64::from(len > SEGMENT_HEADER_LEN as u64);
@@ -441,8 +448,9 @@ fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u32>, StoreError
     Ok(numbers)
 }
 
-fn remove_checkpoint_in(fs: &dyn FileSystem, dir: &Path) -> Result<(), StoreError> {
-    let path = dir.join(CHECKPOINT_FILE);
+/// Removes `name` in `dir` if it is there.
+fn remove_file_in(fs: &dyn FileSystem, dir: &Path, name: &str) -> Result<(), StoreError> {
+    let path = dir.join(name);
     match fs.remove(&path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -637,6 +645,10 @@ impl LogEngine for SegmentEngine {
 
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
         replace_atomically(&*self.fs, &self.dir.join(CHECKPOINT_FILE), bytes)
+    }
+
+    fn write_positions_file(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        replace_atomically(&*self.fs, &self.dir.join(POSITIONS_FILE), bytes)
     }
 
     fn write_sealed_index(&self, segment: u32, bytes: &[u8]) -> Result<(), StoreError> {
