@@ -17,7 +17,10 @@
 //! segment indexes plus a scan of the unsealed tail), open after a crash
 //! with the sealed indexes removed (a full rescan: what every crash cost
 //! before them), reads of single streams from the open store (warm, 1,000
-//! random entities), and a replay of every event (payloads decoded).
+//! random entities), a replay of every event (payloads decoded), and an
+//! open after a kill that followed a clean close and
+//! `BATPAK_SCALE_RESUME_EVENTS` more appends (default 500,000, about two
+//! segments): it starts from the checkpoint and indexes only those.
 #![allow(
     missing_docs,
     unreachable_pub,
@@ -108,7 +111,8 @@ struct Measured {
 /// The child: opens the store, measures, and leaves it as `mode` says:
 /// `crash` ends without a checkpoint (the next open is after a crash too);
 /// `clean` reads streams and closes (the next open loads the checkpoint).
-/// `build` (by hand, for profiling an open) builds a store of
+/// `resume` appends `BATPAK_SCALE_RESUME_EVENTS` events after the open and
+/// ends without a checkpoint. `build` (by hand, for profiling an open) builds a store of
 /// `BATPAK_SCALE_EVENTS` events in the directory instead; `open` (by hand,
 /// for timing an open alone) opens and closes, reading nothing.
 fn child(mode: &str, dir: &Path, entities: u64) {
@@ -133,6 +137,16 @@ fn child(mode: &str, dir: &Path, entities: u64) {
         index_mb: stats.index_memory_bytes as f64 / 1e6,
         ..Measured::default()
     };
+    if mode == "resume" {
+        let n = env_u64("BATPAK_SCALE_RESUME_EVENTS", 500_000);
+        let first = stats.events;
+        for i in first..first + n {
+            store
+                .append(&entity(i % entities), KIND, &payment(i))
+                .unwrap();
+        }
+        store.sync().unwrap();
+    }
     if mode == "clean" {
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         let mut pick = || {
@@ -181,7 +195,7 @@ fn child(mode: &str, dir: &Path, entities: u64) {
         m.index_mb,
         m.replay_m
     );
-    if mode == "crash" {
+    if mode == "crash" || mode == "resume" {
         store.exit_without_checkpoint();
     } else {
         store.close().unwrap();
@@ -284,9 +298,11 @@ fn main() {
         "Segment store, {entities} entities, ~100-byte payloads; medians of {rounds} child processes each.\n"
     );
     println!(
-        "| events | disk MB | build s | clean open ms | RSS after open MB (peak) | index MB | stream read p50 / p99 µs (events per stream) | RSS after reads MB (peak) | replay M events/s | crash open ms (sealed + tail) | events rescanned | RSS MB (peak) | crash open ms, no sealed indexes (full rescan) | RSS MB (peak) |"
+        "| events | disk MB | build s | clean open ms | RSS after open MB (peak) | index MB | stream read p50 / p99 µs (events per stream) | RSS after reads MB (peak) | replay M events/s | crash open ms (sealed + tail) | events rescanned | RSS MB (peak) | crash open ms, no sealed indexes (full rescan) | RSS MB (peak) | open after a close, appends and a kill, ms (checkpoint + sealed + tail) | events rescanned | RSS MB (peak) |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for events in sizes {
         let parent = std::env::var("BATPAK_SCALE_DIR").map_or_else(
             |_| tempfile::tempdir().unwrap(),
@@ -310,8 +326,13 @@ fn main() {
             .collect();
         assert!(clean.iter().all(|m| m.from_checkpoint));
         let disk_mb = dir_bytes(dir) as f64 / 1e6;
+        run_child("resume", dir, entities);
+        let resumed: Vec<Measured> = (0..rounds)
+            .map(|_| run_child("crash", dir, entities))
+            .collect();
+        assert!(resumed.iter().all(|m| m.from_checkpoint));
         println!(
-            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.2} | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} ({:.0}) |",
+            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.2} | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} ({:.0}) |",
             median_by(&clean, |m| m.open_ms),
             median_by(&clean, |m| m.rss_open),
             median_by(&clean, |m| m.hwm_open),
@@ -329,6 +350,10 @@ fn main() {
             median_by(&rescan, |m| m.open_ms),
             median_by(&rescan, |m| m.rss_open),
             median_by(&rescan, |m| m.hwm_open),
+            median_by(&resumed, |m| m.open_ms),
+            median_by(&resumed, |m| m.rescanned as f64),
+            median_by(&resumed, |m| m.rss_open),
+            median_by(&resumed, |m| m.hwm_open),
         );
     }
 }

@@ -583,7 +583,10 @@ fn a_damaged_positions_file_fails_the_reads_that_need_it_and_is_rebuilt_on_verif
     };
     // The last stream's varints are the file's last bytes.
     assert!(names_the_file(store.stream(&b())), "stream");
-    assert!(names_the_file(store.query(&Region::coordinate(&b()))), "query");
+    assert!(
+        names_the_file(store.query(&Region::coordinate(&b()))),
+        "query"
+    );
     // The other stream's positions are intact, and so are reads that do
     // not list positions by stream.
     assert_eq!(store.stream::<Payload>(&a()).unwrap().len(), 6);
@@ -643,4 +646,70 @@ fn a_missing_or_resized_positions_file_makes_the_open_rebuild_the_index() {
         assert_both_streams_whole(&store, name);
         assert!(store.verify().unwrap().is_ok(), "{name}");
     }
+}
+
+/// Where stream `n`'s head hash lies in a checkpoint (FORMAT.md, version 4).
+fn head_at(ckpt: &[u8], n: usize) -> usize {
+    let u64_at = |at: usize| u64::from_le_bytes(ckpt[at..at + 8].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(ckpt[at..at + 4].try_into().unwrap()) as usize;
+    let mut at = 10;
+    at += 8 + 8 * u64_at(at);
+    at += 8;
+    at += 8 + u64_at(at) * (4 + 8 + 8 + 8 + 4);
+    at += 8;
+    for stream in 0.. {
+        at += 4 + u32_at(at);
+        at += 4 + u32_at(at);
+        if stream == n {
+            return at;
+        }
+        at += 32;
+        let filed = u64_at(at);
+        at += 8 + if filed > 0 { 8 + 8 + 8 + 4 + 4 } else { 0 };
+        at += 8;
+        at += 4 + u32_at(at);
+    }
+    unreachable!()
+}
+
+/// A checkpoint stays after an open loads it: after a kill, the next open
+/// starts from it and indexes what was appended after it. A checkpoint
+/// altered under a valid checksum (a stream's head) that the frames after
+/// it contradict is not believed over the log: the open indexes the whole
+/// log instead, and removes it.
+#[test]
+fn an_open_after_a_kill_resumes_from_the_checkpoint_unless_the_log_contradicts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path());
+    let resume = |forge: bool| {
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        store.append(&a(), PAID, &payload(4)).unwrap();
+        store.exit_without_checkpoint();
+        if forge {
+            forge_checkpoint(dir.path(), |ckpt| {
+                let head = head_at(ckpt, 0);
+                ckpt[head] ^= 1;
+            });
+        }
+        Store::open(StoreConfig::new(dir.path())).unwrap()
+    };
+    let store = resume(false);
+    let stats = store.stats();
+    assert!(stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!((stats.events, stats.events_rescanned), (5, 1), "{stats:?}");
+    let events: Vec<StoredEvent<Payload>> = store.stream(&a()).unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(store.verify().unwrap().is_ok());
+    store.close().unwrap();
+
+    // A's head forged in the checkpoint: A's next event, appended after
+    // it, names another previous hash.
+    let store = resume(true);
+    let stats = store.stats();
+    assert!(!stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!((stats.events, stats.events_rescanned), (6, 6), "{stats:?}");
+    assert!(!dir.path().join("index.ckpt").exists());
+    let events: Vec<StoredEvent<Payload>> = store.stream(&a()).unwrap();
+    assert_eq!(events.len(), 4);
+    assert!(store.verify().unwrap().is_ok());
 }

@@ -333,18 +333,27 @@ fn checkpoint_is_used_when_valid_and_ignored_when_damaged_or_stale() {
         let store = open(dir.path()).unwrap();
         assert!(store.stats().opened_from_checkpoint);
         assert_eq!(all(&store), events);
-        assert!(
-            !dir.path().join("index.ckpt").exists(),
-            "removed once loaded"
-        );
         store.append(&coord("e0"), KIND, &payload(1000)).unwrap();
+        store.exit_without_checkpoint();
     }
-    // Stale: the log grew after the checkpoint was written.
-    std::fs::write(dir.path().join("index.ckpt"), &ckpt).unwrap();
+    // Kept after loading: it describes a prefix of the log, which the next
+    // open starts from, indexing only what was appended after it.
+    assert_eq!(std::fs::read(dir.path().join("index.ckpt")).unwrap(), ckpt);
     let store = open(dir.path()).unwrap();
-    assert!(!store.stats().opened_from_checkpoint);
-    assert_eq!(store.stats().events, 31);
+    let stats = store.stats();
+    assert!(stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!((stats.events, stats.events_rescanned), (31, 1), "{stats:?}");
+    assert_eq!(all(&store)[..30], events[..]);
     store.close().unwrap();
+    // Stale the other way: a checkpoint of 31 events over a log that holds
+    // 30 (its extent is not the log's) is ignored.
+    let newer = std::fs::read(dir.path().join("index.ckpt")).unwrap();
+    let (short, _) = build(30);
+    std::fs::write(short.path().join("index.ckpt"), &newer).unwrap();
+    let store = open(short.path()).unwrap();
+    assert!(!store.stats().opened_from_checkpoint);
+    assert_eq!(store.stats().events, 30);
+    drop(store);
     // Damaged: one flipped byte.
     let mut bad = std::fs::read(dir.path().join("index.ckpt")).unwrap();
     let mid = bad.len() / 2;
@@ -532,6 +541,7 @@ fn verify_reports_a_rewritten_last_event_against_the_checkpointed_head() {
 
     // Documented limit: without a checkpoint the head comes from the same
     // bytes, so a consistent rewrite of a stream's last event is undetectable.
+    std::fs::remove_file(dir.path().join("index.ckpt")).unwrap();
     let store = open(dir.path()).unwrap();
     assert!(!store.stats().opened_from_checkpoint);
     assert!(store.verify().unwrap().is_ok());

@@ -27,6 +27,17 @@ fn sealed_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("{n:010}.idx"))
 }
 
+/// Removes the checkpoint and the positions file: the store is left as one
+/// that never closed cleanly leaves it.
+fn forget_checkpoint(dir: &Path) {
+    for name in ["index.ckpt", "index.positions"] {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{name}: {e}"),
+            _ => {}
+        }
+    }
+}
+
 fn entity(i: u64) -> Coordinate {
     coord(&format!("e{}", i % ENTITIES))
 }
@@ -510,6 +521,7 @@ fn only_the_active_segments_entries_are_held_in_memory() {
     assert_eq!(reads(&store), before);
     retry_keys(&store, &keyed);
     store.exit_without_checkpoint();
+    forget_checkpoint(dir.path());
     let store = Store::open(config(dir.path())).unwrap();
     let stats = store.stats();
     assert!(!stats.opened_from_checkpoint, "{stats:?}");
@@ -574,9 +586,20 @@ fn filed_positions_carry_over_sessions_with_appends_between() {
     assert!(store.stats().segments > 20);
     fill_plain(&store, 4 * SESSION, SESSION, STREAMS);
     store.exit_without_checkpoint();
+    // After a kill, the open starts from the last checkpoint and indexes
+    // only what came after it (through sealed indexes, then a scan).
+    let store = open();
+    let stats = store.stats();
+    assert!(stats.opened_from_checkpoint, "{stats:?}");
+    assert!(stats.sealed_indexes_loaded > 0, "{stats:?}");
+    assert!(stats.events_rescanned < SESSION, "{stats:?}");
+    assert_plain_streams(&store, 5 * SESSION, STREAMS, "after a kill");
+    store.exit_without_checkpoint();
+    // And without any checkpoint, from the sealed indexes alone.
+    forget_checkpoint(dir.path());
     let store = open();
     assert!(!store.stats().opened_from_checkpoint);
-    assert_plain_streams(&store, 5 * SESSION, STREAMS, "after a kill");
+    assert_plain_streams(&store, 5 * SESSION, STREAMS, "after a kill, no checkpoint");
     store.close().unwrap();
     let store = open();
     assert!(store.stats().opened_from_checkpoint);
@@ -777,6 +800,7 @@ fn keys_of_sealed_segments_are_held_by_hash_and_read_back_when_retried() {
     assert_eq!(store.stats().events, KEYS, "nothing appended");
     // After a kill, through the sealed indexes, the same.
     store.exit_without_checkpoint();
+    forget_checkpoint(dir.path());
     let store = open();
     assert!(!store.stats().opened_from_checkpoint);
     for i in (0..KEYS).step_by(11) {

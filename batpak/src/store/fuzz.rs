@@ -41,8 +41,8 @@ use super::engine::segment::format::{
     FRAME_PREFIX_LEN, FrameCheck, HEADER_CRC_AT, MAGIC, SEGMENT_HEADER_LEN, check_frame,
     frame_body, max_body_len, push_frame, segment_file_name,
 };
-use super::engine::segment::{POSITIONS_FILE, next_loc};
 use super::engine::segment::recovery::{SegmentScan, scan_segment};
+use super::engine::segment::{POSITIONS_FILE, next_loc};
 use super::{DEFAULT_MAX_PAYLOAD_BYTES, Store, StoreConfig, StoreError};
 use crate::coordinate::Coordinate;
 use crate::event::{

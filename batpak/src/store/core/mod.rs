@@ -198,16 +198,44 @@ impl Core {
         self.sync()?;
         let _writer = lock(&self.writer);
         let index = read_lock(&self.index);
-        if !self.index_disagreed.load(Ordering::SeqCst) {
-            // The positions file first: the checkpoint names it.
-            let filing = index.file_positions()?;
-            if let Some(file) = &filing.file {
-                self.engine.write_positions_file(file)?;
-            }
-            let bytes = index.encode_checkpoint(&self.engine.extent(), &filing);
-            self.engine.write_checkpoint(&bytes)?;
-        }
+        self.write_checkpoint(&index)?;
         extent::write(&*self.fs, &self.config.dir, index.len())
+    }
+
+    /// Writes `index` as the checkpoint, after the positions file it names
+    /// when that changes. An index seen disagreeing with the log is not
+    /// written, and the checkpoint on disk (perhaps the one it came from)
+    /// is removed: the next open rebuilds the index from the log.
+    fn write_checkpoint(&self, index: &Index) -> Result<(), StoreError> {
+        if self.index_disagreed.load(Ordering::SeqCst) {
+            return self.engine.remove_checkpoint();
+        }
+        let filing = match index.file_positions() {
+            Ok(filing) => filing,
+            Err(e) => {
+                // The positions the checkpoint names do not read back.
+                self.engine.remove_checkpoint()?;
+                return Err(e);
+            }
+        };
+        if let Some(file) = &filing.file {
+            // The checkpoint on disk names the positions file about to be
+            // replaced: it goes first, so a crash in between leaves none
+            // rather than one naming the wrong file.
+            self.engine.remove_checkpoint()?;
+            self.engine.write_positions_file(file)?;
+        }
+        let bytes = index.encode_checkpoint(&self.engine.extent(), &filing);
+        self.engine.write_checkpoint(&bytes)
+    }
+
+    /// Records that the index disagrees with the log: it is never written
+    /// as a checkpoint, and the close removes the checkpoint on disk. (Not
+    /// removed here: this runs inside reads, where a key-value engine may
+    /// hold a read transaction. A crash before the close leaves it, and the
+    /// reads it misleads fail again, as here.)
+    pub(crate) fn distrust_index(&self) {
+        self.index_disagreed.store(true, Ordering::SeqCst);
     }
 
     /// Closes on drop, where an error has no one to go to: a healthy store

@@ -47,13 +47,14 @@ pub(super) fn open(
         writable,
         Arc::clone(&fs),
         Arc::clone(&on_durable),
-        Sealed::Use,
+        Derived::Use,
     ) {
-        // The scan after the sealed indexes found the log disagreeing with
-        // them (a sealed index altered under a valid checksum: a head, an
-        // id or a stream that the next frames contradict). The log decides:
-        // open again scanning everything; damage that remains is real.
-        Err(Refused::AfterSealed(_)) => recover(config, writable, fs, on_durable, Sealed::Ignore),
+        // The scan after the checkpoint or the sealed indexes found the log
+        // disagreeing with them (one altered under a valid checksum: a
+        // head, an id or a stream that the next frames contradict). The log
+        // decides: open again scanning everything; damage that remains is
+        // real.
+        Err(Refused::AfterDerived(_)) => recover(config, writable, fs, on_durable, Derived::Ignore),
         other => other,
     }
     .map_err(Refused::into_error);
@@ -71,18 +72,19 @@ pub(super) fn open(
     opened
 }
 
-/// Whether an open may load sealed segment indexes.
+/// Whether an open may load the files derived from the log: the
+/// checkpoint and the sealed segment indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sealed {
+enum Derived {
     Use,
     Ignore,
 }
 
 /// Why [`recover`] failed.
 enum Refused {
-    /// The log's damage or disagreement was found after sealed indexes were
-    /// loaded, so they may be what is wrong.
-    AfterSealed(StoreError),
+    /// The log's damage or disagreement was found after a checkpoint or
+    /// sealed indexes were loaded, so they may be what is wrong.
+    AfterDerived(StoreError),
     /// Any other failure.
     Other(StoreError),
 }
@@ -90,7 +92,7 @@ enum Refused {
 impl Refused {
     fn into_error(self) -> StoreError {
         match self {
-            Self::AfterSealed(e) | Self::Other(e) => e,
+            Self::AfterDerived(e) | Self::Other(e) => e,
         }
     }
 }
@@ -107,7 +109,7 @@ fn recover(
     writable: bool,
     fs: Arc<dyn FileSystem>,
     on_durable: Arc<dyn DurableHook>,
-    sealed: Sealed,
+    derived: Derived,
 ) -> Result<Arc<Core>, Refused> {
     let lock_file = lock_dir(&config, writable)?;
     // Only segment engines seal segments, and read sealed entries in place.
@@ -123,8 +125,8 @@ fn recover(
         fresh.entries.set_files(table_files());
     }
     let index = std::cell::RefCell::new(fresh);
-    let mut from_checkpoint = None;
     let mut damage = None;
+    let mut checkpointed = false;
     let seals = writable && segmented;
     let mut sealer = OpenSealer::new(&*fs, &config.dir, seals);
     let sealer_cell = std::cell::RefCell::new(&mut sealer);
@@ -132,20 +134,31 @@ fn recover(
         Arc::clone(&fs),
         &config,
         writable,
+        Index::recorded_extent,
         &mut |bytes, extent, next_loc| {
+            if derived == Derived::Ignore {
+                return false;
+            }
+            let Some(mut loaded) = Index::decode_checkpoint(bytes, extent, next_loc) else {
+                return false;
+            };
             // A checkpoint's tables and positions file must be there as it
             // recorded them.
-            from_checkpoint =
-                Index::decode_checkpoint(bytes, extent, next_loc).and_then(|mut loaded| {
-                    let bound = loaded.entries.tables().is_empty()
-                        || (segmented && loaded.entries.bind_files(table_files()));
-                    let filed = loaded.bind_positions_file(&*fs, &config.dir);
-                    (bound && filed).then_some(loaded)
-                });
-            from_checkpoint.is_some()
+            let bound = loaded.entries.tables().is_empty()
+                || (segmented && loaded.entries.bind_files(table_files()));
+            if !(bound && loaded.bind_positions_file(&*fs, &config.dir)) {
+                return false;
+            }
+            if segmented && !loaded.entries.has_files() {
+                loaded.entries.set_files(table_files());
+            }
+            // What lies past the checkpoint's extent is indexed onto it.
+            *index.borrow_mut() = loaded;
+            checkpointed = true;
+            true
         },
         &mut |segment, len, bytes, next_loc| {
-            if sealed == Sealed::Ignore {
+            if derived == Derived::Ignore {
                 return None;
             }
             let place = SealedPlace {
@@ -153,8 +166,13 @@ fn recover(
                 len,
                 next_loc,
             };
-            let events = index.borrow_mut().load_sealed(bytes, place)?;
-            sealer_cell.borrow_mut().loaded_through = segment;
+            let mut index = index.borrow_mut();
+            let mut sealer = sealer_cell.borrow_mut();
+            // A segment the index holds in memory (a checkpoint's last,
+            // scanned to its end) is sealed before the next one loads.
+            sealer.seal_before(&mut index, segment);
+            let events = index.load_sealed(bytes, place)?;
+            sealer.loaded_through = segment;
             Some(events)
         },
         &mut |loc, body| {
@@ -170,7 +188,7 @@ fn recover(
         },
     )?;
     let mut index = index.into_inner();
-    let loaded_sealed = sealer.loaded_through > 0;
+    let loaded_derived = checkpointed || sealer.loaded_through > 0;
     let ControlFlow::Continue((engine, report)) = opened else {
         // The engine stops only when the visitor breaks, after it kept why.
         let at = damage.map(|d| {
@@ -185,21 +203,14 @@ fn recover(
                 "open stopped early",
             )
         });
-        return Err(if loaded_sealed {
-            Refused::AfterSealed(error)
+        return Err(if loaded_derived {
+            Refused::AfterDerived(error)
         } else {
             Refused::Other(error)
         });
     };
-    if let Some(mut loaded) = from_checkpoint {
-        if segmented && !loaded.entries.has_files() {
-            loaded.entries.set_files(table_files());
-        }
-        index = loaded;
-    } else {
-        let segments = u32::try_from(engine.extent().len()).unwrap_or(u32::MAX);
-        sealer.finish(&mut index, segments);
-    }
+    let segments = u32::try_from(engine.extent().len()).unwrap_or(u32::MAX);
+    sealer.finish(&mut index, segments);
     let counts = OpenCounts {
         sealed_loaded: report.sealed_loaded,
         sealed_written: sealer.written,
@@ -274,6 +285,10 @@ fn check_extent(
 fn discard_a_checkpoint_that_disagrees(core: &Core) -> Result<(), StoreError> {
     let verified = core.verify_against_log()?;
     if verified.only_the_index_is_wrong() {
+        if core.writable {
+            // Not to be trusted by a later open either.
+            core.engine.remove_checkpoint()?;
+        }
         *write_lock(&core.index) = verified.rebuilt;
         core.index_disagreed.store(false, Ordering::SeqCst);
         core.checkpoint_discarded.store(true, Ordering::SeqCst);

@@ -124,8 +124,7 @@ impl Core {
             ),
         ];
         if let Some((_, field)) = disagrees.iter().find(|(bad, _)| *bad) {
-            self.index_disagreed
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            self.distrust_index();
             return Err(StoreError::corrupt(
                 at(),
                 format!(

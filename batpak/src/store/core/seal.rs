@@ -107,7 +107,10 @@ impl<'a> OpenSealer<'a> {
         self.seal_before(index, segments);
     }
 
-    fn seal_before(&mut self, index: &mut Index, next_segment: u32) {
+    /// Seals the segments before `next_segment` that the index holds in
+    /// memory: before a sealed index is loaded after them (the last segment
+    /// of a checkpoint, scanned to its end).
+    pub(super) fn seal_before(&mut self, index: &mut Index, next_segment: u32) {
         if !self.writes {
             return;
         }

@@ -7,7 +7,6 @@
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use super::Core;
 use super::index::{Entry, FrameDamage, Index, StreamState};
@@ -132,7 +131,7 @@ impl Core {
                 ..
             })
         ) {
-            self.index_disagreed.store(true, Ordering::SeqCst);
+            self.distrust_index();
         }
         Ok(Verified {
             report: VerifyReport {

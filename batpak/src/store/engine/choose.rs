@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use super::segment::SegmentEngine;
 use super::segment::format::parse_segment_file_name;
-use super::{CheckpointVisitor, FrameVisitor, LogEngine, OpenReport, SealedVisitor};
+use super::{
+    CheckpointExtent, CheckpointVisitor, FrameVisitor, LogEngine, OpenReport, SealedVisitor,
+};
 use crate::store::backend::Backend;
 use crate::store::config::StoreConfig;
 use crate::store::error::{Place, StoreError};
@@ -110,6 +112,7 @@ pub(crate) fn open_engine(
     fs: Arc<dyn FileSystem>,
     config: &StoreConfig,
     writable: bool,
+    checkpoint_extent: CheckpointExtent,
     try_checkpoint: &mut CheckpointVisitor<'_>,
     try_sealed: &mut SealedVisitor<'_>,
     visit: &mut FrameVisitor<'_>,
@@ -119,6 +122,7 @@ pub(crate) fn open_engine(
         Arc::clone(&fs),
         config,
         writable,
+        checkpoint_extent,
         try_checkpoint,
         try_sealed,
         visit,
@@ -141,14 +145,22 @@ fn open_chosen(
     fs: Arc<dyn FileSystem>,
     config: &StoreConfig,
     writable: bool,
+    checkpoint_extent: CheckpointExtent,
     try_checkpoint: &mut CheckpointVisitor<'_>,
     try_sealed: &mut SealedVisitor<'_>,
     visit: &mut FrameVisitor<'_>,
 ) -> Result<Opened, StoreError> {
     match config.backend {
         Backend::Segment => {
-            let opened =
-                SegmentEngine::open(fs, config, writable, try_checkpoint, try_sealed, visit)?;
+            let opened = SegmentEngine::open(
+                fs,
+                config,
+                writable,
+                checkpoint_extent,
+                try_checkpoint,
+                try_sealed,
+                visit,
+            )?;
             Ok(boxed(opened))
         }
         // A read-only open of a directory without the engine's files is an

@@ -77,9 +77,14 @@ pub(crate) type BodyVisitor<'a> =
 /// Called for each frame a scan finds, in position order; breaks to stop the
 /// scan (the caller keeps the reason).
 pub(crate) type FrameVisitor<'a> = dyn FnMut(Loc, &[u8]) -> ControlFlow<()> + 'a;
-/// Accepts a stored checkpoint: its bytes, the log extent now, and the
-/// engine's rule for where consecutive frames lie. True when it was used.
+/// Accepts a stored checkpoint: its bytes, the log extent it must describe
+/// (the log's now, or a prefix of it), and the engine's rule for where
+/// consecutive frames lie. True when it was used.
 pub(crate) type CheckpointVisitor<'a> = dyn FnMut(&[u8], &[u64], NextLoc) -> bool + 'a;
+/// The log extent a stored checkpoint records, read without decoding the
+/// rest (`None`: not a checkpoint this build reads): lets an engine offer a
+/// checkpoint that describes a prefix of its log.
+pub(crate) type CheckpointExtent = fn(&[u8]) -> Option<Vec<u64>>;
 /// Offered a full segment's sealed index instead of scanning it: its
 /// number, the segment's length, the sealed index's bytes and the engine's
 /// rule for where frames lie. Returns the events it indexed, or `None` to
@@ -97,7 +102,8 @@ pub(crate) type NextLoc = fn(previous: Option<Loc>, segment: u32, position: u64,
 pub(crate) struct OpenReport {
     /// Bytes cut from a torn tail (or ignored, when read-only).
     pub(crate) truncated_bytes: u64,
-    /// True when the index came from a checkpoint (no scan).
+    /// True when the index came from a checkpoint (with only what lies
+    /// past the extent it records indexed after it).
     pub(crate) from_checkpoint: bool,
     /// Full segments indexed from their sealed index instead of a scan.
     pub(crate) sealed_loaded: u64,
@@ -156,6 +162,11 @@ pub(crate) trait LogEngine: Send + Sync {
 
     /// Durably replaces the stored checkpoint.
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Durably removes the stored checkpoint (if any), so that no later
+    /// open uses it: the index it gave was seen disagreeing with the log,
+    /// or the files it names are about to be replaced.
+    fn remove_checkpoint(&self) -> Result<(), StoreError>;
 
     /// Durably stores the sealed index of full storage unit `segment`.
     /// Engines without segments keep none (the default).

@@ -223,8 +223,10 @@ impl Index {
                 return None;
             }
         }
-        let mut index = Self::default();
-        index.positions_file_len = r.u64()?;
+        let mut index = Self {
+            positions_file_len: r.u64()?,
+            ..Self::default()
+        };
         let tables = r.count(TABLE_BYTES)?;
         let mut segment_floor = 0;
         for _ in 0..tables {
@@ -394,11 +396,17 @@ impl Index {
         IdIndex::from_parts(runs, max, others, fence, events)
     }
 
+    /// The log extent a checkpoint records, without checking anything else
+    /// (the engine's [`CheckpointExtent`](crate::store::engine::CheckpointExtent)):
+    /// an open offers the checkpoint only when the log holds that extent.
+    pub(crate) fn recorded_extent(bytes: &[u8]) -> Option<Vec<u64>> {
+        Self::checkpoint_extent(bytes).map(|(_, extent)| extent)
+    }
+
     /// The log extent a checkpoint records, and the bytes that hold it (its
-    /// count and lengths), without checking anything else: lets a fuzz
+    /// count and lengths), without checking anything else: also lets a fuzz
     /// target decode a checkpoint against the extent it expects, or rewrite
     /// that extent to match the segments beside it.
-    #[cfg(feature = "fuzzing")]
     pub(crate) fn checkpoint_extent(bytes: &[u8]) -> Option<(std::ops::Range<usize>, Vec<u64>)> {
         let mut r = Reader(bytes);
         if r.array::<8>()? != CHECKPOINT_MAGIC || r.u16()? != CHECKPOINT_VERSION {

@@ -64,7 +64,10 @@ impl Filed {
             && len >= self.count
             && len <= self.count.saturating_mul(10)
             && self.offset >= HEADER_BYTES
-            && self.offset.checked_add(len).is_some_and(|end| end <= file_len)
+            && self
+                .offset
+                .checked_add(len)
+                .is_some_and(|end| end <= file_len)
     }
 
     /// The positions in `bytes` (the varints this describes), or `None`

@@ -555,6 +555,11 @@ impl<K: KvLog> LogEngine for KvEngine<K> {
         self.kv.meta_put(META_CHECKPOINT, bytes)
     }
 
+    fn remove_checkpoint(&self) -> Result<(), StoreError> {
+        // No checkpoint decodes from no bytes: the next open rescans.
+        self.kv.meta_put(META_CHECKPOINT, &[])
+    }
+
     fn size(&self) -> (u64, u64) {
         let buffers = self.buffers();
         let buffered =

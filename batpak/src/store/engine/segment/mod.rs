@@ -41,8 +41,8 @@ use self::sealed::load_sealed_prefix;
 pub(crate) use self::sealed::write_sealed_index_in;
 use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
 use super::{
-    BodyBatch, BodyVisitor, CheckpointVisitor, FrameVisitor, Loc, LogEngine, OpenReport,
-    SealedVisitor,
+    BodyBatch, BodyVisitor, CheckpointExtent, CheckpointVisitor, FrameVisitor, Loc, LogEngine,
+    OpenReport, SealedVisitor,
 };
 use crate::store::config::{MIN_OPEN_SEGMENTS, StoreConfig};
 use crate::store::error::{Place, StoreError};
@@ -80,15 +80,18 @@ impl SegmentEngine {
     /// `visit` for every stored body in position order; `Break` when the
     /// visitor refused a frame (nothing after it was visited or repaired).
     ///
-    /// When a checkpoint file exists, `try_checkpoint` gets its bytes and the
-    /// current segment lengths; if it accepts them, no segment is scanned.
-    /// Otherwise each full segment (every one but the last) is offered to
-    /// `try_sealed` with its sealed index, in order, until one is refused or
-    /// has none; the scan starts there.
+    /// When a checkpoint file exists and the extent it records
+    /// (`checkpoint_extent`) is the log's, or a prefix of it ending at a
+    /// frame boundary, `try_checkpoint` gets its bytes and that extent; if
+    /// it accepts them, only what lies past that extent is indexed below.
+    /// Then each full segment (every one but the last) not yet indexed is
+    /// offered to `try_sealed` with its sealed index, in order, until one is
+    /// refused or has none; the scan starts there.
     pub(crate) fn open(
         fs: Arc<dyn FileSystem>,
         config: &StoreConfig,
         writable: bool,
+        checkpoint_extent: CheckpointExtent,
         try_checkpoint: &mut CheckpointVisitor<'_>,
         try_sealed: &mut SealedVisitor<'_>,
         visit: &mut FrameVisitor<'_>,
@@ -96,30 +99,68 @@ impl SegmentEngine {
         let dir = config.dir.clone();
         let numbers = list_segments(&*fs, &dir)?;
         let mut report = OpenReport::default();
-        if let Some(engine) =
-            Self::open_from_checkpoint(&fs, config, writable, &numbers, try_checkpoint)?
-        {
-            report.from_checkpoint = true;
-            return Ok(ControlFlow::Continue((engine, report)));
-        }
-        if writable {
-            // The positions file goes too: only a checkpoint names it.
-            remove_file_in(&*fs, &dir, CHECKPOINT_FILE)?;
-            remove_file_in(&*fs, &dir, POSITIONS_FILE)?;
-        }
-        let mut lens = Vec::with_capacity(numbers.len());
-        let mut next_first: u64 = 0;
-        let mut last_frames = 0u64;
         // One buffer for every file read below (see `load_sealed_prefix`).
         let mut bytes = Vec::new();
-        let sealed = load_sealed_prefix(&*fs, &dir, &numbers, next_loc, try_sealed, &mut bytes)?;
+        let mut done = Done::default();
+        match Self::offer_checkpoint(
+            &*fs,
+            config,
+            &numbers,
+            checkpoint_extent,
+            try_checkpoint,
+            &mut bytes,
+        )? {
+            Offered::Whole(lens) => {
+                report.from_checkpoint = true;
+                let engine = Self::reopen(fs, config, writable, lens, 0, 0)?;
+                return Ok(ControlFlow::Continue((engine, report)));
+            }
+            Offered::Prefix { mut lens, from } => {
+                report.from_checkpoint = true;
+                // The checkpoint's last segment, from where it ended.
+                let n = u32::try_from(lens.len() + 1).unwrap_or(u32::MAX);
+                let is_last = lens.len() + 1 == numbers.len();
+                let scanned =
+                    Self::index_segment(&*fs, config, writable, n, is_last, from, &bytes, visit)?;
+                report.truncated_bytes += scanned.cut;
+                if scanned.visited.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                lens.push(scanned.valid_end);
+                done = Done {
+                    lens,
+                    next_first: scanned.next_first,
+                    last_frames: scanned.frames,
+                };
+            }
+            Offered::Refused if writable => {
+                // The positions file goes too: only a checkpoint names it.
+                remove_file_in(&*fs, &dir, CHECKPOINT_FILE)?;
+                remove_file_in(&*fs, &dir, POSITIONS_FILE)?;
+            }
+            Offered::Refused => {}
+        }
+        let Done {
+            mut lens,
+            mut next_first,
+            mut last_frames,
+        } = done;
+        let sealed = load_sealed_prefix(
+            &*fs,
+            &dir,
+            &numbers,
+            lens.len(),
+            next_loc,
+            try_sealed,
+            &mut bytes,
+        )?;
         for &(len, events) in &sealed {
             lens.push(len);
             next_first += events;
             last_frames = u64::from(len > SEGMENT_HEADER_LEN as u64);
         }
         report.sealed_loaded = sealed.len() as u64;
-        for (i, &n) in numbers.iter().enumerate().skip(sealed.len()) {
+        for (i, &n) in numbers.iter().enumerate().skip(lens.len()) {
             let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if n != expected {
                 return Err(StoreError::corrupt(
@@ -131,37 +172,49 @@ impl SegmentEngine {
             fs.read_into(&path, &mut bytes)
                 .map_err(|e| StoreError::io("read", &path, e))?;
             let is_last = i + 1 == numbers.len();
-            match scan_segment(&bytes, n, is_last, config.truncate_damaged_tail)? {
-                SegmentScan::TornHeader => {
-                    report.truncated_bytes += bytes.len() as u64;
-                    if writable {
-                        fs.remove(&path)
-                            .map_err(|e| StoreError::io("remove torn segment", &path, e))?;
-                        sync_dir(&*fs, &dir)?;
-                    }
+            let scan = scan_segment(&bytes, n, is_last, config.truncate_damaged_tail)?;
+            if matches!(scan, SegmentScan::TornHeader) {
+                report.truncated_bytes += bytes.len() as u64;
+                if writable {
+                    fs.remove(&path)
+                        .map_err(|e| StoreError::io("remove torn segment", &path, e))?;
+                    sync_dir(&*fs, &dir)?;
                 }
-                SegmentScan::Frames {
-                    header,
-                    frames,
-                    valid_end,
-                } => {
-                    let cut = bytes.len() as u64 - valid_end;
-                    if cut > 0 {
-                        report.truncated_bytes += cut;
-                        if writable {
-                            fs.truncate(&path, valid_end)
-                                .map_err(|e| StoreError::io("truncate", &path, e))?;
-                        }
-                    }
-                    if visit_frames(n, &bytes, &header, &frames, &mut next_first, visit)?.is_break()
-                    {
-                        return Ok(ControlFlow::Break(()));
-                    }
-                    last_frames = frames.len() as u64;
-                    lens.push(valid_end);
-                }
+                continue;
             }
+            let scanned = Self::index_scanned(
+                &*fs,
+                &dir,
+                writable,
+                n,
+                scan,
+                &bytes,
+                (SEGMENT_HEADER_LEN as u64, next_first),
+                visit,
+            )?;
+            report.truncated_bytes += scanned.cut;
+            if scanned.visited.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+            next_first = scanned.next_first;
+            last_frames = scanned.frames;
+            lens.push(scanned.valid_end);
         }
+        let engine = Self::reopen(fs, config, writable, lens, next_first, last_frames)?;
+        Ok(ControlFlow::Continue((engine, report)))
+    }
+
+    /// Makes the last segment active again (or, in an empty store, creates
+    /// the first) when `writable`, and assembles the engine over `lens`.
+    fn reopen(
+        fs: Arc<dyn FileSystem>,
+        config: &StoreConfig,
+        writable: bool,
+        mut lens: Vec<u64>,
+        next_first: u64,
+        last_frames: u64,
+    ) -> Result<Self, StoreError> {
+        let dir = &config.dir;
         let max_body = max_body_len(config.max_payload_bytes);
         let mut active = None;
         if writable {
@@ -171,11 +224,12 @@ impl SegmentEngine {
                 Some(&len) => {
                     let n = u32::try_from(lens.len()).unwrap_or(u32::MAX);
                     let path = dir.join(segment_file_name(n));
-                    reopen_segment(&*fs, path, n, len, last_frames)?
+                    let frames = last_frames.max(u64::from(len > SEGMENT_HEADER_LEN as u64));
+                    reopen_segment(&*fs, path, n, len, frames)?
                 }
                 _ => {
                     let n = u32::try_from(lens.len() + 1).unwrap_or(u32::MAX);
-                    let a = create_segment(&*fs, &dir, n, next_first, max_body)?;
+                    let a = create_segment(&*fs, dir, n, next_first, max_body)?;
                     lens.push(a.os_len);
                     a
                 }
@@ -185,54 +239,160 @@ impl SegmentEngine {
             a.sync()?;
             active = Some(a);
         }
-        Ok(ControlFlow::Continue((
-            Self::assemble(fs, config, lens, active),
-            report,
-        )))
+        Ok(Self::assemble(fs, config, lens, active))
     }
 
-    fn open_from_checkpoint(
-        fs: &Arc<dyn FileSystem>,
+    /// Reads the checkpoint and offers it when the extent it records is
+    /// the log's: all of it, or a prefix ending at a frame boundary of the
+    /// segment it ends in (read into `bytes`, scanned and checked here, so
+    /// that a checkpoint whose extent the log no longer holds is refused
+    /// before anything is indexed).
+    fn offer_checkpoint(
+        fs: &dyn FileSystem,
+        config: &StoreConfig,
+        numbers: &[u32],
+        checkpoint_extent: CheckpointExtent,
+        try_checkpoint: &mut CheckpointVisitor<'_>,
+        bytes: &mut Vec<u8>,
+    ) -> Result<Offered, StoreError> {
+        let dir = &config.dir;
+        let Ok(checkpoint) = fs.read(&dir.join(CHECKPOINT_FILE)) else {
+            return Ok(Offered::Refused);
+        };
+        let Some(extent) = checkpoint_extent(&checkpoint) else {
+            return Ok(Offered::Refused);
+        };
+        let Some((&last, before)) = extent.split_last() else {
+            return Ok(Offered::Refused);
+        };
+        if extent.len() > numbers.len() {
+            return Ok(Offered::Refused);
+        }
+        for (i, (&n, &len)) in numbers.iter().zip(&extent).enumerate() {
+            let path = dir.join(segment_file_name(n));
+            let now = fs
+                .len(&path)
+                .map_err(|e| StoreError::io("stat", &path, e))?;
+            let whole = i + 1 < extent.len();
+            if u32::try_from(i + 1).ok() != Some(n) || (whole && now != len) || now < len {
+                return Ok(Offered::Refused);
+            }
+        }
+        let exact = extent.len() == numbers.len()
+            && numbers
+                .last()
+                .is_some_and(|&n| fs.len(&dir.join(segment_file_name(n))).ok() == Some(last));
+        if !exact {
+            // The segment the checkpoint ends in must hold it to a frame
+            // boundary, intact.
+            let n = u32::try_from(extent.len()).unwrap_or(u32::MAX);
+            let path = dir.join(segment_file_name(n));
+            fs.read_into(&path, bytes)
+                .map_err(|e| StoreError::io("read", &path, e))?;
+            let is_last = extent.len() == numbers.len();
+            let holds = match scan_segment(bytes, n, is_last, config.truncate_damaged_tail) {
+                Ok(SegmentScan::Frames {
+                    frames, valid_end, ..
+                }) => {
+                    valid_end >= last
+                        && (last == SEGMENT_HEADER_LEN as u64
+                            || frames.iter().any(|f| frame_end(f) == last))
+                }
+                _ => false,
+            };
+            if !holds {
+                return Ok(Offered::Refused);
+            }
+        }
+        if !try_checkpoint(&checkpoint, &extent, next_loc) {
+            return Ok(Offered::Refused);
+        }
+        Ok(if exact {
+            Offered::Whole(extent)
+        } else {
+            Offered::Prefix {
+                lens: before.to_vec(),
+                from: last,
+            }
+        })
+    }
+
+    /// Scans segment `n` (already read into `bytes`) and indexes its frames
+    /// from byte `from` on; the position of its first frame is the one its
+    /// header records.
+    #[allow(clippy::too_many_arguments)]
+    fn index_segment(
+        fs: &dyn FileSystem,
         config: &StoreConfig,
         writable: bool,
-        numbers: &[u32],
-        try_checkpoint: &mut CheckpointVisitor<'_>,
-    ) -> Result<Option<Self>, StoreError> {
-        let dir = &config.dir;
-        let Ok(bytes) = fs.read(&dir.join(CHECKPOINT_FILE)) else {
-            return Ok(None);
-        };
-        let mut lens = Vec::with_capacity(numbers.len());
-        for (i, &n) in numbers.iter().enumerate() {
-            if u32::try_from(i + 1).ok() != Some(n) {
-                return Ok(None);
+        n: u32,
+        is_last: bool,
+        from: u64,
+        bytes: &[u8],
+        visit: &mut FrameVisitor<'_>,
+    ) -> Result<Scanned, StoreError> {
+        let scan = scan_segment(bytes, n, is_last, config.truncate_damaged_tail)?;
+        let first = match &scan {
+            SegmentScan::Frames { header, .. } => header.first_position,
+            SegmentScan::TornHeader => {
+                return Err(StoreError::corrupt(
+                    Place::segment(n, 0),
+                    "segment header torn under a checkpoint that covers it",
+                ));
             }
+        };
+        Self::index_scanned(
+            fs,
+            &config.dir,
+            writable,
+            n,
+            scan,
+            bytes,
+            (from, first),
+            visit,
+        )
+    }
+
+    /// Cuts the torn tail `scan` found in segment `n` (when `writable`) and
+    /// indexes its frames from byte `from.0` on; `from.1` is the position
+    /// its header must record.
+    #[allow(clippy::too_many_arguments)]
+    fn index_scanned(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        writable: bool,
+        n: u32,
+        scan: SegmentScan,
+        bytes: &[u8],
+        from: (u64, u64),
+        visit: &mut FrameVisitor<'_>,
+    ) -> Result<Scanned, StoreError> {
+        let SegmentScan::Frames {
+            header,
+            frames,
+            valid_end,
+        } = scan
+        else {
+            return Err(StoreError::corrupt(
+                Place::segment(n, 0),
+                "segment header torn",
+            ));
+        };
+        let cut = bytes.len() as u64 - valid_end;
+        if cut > 0 && writable {
             let path = dir.join(segment_file_name(n));
-            lens.push(
-                fs.len(&path)
-                    .map_err(|e| StoreError::io("stat", &path, e))?,
-            );
+            fs.truncate(&path, valid_end)
+                .map_err(|e| StoreError::io("truncate", &path, e))?;
         }
-        if lens.is_empty() || !try_checkpoint(&bytes, &lens, next_loc) {
-            return Ok(None);
-        }
-        // The log is exactly as the checkpoint saw it: no scan needed. The
-        // checkpoint goes away now, so it can never describe a later log;
-        // the positions file stays, read through the handle the index
-        // opened, until a close writes the next one over it.
-        let mut active = None;
-        if writable {
-            remove_file_in(&**fs, dir, CHECKPOINT_FILE)?;
-            let n = u32::try_from(lens.len()).unwrap_or(u32::MAX);
-            let len = lens.last().copied().unwrap_or(0);
-            let frames = u64::from(len > SEGMENT_HEADER_LEN as u64);
-            let mut a = reopen_segment(&**fs, dir.join(segment_file_name(n)), n, len, frames)?;
-            // What a crashed process left in the page cache is indexed now
-            // (and may be returned to an idempotent retry): make it durable.
-            a.sync()?;
-            active = Some(a);
-        }
-        Ok(Some(Self::assemble(Arc::clone(fs), config, lens, active)))
+        let mut next_first = from.1;
+        let visited = visit_frames(n, bytes, &header, &frames, from.0, &mut next_first, visit)?;
+        Ok(Scanned {
+            cut,
+            valid_end,
+            next_first,
+            frames: frames.len() as u64,
+            visited,
+        })
     }
 
     fn assemble(
@@ -392,11 +552,14 @@ fn within(loc: Loc, end: u64) -> Result<(), StoreError> {
 /// Hands the frames one segment scan found to `visit`, after checking the
 /// segment starts where the previous one ended: the one frame loop of open
 /// and verify.
+/// Visits the frames of `segment` that start at byte `from` or later (those
+/// before were indexed already), counting every frame in `next_first`.
 fn visit_frames(
     segment: u32,
     bytes: &[u8],
     header: &SegmentHeader,
     frames: &[FoundFrame],
+    from: u64,
     next_first: &mut u64,
     visit: &mut FrameVisitor<'_>,
 ) -> Result<ControlFlow<()>, StoreError> {
@@ -410,6 +573,10 @@ fn visit_frames(
         ));
     }
     for f in frames {
+        if f.offset < from {
+            *next_first += 1;
+            continue;
+        }
         let start = f.offset as usize + FRAME_PREFIX_LEN;
         let body = bytes.get(start..start + f.body_len as usize).unwrap_or(&[]);
         let loc = Loc {
@@ -423,6 +590,41 @@ fn visit_frames(
         *next_first += 1;
     }
     Ok(ControlFlow::Continue(()))
+}
+
+/// Where the frame `f` ends (and the next would start).
+fn frame_end(f: &FoundFrame) -> u64 {
+    f.offset + FRAME_PREFIX_LEN as u64 + u64::from(f.body_len)
+}
+
+/// What an open indexed before its sealed indexes and scan: the lengths of
+/// the segments done, the position after them, and the frames of the last.
+#[derive(Default)]
+struct Done {
+    lens: Vec<u64>,
+    next_first: u64,
+    last_frames: u64,
+}
+
+/// What became of the checkpoint offered at open.
+enum Offered {
+    /// It describes the log exactly (these segment lengths): nothing to scan.
+    Whole(Vec<u64>),
+    /// It describes the log up to byte `from` of the segment after `lens`.
+    Prefix { lens: Vec<u64>, from: u64 },
+    /// None, or one that does not describe this log.
+    Refused,
+}
+
+/// One segment scanned at open.
+struct Scanned {
+    /// Bytes of torn tail cut (or found, when read-only).
+    cut: u64,
+    valid_end: u64,
+    /// The position after its last frame.
+    next_first: u64,
+    frames: u64,
+    visited: ControlFlow<()>,
 }
 
 /// Frames of a segment lie back to back after its header.
@@ -621,7 +823,7 @@ impl LogEngine for SegmentEngine {
                     "segment header damaged",
                 ));
             };
-            if visit_frames(n, &buf, &header, &frames, &mut next_first, visit)?.is_break() {
+            if visit_frames(n, &buf, &header, &frames, 0, &mut next_first, visit)?.is_break() {
                 return Ok(ControlFlow::Break(()));
             }
         }
@@ -645,6 +847,11 @@ impl LogEngine for SegmentEngine {
 
     fn write_checkpoint(&self, bytes: &[u8]) -> Result<(), StoreError> {
         replace_atomically(&*self.fs, &self.dir.join(CHECKPOINT_FILE), bytes)
+    }
+
+    fn remove_checkpoint(&self) -> Result<(), StoreError> {
+        remove_file_in(&*self.fs, &self.dir, CHECKPOINT_FILE)?;
+        sync_dir(&*self.fs, &self.dir)
     }
 
     fn write_positions_file(&self, bytes: &[u8]) -> Result<(), StoreError> {

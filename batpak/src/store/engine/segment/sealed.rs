@@ -9,8 +9,9 @@ use crate::store::engine::{NextLoc, SealedVisitor};
 use crate::store::error::StoreError;
 use crate::store::fs::{FileSystem, replace_atomically};
 
-/// Offers the sealed index of each full segment, in order from the first,
-/// to `try_sealed`; stops at the first segment without one, with one that
+/// Offers the sealed index of each full segment, in order from the one
+/// after the first `done` (already indexed), to `try_sealed`; stops at the
+/// first segment without one, with one that
 /// does not read, or with one refused. Returns the length and event count of
 /// each segment indexed so (none of them is read). `next_loc` is the
 /// engine's rule for where frames lie, passed on to `try_sealed`.
@@ -26,6 +27,7 @@ pub(super) fn load_sealed_prefix(
     fs: &dyn FileSystem,
     dir: &Path,
     numbers: &[u32],
+    done: usize,
     next_loc: NextLoc,
     try_sealed: &mut SealedVisitor<'_>,
     buf: &mut Vec<u8>,
@@ -34,7 +36,7 @@ pub(super) fn load_sealed_prefix(
     // ones are numbered from 1 without a gap (a gap is the scan's to report).
     let full = numbers.len().saturating_sub(1);
     let mut segments = Vec::with_capacity(full);
-    for (i, &n) in numbers.iter().enumerate().take(full) {
+    for (i, &n) in numbers.iter().enumerate().take(full).skip(done) {
         if u32::try_from(i + 1).ok() != Some(n) {
             break;
         }
