@@ -115,13 +115,25 @@ impl SegmentEngine {
                 let engine = Self::reopen(fs, config, writable, lens, 0, 0)?;
                 return Ok(ControlFlow::Continue((engine, report)));
             }
-            Offered::Prefix { mut lens, from } => {
+            Offered::Prefix {
+                mut lens,
+                from,
+                scan,
+                first,
+            } => {
                 report.from_checkpoint = true;
                 // The checkpoint's last segment, from where it ended.
                 let n = u32::try_from(lens.len() + 1).unwrap_or(u32::MAX);
-                let is_last = lens.len() + 1 == numbers.len();
-                let scanned =
-                    Self::index_segment(&*fs, config, writable, n, is_last, from, &bytes, visit)?;
+                let scanned = Self::index_scanned(
+                    &*fs,
+                    &dir,
+                    writable,
+                    n,
+                    scan,
+                    &bytes,
+                    (from, first),
+                    visit,
+                )?;
                 report.truncated_bytes += scanned.cut;
                 if scanned.visited.is_break() {
                     return Ok(ControlFlow::Break(()));
@@ -246,7 +258,8 @@ impl SegmentEngine {
     /// the log's: all of it, or a prefix ending at a frame boundary of the
     /// segment it ends in (read into `bytes`, scanned and checked here, so
     /// that a checkpoint whose extent the log no longer holds is refused
-    /// before anything is indexed).
+    /// before anything is indexed; the scan is handed back for indexing the
+    /// rest of that segment).
     fn offer_checkpoint(
         fs: &dyn FileSystem,
         config: &StoreConfig,
@@ -290,67 +303,36 @@ impl SegmentEngine {
             fs.read_into(&path, bytes)
                 .map_err(|e| StoreError::io("read", &path, e))?;
             let is_last = extent.len() == numbers.len();
-            let holds = match scan_segment(bytes, n, is_last, config.truncate_damaged_tail) {
-                Ok(SegmentScan::Frames {
-                    frames, valid_end, ..
-                }) => {
-                    valid_end >= last
-                        && (last == SEGMENT_HEADER_LEN as u64
-                            || frames.iter().any(|f| frame_end(f) == last))
-                }
-                _ => false,
+            let scan = match scan_segment(bytes, n, is_last, config.truncate_damaged_tail) {
+                Ok(scan @ SegmentScan::Frames { .. }) => scan,
+                _ => return Ok(Offered::Refused),
             };
-            if !holds {
+            let SegmentScan::Frames {
+                header,
+                frames,
+                valid_end,
+            } = &scan
+            else {
+                return Ok(Offered::Refused);
+            };
+            let holds = *valid_end >= last
+                && (last == SEGMENT_HEADER_LEN as u64
+                    || frames.iter().any(|f| frame_end(f) == last));
+            if !holds || !try_checkpoint(&checkpoint, &extent, next_loc) {
                 return Ok(Offered::Refused);
             }
+            let first = header.first_position;
+            return Ok(Offered::Prefix {
+                lens: before.to_vec(),
+                from: last,
+                scan,
+                first,
+            });
         }
         if !try_checkpoint(&checkpoint, &extent, next_loc) {
             return Ok(Offered::Refused);
         }
-        Ok(if exact {
-            Offered::Whole(extent)
-        } else {
-            Offered::Prefix {
-                lens: before.to_vec(),
-                from: last,
-            }
-        })
-    }
-
-    /// Scans segment `n` (already read into `bytes`) and indexes its frames
-    /// from byte `from` on; the position of its first frame is the one its
-    /// header records.
-    #[allow(clippy::too_many_arguments)]
-    fn index_segment(
-        fs: &dyn FileSystem,
-        config: &StoreConfig,
-        writable: bool,
-        n: u32,
-        is_last: bool,
-        from: u64,
-        bytes: &[u8],
-        visit: &mut FrameVisitor<'_>,
-    ) -> Result<Scanned, StoreError> {
-        let scan = scan_segment(bytes, n, is_last, config.truncate_damaged_tail)?;
-        let first = match &scan {
-            SegmentScan::Frames { header, .. } => header.first_position,
-            SegmentScan::TornHeader => {
-                return Err(StoreError::corrupt(
-                    Place::segment(n, 0),
-                    "segment header torn under a checkpoint that covers it",
-                ));
-            }
-        };
-        Self::index_scanned(
-            fs,
-            &config.dir,
-            writable,
-            n,
-            scan,
-            bytes,
-            (from, first),
-            visit,
-        )
+        Ok(Offered::Whole(extent))
     }
 
     /// Cuts the torn tail `scan` found in segment `n` (when `writable`) and
@@ -610,8 +592,15 @@ struct Done {
 enum Offered {
     /// It describes the log exactly (these segment lengths): nothing to scan.
     Whole(Vec<u64>),
-    /// It describes the log up to byte `from` of the segment after `lens`.
-    Prefix { lens: Vec<u64>, from: u64 },
+    /// It describes the log up to byte `from` of the segment after `lens`,
+    /// whose scan (of the bytes left in the open's buffer) is `scan` and
+    /// whose first frame is at position `first`.
+    Prefix {
+        lens: Vec<u64>,
+        from: u64,
+        scan: SegmentScan,
+        first: u64,
+    },
     /// None, or one that does not describe this log.
     Refused,
 }
