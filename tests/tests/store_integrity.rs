@@ -435,13 +435,7 @@ fn a_checkpoint_entry_longer_than_its_segment_is_refused_before_reading() {
 /// whose entries are in sealed segments (the entries themselves are right,
 /// in their files).
 fn store_with_lying_positions(dir: &Path) -> StoreConfig {
-    let config = StoreConfig::new(dir).segment_max_bytes(600);
-    let store = Store::open(config.clone()).unwrap();
-    for n in 0..12 {
-        let c = if n % 2 == 0 { a() } else { b() };
-        store.append(&c, PLACED, &payload(n)).unwrap();
-    }
-    store.close().unwrap();
+    let config = closed_store_with_filed_positions(dir);
     swap_filed_streams(dir);
     config
 }
@@ -700,7 +694,26 @@ fn an_open_after_a_kill_resumes_from_the_checkpoint_unless_the_log_contradicts_i
     let events: Vec<StoredEvent<Payload>> = store.stream(&a()).unwrap();
     assert_eq!(events.len(), 3);
     assert!(store.verify().unwrap().is_ok());
-    store.close().unwrap();
+    store.exit_without_checkpoint();
+    // A read-only open resumes the same way, and writes nothing.
+    let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files(dir.path());
+    let store = Store::open_read_only(StoreConfig::new(dir.path())).unwrap();
+    let stats = store.stats();
+    assert!(stats.opened_from_checkpoint, "{stats:?}");
+    assert_eq!((stats.events, stats.events_rescanned), (5, 1), "{stats:?}");
+    assert_eq!(store.stream::<Payload>(&a()).unwrap().len(), 3);
+    drop(store);
+    assert!(files(dir.path()) == before, "a read-only open wrote");
 
     // A's head forged in the checkpoint: A's next event, appended after
     // it, names another previous hash.

@@ -15,7 +15,7 @@
 //! checks the bytes against the CRC, the count, first and last the
 //! checkpoint recorded. Layout: FORMAT.md, "Positions file".
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::positions::Positions;
@@ -70,6 +70,31 @@ impl Filed {
                 .is_some_and(|end| end <= file_len)
     }
 
+    /// The positions in `bytes`, read from where this says in the file at
+    /// `path`: a `Corrupt` error naming that file unless they are there and
+    /// match.
+    fn positions(
+        &self,
+        bytes: Option<&[u8]>,
+        path: &Path,
+        coordinate: &Coordinate,
+    ) -> Result<Positions, StoreError> {
+        if self.count == 0 {
+            return Ok(Positions::default());
+        }
+        bytes.and_then(|b| self.check(b)).ok_or_else(|| {
+            StoreError::corrupt(
+                Place::File {
+                    path: path.to_path_buf(),
+                },
+                format!(
+                    "the positions of {coordinate:?} in this file do not match what the \
+                     checkpoint recorded (a damaged or altered positions file)"
+                ),
+            )
+        })
+    }
+
     /// The positions in `bytes` (the varints this describes), or `None`
     /// unless they match the CRC, count, first and last.
     fn check(&self, bytes: &[u8]) -> Option<Positions> {
@@ -95,7 +120,7 @@ pub(crate) struct PositionsFile {
 impl PositionsFile {
     /// Opens the positions file in `dir`, or `None` unless it is there with
     /// the length the checkpoint recorded and its header.
-    pub(crate) fn open(fs: &dyn FileSystem, dir: &std::path::Path, len: u64) -> Option<Self> {
+    pub(crate) fn open(fs: &dyn FileSystem, dir: &Path, len: u64) -> Option<Self> {
         let path = dir.join(POSITIONS_FILE);
         if fs.len(&path).ok()? != len || len < HEADER_BYTES {
             return None;
@@ -119,7 +144,7 @@ impl PositionsFile {
         self.file
             .read_at(&mut bytes, filed.offset)
             .map_err(|e| StoreError::io("read", &self.path, e))?;
-        filed.check(&bytes).ok_or_else(|| self.damaged(coordinate))
+        filed.positions(Some(&bytes), &self.path, coordinate)
     }
 
     /// The whole file, for a close that writes the next one.
@@ -132,10 +157,6 @@ impl PositionsFile {
             bytes,
             path: self.path.clone(),
         })
-    }
-
-    fn damaged(&self, coordinate: &Coordinate) -> StoreError {
-        damaged(&self.path, coordinate)
     }
 }
 
@@ -152,29 +173,12 @@ impl FiledBytes {
         filed: &Filed,
         coordinate: &Coordinate,
     ) -> Result<Positions, StoreError> {
-        if filed.count == 0 {
-            return Ok(Positions::default());
-        }
         let start = usize::try_from(filed.offset).unwrap_or(usize::MAX);
         let bytes = start
             .checked_add(filed.len as usize)
             .and_then(|end| self.bytes.get(start..end));
-        bytes
-            .and_then(|b| filed.check(b))
-            .ok_or_else(|| damaged(&self.path, coordinate))
+        filed.positions(bytes, &self.path, coordinate)
     }
-}
-
-fn damaged(path: &std::path::Path, coordinate: &Coordinate) -> StoreError {
-    StoreError::corrupt(
-        Place::File {
-            path: path.to_path_buf(),
-        },
-        format!(
-            "the positions of {coordinate:?} in this file do not match what the checkpoint \
-             recorded (a damaged or altered positions file)"
-        ),
-    )
 }
 
 fn header_bytes() -> [u8; HEADER_BYTES as usize] {
