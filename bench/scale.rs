@@ -13,11 +13,13 @@
 //! takes ~3 GB).
 //!
 //! Rows: clean open (a checkpoint; with the index's own estimate of its
-//! memory, `StoreStats::index_memory_bytes`), open after a crash (sealed
-//! segment indexes plus a scan of the unsealed tail), open after a crash
-//! with the sealed indexes removed (a full rescan: what every crash cost
+//! memory, `StoreStats::index_memory_bytes`), open after a crash of a store
+//! that has no checkpoint (removed here: sealed segment indexes plus a scan
+//! of the unsealed tail), open after a crash with the sealed indexes removed (a full rescan: what every crash cost
 //! before them), reads of single streams from the open store (warm, 1,000
 //! random entities), a replay of every event (payloads decoded), and an
+//! open after the build was killed (it starts from the checkpoint the
+//! build's last rotation wrote, `StoreConfig::checkpoint_every_bytes`), an
 //! open after a kill that followed a clean close and
 //! `BATPAK_SCALE_RESUME_EVENTS` more appends (default 500,000, about two
 //! segments): it starts from the checkpoint and indexes only those.
@@ -255,6 +257,13 @@ fn remove_sealed(dir: &Path) {
     }
 }
 
+/// Removes the checkpoint and the positions file of the store in `dir`.
+fn remove_checkpoint(dir: &Path) {
+    for name in ["index.ckpt", "index.positions"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}
+
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .unwrap()
@@ -298,10 +307,10 @@ fn main() {
         "Segment store, {entities} entities, ~100-byte payloads; medians of {rounds} child processes each.\n"
     );
     println!(
-        "| events | disk MB | build s | clean open ms | RSS after open MB (peak) | index MB | stream read p50 / p99 µs (events per stream) | RSS after reads MB (peak) | replay M events/s | crash open ms (sealed + tail) | events rescanned | RSS MB (peak) | crash open ms, no sealed indexes (full rescan) | RSS MB (peak) | open after a close, appends and a kill, ms (checkpoint + sealed + tail) | events rescanned | RSS MB (peak) |"
+        "| events | disk MB | build s | clean open ms | RSS after open MB (peak) | index MB | stream read p50 / p99 µs (events per stream) | RSS after reads MB (peak) | replay M events/s | crash open ms (sealed + tail) | events rescanned | RSS MB (peak) | crash open ms, no sealed indexes (full rescan) | RSS MB (peak) | open after a close, appends and a kill, ms (checkpoint + sealed + tail) | events rescanned | RSS MB (peak) | open after the build was killed, ms (its last rotation's checkpoint + tail) | events rescanned | RSS MB (peak) |"
     );
     println!(
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for events in sizes {
         let parent = std::env::var("BATPAK_SCALE_DIR").map_or_else(
@@ -310,8 +319,17 @@ fn main() {
         );
         let dir = parent.path();
         let build_s = build(dir, events, entities);
-        let crash: Vec<Measured> = (0..rounds)
+        // The build was killed: the open starts from the checkpoint its
+        // last rotation wrote.
+        let killed: Vec<Measured> = (0..rounds)
             .map(|_| run_child("crash", dir, entities))
+            .collect();
+        // As a store that never wrote a checkpoint: sealed indexes only.
+        let crash: Vec<Measured> = (0..rounds)
+            .map(|_| {
+                remove_checkpoint(dir);
+                run_child("crash", dir, entities)
+            })
             .collect();
         let rescan: Vec<Measured> = (0..rounds)
             .map(|_| {
@@ -332,7 +350,7 @@ fn main() {
             .collect();
         assert!(resumed.iter().all(|m| m.from_checkpoint));
         println!(
-            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.2} | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} ({:.0}) |",
+            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.2} | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} ({:.0}) |",
             median_by(&clean, |m| m.open_ms),
             median_by(&clean, |m| m.rss_open),
             median_by(&clean, |m| m.hwm_open),
@@ -354,6 +372,10 @@ fn main() {
             median_by(&resumed, |m| m.rescanned as f64),
             median_by(&resumed, |m| m.rss_open),
             median_by(&resumed, |m| m.hwm_open),
+            median_by(&killed, |m| m.open_ms),
+            median_by(&killed, |m| m.rescanned as f64),
+            median_by(&killed, |m| m.rss_open),
+            median_by(&killed, |m| m.hwm_open),
         );
     }
 }

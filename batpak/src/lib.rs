@@ -157,11 +157,12 @@ pub use store::LmdbCache;
 #[cfg(feature = "redb")]
 pub use store::RedbCache;
 pub use store::{
-    BACKEND_FILE, Backend, CacheKey, Cursor, CursorFileProblem, DEFAULT_MAX_PAYLOAD_BYTES,
-    DEFAULT_SEGMENT_MAX_BYTES, DEFAULT_SUBSCRIPTION_CAPACITY, Damage, Delivery, EventView,
-    Follower, MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache, ProjectionReport,
-    RebuildReason, Store, StoreConfig, StoreError, StoreStats, StreamHead, Subscription,
-    SubscriptionError, SubscriptionIter, SyncPolicy, Ticket, VerifyReport, projection_cache_key,
+    BACKEND_FILE, Backend, CacheKey, Cursor, CursorFileProblem, DEFAULT_CHECKPOINT_EVERY_BYTES,
+    DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, DEFAULT_SUBSCRIPTION_CAPACITY, Damage,
+    Delivery, EventView, Follower, MAX_IDEMPOTENCY_KEY_LEN, MemoryCache, Place, ProjectionCache,
+    ProjectionReport, RebuildReason, Store, StoreConfig, StoreError, StoreStats, StreamHead,
+    Subscription, SubscriptionError, SubscriptionIter, SyncPolicy, Ticket, VerifyReport,
+    projection_cache_key,
 };
 #[cfg(feature = "postgres")]
 pub use store::{

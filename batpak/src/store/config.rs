@@ -13,6 +13,10 @@ use super::cache::{MemoryCache, ProjectionCache};
 /// Default size at which the active segment is closed and a new one begun.
 pub const DEFAULT_SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Default of [`StoreConfig::checkpoint_every_bytes`]: four default
+/// segments of log between checkpoints written at rotation.
+pub const DEFAULT_CHECKPOINT_EVERY_BYTES: u64 = 4 * DEFAULT_SEGMENT_MAX_BYTES;
+
 /// Default limit on one event's encoded payload (16 MiB): large enough for
 /// documents, small enough that one frame never threatens memory.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -90,6 +94,7 @@ pub struct StoreConfig {
     pub(crate) truncate_damaged_tail: bool,
     pub(crate) backend: Backend,
     pub(crate) max_open_segments: usize,
+    pub(crate) checkpoint_every_bytes: u64,
 }
 
 impl StoreConfig {
@@ -109,6 +114,7 @@ impl StoreConfig {
             truncate_damaged_tail: false,
             backend: Backend::Segment,
             max_open_segments: DEFAULT_MAX_OPEN_SEGMENTS,
+            checkpoint_every_bytes: DEFAULT_CHECKPOINT_EVERY_BYTES,
         }
     }
 
@@ -134,6 +140,22 @@ impl StoreConfig {
     #[must_use]
     pub fn max_open_segments(mut self, n: usize) -> Self {
         self.max_open_segments = n.max(MIN_OPEN_SEGMENTS);
+        self
+    }
+
+    /// How much log (in bytes of sealed segments) a writable segment store
+    /// appends between the checkpoints it writes at rotation (default 256
+    /// MiB; 0: only at close). Each such checkpoint also moves the streams'
+    /// positions of sealed events from memory to the positions file, so a
+    /// long-running store holds at most this much history's positions in
+    /// memory, and an open after a kill starts from it: it indexes at most
+    /// this much log plus the active segment. It costs a write of the
+    /// checkpoint and the positions file (~5 bytes per event of the whole
+    /// history, plus ~100 per stream) while appends wait; see `TUNING.md`.
+    /// Other backends ignore it.
+    #[must_use]
+    pub fn checkpoint_every_bytes(mut self, bytes: u64) -> Self {
+        self.checkpoint_every_bytes = bytes;
         self
     }
 

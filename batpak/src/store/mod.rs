@@ -44,8 +44,8 @@ mod views;
 pub use self::backend::Backend;
 pub use self::cache::{CacheKey, MemoryCache, ProjectionCache};
 pub use self::config::{
-    DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES, DEFAULT_SUBSCRIPTION_CAPACITY,
-    MAX_IDEMPOTENCY_KEY_LEN, StoreConfig, SyncPolicy,
+    DEFAULT_CHECKPOINT_EVERY_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_MAX_BYTES,
+    DEFAULT_SUBSCRIPTION_CAPACITY, MAX_IDEMPOTENCY_KEY_LEN, StoreConfig, SyncPolicy,
 };
 pub use self::core::replay::EventView;
 pub use self::engine::choose::BACKEND_FILE;

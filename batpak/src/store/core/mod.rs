@@ -33,10 +33,10 @@ pub(crate) mod write;
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
-use self::index::{Index, Inserted};
+use self::index::{Filing, Index, Inserted};
 use super::config::StoreConfig;
 use super::engine::{BodyBatch, Loc, LogEngine};
 use super::error::StoreError;
@@ -84,6 +84,14 @@ pub(crate) struct Core {
     /// log: the index is then never written as a checkpoint.
     index_disagreed: AtomicBool,
     syncs: AtomicU64,
+    /// Segments before this one are covered by the latest checkpoint
+    /// (written or loaded); a rotation checkpoints again once the segments
+    /// after it hold `checkpoint_every_bytes` of log.
+    checkpointed_before: AtomicU32,
+    /// False once a checkpoint wrote a positions file the index does not
+    /// read (a close, or a checkpoint at rotation that failed after it),
+    /// until the index adopts one.
+    positions_in_place: AtomicBool,
     truncated_bytes: u64,
     from_checkpoint: bool,
     /// Set when open found the checkpoint disagreeing with the log and
@@ -198,19 +206,21 @@ impl Core {
         self.sync()?;
         let _writer = lock(&self.writer);
         let index = read_lock(&self.index);
-        self.write_checkpoint(&index)?;
+        if self.index_disagreed.load(Ordering::SeqCst) {
+            self.engine.remove_checkpoint()?;
+        } else {
+            self.write_checkpoint(&index, &self.engine.extent())?;
+        }
         extent::write(&*self.fs, &self.config.dir, index.len())
     }
 
-    /// Writes `index` as the checkpoint, after the positions file it names
-    /// when that changes. An index seen disagreeing with the log is not
-    /// written, and the checkpoint on disk (perhaps the one it came from)
-    /// is removed: the next open rebuilds the index from the log.
-    fn write_checkpoint(&self, index: &Index) -> Result<(), StoreError> {
-        if self.index_disagreed.load(Ordering::SeqCst) {
-            return self.engine.remove_checkpoint();
-        }
-        let filing = match index.file_positions() {
+    /// Writes `index` as the checkpoint of the log up to `extent`, after
+    /// the positions file it names when that changes; returns how the
+    /// streams' positions were filed. (An index seen disagreeing with the
+    /// log is never written: the callers check.)
+    fn write_checkpoint(&self, index: &Index, extent: &[u64]) -> Result<Filing, StoreError> {
+        let in_place = self.positions_in_place.load(Ordering::SeqCst);
+        let filing = match index.file_positions(in_place) {
             Ok(filing) => filing,
             Err(e) => {
                 // The positions the checkpoint names do not read back.
@@ -223,10 +233,12 @@ impl Core {
             // replaced: it goes first, so a crash in between leaves none
             // rather than one naming the wrong file.
             self.engine.remove_checkpoint()?;
+            self.positions_in_place.store(false, Ordering::SeqCst);
             self.engine.write_positions_file(file)?;
         }
-        let bytes = index.encode_checkpoint(&self.engine.extent(), &filing);
-        self.engine.write_checkpoint(&bytes)
+        let bytes = index.encode_checkpoint(extent, &filing);
+        self.engine.write_checkpoint(&bytes)?;
+        Ok(filing)
     }
 
     /// Records that the index disagrees with the log: it is never written

@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use super::extent;
@@ -235,6 +235,10 @@ fn recover(
         poisoned: AtomicBool::new(false),
         index_disagreed: AtomicBool::new(false),
         syncs: AtomicU64::new(0),
+        // An open from a checkpoint counts as one (the segments it indexed
+        // past it are at most one interval); any other open as none.
+        positions_in_place: AtomicBool::new(true),
+        checkpointed_before: AtomicU32::new(if report.from_checkpoint { segments } else { 1 }),
         truncated_bytes: report.truncated_bytes,
         from_checkpoint: report.from_checkpoint,
         checkpoint_discarded: AtomicBool::new(false),

@@ -213,5 +213,45 @@ impl Core {
             })
             .collect();
         spill_written(&mut write_lock(&self.index), &written);
+        self.checkpoint_at_rotation(segment);
+    }
+
+    /// After the rotation into `segment` sealed the segments before it:
+    /// when those written since the latest checkpoint hold
+    /// `checkpoint_every_bytes` of log, writes a checkpoint of the index as
+    /// it stands (it covers every segment before `segment`, and `segment`'s
+    /// header) and takes the positions it filed out of memory. Best effort,
+    /// as sealing is: a failure leaves no checkpoint that could mislead (the
+    /// old one is removed before the positions file it names is replaced)
+    /// and the positions in memory.
+    fn checkpoint_at_rotation(&self, segment: u32) {
+        let every = self.config.checkpoint_every_bytes;
+        let since = self.checkpointed_before.load(Ordering::SeqCst);
+        let mut extent = self.engine.extent();
+        let from = usize::try_from(since.saturating_sub(1)).unwrap_or(usize::MAX);
+        let to = usize::try_from(segment.saturating_sub(1)).unwrap_or(usize::MAX);
+        let grown: u64 = extent.get(from..to).map_or(0, |lens| lens.iter().sum());
+        if every == 0 || !self.writable || grown < every {
+            return;
+        }
+        if self.index_disagreed.load(Ordering::SeqCst) {
+            return;
+        }
+        // The log the index covers: every segment before `segment`, and
+        // `segment` up to where its first frame starts.
+        extent.truncate(to);
+        extent.push(next_loc(None, segment, 0, 0).offset);
+        let written = {
+            let index = read_lock(&self.index);
+            self.write_checkpoint(&index, &extent)
+        };
+        let Ok(filing) = written else {
+            return;
+        };
+        let adopted = write_lock(&self.index).adopt_filing(filing, &*self.fs, &self.config.dir);
+        if adopted {
+            self.positions_in_place.store(true, Ordering::SeqCst);
+            self.checkpointed_before.store(segment, Ordering::SeqCst);
+        }
     }
 }

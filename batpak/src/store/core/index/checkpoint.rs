@@ -6,21 +6,12 @@
 
 use super::codec::{Reader, Writer};
 use super::ids::IdMap;
-use super::positions_file::{Filed, FiledWriter};
+use super::positions_file::{Filed, FiledWriter, Filing};
 use super::{Entry, IdIndex, Index, NO_CAUSE, Positions, StreamState, Table};
 use crate::coordinate::Coordinate;
 use crate::event::{EventId, EventKind};
 use crate::store::engine::{Loc, NextLoc};
 use crate::store::error::StoreError;
-
-/// The streams' positions filed for a checkpoint: the positions file to
-/// write before it (`None`: none filed, or a file already there), its
-/// length, and each stream's place in it, by stream number.
-pub(crate) struct Filing {
-    pub(crate) file: Option<Vec<u8>>,
-    file_len: u64,
-    streams: Vec<Filed>,
-}
 
 const CHECKPOINT_MAGIC: [u8; 8] = *b"BATPAKCK";
 /// Version 4 holds what memory holds: the sealed segments' tables (their
@@ -40,14 +31,17 @@ impl Index {
     /// memory (those filed already, read back from the positions file this
     /// index reads, and those sealed since): the positions file a
     /// checkpoint written now names, and each stream's place in it.
-    pub(crate) fn file_positions(&self) -> Result<Filing, StoreError> {
+    /// `in_place` says the file at the positions file's name is still the
+    /// one this index reads (no write since replaced it): then, when
+    /// nothing new is to be filed, that file is named again, unwritten.
+    pub(crate) fn file_positions(&self, in_place: bool) -> Result<Filing, StoreError> {
         let boundary = self.entries.tail_first();
         let nothing_new = self
             .streams
             .iter()
             .all(|s| s.recent.first().is_none_or(|p| p >= boundary));
         let filed_any = self.streams.iter().any(|s| s.filed.count > 0);
-        if nothing_new && (self.positions_file.is_some() || !filed_any) {
+        if nothing_new && ((in_place && self.positions_file.is_some()) || !filed_any) {
             // The file this index reads is the one to name again (no
             // segment sealed since it was written: it would be rewritten
             // byte for byte).

@@ -42,6 +42,7 @@ pub(crate) use self::hasher::IdHasher;
 pub(crate) use self::ids::IdIndex;
 pub(crate) use self::keys::{KeyEntry, Keys};
 pub(crate) use self::positions::Positions;
+pub(crate) use self::positions_file::Filing;
 use self::positions_file::{Filed, PositionsFile};
 use self::stream_numbers::StreamNumbers;
 
@@ -247,6 +248,34 @@ impl Index {
                 "the index has filed positions but no positions file to read them from",
             )),
         }
+    }
+
+    /// Takes `filing` (just written with a checkpoint of this index, which
+    /// has not changed since) as where the streams' positions before the
+    /// first in-memory entry now lie, dropping those from memory; its
+    /// positions file, when it wrote one, is opened in `dir`. False (and
+    /// nothing changed) when that file cannot be opened as written.
+    pub(crate) fn adopt_filing(&mut self, filing: Filing, fs: &dyn FileSystem, dir: &Path) -> bool {
+        let (file_len, wrote, streams) = filing.into_parts();
+        if wrote {
+            match PositionsFile::open(fs, dir, file_len) {
+                Some(file) => self.positions_file = Some(Arc::new(file)),
+                None => return false,
+            }
+        }
+        self.positions_file_len = file_len;
+        let boundary = self.entries.tail_first();
+        for (state, filed) in self.streams.iter_mut().zip(streams) {
+            state.filed = filed;
+            if state.recent.first().is_some_and(|p| p < boundary) {
+                let mut rest = Positions::default();
+                for p in state.recent.iter_from(boundary) {
+                    rest.push(p);
+                }
+                state.recent = rest;
+            }
+        }
+        true
     }
 
     /// Binds the positions file the checkpoint this index was decoded from

@@ -188,6 +188,23 @@ fn header_bytes() -> [u8; HEADER_BYTES as usize] {
     h
 }
 
+/// The streams' positions filed for a checkpoint: the positions file to
+/// write before it (`None`: none filed, or a file already there), its
+/// length, and each stream's place in it, by stream number.
+pub(crate) struct Filing {
+    pub(crate) file: Option<Vec<u8>>,
+    pub(super) file_len: u64,
+    pub(super) streams: Vec<Filed>,
+}
+
+impl Filing {
+    /// The positions file's length, whether one was to be written, and the
+    /// streams' places in it.
+    pub(super) fn into_parts(self) -> (u64, bool, Vec<Filed>) {
+        (self.file_len, self.file.is_some(), self.streams)
+    }
+}
+
 /// A positions file being written, stream by stream.
 pub(crate) struct FiledWriter {
     bytes: Vec<u8>,
