@@ -645,6 +645,13 @@ fn checkpoints_at_rotation_bound_memory_and_the_open_after_a_kill() {
     assert!(never.sealed_indexes_loaded > 80, "{never:?}");
     assert!(resumed.opened_from_checkpoint, "{resumed:?}");
     assert!(resumed.sealed_indexes_loaded <= 5, "{resumed:?}");
+    // A checkpoint written at rotation ends where a segment starts: that
+    // segment loads from its sealed index, and only the active one is
+    // scanned, as without a checkpoint.
+    assert_eq!(
+        resumed.events_rescanned, never.events_rescanned,
+        "{resumed:?} {never:?}"
+    );
 }
 
 #[test]

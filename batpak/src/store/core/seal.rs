@@ -231,7 +231,7 @@ impl Core {
         let from = usize::try_from(since.saturating_sub(1)).unwrap_or(usize::MAX);
         let to = usize::try_from(segment.saturating_sub(1)).unwrap_or(usize::MAX);
         let grown: u64 = extent.get(from..to).map_or(0, |lens| lens.iter().sum());
-        if every == 0 || !self.writable || grown < every {
+        if every == 0 || !self.writable || !self.engine.seals() || grown < every {
             return;
         }
         if self.index_disagreed.load(Ordering::SeqCst) {

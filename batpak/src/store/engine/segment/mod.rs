@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub(crate) use self::format::sealed_index_file_name;
 use self::format::{
-    FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, SegmentHeader, max_body_len, parse_segment_file_name,
-    segment_file_name,
+    FRAME_PREFIX_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_segment_header, max_body_len,
+    parse_segment_file_name, segment_file_name,
 };
 use self::handles::Handles;
 use self::reader::{checked_body, frame_len, read_at};
@@ -114,6 +114,16 @@ impl SegmentEngine {
                 report.from_checkpoint = true;
                 let engine = Self::reopen(fs, config, writable, lens, 0, 0)?;
                 return Ok(ControlFlow::Continue((engine, report)));
+            }
+            Offered::AtSegmentStart { lens, first } => {
+                // Its last segment is indexed as any after it is: through its
+                // sealed index when it has one.
+                report.from_checkpoint = true;
+                done = Done {
+                    lens,
+                    next_first: first,
+                    last_frames: 0,
+                };
             }
             Offered::Prefix {
                 mut lens,
@@ -295,10 +305,27 @@ impl SegmentEngine {
             && numbers
                 .last()
                 .is_some_and(|&n| fs.len(&dir.join(segment_file_name(n))).ok() == Some(last));
+        let n = u32::try_from(extent.len()).unwrap_or(u32::MAX);
+        if !exact && last == SEGMENT_HEADER_LEN as u64 {
+            // It ends where the segment's first frame starts (a checkpoint
+            // written at rotation): only that segment's header is needed.
+            let path = dir.join(segment_file_name(n));
+            let mut header = [0u8; SEGMENT_HEADER_LEN];
+            let read = fs.open_read(&path).and_then(|f| f.read_at(&mut header, 0));
+            let Some(header) = read.ok().and_then(|()| decode_segment_header(&header).ok()) else {
+                return Ok(Offered::Refused);
+            };
+            if !try_checkpoint(&checkpoint, &extent, next_loc) {
+                return Ok(Offered::Refused);
+            }
+            return Ok(Offered::AtSegmentStart {
+                lens: before.to_vec(),
+                first: header.first_position,
+            });
+        }
         if !exact {
             // The segment the checkpoint ends in must hold it to a frame
             // boundary, intact.
-            let n = u32::try_from(extent.len()).unwrap_or(u32::MAX);
             let path = dir.join(segment_file_name(n));
             fs.read_into(&path, bytes)
                 .map_err(|e| StoreError::io("read", &path, e))?;
@@ -601,6 +628,9 @@ enum Offered {
         scan: SegmentScan,
         first: u64,
     },
+    /// It describes the log up to the start of the first frame of the
+    /// segment after `lens` (whose first frame is at position `first`).
+    AtSegmentStart { lens: Vec<u64>, first: u64 },
     /// None, or one that does not describe this log.
     Refused,
 }
