@@ -73,8 +73,16 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The store's settings: the defaults but `SyncPolicy::Manual`, and
+/// `BATPAK_SCALE_CHECKPOINT_EVERY` for `checkpoint_every_bytes` when set.
 fn config(dir: &Path) -> StoreConfig {
-    StoreConfig::new(dir).sync_policy(SyncPolicy::Manual)
+    let every = env_u64(
+        "BATPAK_SCALE_CHECKPOINT_EVERY",
+        batpak::DEFAULT_CHECKPOINT_EVERY_BYTES,
+    );
+    StoreConfig::new(dir)
+        .sync_policy(SyncPolicy::Manual)
+        .checkpoint_every_bytes(every)
 }
 
 /// `VmRSS` and `VmHWM` of this process, in MB.
