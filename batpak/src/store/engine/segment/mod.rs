@@ -156,9 +156,14 @@ impl SegmentEngine {
                 };
             }
             Offered::Refused if writable => {
+                // Durably, before anything below repairs the log: a
+                // checkpoint that came back after a power loss could name
+                // an extent that a repair cut and new appends grew again.
                 // The positions file goes too: only a checkpoint names it.
-                remove_file_in(&*fs, &dir, CHECKPOINT_FILE)?;
-                remove_file_in(&*fs, &dir, POSITIONS_FILE)?;
+                let removed = remove_file_in(&*fs, &dir, CHECKPOINT_FILE)?;
+                if remove_file_in(&*fs, &dir, POSITIONS_FILE)? || removed {
+                    sync_dir(&*fs, &dir)?;
+                }
             }
             Offered::Refused => {}
         }
@@ -669,12 +674,12 @@ fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u32>, StoreError
     Ok(numbers)
 }
 
-/// Removes `name` in `dir` if it is there.
-fn remove_file_in(fs: &dyn FileSystem, dir: &Path, name: &str) -> Result<(), StoreError> {
+/// Removes `name` in `dir` if it is there; true when it was.
+fn remove_file_in(fs: &dyn FileSystem, dir: &Path, name: &str) -> Result<bool, StoreError> {
     let path = dir.join(name);
     match fs.remove(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(StoreError::io("remove", &path, e)),
     }
 }
@@ -869,8 +874,10 @@ impl LogEngine for SegmentEngine {
     }
 
     fn remove_checkpoint(&self) -> Result<(), StoreError> {
-        remove_file_in(&*self.fs, &self.dir, CHECKPOINT_FILE)?;
-        sync_dir(&*self.fs, &self.dir)
+        if remove_file_in(&*self.fs, &self.dir, CHECKPOINT_FILE)? {
+            sync_dir(&*self.fs, &self.dir)?;
+        }
+        Ok(())
     }
 
     fn write_positions_file(&self, bytes: &[u8]) -> Result<(), StoreError> {
