@@ -626,18 +626,27 @@ fn checkpoints_at_rotation_bound_memory_and_the_open_after_a_kill() {
         let early = store.stats().index_memory_bytes;
         fill_plain(&store, 2_000, 8_000, STREAMS);
         let late = store.stats().index_memory_bytes;
+        let written = store.stats().checkpoints_at_rotation;
         store.exit_without_checkpoint();
         let store = Store::open(cfg()).unwrap();
         let stats = store.stats();
         assert_plain_streams(&store, 10_000, STREAMS, &format!("every {every}"));
         assert!(store.verify().unwrap().is_ok());
-        (late.saturating_sub(early), stats)
+        (late.saturating_sub(early), stats, written)
     };
     // 8,000 events over ~80 segments: without checkpoints at rotation
     // their positions stay in memory (17 KB measured, beside the tables);
     // with one every 64 KB of log, at most that much log's (4.8 KB in all).
-    let (kept, never) = grown(0);
-    let (filed, resumed) = grown(64_000);
+    let (kept, never, none) = grown(0);
+    let (filed, resumed, written) = grown(64_000);
+    assert_eq!(none, 0);
+    // ~1.5 MB of log: one every 64 KB would be ~23; each waits for 8 times
+    // what the last one wrote (its positions file and itself, growing with
+    // history), so fewer (14 measured).
+    assert!(
+        (5..20).contains(&written),
+        "{written} checkpoints at rotation"
+    );
     assert!(filed * 2 < kept, "{filed} bytes grown against {kept}");
     // After the kill: every sealed index loaded, against those written
     // since the last checkpoint (64 KB of log: ~4 segments).

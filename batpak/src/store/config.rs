@@ -151,8 +151,10 @@ impl StoreConfig {
     /// memory, and an open after a kill starts from it: it indexes at most
     /// this much log plus the active segment. It costs a write of the
     /// checkpoint and the positions file (~5 bytes per event of the whole
-    /// history, plus ~100 per stream) while appends wait; see `TUNING.md`.
-    /// Other backends ignore it.
+    /// history, plus ~100 per stream) while appends wait, so the interval
+    /// grows to at least 8 times what the last checkpoint wrote (past ~5M
+    /// events of the bench's workload, at the default); see `TUNING.md`. Other backends
+    /// ignore it.
     #[must_use]
     pub fn checkpoint_every_bytes(mut self, bytes: u64) -> Self {
         self.checkpoint_every_bytes = bytes;

@@ -56,9 +56,13 @@ pub struct StoreStats {
     /// it; or an earlier one had not loaded).
     pub sealed_indexes_written: u64,
     /// Events open read from the log to build the index: zero after a
-    /// checkpoint, the unsealed tail after a crash, everything when no
-    /// sealed index could be used.
+    /// clean close, what lies past the latest checkpoint's extent that no
+    /// sealed index held after a crash (the unsealed tail), everything when
+    /// neither could be used.
     pub events_rescanned: u64,
+    /// Checkpoints this store wrote at rotation since it opened
+    /// ([`StoreConfig::checkpoint_every_bytes`](crate::StoreConfig::checkpoint_every_bytes)).
+    pub checkpoints_at_rotation: u64,
     /// Bytes the in-memory index holds (its allocations, estimated): per
     /// stream its name, head and compact positions, the entries of the
     /// active segment, ids out of order, causation links and idempotency

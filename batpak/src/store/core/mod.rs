@@ -88,6 +88,11 @@ pub(crate) struct Core {
     /// (written or loaded); a rotation checkpoints again once the segments
     /// after it hold `checkpoint_every_bytes` of log.
     checkpointed_before: AtomicU32,
+    /// Bytes of the latest checkpoint written and of the positions file it
+    /// names (0 before the first): paces checkpoints at rotation.
+    checkpoint_bytes: AtomicU64,
+    /// Checkpoints written at rotation since open.
+    checkpoints_at_rotation: AtomicU64,
     /// False once a checkpoint wrote a positions file the index does not
     /// read (a close, or a checkpoint at rotation that failed after it),
     /// until the index adopts one.
@@ -177,6 +182,7 @@ impl Core {
             sealed_indexes_loaded: self.counts.sealed_loaded,
             sealed_indexes_written: self.counts.sealed_written,
             events_rescanned: self.counts.events_rescanned,
+            checkpoints_at_rotation: self.checkpoints_at_rotation.load(Ordering::SeqCst),
             index_memory_bytes,
             entries_in_memory,
         }
@@ -238,6 +244,8 @@ impl Core {
         }
         let bytes = index.encode_checkpoint(extent, &filing);
         self.engine.write_checkpoint(&bytes)?;
+        let written = filing.file_len() + bytes.len() as u64;
+        self.checkpoint_bytes.store(written, Ordering::SeqCst);
         Ok(filing)
     }
 

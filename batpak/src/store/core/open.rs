@@ -238,6 +238,8 @@ fn recover(
         // An open from a checkpoint counts as one (the segments it indexed
         // past it are at most one interval); any other open as none.
         positions_in_place: AtomicBool::new(true),
+        checkpoint_bytes: AtomicU64::new(0),
+        checkpoints_at_rotation: AtomicU64::new(0),
         checkpointed_before: AtomicU32::new(if report.from_checkpoint { segments } else { 1 }),
         truncated_bytes: report.truncated_bytes,
         from_checkpoint: report.from_checkpoint,

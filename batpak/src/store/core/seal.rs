@@ -19,6 +19,11 @@ use crate::store::fs::FileSystem;
 use crate::store::lock::{lock, read_lock, write_lock};
 use std::sync::atomic::Ordering;
 
+/// A checkpoint at rotation waits for at least this many times the bytes
+/// the last checkpoint wrote (its positions file and itself) of new log:
+/// what checkpoints write stays under an eighth of what is appended.
+const CHECKPOINT_WRITE_RATIO: u64 = 8;
+
 /// The sealed indexes of every segment from the one holding the index's
 /// last event up to, not including, `next_segment`: empty when
 /// `next_segment` is not past it, or when that segment's entries already
@@ -225,7 +230,14 @@ impl Core {
     /// old one is removed before the positions file it names is replaced)
     /// and the positions in memory.
     fn checkpoint_at_rotation(&self, segment: u32) {
-        let every = self.config.checkpoint_every_bytes;
+        // Never more often than every `CHECKPOINT_WRITE_RATIO` times what
+        // the last one wrote: the files a checkpoint rewrites grow with
+        // history, the log it covers does not.
+        let last = self.checkpoint_bytes.load(Ordering::SeqCst);
+        let every = match self.config.checkpoint_every_bytes {
+            0 => 0,
+            every => every.max(last.saturating_mul(CHECKPOINT_WRITE_RATIO)),
+        };
         let since = self.checkpointed_before.load(Ordering::SeqCst);
         let mut extent = self.engine.extent();
         let from = usize::try_from(since.saturating_sub(1)).unwrap_or(usize::MAX);
@@ -249,6 +261,7 @@ impl Core {
             return;
         };
         let adopted = write_lock(&self.index).adopt_filing(filing, &*self.fs, &self.config.dir);
+        self.checkpoints_at_rotation.fetch_add(1, Ordering::SeqCst);
         if adopted {
             self.positions_in_place.store(true, Ordering::SeqCst);
             self.checkpointed_before.store(segment, Ordering::SeqCst);

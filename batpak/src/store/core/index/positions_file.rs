@@ -200,6 +200,10 @@ pub(crate) struct Filing {
 impl Filing {
     /// The positions file's length, whether one was to be written, and the
     /// streams' places in it.
+    pub(crate) fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
     pub(super) fn into_parts(self) -> (u64, bool, Vec<Filed>) {
         (self.file_len, self.file.is_some(), self.streams)
     }
