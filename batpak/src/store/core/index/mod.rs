@@ -1,21 +1,24 @@
 //! The index: every event's place, every stream's positions and head,
 //! every id and idempotency key. Its files are the checkpoint
-//! (`checkpoint.rs`, what memory holds, at a clean close) and the sealed
-//! segment indexes (`sealed.rs`, one per full segment: the segment's
-//! entries, read from there once written, and what a crash-open loads
-//! before it scans the tail). `entries.rs` holds entries by position,
+//! (`checkpoint.rs`, what memory holds, at a close or a rotation), the
+//! positions file beside it (`positions_file.rs`, the streams' positions
+//! in sealed segments, read one stream at a time) and the sealed segment
+//! indexes (`sealed.rs`, one per full segment: the segment's entries, read
+//! from there once written, and what an open after a crash loads past the
+//! checkpoint before it scans the tail). `entries.rs` holds entries by position,
 //! `positions.rs` a stream's positions compactly, `ids.rs` maps ids to
 //! positions, `causes.rs` links causes to what they caused; `codec.rs` is
 //! the field codec the files share and `hasher.rs` the hasher the
 //! in-memory maps share.
 //!
 //! Invariants: `entries.get(p)` describes global position `p` (gapless from 0);
-//! a stream's `positions.get(s - 1)` is the position of its sequence `s`; its
-//! `head` is the hash of its last event. The index is only ever built from
-//! frames in position order ([`Index::apply_frame`] checks each frame's
-//! position, sequence and chain link), from a checkpoint whose recorded
-//! log extent matches the files exactly, or from sealed indexes each bound
-//! to its segment's exact length and continuing the index before it.
+//! a stream's filed positions then its recent ones, in order, are the
+//! positions of its sequences 1, 2, …; its `head` is the hash of its last
+//! event. The index is only ever built from frames in position order
+//! ([`Index::apply_frame`] checks each frame's position, sequence and chain
+//! link), from a checkpoint whose recorded log extent the files hold, or
+//! from sealed indexes each bound to its segment's exact length and
+//! continuing the index before it.
 
 mod causes;
 mod checkpoint;
@@ -71,7 +74,7 @@ pub(crate) struct Inserted {
 pub(crate) struct StreamState {
     pub(crate) coordinate: Coordinate,
     /// Its positions in the positions file (those in segments sealed when
-    /// the checkpoint this index was opened from was written).
+    /// the latest checkpoint this index was decoded from or wrote was).
     pub(crate) filed: Filed,
     /// Its positions after the filed ones, in memory.
     pub(crate) recent: Positions,
@@ -183,8 +186,8 @@ pub(crate) struct Index {
     /// Where the streams' filed positions are read from (see
     /// `positions_file.rs`); `None` when none are filed.
     positions_file: Option<Arc<PositionsFile>>,
-    /// The length of the positions file the checkpoint this index was
-    /// decoded from recorded (0: none).
+    /// The length of the positions file the streams' `filed` describe (0:
+    /// none).
     positions_file_len: u64,
 }
 
