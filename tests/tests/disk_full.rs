@@ -45,8 +45,9 @@ impl Drop for Mount {
 }
 
 /// Fills a `tmpfs_size` tmpfs until an append fails, then checks poisoning,
-/// reopen and resumption. `segment_max` sets the segment size (segment only).
-fn fill_until_failure(b: Backend, tmpfs_size: &str, segment_max: Option<u64>) {
+/// reopen and resumption. `segment` sets the segment size and how much log
+/// lies between checkpoints at rotation (segment only).
+fn fill_until_failure(b: Backend, tmpfs_size: &str, segment: Option<(u64, u64)>) {
     let root = tempfile::tempdir().unwrap();
     let Some(mount) = Mount::tmpfs(root.path(), tmpfs_size) else {
         eprintln!("{b}: skipped: cannot mount a tmpfs here");
@@ -55,8 +56,8 @@ fn fill_until_failure(b: Backend, tmpfs_size: &str, segment_max: Option<u64>) {
     let dir = root.path().join("store");
     let config = || {
         let c = StoreConfig::new(&dir).backend(b);
-        match segment_max {
-            Some(max) => c.segment_max_bytes(max),
+        match segment {
+            Some((max, every)) => c.segment_max_bytes(max).checkpoint_every_bytes(every),
             None => c,
         }
     };
@@ -119,7 +120,7 @@ fn fill_until_failure(b: Backend, tmpfs_size: &str, segment_max: Option<u64>) {
     store.append(&coord("after"), KIND, &payload(0)).unwrap();
     store.close().unwrap();
     eprintln!(
-        "{b} (segment max {segment_max:?}): {} acknowledged before ENOSPC, all present; \
+        "{b} (segment max, checkpoint every {segment:?}): {} acknowledged before ENOSPC, all present; \
          {truncated} bytes cut at reopen",
         acked.len()
     );
@@ -235,9 +236,12 @@ mod segment {
     fn write_failure_poisons_until_reopen_and_loses_nothing_acknowledged() {
         let _serial = super::serial();
         // Failure while appending to one large segment.
-        super::fill_until_failure(Backend::Segment, "128k", Some(1 << 30));
+        super::fill_until_failure(Backend::Segment, "128k", Some((1 << 30, 0)));
         // Failure while rotating through small segments.
-        super::fill_until_failure(Backend::Segment, "128k", Some(4_000));
+        super::fill_until_failure(Backend::Segment, "128k", Some((4_000, 0)));
+        // The same, with a checkpoint at every other rotation (the disk
+        // may fill in one: it is best effort, and loses nothing).
+        super::fill_until_failure(Backend::Segment, "128k", Some((4_000, 8_000)));
     }
 }
 
