@@ -108,9 +108,11 @@ impl Extend<AppendReceipt> for FirstReceipt {
 impl Store {
     /// Opens (creating if needed) the store in `config.dir()` for reading
     /// and writing. Recovers a torn tail (see [`StoreStats::truncated_bytes`]),
-    /// loads the index checkpoint when it matches the log, else rebuilds the
-    /// index by scanning every segment and checking every frame, position and
-    /// hash chain.
+    /// loads the index checkpoint when the log holds the extent it records
+    /// and indexes only what lies past it (after a crash: the segments
+    /// sealed since, from their sealed indexes, and a scan of the last),
+    /// else rebuilds the index from the sealed indexes and a scan that
+    /// checks every frame, position and hash chain.
     ///
     /// # Errors
     /// [`StoreError::StoreLocked`] when another store holds the directory,
@@ -410,11 +412,12 @@ impl Store {
     ///
     /// The head check is what catches a stream's *last* event rewritten in
     /// place with a valid CRC (no later link covers it): the index's head
-    /// comes from the checkpoint written by [`Store::close`], or from the
-    /// scan at open, and then from this store's own appends. Its limit: after
-    /// an open that scanned the log (a crash, no checkpoint, or a checkpoint
-    /// that did not match), the heads were computed from the same bytes, so
-    /// such a rewrite made before that open is undetectable. Keep a
+    /// comes from the checkpoint (written by [`Store::close`] or at a
+    /// rotation), or from the sealed indexes or the scan at open, and then
+    /// from this store's own appends. Its limit: for a stream whose last
+    /// event an open read from the log (past the checkpoint, or with no
+    /// checkpoint that matched), the head was computed from the same bytes,
+    /// so such a rewrite made before that open is undetectable. Keep a
     /// [`StreamHead`] hash (or an [`AppendReceipt`] hash) elsewhere to anchor
     /// a stream against that.
     ///
@@ -461,8 +464,8 @@ impl Store {
 
     /// Releases the store as a process killed after its last write would:
     /// buffered frames are handed to the OS, nothing is synced, and no
-    /// checkpoint or extent record is written, so the next open rescans the
-    /// log. A test hook for the recovery path (what `Drop` did before it
+    /// checkpoint or extent record is written, so the next open indexes
+    /// what lies past the last checkpoint from the log. A test hook for the recovery path (what `Drop` did before it
     /// learnt to checkpoint); not part of the stable API.
     #[doc(hidden)]
     pub fn exit_without_checkpoint(mut self) {
