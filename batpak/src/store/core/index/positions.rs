@@ -198,6 +198,32 @@ impl Positions {
     /// Allocates only O(`bytes.len()`): the count is checked against the
     /// bytes (each varint takes at least one) before it sizes anything.
     pub(crate) fn decode(count: u64, bytes: &[u8]) -> Option<Self> {
+        // Checked before the copy: a count the bytes cannot hold is refused
+        // without allocating.
+        let (samples, last) = Self::checked(count, bytes)?;
+        Some(Positions {
+            bytes: bytes.to_vec(),
+            samples,
+            len: count,
+            last,
+        })
+    }
+
+    /// [`Positions::decode`] of bytes read into a buffer of their own,
+    /// which becomes the positions' (no second copy).
+    pub(crate) fn decode_owned(count: u64, bytes: Vec<u8>) -> Option<Self> {
+        let (samples, last) = Self::checked(count, &bytes)?;
+        Some(Positions {
+            bytes,
+            samples,
+            len: count,
+            last,
+        })
+    }
+
+    /// The checks of [`Positions::decode`]: the samples and the last
+    /// position of `count` canonical varints that are all of `bytes`.
+    fn checked(count: u64, bytes: &[u8]) -> Option<(Vec<Sample>, u64)> {
         if count > u64::try_from(bytes.len()).ok()? {
             return None;
         }
@@ -227,15 +253,7 @@ impl Positions {
             }
             len += 1;
         }
-        if len != count {
-            return None;
-        }
-        Some(Positions {
-            bytes: bytes.to_vec(),
-            samples,
-            len,
-            last,
-        })
+        (len == count).then_some((samples, last))
     }
 
     #[cfg(test)]
@@ -711,6 +729,11 @@ mod tests {
             } else {
                 random_count
             };
+            // Decoding a buffer it owns is the same decode.
+            prop_assert_eq!(
+                Positions::decode_owned(count, bytes.clone()),
+                Positions::decode(count, &bytes)
+            );
             if let Some(positions) = Positions::decode(count, &bytes) {
                 prop_assert_eq!(positions.len(), count);
                 prop_assert_eq!(positions.encoded(), &bytes[..]);

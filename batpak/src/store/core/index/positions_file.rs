@@ -75,7 +75,7 @@ impl Filed {
     /// match.
     fn positions(
         &self,
-        bytes: Option<&[u8]>,
+        bytes: Option<Vec<u8>>,
         path: &Path,
         coordinate: &Coordinate,
     ) -> Result<Positions, StoreError> {
@@ -97,11 +97,11 @@ impl Filed {
 
     /// The positions in `bytes` (the varints this describes), or `None`
     /// unless they match the CRC, count, first and last.
-    fn check(&self, bytes: &[u8]) -> Option<Positions> {
-        if crc32fast::hash(bytes) != self.crc {
+    fn check(&self, bytes: Vec<u8>) -> Option<Positions> {
+        if crc32fast::hash(&bytes) != self.crc {
             return None;
         }
-        let positions = Positions::decode(self.count, bytes)?;
+        let positions = Positions::decode_owned(self.count, bytes)?;
         (positions.first() == Some(self.first) && positions.last() == Some(self.last))
             .then_some(positions)
     }
@@ -144,7 +144,7 @@ impl PositionsFile {
         self.file
             .read_at(&mut bytes, filed.offset)
             .map_err(|e| StoreError::io("read", &self.path, e))?;
-        filed.positions(Some(&bytes), &self.path, coordinate)
+        filed.positions(Some(bytes), &self.path, coordinate)
     }
 
     /// The whole file, for a close that writes the next one.
@@ -177,7 +177,7 @@ impl FiledBytes {
         let bytes = start
             .checked_add(filed.len as usize)
             .and_then(|end| self.bytes.get(start..end));
-        filed.positions(bytes, &self.path, coordinate)
+        filed.positions(bytes.map(<[u8]>::to_vec), &self.path, coordinate)
     }
 }
 
