@@ -296,6 +296,8 @@ impl SegmentEngine {
         if extent.len() > numbers.len() {
             return Ok(Offered::Refused);
         }
+        // The length now of the last segment the checkpoint names.
+        let mut last_now = 0;
         for (i, (&n, &len)) in numbers.iter().zip(&extent).enumerate() {
             let path = dir.join(segment_file_name(n));
             let now = fs
@@ -305,11 +307,9 @@ impl SegmentEngine {
             if u32::try_from(i + 1).ok() != Some(n) || (whole && now != len) || now < len {
                 return Ok(Offered::Refused);
             }
+            last_now = now;
         }
-        let exact = extent.len() == numbers.len()
-            && numbers
-                .last()
-                .is_some_and(|&n| fs.len(&dir.join(segment_file_name(n))).ok() == Some(last));
+        let exact = extent.len() == numbers.len() && last_now == last;
         let n = u32::try_from(extent.len()).unwrap_or(u32::MAX);
         if !exact && last == SEGMENT_HEADER_LEN as u64 {
             // It ends where the segment's first frame starts (a checkpoint
