@@ -12,14 +12,12 @@
 //! against the index, so a view is never a different event than the one
 //! selected.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::ops::ControlFlow;
 
 use serde::de::DeserializeOwned;
 
 use super::Core;
-use super::index::{Entry, IdHasher, Index};
+use super::index::{Entry, Index};
 use super::read::Depth;
 use super::read::{entry_matches, spans_the_log};
 use crate::coordinate::Coordinate;
@@ -193,18 +191,33 @@ struct Plan {
     planned: Vec<Planned>,
     locs: Vec<Loc>,
     coordinates: Vec<Coordinate>,
-    local: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
+    /// Stream number → index into `coordinates` ([`NOT_SEEN`] until the
+    /// stream's first event): a dense table, because a replay over many
+    /// streams looks one up per event and a hash map's probes then miss
+    /// the cache.
+    local: Vec<u32>,
 }
+
+/// A stream the plan has not seen yet.
+const NOT_SEEN: u32 = u32::MAX;
 
 impl Plan {
     fn push(&mut self, index: &Index, position: u64, entry: Entry) -> Result<(), StoreError> {
-        let stream = match self.local.get(&entry.stream) {
-            Some(&s) => s,
-            None => {
+        let slot = entry.stream as usize;
+        if slot >= self.local.len() && slot < index.streams.len() {
+            self.local.resize(index.streams.len(), NOT_SEEN);
+        }
+        let stream = match self.local.get(slot) {
+            Some(&s) if s != NOT_SEEN => s as usize,
+            _ => {
+                // Fails for a stream the index lacks, before `slot` is used.
                 let coordinate = Core::coordinate_of(index, entry.stream, position)?;
+                let s = self.coordinates.len();
                 self.coordinates.push(coordinate);
-                self.local.insert(entry.stream, self.coordinates.len() - 1);
-                self.coordinates.len() - 1
+                if let Some(local) = self.local.get_mut(slot) {
+                    *local = u32::try_from(s).unwrap_or(NOT_SEEN);
+                }
+                s
             }
         };
         self.planned.push(Planned {

@@ -21,7 +21,7 @@ use super::entry::{Entry, RECORD_BYTES};
 use super::hasher::IdHasher;
 pub(crate) use super::table_file::Table;
 use super::table_file::{
-    HEADER_BYTES, PAGE_RECORDS, SealedHeader, page_at, page_len, page_records,
+    HEADER_BYTES, PAGE_RECORDS, SealedHeader, page_at, page_len, page_records, records_len,
 };
 use crate::store::engine::segment::sealed_index_file_name;
 use crate::store::fs::{FileSystem, FsFile};
@@ -29,6 +29,8 @@ use crate::store::lock::lock;
 
 /// Records read and cached together: one page of the file.
 const PAGE: u64 = PAGE_RECORDS;
+/// Pages a scan reads with one call: 54 KB.
+const RUN_PAGES: u64 = 64;
 /// Pages kept: 1 MiB of records (a page's 16 records are 848 bytes).
 const PAGES_KEPT: usize = (1 << 20) / (PAGE_RECORDS as usize * RECORD_BYTES);
 
@@ -86,9 +88,9 @@ impl TableFiles {
         Some(file)
     }
 
-    /// The records of the page of `table` holding its `i`-th entry.
-    fn page(&self, table: &Table, i: u64) -> Option<Arc<[u8]>> {
-        let key = (table.segment, i / PAGE);
+    /// The records of page `k` of `table`, through the cache.
+    fn page(&self, table: &Table, k: u64) -> Option<Arc<[u8]>> {
+        let key = (table.segment, k);
         if let Some(page) = lock(&self.pages).map.get(&key) {
             return Some(Arc::clone(page));
         }
@@ -109,6 +111,27 @@ impl TableFiles {
             }
         }
         Some(page)
+    }
+
+    /// The records of pages `k..k + n` of `table` (fewer at its end), read
+    /// with one call; not cached. Only the pages before the first whose
+    /// checksum fails are kept, so a damaged page is reported at its own
+    /// positions; `None` when page `k` itself is damaged or unreadable.
+    fn run(&self, table: &Table, k: u64, n: u64) -> Option<Vec<u8>> {
+        let start = k.checked_mul(PAGE)?;
+        let records = table.count.checked_sub(start)?.min(n * PAGE);
+        let mut buf = vec![0u8; records_len(records)?];
+        self.file(table.segment)?
+            .read_at(&mut buf, page_at(k))
+            .ok()?;
+        let mut out = Vec::with_capacity(usize::try_from(records).ok()? * RECORD_BYTES);
+        for page in buf.chunks(page_len(PAGE as usize)) {
+            let Some(records) = page_records(page) else {
+                break;
+            };
+            out.extend_from_slice(records);
+        }
+        (!out.is_empty()).then_some(out)
     }
 
     /// Drops what is held of `segment`'s file (its handle and pages): the
@@ -162,12 +185,13 @@ impl Entries {
         self.cursor().get(position)
     }
 
-    /// A reader of entries that keeps the last sealed page it read: a scan
-    /// in position order looks up each page once, not each entry.
+    /// A reader of entries that keeps the last sealed records it read: a
+    /// scan in position order reads each file in runs of pages, not an
+    /// entry (or a page) at a time.
     pub(crate) fn cursor(&self) -> Cursor<'_> {
         Cursor {
             entries: self,
-            page: None,
+            held: None,
         }
     }
 
@@ -279,31 +303,72 @@ impl Entries {
 /// Reads entries through [`Entries::cursor`].
 pub(crate) struct Cursor<'e> {
     entries: &'e Entries,
-    /// The last sealed page read: its first position, its segment, and
-    /// its records.
-    page: Option<(u64, u32, Arc<[u8]>)>,
+    /// The sealed records read last.
+    held: Option<Held>,
+}
+
+/// Sealed records a cursor holds: consecutive entries of one table.
+struct Held {
+    /// The position of the first.
+    first: u64,
+    segment: u32,
+    records: Records,
+}
+
+/// A page from the shared cache, or a run of pages read for a scan.
+enum Records {
+    Page(Arc<[u8]>),
+    Run(Vec<u8>),
+}
+
+impl Held {
+    fn records(&self) -> &[u8] {
+        match &self.records {
+            Records::Page(page) => page,
+            Records::Run(run) => run,
+        }
+    }
+
+    /// The position after the last record held.
+    fn end(&self) -> u64 {
+        self.first + (self.records().len() / RECORD_BYTES) as u64
+    }
+
+    fn get(&self, position: u64) -> Option<Entry> {
+        let i = position.checked_sub(self.first)?;
+        record(self.records(), i).and_then(|r| Entry::from_record(self.segment, r))
+    }
 }
 
 impl Cursor<'_> {
-    /// As [`Entries::get`].
+    /// As [`Entries::get`]. A read just past the records held is taken
+    /// for a scan, and the next [`RUN_PAGES`] pages are read with one call
+    /// (not through the shared cache, which a scan would flush); any other
+    /// read takes one page through the cache.
     pub(crate) fn get(&mut self, position: u64) -> Option<Entry> {
         let entries = self.entries;
         if let Some(i) = position.checked_sub(entries.tail_first) {
             return entries.tail.get(usize::try_from(i).ok()?).copied();
         }
-        if let Some((first, segment, page)) = &self.page
-            && let Some(i) = position.checked_sub(*first)
-            && let Some(e) = record(page, i).and_then(|r| Entry::from_record(*segment, r))
-        {
+        if let Some(e) = self.held.as_ref().and_then(|h| h.get(position)) {
             return Some(e);
         }
+        let scanning = self.held.as_ref().is_some_and(|h| h.end() == position);
         let t = entries.tables.partition_point(|t| t.first <= position);
         let table = entries.tables.get(t.checked_sub(1)?)?;
-        let i = position - table.first;
-        let page = entries.files.as_ref()?.page(table, i)?;
-        let e = record(&page, i % PAGE).and_then(|r| Entry::from_record(table.segment, r));
-        self.page = Some((position - i % PAGE, table.segment, page));
-        e
+        let page = (position - table.first) / PAGE;
+        let files = entries.files.as_ref()?;
+        let records = if scanning {
+            Records::Run(files.run(table, page, RUN_PAGES)?)
+        } else {
+            Records::Page(files.page(table, page)?)
+        };
+        let held = self.held.insert(Held {
+            first: table.first + page * PAGE,
+            segment: table.segment,
+            records,
+        });
+        held.get(position)
     }
 }
 
