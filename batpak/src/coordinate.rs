@@ -120,13 +120,20 @@ impl Coordinate {
         entity: impl Into<String>,
         scope: impl Into<String>,
     ) -> Result<Self, CoordinateError> {
-        let mut parts = entity.into();
-        let scope = scope.into();
-        validate_part(CoordinatePart::Entity, &parts)?;
-        validate_part(CoordinatePart::Scope, &scope)?;
+        Self::from_parts(&entity.into(), &scope.into())
+    }
+
+    /// [`Coordinate::new`] from borrowed parts: one allocation, exactly
+    /// the coordinate's size (an index loading many coordinates at once
+    /// makes no other).
+    pub(crate) fn from_parts(entity: &str, scope: &str) -> Result<Self, CoordinateError> {
+        validate_part(CoordinatePart::Entity, entity)?;
+        validate_part(CoordinatePart::Scope, scope)?;
         // Validated: the entity is at most MAX_COORDINATE_PART_LEN bytes.
-        let split = u16::try_from(parts.len()).unwrap_or(u16::MAX);
-        parts.push_str(&scope);
+        let split = u16::try_from(entity.len()).unwrap_or(u16::MAX);
+        let mut parts = String::with_capacity(entity.len() + scope.len());
+        parts.push_str(entity);
+        parts.push_str(scope);
         Ok(Self {
             parts: parts.into_boxed_str(),
             split,

@@ -244,9 +244,9 @@ impl Index {
         index.by_coordinate.reserve(streams);
         let mut claimed: u64 = 0;
         for _ in 0..streams {
-            let entity = r.string()?;
-            let scope = r.string()?;
-            let coordinate = Coordinate::new(entity, scope).ok()?;
+            let entity = r.str()?;
+            let scope = r.str()?;
+            let coordinate = Coordinate::from_parts(entity, scope).ok()?;
             let head = r.hash()?;
             let filed = Self::decode_filed(&mut r, index.positions_file_len, boundary)?;
             let count = r.u64()?;
@@ -255,15 +255,16 @@ impl Index {
                 return None;
             }
             claimed = claimed.checked_add(count)?.checked_add(filed.count)?;
+            let state = StreamState {
+                coordinate,
+                filed,
+                recent,
+                head,
+            };
             // A coordinate named twice is refused.
-            if index.stream_number(&coordinate).is_some() {
+            if !index.push_stream(state) {
                 return None;
             }
-            let s = index.add_stream(coordinate);
-            let state = index.streams.get_mut(s as usize)?;
-            state.filed = filed;
-            state.recent = recent;
-            state.head = head;
         }
         let events = r.u64()?;
         if claimed != events || events < index.entries.len() {
@@ -410,5 +411,46 @@ impl Index {
         let n = r.count(8)?;
         let extent = (0..n).map(|_| r.u64()).collect::<Option<Vec<u64>>>()?;
         Some((start..bytes.len() - r.0.len(), extent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::engine::segment::next_loc;
+
+    fn empty_stream(entity: &str) -> StreamState {
+        StreamState {
+            coordinate: Coordinate::new(entity, "s").unwrap(),
+            filed: Filed::default(),
+            recent: Positions::default(),
+            head: crate::event::Hash::ZERO,
+        }
+    }
+
+    fn with_streams(entities: &[&str]) -> Index {
+        let mut index = Index::default();
+        for entity in entities {
+            index.push_stream(empty_stream(entity));
+        }
+        index
+    }
+
+    #[test]
+    fn a_stream_is_added_once_per_coordinate() {
+        let mut index = with_streams(&["a", "b"]);
+        assert!(!index.push_stream(empty_stream("a")));
+        let a = Coordinate::new("a", "s").unwrap();
+        assert_eq!(index.stream_number(&a), Some(0));
+    }
+
+    #[test]
+    fn a_checkpoint_naming_a_coordinate_twice_is_refused() {
+        let encode = |index: &Index| index.encode_checkpoint(&[64], &index.current_filing());
+        let distinct = encode(&with_streams(&["a", "b"]));
+        let decoded = Index::decode_checkpoint(&distinct, &[64], next_loc);
+        assert_eq!(decoded.map(|i| i.streams.len()), Some(2));
+        let twice = encode(&with_streams(&["a", "b", "a"]));
+        assert!(Index::decode_checkpoint(&twice, &[64], next_loc).is_none());
     }
 }

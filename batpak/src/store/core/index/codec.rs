@@ -114,7 +114,10 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
     pub(super) fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
+        self.str().map(str::to_owned)
+    }
+    pub(super) fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
     }
     pub(super) fn hash(&mut self) -> Option<Hash> {
         Some(Hash::from_bytes(self.array()?))

@@ -312,17 +312,25 @@ impl Index {
     /// Adds a stream with no events yet; returns its number.
     pub(crate) fn add_stream(&mut self, coordinate: Coordinate) -> u32 {
         let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
-        let streams = &self.streams;
-        self.by_coordinate.insert(&coordinate, s, |n| {
-            streams.get(n as usize).map(|state| &state.coordinate)
-        });
-        self.streams.push(StreamState {
+        self.push_stream(StreamState {
             coordinate,
             filed: Filed::default(),
             recent: Positions::default(),
             head: Hash::ZERO,
         });
         s
+    }
+
+    /// Adds `state` as the next stream; false when another stream has its
+    /// coordinate already (lookups keep finding that one).
+    pub(crate) fn push_stream(&mut self, state: StreamState) -> bool {
+        let s = u32::try_from(self.streams.len()).unwrap_or(u32::MAX);
+        let streams = &self.streams;
+        let new = self.by_coordinate.insert(&state.coordinate, s, |n| {
+            streams.get(n as usize).map(|state| &state.coordinate)
+        });
+        self.streams.push(state);
+        new
     }
 
     /// Records one event (append path or scan). `hash` is its chain hash.

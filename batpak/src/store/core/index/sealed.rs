@@ -274,9 +274,7 @@ impl Index {
         let mut new_streams = Vec::with_capacity(m);
         let mut named = std::collections::HashSet::with_capacity(m);
         for _ in 0..m {
-            let entity = r.string()?;
-            let scope = r.string()?;
-            let coordinate = Coordinate::new(entity, scope).ok()?;
+            let coordinate = Coordinate::from_parts(r.str()?, r.str()?).ok()?;
             // A new stream is new: not known, not named twice.
             if self.stream_number(&coordinate).is_some() || !named.insert(coordinate.clone()) {
                 return None;

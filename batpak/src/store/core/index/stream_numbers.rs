@@ -36,22 +36,27 @@ impl StreamNumbers {
         (coordinate_of(s) == Some(coordinate)).then_some(s)
     }
 
-    /// Records `coordinate` as stream `s` (not yet recorded).
+    /// Records `coordinate` as stream `s`; false, and nothing changed,
+    /// when it is recorded already (one hash and one probe either way).
     pub(crate) fn insert<'c>(
         &mut self,
         coordinate: &Coordinate,
         s: u32,
         coordinate_of: impl Fn(u32) -> Option<&'c Coordinate>,
-    ) {
+    ) -> bool {
         match self.by_hash.entry(self.keys.hash_one(coordinate)) {
             Entry::Vacant(slot) => {
                 slot.insert(s);
+                true
             }
-            Entry::Occupied(slot) => {
-                if coordinate_of(*slot.get()) != Some(coordinate) {
-                    self.collided.insert(coordinate.clone(), s);
+            Entry::Occupied(slot) if coordinate_of(*slot.get()) == Some(coordinate) => false,
+            Entry::Occupied(_) => match self.collided.entry(coordinate.clone()) {
+                Entry::Vacant(slot) => {
+                    slot.insert(s);
+                    true
                 }
-            }
+                Entry::Occupied(_) => false,
+            },
         }
     }
 
