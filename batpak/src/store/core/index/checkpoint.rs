@@ -416,6 +416,7 @@ impl Index {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::store::engine::segment::next_loc;
 
