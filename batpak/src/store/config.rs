@@ -59,9 +59,11 @@ pub enum SyncPolicy {
     /// share fsyncs (group commit).
     #[default]
     Always,
-    /// Buffer; fsync once `events` events are unsynced, and otherwise about
-    /// `max_delay_ms` after an event was appended at the latest (a background
-    /// thread checks every `max_delay_ms / 2`).
+    /// Buffer; a background thread syncs once `events` events are unsynced,
+    /// and otherwise about `max_delay_ms` after an event was appended at the
+    /// latest (it checks every `max_delay_ms / 2`). An append waits for a
+    /// sync only when returning would leave more than `events` acknowledged
+    /// events unsynced, so appends go on while the sync runs.
     EveryN {
         /// Unsynced events that trigger a sync (0 behaves as 1).
         events: u32,

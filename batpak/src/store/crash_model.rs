@@ -519,7 +519,7 @@ impl Script {
         let promised = match policy {
             _ if synced => unsynced == 0,
             SyncPolicy::Always => unsynced == 0,
-            SyncPolicy::EveryN { events, .. } => unsynced < u64::from(events.max(1)),
+            SyncPolicy::EveryN { events, .. } => unsynced <= u64::from(events.max(1)),
             _ => true,
         };
         assert!(

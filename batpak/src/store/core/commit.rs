@@ -36,11 +36,23 @@ impl Core {
         match self.config.sync_policy {
             SyncPolicy::Always => self.wait_durable(end),
             SyncPolicy::EveryN { events, .. } => {
+                let most = u64::from(events.max(1));
                 let unsynced = end.saturating_sub(self.durable.load(Ordering::SeqCst));
-                if unsynced >= u64::from(events.max(1)) {
-                    self.wait_durable(end)
-                } else {
-                    Ok(())
+                if unsynced < most {
+                    return Ok(());
+                }
+                // `most` events wait: the flusher syncs them while this
+                // appender goes on, which waits only while acknowledging
+                // would leave more than `most` events unsynced (in the
+                // steady state, for the sync started one batch earlier).
+                let woken = self.flusher.get().map(|f| f.try_send(Wake::Sync));
+                match woken {
+                    // Woken now, or a wake is pending already.
+                    Some(Ok(()) | Err(flume::TrySendError::Full(_))) => {
+                        self.wait_durable(end - most)
+                    }
+                    // No flusher (any more): this appender syncs.
+                    _ => self.wait_durable(end),
                 }
             }
             SyncPolicy::Manual => Ok(()),
@@ -121,47 +133,58 @@ impl Core {
     }
 }
 
-/// The `EveryN` background syncer: stopping (or dropping the store's
-/// handle to it) ends the thread.
+/// The `EveryN` background syncer: stopping it (or the store's end, which
+/// it sees at its next check) ends the thread.
 #[derive(Debug)]
 pub(crate) struct Flusher {
-    stop: flume::Sender<()>,
+    wake: flume::Sender<Wake>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// What wakes the flusher before its next check.
+#[derive(Debug)]
+pub(crate) enum Wake {
+    /// An appender found `events` events unsynced: sync them now.
+    Sync,
+    /// The store is closing.
+    Stop,
 }
 
 impl Flusher {
     /// Starts the syncer when the policy is `EveryN` and the store writable.
     pub(crate) fn start(core: &std::sync::Arc<Core>) -> Result<Option<Self>, StoreError> {
         match (core.writable, core.config.sync_policy) {
-            (true, SyncPolicy::EveryN { max_delay_ms, .. }) => {
-                spawn(std::sync::Arc::downgrade(core), max_delay_ms).map(Some)
-            }
+            (true, SyncPolicy::EveryN { max_delay_ms, .. }) => spawn(core, max_delay_ms).map(Some),
             _ => Ok(None),
         }
     }
 
     /// Stops the thread and waits for it.
     pub(crate) fn stop(self) {
-        drop(self.stop);
+        // Queued behind at most one `Sync`; fails only if the thread ended.
+        let _ = self.wake.send(Wake::Stop);
         // The thread only syncs; a panic there has nothing to report.
         let _ = self.thread.join();
     }
 }
 
-fn spawn(core: Weak<Core>, max_delay_ms: u64) -> Result<Flusher, StoreError> {
-    let (stop, rx) = flume::bounded::<()>(1);
+fn spawn(owner: &std::sync::Arc<Core>, max_delay_ms: u64) -> Result<Flusher, StoreError> {
+    // One pending wake at most: an appender never blocks on it.
+    let (wake, rx) = flume::bounded::<Wake>(1);
+    // Appenders wake it through the core (set once: one flusher a store).
+    let _ = owner.flusher.set(wake.clone());
+    let core: Weak<Core> = std::sync::Arc::downgrade(owner);
     // Checking twice per `max_delay_ms` keeps every event's unsynced time
     // under `max_delay_ms` (plus the sync itself).
     let delay = Duration::from_micros((max_delay_ms.saturating_mul(1_000) / 2).max(500));
-    let dir = core
-        .upgrade()
-        .map(|c| c.config.dir.clone())
-        .unwrap_or_default();
+    let dir = owner.config.dir.clone();
     let thread = std::thread::Builder::new()
         .name("batpak-flusher".to_owned())
         .spawn(move || {
-            // Ends when the store drops its sender (close or drop).
-            while let Err(flume::RecvTimeoutError::Timeout) = rx.recv_timeout(delay) {
+            // Ends when told to, or at the first check after the store is gone.
+            while let Ok(Wake::Sync) | Err(flume::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(delay)
+            {
                 let Some(core) = core.upgrade() else {
                     return;
                 };
@@ -173,5 +196,5 @@ fn spawn(core: Weak<Core>, max_delay_ms: u64) -> Result<Flusher, StoreError> {
             }
         })
         .map_err(|e| StoreError::io("spawn flusher thread", dir, e))?;
-    Ok(Flusher { stop, thread })
+    Ok(Flusher { wake, thread })
 }

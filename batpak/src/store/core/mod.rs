@@ -70,6 +70,8 @@ pub(crate) struct Core {
     writer: Mutex<WriteScratch>,
     /// True while a leader is syncing.
     sync_state: Mutex<bool>,
+    /// Wakes the `EveryN` flusher (set when it starts).
+    flusher: std::sync::OnceLock<flume::Sender<commit::Wake>>,
     sync_done: Condvar,
     /// Positions below this have been handed to the engine.
     appended: AtomicU64,

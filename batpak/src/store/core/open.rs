@@ -227,6 +227,7 @@ fn recover(
         index: RwLock::new(index),
         writer: Mutex::new(WriteScratch::default()),
         sync_state: Mutex::new(false),
+        flusher: std::sync::OnceLock::new(),
         sync_done: Condvar::new(),
         appended: AtomicU64::new(events),
         durable: AtomicU64::new(events),
