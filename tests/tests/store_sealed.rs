@@ -965,3 +965,33 @@ fn a_scan_through_a_long_sealed_table_stops_at_the_damaged_page() {
     assert_eq!(store.query::<Payload>(&Region::all()).unwrap(), before);
     assert!(store.verify().unwrap().is_ok());
 }
+
+/// A close that changed nothing since the open that loaded the checkpoint
+/// leaves the checkpoint file as it is (the same file, not a rewrite of
+/// it); a close after an append writes a new one, which the next open uses.
+#[test]
+fn a_close_with_nothing_new_leaves_the_checkpoint_unwritten() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = fast_dir();
+    let store = Store::open(config(dir.path())).unwrap();
+    fill(&store, 120);
+    store.close().unwrap();
+    let checkpoint = dir.path().join("index.ckpt");
+    let file = || std::fs::metadata(&checkpoint).unwrap().ino();
+    let before = (file(), std::fs::read(&checkpoint).unwrap());
+    // Opened, read, closed: nothing to write.
+    let store = Store::open(config(dir.path())).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    let reads_before = reads(&store);
+    store.close().unwrap();
+    assert_eq!((file(), std::fs::read(&checkpoint).unwrap()), before);
+    // An append changes the index: the close writes the checkpoint anew.
+    let store = Store::open(config(dir.path())).unwrap();
+    store.append(&entity(1), KIND, &payload(1_000)).unwrap();
+    store.close().unwrap();
+    assert_ne!(file(), before.0);
+    let store = Store::open(config(dir.path())).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    assert_eq!(store.stats().events, reads_before.all.len() as u64 + 1);
+    assert!(store.verify().unwrap().is_ok());
+}
