@@ -138,7 +138,8 @@ impl StoreConfig {
     /// workload reads in turn costs an `open` and a `close` per read of an
     /// evicted segment; see `TUNING.md`. The sealed index files that full
     /// segments' index entries are read from are held open too, at most
-    /// `n / 2` of them. Other backends ignore it.
+    /// `n` of them (so up to `2n` descriptors in all). Other backends
+    /// ignore it.
     #[must_use]
     pub fn max_open_segments(mut self, n: usize) -> Self {
         self.max_open_segments = n.max(MIN_OPEN_SEGMENTS);
