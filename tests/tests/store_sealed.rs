@@ -995,3 +995,67 @@ fn a_close_with_nothing_new_leaves_the_checkpoint_unwritten() {
     assert_eq!(store.stats().events, reads_before.all.len() as u64 + 1);
     assert!(store.verify().unwrap().is_ok());
 }
+
+/// A sealed index file cut short under an open store: a scan still reads
+/// every page that is there and reports the first missing one at its own
+/// first position, not where the run of pages it belongs to began.
+#[test]
+fn a_scan_through_a_sealed_table_cut_short_stops_where_the_file_ends() {
+    const EVENTS: u64 = 3_000;
+    let dir = fast_dir();
+    let store = Store::open(
+        StoreConfig::new(dir.path())
+            .segment_max_bytes(4 << 20)
+            .sync_policy(SyncPolicy::Manual),
+    )
+    .unwrap();
+    for i in 0..EVENTS {
+        store.append(&entity(i), KIND, &payload(i)).unwrap();
+    }
+    store.close().unwrap();
+    // Seal segment 1 by starting segment 2.
+    let store = Store::open(config(dir.path())).unwrap();
+    store
+        .append(&entity(EVENTS), KIND, &payload(EVENTS))
+        .unwrap();
+    store
+        .append(&entity(EVENTS + 1), KIND, &payload(EVENTS + 1))
+        .unwrap();
+    store.close().unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    let before = store.query::<Payload>(&Region::all()).unwrap();
+    store.close().unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    // Cut inside page 150 of 188, after the open checked the file.
+    const FIRST_MISSING_PAGE: u64 = 150;
+    let path = sealed_path(dir.path(), 1);
+    let cut = 46 + FIRST_MISSING_PAGE * (16 * 53 + 4) + 100;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+    let replayed =
+        store.replay::<Payload, _>(&Region::all(), |_| std::ops::ControlFlow::Continue(()));
+    match replayed {
+        Err(StoreError::Corrupt {
+            at: Place::Index { position },
+            ..
+        }) => assert_eq!(position, FIRST_MISSING_PAGE * 16),
+        other => panic!("the missing page must be reported: {other:?}"),
+    }
+    let up_to = Region::all().positions(0..=FIRST_MISSING_PAGE * 16 - 1);
+    let first_missing = usize::try_from(FIRST_MISSING_PAGE * 16).unwrap();
+    assert_eq!(
+        store.query::<Payload>(&up_to).unwrap(),
+        before[..first_missing]
+    );
+    // Verify writes the file anew from the log.
+    verify_names_the_index(&store, 1);
+    store.close().unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(store.query::<Payload>(&Region::all()).unwrap(), before);
+    assert!(store.verify().unwrap().is_ok());
+}

@@ -119,7 +119,8 @@ impl TableFiles {
     /// The records of pages `k..k + n` of `table` (fewer at its end), read
     /// with one call; not cached. Only the pages before the first whose
     /// checksum fails are kept, so a damaged page is reported at its own
-    /// positions; `None` when page `k` itself is damaged or unreadable.
+    /// positions; `None` when page `k` itself is damaged, or the run cannot
+    /// be read whole (the caller then reads page `k` alone).
     fn run(&self, table: &Table, k: u64, n: u64) -> Option<Vec<u8>> {
         let start = k.checked_mul(PAGE)?;
         let records = table.count.checked_sub(start)?.min(n * PAGE);
@@ -361,10 +362,14 @@ impl Cursor<'_> {
         let table = entries.tables.get(t.checked_sub(1)?)?;
         let page = (position - table.first) / PAGE;
         let files = entries.files.as_ref()?;
-        let records = if scanning {
-            Records::Run(files.run(table, page, RUN_PAGES)?)
-        } else {
-            Records::Page(files.page(table, page)?)
+        // A run that cannot be read whole (a file cut short) falls back to
+        // the page alone, so the failure lands on the page that is missing.
+        let run = scanning
+            .then(|| files.run(table, page, RUN_PAGES))
+            .flatten();
+        let records = match run {
+            Some(run) => Records::Run(run),
+            None => Records::Page(files.page(table, page)?),
         };
         let held = self.held.insert(Held {
             first: table.first + page * PAGE,
