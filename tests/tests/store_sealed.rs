@@ -892,78 +892,92 @@ fn keys_of_sealed_segments_are_held_by_hash_and_read_back_when_retried() {
     assert_eq!(store.stats().events, KEYS + 1);
 }
 
-/// A whole-log scan reads a sealed table in runs of pages; a damaged page
-/// far into a long table is still reported at its own first position, with
-/// every event before it readable and every page after it untouched on disk.
-#[test]
-fn a_scan_through_a_long_sealed_table_stops_at_the_damaged_page() {
-    // Segment 1 holds far more than one run of pages (64 pages of 16).
-    const EVENTS: u64 = 3_000;
-    let dir = fast_dir();
-    let long = |dir: &Path| {
-        StoreConfig::new(dir)
-            .segment_max_bytes(4 << 20)
-            .sync_policy(SyncPolicy::Manual)
-    };
-    let store = Store::open(long(dir.path())).unwrap();
-    for i in 0..EVENTS {
+/// Events in the long sealed segment of [`long_sealed_store`]: far more
+/// than one run of pages a scan reads (64 pages of 16).
+const LONG_SEGMENT_EVENTS: u64 = 3_000;
+/// The page of that segment's sealed index the damage tests spoil: page 150
+/// of 188, in the third run of a scan; its first position.
+const SPOILED_PAGE: u64 = 150;
+const SPOILED_POSITION: u64 = SPOILED_PAGE * 16;
+/// Where page `k` of a sealed index starts (FORMAT.md: records from byte
+/// 46, pages of 16 records of 53 bytes and a CRC-32).
+fn sealed_page_at(k: u64) -> u64 {
+    46 + k * (16 * 53 + 4)
+}
+
+/// A closed store whose segment 1 holds [`LONG_SEGMENT_EVENTS`] events,
+/// sealed, and segment 2 two more; every event, as read back.
+fn long_sealed_store(dir: &Path) -> Vec<StoredEvent<Payload>> {
+    let long = StoreConfig::new(dir)
+        .segment_max_bytes(4 << 20)
+        .sync_policy(SyncPolicy::Manual);
+    let store = Store::open(long).unwrap();
+    for i in 0..LONG_SEGMENT_EVENTS {
         store.append(&entity(i), KIND, &payload(i)).unwrap();
     }
+    store.close().unwrap();
     // Seal segment 1 by starting segment 2 (a smaller limit from now on).
+    let store = Store::open(config(dir)).unwrap();
+    for i in LONG_SEGMENT_EVENTS..LONG_SEGMENT_EVENTS + 2 {
+        store.append(&entity(i), KIND, &payload(i)).unwrap();
+    }
     store.close().unwrap();
-    let store = Store::open(config(dir.path())).unwrap();
-    store
-        .append(&entity(EVENTS), KIND, &payload(EVENTS))
-        .unwrap();
-    store
-        .append(&entity(EVENTS + 1), KIND, &payload(EVENTS + 1))
-        .unwrap();
+    assert_eq!(events_in_segment(dir, 1), LONG_SEGMENT_EVENTS);
+    let store = Store::open(config(dir)).unwrap();
+    let all = store.query::<Payload>(&Region::all()).unwrap();
     store.close().unwrap();
-    let before = {
-        let store = Store::open(config(dir.path())).unwrap();
-        let all = store.query::<Payload>(&Region::all()).unwrap();
-        store.close().unwrap();
-        all
-    };
-    assert_eq!(events_in_segment(dir.path(), 1), EVENTS);
-    // Page 150 of 188: in the third run of a scan.
-    const DAMAGED_PAGE: u64 = 150;
-    let path = sealed_path(dir.path(), 1);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = 46 + usize::try_from(DAMAGED_PAGE).unwrap() * (16 * 53 + 4) + 20;
-    bytes[at] ^= 1;
-    std::fs::write(&path, &bytes).unwrap();
-    let store = Store::open(config(dir.path())).unwrap();
-    assert!(store.stats().opened_from_checkpoint);
+    all
+}
+
+/// A whole-log replay is `Corrupt` at [`SPOILED_POSITION`] exactly, and
+/// every event before it reads as `before`.
+fn scan_stops_at_the_spoiled_page(store: &Store, before: &[StoredEvent<Payload>]) {
     let replayed =
         store.replay::<Payload, _>(&Region::all(), |_| std::ops::ControlFlow::Continue(()));
     match replayed {
         Err(StoreError::Corrupt {
             at: Place::Index { position },
             ..
-        }) => assert_eq!(position, DAMAGED_PAGE * 16),
-        other => panic!("the damaged page must be reported: {other:?}"),
+        }) => assert_eq!(position, SPOILED_POSITION),
+        other => panic!("the spoiled page must be reported: {other:?}"),
     }
-    // Every event before the damaged page reads, through the same runs.
-    let first_damaged = usize::try_from(DAMAGED_PAGE * 16).unwrap();
-    let up_to = Region::all().positions(0..=DAMAGED_PAGE * 16 - 1);
-    assert_eq!(
-        store.query::<Payload>(&up_to).unwrap(),
-        before[..first_damaged]
-    );
+    let up_to = Region::all().positions(0..=SPOILED_POSITION - 1);
+    let spoiled = usize::try_from(SPOILED_POSITION).unwrap();
+    assert_eq!(store.query::<Payload>(&up_to).unwrap(), before[..spoiled]);
+}
+
+/// Verify names the index and rewrites it; after reopen every event reads
+/// as `before` and verify is clean.
+fn rewritten_and_whole(dir: &Path, store: Store, before: &[StoredEvent<Payload>]) {
+    verify_names_the_index(&store, 1);
+    store.close().unwrap();
+    let store = Store::open(config(dir)).unwrap();
+    assert_eq!(store.query::<Payload>(&Region::all()).unwrap(), before);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+/// A whole-log scan reads a sealed table in runs of pages; a damaged page
+/// far into a long table is still reported at its own first position, with
+/// every event before it readable and every page after it untouched on disk.
+#[test]
+fn a_scan_through_a_long_sealed_table_stops_at_the_damaged_page() {
+    let dir = fast_dir();
+    let before = long_sealed_store(dir.path());
+    let path = sealed_path(dir.path(), 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[usize::try_from(sealed_page_at(SPOILED_PAGE)).unwrap() + 20] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
+    scan_stops_at_the_spoiled_page(&store, &before);
     // A read that needs no entry of the damaged page still answers, from
     // pages read before and after it.
-    let last = &before[usize::try_from(EVENTS).unwrap() + 1];
+    let last = &before[usize::try_from(LONG_SEGMENT_EVENTS).unwrap() + 1];
     assert_eq!(
         store.get::<Payload>(last.header.id).unwrap().as_ref(),
         Some(last)
     );
-    // Verify names the index and rewrites it; the log was never touched.
-    verify_names_the_index(&store, 1);
-    store.close().unwrap();
-    let store = Store::open(config(dir.path())).unwrap();
-    assert_eq!(store.query::<Payload>(&Region::all()).unwrap(), before);
-    assert!(store.verify().unwrap().is_ok());
+    rewritten_and_whole(dir.path(), store, &before);
 }
 
 /// A close that changed nothing since the open that loaded the checkpoint
@@ -1001,61 +1015,17 @@ fn a_close_with_nothing_new_leaves_the_checkpoint_unwritten() {
 /// first position, not where the run of pages it belongs to began.
 #[test]
 fn a_scan_through_a_sealed_table_cut_short_stops_where_the_file_ends() {
-    const EVENTS: u64 = 3_000;
     let dir = fast_dir();
-    let store = Store::open(
-        StoreConfig::new(dir.path())
-            .segment_max_bytes(4 << 20)
-            .sync_policy(SyncPolicy::Manual),
-    )
-    .unwrap();
-    for i in 0..EVENTS {
-        store.append(&entity(i), KIND, &payload(i)).unwrap();
-    }
-    store.close().unwrap();
-    // Seal segment 1 by starting segment 2.
-    let store = Store::open(config(dir.path())).unwrap();
-    store
-        .append(&entity(EVENTS), KIND, &payload(EVENTS))
-        .unwrap();
-    store
-        .append(&entity(EVENTS + 1), KIND, &payload(EVENTS + 1))
-        .unwrap();
-    store.close().unwrap();
+    let before = long_sealed_store(dir.path());
     let store = Store::open(config(dir.path())).unwrap();
     assert!(store.stats().opened_from_checkpoint);
-    let before = store.query::<Payload>(&Region::all()).unwrap();
-    store.close().unwrap();
-    let store = Store::open(config(dir.path())).unwrap();
-    // Cut inside page 150 of 188, after the open checked the file.
-    const FIRST_MISSING_PAGE: u64 = 150;
-    let path = sealed_path(dir.path(), 1);
-    let cut = 46 + FIRST_MISSING_PAGE * (16 * 53 + 4) + 100;
+    // Cut inside the spoiled page, after the open checked the file.
     std::fs::OpenOptions::new()
         .write(true)
-        .open(&path)
+        .open(sealed_path(dir.path(), 1))
         .unwrap()
-        .set_len(cut)
+        .set_len(sealed_page_at(SPOILED_PAGE) + 100)
         .unwrap();
-    let replayed =
-        store.replay::<Payload, _>(&Region::all(), |_| std::ops::ControlFlow::Continue(()));
-    match replayed {
-        Err(StoreError::Corrupt {
-            at: Place::Index { position },
-            ..
-        }) => assert_eq!(position, FIRST_MISSING_PAGE * 16),
-        other => panic!("the missing page must be reported: {other:?}"),
-    }
-    let up_to = Region::all().positions(0..=FIRST_MISSING_PAGE * 16 - 1);
-    let first_missing = usize::try_from(FIRST_MISSING_PAGE * 16).unwrap();
-    assert_eq!(
-        store.query::<Payload>(&up_to).unwrap(),
-        before[..first_missing]
-    );
-    // Verify writes the file anew from the log.
-    verify_names_the_index(&store, 1);
-    store.close().unwrap();
-    let store = Store::open(config(dir.path())).unwrap();
-    assert_eq!(store.query::<Payload>(&Region::all()).unwrap(), before);
-    assert!(store.verify().unwrap().is_ok());
+    scan_stops_at_the_spoiled_page(&store, &before);
+    rewritten_and_whole(dir.path(), store, &before);
 }
