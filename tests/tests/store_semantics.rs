@@ -174,38 +174,45 @@ fn manual_and_every_n_policies_sync_when_they_say() {
     assert_eq!(store.stats().durable_events, 10);
     drop(store);
 
+    // EveryN: a sync starts in the background once half of `events` wait,
+    // and no append returns with more than `events` unsynced. The periodic
+    // check (every 30 s here) plays no part.
     let dir = fast_dir();
-    let store = Store::open(
+    let every = |events, max_delay_ms| {
         StoreConfig::new(dir.path()).sync_policy(SyncPolicy::EveryN {
-            events: 4,
-            max_delay_ms: 20,
-        }),
-    )
-    .unwrap();
+            events,
+            max_delay_ms,
+        })
+    };
+    let store = Store::open(every(8, 60_000)).unwrap();
     for i in 0..3 {
         store.append(&coord("a"), KIND, &payload(i)).unwrap();
     }
-    assert_eq!(store.stats().durable_events, 0);
-    // The 4th event starts a sync in the background: its append returns
-    // with at most 4 events unsynced, and the sync ends without another.
+    assert_eq!(store.stats().durable_events, 0, "fewer than half wait");
     store.append(&coord("a"), KIND, &payload(3)).unwrap();
-    let stats = store.stats();
-    assert!(stats.events - stats.durable_events <= 4, "{stats:?}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while store.stats().durable_events < 4 {
         assert!(
             std::time::Instant::now() < deadline,
-            "the 4th event triggers a sync"
+            "the 4th event (half of 8) starts a sync"
         );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    store.append(&coord("a"), KIND, &payload(4)).unwrap();
+    for i in 4..200 {
+        store.append(&coord("a"), KIND, &payload(i)).unwrap();
+        let stats = store.stats();
+        assert!(stats.events - stats.durable_events <= 8, "{stats:?}");
+    }
+    store.close().unwrap();
+    // The periodic check syncs what fewer than half left waiting.
+    let store = Store::open(every(1_000, 20)).unwrap();
+    store.append(&coord("a"), KIND, &payload(200)).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(
         store.stats().durable_events,
-        5,
+        201,
         "max_delay_ms bounds the wait"
     );
     store.close().unwrap();
-    assert_eq!(open(dir.path()).head(&coord("a")).version, 5);
+    assert_eq!(open(dir.path()).head(&coord("a")).version, 201);
 }

@@ -80,8 +80,9 @@ fn nothing_is_delivered_before_sync_under_manual_policy() {
 #[test]
 fn every_n_policy_delivers_after_the_covering_sync() {
     let dir = tempfile::tempdir().unwrap();
+    // A sync starts once half of `events` wait: at the third event here.
     let config = StoreConfig::new(dir.path()).sync_policy(SyncPolicy::EveryN {
-        events: 3,
+        events: 6,
         max_delay_ms: 60_000,
     });
     let store = Store::open(config).unwrap();

@@ -59,13 +59,15 @@ pub enum SyncPolicy {
     /// share fsyncs (group commit).
     #[default]
     Always,
-    /// Buffer; a background thread syncs once `events` events are unsynced,
-    /// and otherwise about `max_delay_ms` after an event was appended at the
-    /// latest (it checks every `max_delay_ms / 2`). An append waits for a
-    /// sync only when returning would leave more than `events` acknowledged
-    /// events unsynced, so appends go on while the sync runs.
+    /// Buffer; a background thread syncs once half of `events` events are
+    /// unsynced, and otherwise about `max_delay_ms` after an event was
+    /// appended at the latest (it checks every `max_delay_ms / 2`). An
+    /// append waits for a sync only when returning would leave more than
+    /// `events` acknowledged events unsynced, so appends go on while the
+    /// sync runs.
     EveryN {
-        /// Unsynced events that trigger a sync (0 behaves as 1).
+        /// The most acknowledged events left unsynced (0 behaves as 1); a
+        /// sync starts at half of it.
         events: u32,
         /// Longest time an acknowledged event stays unsynced, in ms.
         max_delay_ms: u64,

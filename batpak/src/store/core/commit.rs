@@ -38,21 +38,23 @@ impl Core {
             SyncPolicy::EveryN { events, .. } => {
                 let most = u64::from(events.max(1));
                 let unsynced = end.saturating_sub(self.durable.load(Ordering::SeqCst));
-                if unsynced < most {
+                if unsynced < sync_ahead_at(most) {
                     return Ok(());
                 }
-                // `most` events wait: the flusher syncs them while this
-                // appender goes on, which waits only while acknowledging
-                // would leave more than `most` events unsynced (in the
-                // steady state, for the sync started one batch earlier).
+                // From half of `most` on, the flusher syncs in the background
+                // (a wake already pending does as well), so that by the time
+                // `most` events wait, most of them are durable: an appender
+                // waits only when returning would leave more than `most`
+                // acknowledged events unsynced.
                 let woken = self.flusher.get().map(|f| f.try_send(Wake::Sync));
                 match woken {
-                    // Woken now, or a wake is pending already.
-                    Some(Ok(()) | Err(flume::TrySendError::Full(_))) => {
+                    Some(Ok(()) | Err(flume::TrySendError::Full(_))) if unsynced > most => {
                         self.wait_durable(end - most)
                     }
-                    // No flusher (any more): this appender syncs.
-                    _ => self.wait_durable(end),
+                    Some(Ok(()) | Err(flume::TrySendError::Full(_))) => Ok(()),
+                    // No flusher (any more): this appender syncs, at `most`.
+                    _ if unsynced >= most => self.wait_durable(end),
+                    _ => Ok(()),
                 }
             }
             SyncPolicy::Manual => Ok(()),
@@ -133,6 +135,13 @@ impl Core {
     }
 }
 
+/// Unsynced events at which `EveryN { events: most }` starts a sync in the
+/// background: half of `most`, so that a sync (one fdatasync) runs while
+/// the other half is appended.
+fn sync_ahead_at(most: u64) -> u64 {
+    most.div_ceil(2)
+}
+
 /// The `EveryN` background syncer: stopping it (or the store's end, which
 /// it sees at its next check) ends the thread.
 #[derive(Debug)]
@@ -154,7 +163,13 @@ impl Flusher {
     /// Starts the syncer when the policy is `EveryN` and the store writable.
     pub(crate) fn start(core: &std::sync::Arc<Core>) -> Result<Option<Self>, StoreError> {
         match (core.writable, core.config.sync_policy) {
-            (true, SyncPolicy::EveryN { max_delay_ms, .. }) => spawn(core, max_delay_ms).map(Some),
+            (
+                true,
+                SyncPolicy::EveryN {
+                    events,
+                    max_delay_ms,
+                },
+            ) => spawn(core, u64::from(events.max(1)), max_delay_ms).map(Some),
             _ => Ok(None),
         }
     }
@@ -168,7 +183,11 @@ impl Flusher {
     }
 }
 
-fn spawn(owner: &std::sync::Arc<Core>, max_delay_ms: u64) -> Result<Flusher, StoreError> {
+fn spawn(
+    owner: &std::sync::Arc<Core>,
+    most: u64,
+    max_delay_ms: u64,
+) -> Result<Flusher, StoreError> {
     // One pending wake at most: an appender never blocks on it.
     let (wake, rx) = flume::bounded::<Wake>(1);
     // Appenders wake it through the core (set once: one flusher a store).
@@ -182,14 +201,27 @@ fn spawn(owner: &std::sync::Arc<Core>, max_delay_ms: u64) -> Result<Flusher, Sto
         .name("batpak-flusher".to_owned())
         .spawn(move || {
             // Ends when told to, or at the first check after the store is gone.
-            while let Ok(Wake::Sync) | Err(flume::RecvTimeoutError::Timeout) =
-                rx.recv_timeout(delay)
-            {
+            loop {
+                let woken = match rx.recv_timeout(delay) {
+                    Ok(Wake::Sync) => true,
+                    Err(flume::RecvTimeoutError::Timeout) => false,
+                    Ok(Wake::Stop) | Err(flume::RecvTimeoutError::Disconnected) => return,
+                };
                 let Some(core) = core.upgrade() else {
                     return;
                 };
                 let end = core.appended.load(Ordering::SeqCst);
-                if end > core.durable.load(Ordering::SeqCst) {
+                let unsynced = end.saturating_sub(core.durable.load(Ordering::SeqCst));
+                // A wake queued while the last sync ran may find less than
+                // it was sent for: left to the next wake or check, so that
+                // each sync covers at least half of `events`. A check syncs
+                // whatever waits (`max_delay_ms`).
+                let due = if woken {
+                    unsynced >= sync_ahead_at(most)
+                } else {
+                    unsynced > 0
+                };
+                if due {
                     // A failure poisons the store; appenders will see it.
                     let _ = core.wait_durable(end);
                 }
