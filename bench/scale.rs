@@ -255,6 +255,18 @@ fn median_by(runs: &[Measured], key: impl Fn(&Measured) -> f64) -> f64 {
     v[v.len() / 2]
 }
 
+/// The cells of one kind of open after a kill: open ms | events rescanned
+/// | RSS MB (peak).
+fn reopened_cells(runs: &[Measured]) -> String {
+    format!(
+        "{:.0} | {:.0} | {:.0} ({:.0})",
+        median_by(runs, |m| m.open_ms),
+        median_by(runs, |m| m.rescanned as f64),
+        median_by(runs, |m| m.rss_open),
+        median_by(runs, |m| m.hwm_open),
+    )
+}
+
 /// Removes the sealed segment indexes (`*.idx`) of the store in `dir`.
 fn remove_sealed(dir: &Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -358,7 +370,7 @@ fn main() {
             .collect();
         assert!(resumed.iter().all(|m| m.from_checkpoint));
         println!(
-            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.2} | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.0} ({:.0}) |",
+            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.2} | {} | {:.0} | {:.0} ({:.0}) | {} | {} |",
             median_by(&clean, |m| m.open_ms),
             median_by(&clean, |m| m.rss_open),
             median_by(&clean, |m| m.hwm_open),
@@ -369,21 +381,12 @@ fn main() {
             median_by(&clean, |m| m.rss_read),
             median_by(&clean, |m| m.hwm_read),
             median_by(&clean, |m| m.replay_m),
-            median_by(&crash, |m| m.open_ms),
-            median_by(&crash, |m| m.rescanned as f64),
-            median_by(&crash, |m| m.rss_open),
-            median_by(&crash, |m| m.hwm_open),
+            reopened_cells(&crash),
             median_by(&rescan, |m| m.open_ms),
             median_by(&rescan, |m| m.rss_open),
             median_by(&rescan, |m| m.hwm_open),
-            median_by(&resumed, |m| m.open_ms),
-            median_by(&resumed, |m| m.rescanned as f64),
-            median_by(&resumed, |m| m.rss_open),
-            median_by(&resumed, |m| m.hwm_open),
-            median_by(&killed, |m| m.open_ms),
-            median_by(&killed, |m| m.rescanned as f64),
-            median_by(&killed, |m| m.rss_open),
-            median_by(&killed, |m| m.hwm_open),
+            reopened_cells(&resumed),
+            reopened_cells(&killed),
         );
     }
 }
