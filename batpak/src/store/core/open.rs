@@ -18,7 +18,7 @@ use super::seal::OpenSealer;
 use super::{Core, DurableHook, OpenCounts, WriteScratch};
 use crate::store::config::StoreConfig;
 use crate::store::engine::choose::open_engine;
-use crate::store::engine::place_of;
+use crate::store::engine::{OpenVisitors, place_of};
 use crate::store::error::{Place, StoreError};
 use crate::store::fs::FileSystem;
 use crate::store::lock::write_lock;
@@ -130,12 +130,9 @@ fn recover(
     let seals = writable && segmented;
     let mut sealer = OpenSealer::new(&*fs, &config.dir, seals);
     let sealer_cell = std::cell::RefCell::new(&mut sealer);
-    let opened = open_engine(
-        Arc::clone(&fs),
-        &config,
-        writable,
-        Index::recorded_extent,
-        &mut |bytes, extent, next_loc| {
+    let visitors = OpenVisitors {
+        checkpoint_extent: Index::recorded_extent,
+        try_checkpoint: &mut |bytes, extent, next_loc| {
             if derived == Derived::Ignore {
                 return false;
             }
@@ -157,7 +154,7 @@ fn recover(
             checkpointed = true;
             true
         },
-        &mut |segment, len, bytes, next_loc| {
+        try_sealed: &mut |segment, len, bytes, next_loc| {
             if derived == Derived::Ignore {
                 return None;
             }
@@ -175,7 +172,7 @@ fn recover(
             sealer.loaded_through = segment;
             Some(events)
         },
-        &mut |loc, body| {
+        visit: &mut |loc, body| {
             let mut index = index.borrow_mut();
             sealer_cell.borrow_mut().before_frame(&mut index, loc);
             match index.apply_frame(loc, body) {
@@ -186,7 +183,8 @@ fn recover(
                 }
             }
         },
-    )?;
+    };
+    let opened = open_engine(Arc::clone(&fs), &config, writable, visitors)?;
     let mut index = index.into_inner();
     let loaded_derived = checkpointed || sealer.loaded_through > 0;
     let ControlFlow::Continue((engine, report)) = opened else {

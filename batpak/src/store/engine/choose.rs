@@ -17,9 +17,7 @@ use std::sync::Arc;
 
 use super::segment::SegmentEngine;
 use super::segment::format::parse_segment_file_name;
-use super::{
-    CheckpointExtent, CheckpointVisitor, FrameVisitor, LogEngine, OpenReport, SealedVisitor,
-};
+use super::{LogEngine, OpenReport, OpenVisitors};
 use crate::store::backend::Backend;
 use crate::store::config::StoreConfig;
 use crate::store::error::{Place, StoreError};
@@ -112,21 +110,10 @@ pub(crate) fn open_engine(
     fs: Arc<dyn FileSystem>,
     config: &StoreConfig,
     writable: bool,
-    checkpoint_extent: CheckpointExtent,
-    try_checkpoint: &mut CheckpointVisitor<'_>,
-    try_sealed: &mut SealedVisitor<'_>,
-    visit: &mut FrameVisitor<'_>,
+    visitors: OpenVisitors<'_>,
 ) -> Result<Opened, StoreError> {
     let fresh = check_marker(&*fs, config)?;
-    let opened = open_chosen(
-        Arc::clone(&fs),
-        config,
-        writable,
-        checkpoint_extent,
-        try_checkpoint,
-        try_sealed,
-        visit,
-    )?;
+    let opened = open_chosen(Arc::clone(&fs), config, writable, visitors)?;
     // Only a new store gets a marker, and only after its engine opened: a
     // refused or failed open leaves the directory as it was, and a store
     // from before markers is recognised by its files instead.
@@ -145,24 +132,12 @@ fn open_chosen(
     fs: Arc<dyn FileSystem>,
     config: &StoreConfig,
     writable: bool,
-    checkpoint_extent: CheckpointExtent,
-    try_checkpoint: &mut CheckpointVisitor<'_>,
-    try_sealed: &mut SealedVisitor<'_>,
-    visit: &mut FrameVisitor<'_>,
+    visitors: OpenVisitors<'_>,
 ) -> Result<Opened, StoreError> {
+    // Key-value engines have no sealed segments, nor prefix checkpoints:
+    // they take the checkpoint and frame visitors only.
     match config.backend {
-        Backend::Segment => {
-            let opened = SegmentEngine::open(
-                fs,
-                config,
-                writable,
-                checkpoint_extent,
-                try_checkpoint,
-                try_sealed,
-                visit,
-            )?;
-            Ok(boxed(opened))
-        }
+        Backend::Segment => Ok(boxed(SegmentEngine::open(fs, config, writable, visitors)?)),
         // A read-only open of a directory without the engine's files is an
         // empty store, as it is for segments.
         #[cfg(any(feature = "redb", feature = "lmdb"))]
@@ -173,23 +148,33 @@ fn open_chosen(
                 super::kv::EmptyLog,
                 config.backend,
                 false,
-                try_checkpoint,
-                visit,
+                visitors.try_checkpoint,
+                visitors.visit,
             )?;
             Ok(boxed(opened))
         }
         #[cfg(feature = "redb")]
         Backend::Redb => {
             let log = super::redb::RedbLog::open(&config.dir.join(REDB_FILE), writable)?;
-            let opened =
-                super::kv::KvEngine::open(log, Backend::Redb, writable, try_checkpoint, visit)?;
+            let opened = super::kv::KvEngine::open(
+                log,
+                Backend::Redb,
+                writable,
+                visitors.try_checkpoint,
+                visitors.visit,
+            )?;
             Ok(boxed(opened))
         }
         #[cfg(feature = "lmdb")]
         Backend::Lmdb => {
             let log = super::lmdb::LmdbLog::open(&config.dir.join(LMDB_DIR), writable)?;
-            let opened =
-                super::kv::KvEngine::open(log, Backend::Lmdb, writable, try_checkpoint, visit)?;
+            let opened = super::kv::KvEngine::open(
+                log,
+                Backend::Lmdb,
+                writable,
+                visitors.try_checkpoint,
+                visitors.visit,
+            )?;
             Ok(boxed(opened))
         }
         #[allow(unreachable_patterns)]

@@ -91,6 +91,17 @@ pub(crate) type CheckpointExtent = fn(&[u8]) -> Option<Vec<u64>>;
 /// have the segment scanned.
 pub(crate) type SealedVisitor<'a> = dyn FnMut(u32, u64, &[u8], NextLoc) -> Option<u64> + 'a;
 
+/// What an open hands the engine to rebuild the index with: the stored
+/// checkpoint is offered first (its extent read by `checkpoint_extent`),
+/// then sealed indexes, then every frame past them goes to `visit`. One
+/// value, passed down unchanged from the core to the engine that opens.
+pub(crate) struct OpenVisitors<'a> {
+    pub(crate) checkpoint_extent: CheckpointExtent,
+    pub(crate) try_checkpoint: &'a mut CheckpointVisitor<'a>,
+    pub(crate) try_sealed: &'a mut SealedVisitor<'a>,
+    pub(crate) visit: &'a mut FrameVisitor<'a>,
+}
+
 /// Where the frame at `position` with a body of `len` bytes lies in
 /// storage unit `segment`, given where the previous frame lies (`None` for
 /// the first). Lets the index keep only lengths in its checkpoint and ask

@@ -42,7 +42,7 @@ pub(crate) use self::sealed::write_sealed_index_in;
 use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
 use super::{
     BodyBatch, BodyVisitor, CheckpointExtent, CheckpointVisitor, FrameVisitor, Loc, LogEngine,
-    OpenReport, SealedVisitor,
+    OpenReport, OpenVisitors,
 };
 use crate::store::config::{MIN_OPEN_SEGMENTS, StoreConfig};
 use crate::store::error::{Place, StoreError};
@@ -91,11 +91,14 @@ impl SegmentEngine {
         fs: Arc<dyn FileSystem>,
         config: &StoreConfig,
         writable: bool,
-        checkpoint_extent: CheckpointExtent,
-        try_checkpoint: &mut CheckpointVisitor<'_>,
-        try_sealed: &mut SealedVisitor<'_>,
-        visit: &mut FrameVisitor<'_>,
+        visitors: OpenVisitors<'_>,
     ) -> Result<ControlFlow<(), (Self, OpenReport)>, StoreError> {
+        let OpenVisitors {
+            checkpoint_extent,
+            try_checkpoint,
+            try_sealed,
+            visit,
+        } = visitors;
         let dir = config.dir.clone();
         let numbers = list_segments(&*fs, &dir)?;
         let mut report = OpenReport::default();
@@ -134,7 +137,7 @@ impl SegmentEngine {
                 report.from_checkpoint = true;
                 // The checkpoint's last segment, from where it ended.
                 let n = u32::try_from(lens.len() + 1).unwrap_or(u32::MAX);
-                let scanned = Self::index_scanned(
+                let ControlFlow::Continue(scanned) = Self::index_scanned(
                     &*fs,
                     &dir,
                     writable,
@@ -143,11 +146,11 @@ impl SegmentEngine {
                     &bytes,
                     (from, first),
                     visit,
-                )?;
-                report.truncated_bytes += scanned.cut;
-                if scanned.visited.is_break() {
+                    &mut report,
+                )?
+                else {
                     return Ok(ControlFlow::Break(()));
-                }
+                };
                 lens.push(scanned.valid_end);
                 done = Done {
                     lens,
@@ -209,7 +212,7 @@ impl SegmentEngine {
                 }
                 continue;
             }
-            let scanned = Self::index_scanned(
+            let ControlFlow::Continue(scanned) = Self::index_scanned(
                 &*fs,
                 &dir,
                 writable,
@@ -218,11 +221,11 @@ impl SegmentEngine {
                 &bytes,
                 (SEGMENT_HEADER_LEN as u64, next_first),
                 visit,
-            )?;
-            report.truncated_bytes += scanned.cut;
-            if scanned.visited.is_break() {
+                &mut report,
+            )?
+            else {
                 return Ok(ControlFlow::Break(()));
-            }
+            };
             next_first = scanned.next_first;
             last_frames = scanned.frames;
             lens.push(scanned.valid_end);
@@ -367,9 +370,10 @@ impl SegmentEngine {
         Ok(Offered::Whole(extent))
     }
 
-    /// Cuts the torn tail `scan` found in segment `n` (when `writable`) and
-    /// indexes its frames from byte `from.0` on; `from.1` is the position
-    /// its header must record.
+    /// Cuts the torn tail `scan` found in segment `n` (when `writable`),
+    /// counting it in `report`, and indexes its frames from byte `from.0`
+    /// on; `from.1` is the position its header must record. `Break` when
+    /// the visitor stopped.
     #[allow(clippy::too_many_arguments)]
     fn index_scanned(
         fs: &dyn FileSystem,
@@ -380,7 +384,8 @@ impl SegmentEngine {
         bytes: &[u8],
         from: (u64, u64),
         visit: &mut FrameVisitor<'_>,
-    ) -> Result<Scanned, StoreError> {
+        report: &mut OpenReport,
+    ) -> Result<ControlFlow<(), Scanned>, StoreError> {
         let SegmentScan::Frames {
             header,
             frames,
@@ -398,15 +403,14 @@ impl SegmentEngine {
             fs.truncate(&path, valid_end)
                 .map_err(|e| StoreError::io("truncate", &path, e))?;
         }
+        report.truncated_bytes += cut;
         let mut next_first = from.1;
         let visited = visit_frames(n, bytes, &header, &frames, from.0, &mut next_first, visit)?;
-        Ok(Scanned {
-            cut,
+        Ok(visited.map_continue(|()| Scanned {
             valid_end,
             next_first,
             frames: frames.len() as u64,
-            visited,
-        })
+        }))
     }
 
     fn assemble(
@@ -642,13 +646,10 @@ enum Offered {
 
 /// One segment scanned at open.
 struct Scanned {
-    /// Bytes of torn tail cut (or found, when read-only).
-    cut: u64,
     valid_end: u64,
     /// The position after its last frame.
     next_first: u64,
     frames: u64,
-    visited: ControlFlow<()>,
 }
 
 /// Frames of a segment lie back to back after its header.
