@@ -317,7 +317,7 @@ impl Store {
         &self,
         coord: &Coordinate,
     ) -> Result<Vec<StoredEvent<P>>, StoreError> {
-        self.core.read_events(&self.core.stream_positions(coord)?)
+        self.core.read_stream(coord)
     }
 
     /// A stream's version and head hash.
@@ -336,7 +336,7 @@ impl Store {
         region: &Region,
     ) -> Result<Vec<StoredEvent<P>>, StoreError> {
         region.check()?;
-        self.core.read_events(&self.core.select(region)?)
+        self.core.read_selected(region)
     }
 
     /// The headers of every event inside `region`, in global position order.
@@ -345,7 +345,7 @@ impl Store {
     /// As [`Store::query`].
     pub fn query_headers(&self, region: &Region) -> Result<Vec<EventHeader>, StoreError> {
         region.check()?;
-        self.core.read_headers(&self.core.select(region)?)
+        self.core.read_selected_headers(region)
     }
 
     /// Visits every event inside `region`, in global position order, with

@@ -50,10 +50,67 @@ pub(crate) struct Expected {
     coordinates: HashMap<u32, Coordinate, BuildHasherDefault<IdHasher>>,
 }
 
+/// A selected position and its entry (`None` when the entry could not be
+/// read: selection keeps such a position, and the read reports it).
+type Selected = (u64, Option<Entry>);
+
 impl Expected {
     /// The coordinate of an entry's stream.
     pub(crate) fn coordinate(&self, entry: &Entry) -> Option<&Coordinate> {
         self.coordinates.get(&entry.stream)
+    }
+
+    /// Adds the entry of `position` (and its stream's coordinate, from
+    /// `index`, the first time that stream is met).
+    fn expect(&mut self, index: &Index, position: u64, entry: Entry) -> Result<(), StoreError> {
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            self.coordinates.entry(entry.stream)
+        {
+            slot.insert(Core::coordinate_of(index, entry.stream, position)?);
+        }
+        self.entries.push(entry);
+        Ok(())
+    }
+}
+
+/// What a read of decoded events needs besides the frames, captured under
+/// the same index lock as its entries: where each chain hash comes from,
+/// and the heads that some of them are.
+struct Planned {
+    expected: Expected,
+    plan: Vec<HashFrom>,
+    heads: HashMap<u32, Hash, BuildHasherDefault<IdHasher>>,
+}
+
+impl Planned {
+    /// Plans the reads of `expected`'s entries. An event's hash is its
+    /// stream successor's `prev_hash` (when that successor is read too) or
+    /// the stream's head (when it is the last event); only the others are
+    /// hashed. Every link was checked when the index was built.
+    fn under(index: &Index, expected: Expected) -> Self {
+        let entries = &expected.entries;
+        let mut plan = vec![HashFrom::Compute; entries.len()];
+        let mut heads: HashMap<u32, Hash, BuildHasherDefault<IdHasher>> = HashMap::default();
+        let mut next_seq: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
+        // Captured now: a later append would move the head.
+        for (i, entry) in entries.iter().enumerate().rev() {
+            if let Some(stream) = index.streams.get(entry.stream as usize) {
+                plan[i] = if next_seq.get(&entry.stream) == Some(&(entry.sequence + 1)) {
+                    HashFrom::Successor
+                } else if entry.sequence == stream.version() {
+                    heads.insert(entry.stream, stream.head);
+                    HashFrom::Head
+                } else {
+                    HashFrom::Compute
+                };
+            }
+            next_seq.insert(entry.stream, entry.sequence);
+        }
+        Self {
+            expected,
+            plan,
+            heads,
+        }
     }
 }
 
@@ -174,13 +231,7 @@ impl Core {
         };
         let mut entries = index.entries.cursor();
         for &p in positions {
-            let entry = Self::entry_at(&mut entries, p)?;
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                expected.coordinates.entry(entry.stream)
-            {
-                slot.insert(Self::coordinate_of(index, entry.stream, p)?);
-            }
-            expected.entries.push(entry);
+            expected.expect(index, p, Self::entry_at(&mut entries, p)?)?;
         }
         Ok(expected)
     }
@@ -228,26 +279,89 @@ impl Core {
         decode_owned(frame, true).map(Some)
     }
 
-    /// The positions of `coord`'s stream, in sequence order.
-    pub(crate) fn stream_positions(&self, coord: &Coordinate) -> Result<Vec<u64>, StoreError> {
-        let index = read_lock(&self.index);
+    /// The events of `coord`'s stream, in sequence order: its positions and
+    /// their entries taken under one index lock, then the frames read.
+    pub(crate) fn read_stream<P: DeserializeOwned>(
+        &self,
+        coord: &Coordinate,
+    ) -> Result<Vec<StoredEvent<P>>, StoreError> {
+        let (positions, planned) = {
+            let index = read_lock(&self.index);
+            let selected = Self::stream_selected(&index, coord)?;
+            let (positions, expected) = Self::expected_of(&index, selected)?;
+            (positions, Planned::under(&index, expected))
+        };
+        self.read_planned(&positions, planned)
+    }
+
+    /// The events `region` selects, decoded into `P`, selected and checked
+    /// against their entries under one index lock (each entry read once).
+    pub(crate) fn read_selected<P: DeserializeOwned>(
+        &self,
+        region: &Region,
+    ) -> Result<Vec<StoredEvent<P>>, StoreError> {
+        let (positions, planned) = {
+            let index = read_lock(&self.index);
+            let selected = Self::select_in(&index, region, &|_| true)?;
+            let (positions, expected) = Self::expected_of(&index, selected)?;
+            (positions, Planned::under(&index, expected))
+        };
+        self.read_planned(&positions, planned)
+    }
+
+    /// The headers of the events `region` selects, as [`Core::read_selected`].
+    pub(crate) fn read_selected_headers(
+        &self,
+        region: &Region,
+    ) -> Result<Vec<EventHeader>, StoreError> {
+        let (positions, expected) = {
+            let index = read_lock(&self.index);
+            let selected = Self::select_in(&index, region, &|_| true)?;
+            Self::expected_of(&index, selected)?
+        };
+        self.headers_of(&positions, &expected)
+    }
+
+    /// `coord`'s stream's positions with their entries, each entry checked
+    /// to name the stream.
+    fn stream_selected(index: &Index, coord: &Coordinate) -> Result<Vec<Selected>, StoreError> {
         let Some(s) = index.stream_number(coord) else {
             return Ok(Vec::new());
         };
-        let positions = match index.streams.get(s as usize) {
-            Some(stream) => index.positions_from(stream, 0)?.iter().collect(),
-            None => Vec::new(),
+        let Some(stream) = index.streams.get(s as usize) else {
+            return Ok(Vec::new());
         };
         let mut entries = index.entries.cursor();
-        for &p in &positions {
-            listed_rightly(&mut entries, s, coord, p)?;
+        index
+            .positions_from(stream, 0)?
+            .iter()
+            .map(|p| Ok((p, listed_rightly(&mut entries, s, coord, p)?)))
+            .collect()
+    }
+
+    /// What the frames of `selected` must agree with: every entry (one that
+    /// could not be read is `Corrupt`, named by its position) and the
+    /// coordinate of each stream involved.
+    fn expected_of(
+        index: &Index,
+        selected: Vec<Selected>,
+    ) -> Result<(Vec<u64>, Expected), StoreError> {
+        let mut positions = Vec::with_capacity(selected.len());
+        let mut expected = Expected {
+            entries: Vec::with_capacity(selected.len()),
+            coordinates: HashMap::default(),
+        };
+        for (p, entry) in selected {
+            let entry = entry.ok_or_else(|| unreadable_entry(p))?;
+            expected.expect(index, p, entry)?;
+            positions.push(p);
         }
-        Ok(positions)
+        Ok((positions, expected))
     }
 
     /// Positions selected by `region`, ascending, using only the index.
     pub(crate) fn select(&self, region: &Region) -> Result<Vec<u64>, StoreError> {
-        self.select_where(region, |_| true)
+        self.select_where(region, &|_| true)
     }
 
     /// [`Core::select`], keeping only entries `also` accepts (an entry that
@@ -255,9 +369,19 @@ impl Core {
     fn select_where(
         &self,
         region: &Region,
-        also: impl Fn(&Entry) -> bool,
+        also: &dyn Fn(&Entry) -> bool,
     ) -> Result<Vec<u64>, StoreError> {
         let index = read_lock(&self.index);
+        let selected = Self::select_in(&index, region, also)?;
+        Ok(selected.into_iter().map(|(p, _)| p).collect())
+    }
+
+    /// [`Core::select_where`] in `index`, each position with its entry.
+    fn select_in(
+        index: &Index,
+        region: &Region,
+        also: &dyn Fn(&Entry) -> bool,
+    ) -> Result<Vec<Selected>, StoreError> {
         let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
         let hi = hi.min(index.len().saturating_sub(1));
         if index.len() == 0 || lo > hi {
@@ -267,8 +391,8 @@ impl Core {
             // An entry that cannot be read is selected: the read reports it
             // (a damaged index never makes an event silently absent).
             let mut entries = index.entries.cursor();
-            let mut keep = |p: u64| {
-                entries.get(p).is_none_or(|e| {
+            let keep = |p: u64, entry: &Option<Entry>| {
+                entry.is_none_or(|e| {
                     index
                         .streams
                         .get(e.stream as usize)
@@ -276,7 +400,10 @@ impl Core {
                         && also(&e)
                 })
             };
-            return Ok((lo..=hi).filter(|&p| keep(p)).collect());
+            return Ok((lo..=hi)
+                .map(|p| (p, entries.get(p)))
+                .filter(|(p, e)| keep(*p, e))
+                .collect());
         }
         // One stream named whole: looked up, not searched for among all.
         let numbers = match named_stream(region) {
@@ -299,11 +426,11 @@ impl Core {
             for p in listed.iter().take_while(|&p| p <= hi) {
                 match listed_rightly(&mut entries, s, &stream.coordinate, p)? {
                     Some(e) if !(entry_matches(region, stream, &e, p) && also(&e)) => {}
-                    _ => out.push(p),
+                    entry => out.push((p, entry)),
                 }
             }
         }
-        out.sort_unstable();
+        out.sort_unstable_by_key(|&(p, _)| p);
         Ok(out)
     }
 
@@ -322,7 +449,7 @@ impl Core {
             return Ok(Vec::new());
         }
         let kind_listed = |e: &Entry| kinds.is_none_or(|kinds| kinds.contains(&e.kind));
-        self.select_where(&region.clone().positions(a..=b), kind_listed)
+        self.select_where(&region.clone().positions(a..=b), &kind_listed)
     }
 
     /// The positions in `range` whose events lie inside any of `regions`,
@@ -348,43 +475,33 @@ impl Core {
     }
 
     /// Reads and decodes the events at `positions` (ascending).
-    ///
-    /// Chain hashes are not recomputed when the index already knows them: an
-    /// event's hash is its stream successor's `prev_hash` (when that
-    /// successor is read too) or the stream's head (when it is the last
-    /// event); only the others are hashed. Every link was checked when the
-    /// index was built.
     pub(crate) fn read_events<P: DeserializeOwned>(
         &self,
         positions: &[u64],
     ) -> Result<Vec<StoredEvent<P>>, StoreError> {
-        let n = positions.len();
-        let mut plan = vec![HashFrom::Compute; n];
-        let mut heads: HashMap<u32, Hash, BuildHasherDefault<IdHasher>> = HashMap::default();
-        let expected = {
+        let planned = {
             let index = read_lock(&self.index);
-            let expected = Self::expected_under(&index, positions)?;
-            let entries = &expected.entries;
-            let mut next_seq: HashMap<u32, u64, BuildHasherDefault<IdHasher>> = HashMap::default();
-            // Captured now: a later append would move the head.
-            for (i, entry) in entries.iter().enumerate().rev() {
-                if let Some(stream) = index.streams.get(entry.stream as usize) {
-                    plan[i] = if next_seq.get(&entry.stream) == Some(&(entry.sequence + 1)) {
-                        HashFrom::Successor
-                    } else if entry.sequence == stream.version() {
-                        heads.insert(entry.stream, stream.head);
-                        HashFrom::Head
-                    } else {
-                        HashFrom::Compute
-                    };
-                }
-                next_seq.insert(entry.stream, entry.sequence);
-            }
-            expected
+            Planned::under(&index, Self::expected_under(&index, positions)?)
         };
+        self.read_planned(positions, planned)
+    }
+
+    /// Reads and decodes the events at `positions` as `planned`: each chain
+    /// hash is computed only when the plan found no successor or head that
+    /// already holds it.
+    fn read_planned<P: DeserializeOwned>(
+        &self,
+        positions: &[u64],
+        planned: Planned,
+    ) -> Result<Vec<StoredEvent<P>>, StoreError> {
+        let Planned {
+            expected,
+            plan,
+            heads,
+        } = planned;
         let entries = &expected.entries;
         let locs: Vec<Loc> = entries.iter().map(Entry::loc).collect();
-        let mut out: Vec<StoredEvent<P>> = Vec::with_capacity(n);
+        let mut out: Vec<StoredEvent<P>> = Vec::with_capacity(positions.len());
         // The visitor never breaks: every event is read.
         let _: ControlFlow<()> = self.engine.read_many(&locs, &mut |i, body| {
             let compute = matches!(plan.get(i), Some(HashFrom::Compute));
@@ -416,9 +533,19 @@ impl Core {
 
     /// The headers of the events at `positions`.
     pub(crate) fn read_headers(&self, positions: &[u64]) -> Result<Vec<EventHeader>, StoreError> {
+        let expected = Self::expected_under(&read_lock(&self.index), positions)?;
+        self.headers_of(positions, &expected)
+    }
+
+    /// The headers of the frames at `positions`, checked against `expected`.
+    fn headers_of(
+        &self,
+        positions: &[u64],
+        expected: &Expected,
+    ) -> Result<Vec<EventHeader>, StoreError> {
         let mut out = Vec::with_capacity(positions.len());
         // The visitor never breaks: every header is read.
-        let _: ControlFlow<()> = self.read_checked(positions, &mut |_, frame| {
+        let _: ControlFlow<()> = self.read_expected(positions, expected, &mut |_, frame| {
             if let Some(header) = frame.header {
                 out.push(header);
             }
@@ -435,9 +562,19 @@ impl Core {
         visit: &mut dyn FnMut(u64, Checked<'_>) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>, StoreError> {
         let expected = Self::expected_under(&read_lock(&self.index), positions)?;
+        self.read_expected(positions, &expected, visit)
+    }
+
+    /// [`Core::read_checked`] against entries already captured.
+    fn read_expected(
+        &self,
+        positions: &[u64],
+        expected: &Expected,
+        visit: &mut dyn FnMut(u64, Checked<'_>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, StoreError> {
         let locs: Vec<Loc> = expected.entries.iter().map(Entry::loc).collect();
         self.engine.read_many(&locs, &mut |i, body| {
-            let frame = self.check_nth(positions, &expected, i, body, Depth::Header)?;
+            let frame = self.check_nth(positions, expected, i, body, Depth::Header)?;
             Ok(visit(positions.get(i).copied().unwrap_or(u64::MAX), frame))
         })
     }

@@ -242,10 +242,9 @@ impl<'s, P: DeserializeOwned> Cursor<'s, P> {
             let end = watermark.min(self.position.saturating_add(SCAN_WINDOW));
             let (a, b) = (lo.max(self.position), hi.min(end - 1));
             if a <= b {
-                let positions = core.select(&self.region.clone().positions(a..=b))?;
                 // Decode all before committing to the window, so an error
                 // leaves the cursor where it was.
-                let events = core.read_events::<P>(&positions)?;
+                let events = core.read_selected::<P>(&self.region.clone().positions(a..=b))?;
                 self.buffer.extend(events);
             }
             self.scanned = end;
