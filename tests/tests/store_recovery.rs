@@ -12,7 +12,8 @@ use common::*;
 
 /// Builds a store of `n` events over 3 streams (unsynced policy, released
 /// as a killed process would: no checkpoint, no extent record) and returns
-/// its directory and events.
+/// its directory and events. An open after the kill has cut the zeros the
+/// writer reserved past its last frame, so the segment file ends there.
 fn build(n: u64) -> (tempfile::TempDir, Vec<StoredEvent<Payload>>) {
     let dir = fast_dir();
     let store = Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
@@ -24,11 +25,20 @@ fn build(n: u64) -> (tempfile::TempDir, Vec<StoredEvent<Payload>>) {
     let events = store.query::<Payload>(&Region::all()).unwrap();
     store.sync().unwrap();
     store.exit_without_checkpoint();
+    open(dir.path()).unwrap().exit_without_checkpoint();
     (dir, events)
 }
 
 fn open(dir: &Path) -> Result<Store, StoreError> {
     Store::open(StoreConfig::new(dir).sync_policy(SyncPolicy::Manual))
+}
+
+/// The bytes of a cut tail `truncated_bytes` counts: all but the zeros
+/// that end the file, which are taken for space never written.
+fn torn(tail: &[u8]) -> u64 {
+    tail.iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i as u64 + 1)
 }
 
 fn all(store: &Store) -> Vec<StoredEvent<Payload>> {
@@ -52,7 +62,7 @@ fn torn_tail_at_every_byte_of_the_last_three_frames_keeps_complete_frames() {
         let store = open(copy.path()).unwrap();
         assert_eq!(
             store.stats().truncated_bytes,
-            (cut - kept_end) as u64,
+            torn(&original[kept_end..cut]),
             "cut {cut}"
         );
         assert_eq!(all(&store), events[..kept], "cut {cut}");
@@ -71,9 +81,15 @@ fn torn_tail_at_every_byte_of_the_last_three_frames_keeps_complete_frames() {
 }
 
 /// Appends `tail` to a copy of the store's last segment, reopens it, and
-/// checks the tail was cut and reported, every event kept, and the store
-/// accepts appends and verifies clean.
-fn assert_tail_is_cut(dir: &std::path::Path, tail: &[u8], events: &[StoredEvent<Payload>]) {
+/// checks the tail was cut and `torn` of its bytes reported (those before
+/// its trailing zeros), every event kept, and the store accepts appends
+/// and verifies clean.
+fn assert_tail_is_cut(
+    dir: &std::path::Path,
+    tail: &[u8],
+    torn: u64,
+    events: &[StoredEvent<Payload>],
+) {
     let copy = copy_store(dir);
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -82,17 +98,19 @@ fn assert_tail_is_cut(dir: &std::path::Path, tail: &[u8], events: &[StoredEvent<
     f.write_all(tail).unwrap();
     drop(f);
     let store = open(copy.path()).unwrap();
-    assert_eq!(store.stats().truncated_bytes, tail.len() as u64);
+    assert_eq!(store.stats().truncated_bytes, torn);
     assert_eq!(all(&store), events);
     store.append(&coord("new"), KIND, &payload(1)).unwrap();
     assert!(store.verify().unwrap().is_ok());
 }
 
 #[test]
-fn zero_filled_tail_is_truncated_and_reported() {
+fn zero_filled_tail_is_cut_and_not_counted_as_torn() {
+    // Zeros after the last frame are space reserved ahead of appends (or
+    // never written before a crash): cut, holding no torn data.
     let (dir, events) = build(5);
     for extra in [1usize, 4, 7, 8, 9, 100, 4096] {
-        assert_tail_is_cut(dir.path(), &vec![0u8; extra], &events);
+        assert_tail_is_cut(dir.path(), &vec![0u8; extra], 0, &events);
     }
 }
 
@@ -103,7 +121,7 @@ fn garbage_tail_is_truncated_and_reported() {
     for _ in 0..50 {
         let extra = 1 + rng.below(600) as usize;
         let garbage: Vec<u8> = (0..extra).map(|_| rng.next() as u8).collect();
-        assert_tail_is_cut(dir.path(), &garbage, &events);
+        assert_tail_is_cut(dir.path(), &garbage, torn(&garbage), &events);
     }
 }
 
@@ -121,7 +139,8 @@ fn torn_batch_is_cut_whole() {
     let original = std::fs::read(segment_path(dir.path(), 1)).unwrap();
     let frames = frames(&original);
     assert_eq!(frames.len(), 5);
-    for cut in frames[1].0..original.len() {
+    // Every cut inside the batch (what follows it is reserved zeros).
+    for cut in frames[1].0..log_end(&original) {
         let copy = copy_store(dir.path());
         std::fs::write(segment_path(copy.path(), 1), &original[..cut]).unwrap();
         let store = open(copy.path()).unwrap();
@@ -370,7 +389,7 @@ fn read_only_open_ignores_a_torn_tail_without_cutting_it() {
     let (dir, events) = build(3);
     let seg = segment_path(dir.path(), 1);
     let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
-    f.write_all(&[0u8; 10]).unwrap();
+    f.write_all(&[0xab; 10]).unwrap();
     drop(f);
     let len = std::fs::metadata(&seg).unwrap().len();
     let store = Store::open_read_only(StoreConfig::new(dir.path())).unwrap();
@@ -611,7 +630,11 @@ fn torn_frame_of_the_maximum_payload_is_cut_and_reported() {
         let copy = copy_store(dir.path());
         std::fs::write(segment_path(copy.path(), 1), &original[..big_at + keep]).unwrap();
         let store = Store::open(config(copy.path())).unwrap();
-        assert_eq!(store.stats().truncated_bytes, keep as u64, "keep {keep}");
+        assert_eq!(
+            store.stats().truncated_bytes,
+            torn(&original[big_at..big_at + keep]),
+            "keep {keep}"
+        );
         assert_eq!(all(&store), events, "keep {keep}");
         assert!(store.verify().unwrap().is_ok(), "keep {keep}");
         drop(store);
@@ -637,5 +660,100 @@ fn torn_frame_of_the_maximum_payload_is_cut_and_reported() {
         store.stats().truncated_bytes,
         (spliced.len() - big_at) as u64
     );
+    assert_eq!(all(&store), events);
+}
+
+/// Where the last whole frame of a segment file's bytes ends.
+fn log_end(bytes: &[u8]) -> usize {
+    frames(bytes)
+        .last()
+        .map_or(SEGMENT_HEADER_LEN, |(offset, len)| offset + len)
+}
+
+/// A store whose writer appended `n` events, each synced, and was killed:
+/// its last segment ends in the zeros it reserved ahead of appends.
+fn killed_with_reserve(n: u64) -> (tempfile::TempDir, Vec<StoredEvent<Payload>>) {
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Always)).unwrap();
+    for i in 0..n {
+        store.append(&coord("e0"), KIND, &payload(i)).unwrap();
+    }
+    let events = all(&store);
+    store.exit_without_checkpoint();
+    (dir, events)
+}
+
+#[test]
+fn reserved_zeros_a_killed_writer_left_are_cut_at_open_and_not_counted_as_torn() {
+    let (dir, events) = killed_with_reserve(20);
+    let seg = segment_path(dir.path(), 1);
+    let bytes = std::fs::read(&seg).unwrap();
+    let end = log_end(&bytes);
+    assert!(bytes.len() > end, "no space reserved past the last frame");
+    assert!(bytes[end..].iter().all(|&b| b == 0));
+
+    let store = open(dir.path()).unwrap();
+    assert_eq!(store.stats().truncated_bytes, 0);
+    assert_eq!(all(&store), events);
+    assert!(store.verify().unwrap().is_ok());
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), end as u64);
+    let r = store.append(&coord("e0"), KIND, &payload(20)).unwrap();
+    assert_eq!(r.position, 20);
+    store.close().unwrap();
+    let store = open(dir.path()).unwrap();
+    assert_eq!(all(&store).len(), 21);
+}
+
+#[test]
+fn a_torn_frame_in_reserved_space_is_cut_and_only_its_bytes_counted() {
+    let (dir, events) = killed_with_reserve(5);
+    let seg = segment_path(dir.path(), 1);
+    let bytes = std::fs::read(&seg).unwrap();
+    let end = log_end(&bytes);
+    let (last, len) = *frames(&bytes).last().unwrap();
+    for k in [1, 8, 9, len / 2, len - 1] {
+        let copy = copy_store(dir.path());
+        let path = segment_path(copy.path(), 1);
+        let mut changed = bytes.clone();
+        // The start of a frame written into the zeros, the rest not yet.
+        changed[end..end + k].copy_from_slice(&bytes[last..last + k]);
+        std::fs::write(&path, &changed).unwrap();
+        let store = open(copy.path()).unwrap();
+        assert_eq!(
+            store.stats().truncated_bytes,
+            torn(&bytes[last..last + k]),
+            "torn {k}"
+        );
+        assert_eq!(all(&store), events, "torn {k}");
+        assert!(store.verify().unwrap().is_ok(), "torn {k}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), end as u64);
+    }
+}
+
+#[test]
+fn a_clean_close_leaves_every_segment_ending_at_its_last_frame() {
+    let dir = fast_dir();
+    let config = || {
+        StoreConfig::new(dir.path())
+            .sync_policy(SyncPolicy::Manual)
+            .segment_max_bytes(4096)
+    };
+    let store = Store::open(config()).unwrap();
+    for i in 0..200 {
+        store
+            .append(&coord(&format!("e{}", i % 3)), KIND, &payload(i))
+            .unwrap();
+    }
+    let events = all(&store);
+    store.close().unwrap();
+    let mut segments = 0;
+    while segment_path(dir.path(), segments + 1).exists() {
+        segments += 1;
+        let bytes = std::fs::read(segment_path(dir.path(), segments)).unwrap();
+        assert_eq!(bytes.len(), log_end(&bytes), "segment {segments}");
+    }
+    assert!(segments > 3, "{segments} segments");
+    let store = Store::open(config()).unwrap();
+    assert!(store.stats().opened_from_checkpoint);
     assert_eq!(all(&store), events);
 }

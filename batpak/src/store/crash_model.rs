@@ -107,7 +107,9 @@ impl MemFs {
     }
 
     /// The state after a power loss: durable names, synced bytes, and a
-    /// random prefix (per `keep`) of each file's unsynced appended tail.
+    /// random prefix (per `keep`) of what each file holds unsynced from the
+    /// first byte where it differs from what was synced (writes land in
+    /// offset order, as the store makes them: a torn write keeps a prefix).
     fn crash(&self, keep: &mut dyn FnMut(usize) -> usize) -> Self {
         self.after(true, keep)
     }
@@ -128,11 +130,16 @@ impl MemFs {
         };
         for (path, node) in survivors {
             let f = node.lock().unwrap();
-            let mut data = f.synced.clone();
-            if f.data.starts_with(&f.synced) {
-                let tail = &f.data[f.synced.len()..];
-                data.extend_from_slice(&tail[..keep(tail.len())]);
-            }
+            let common = f.data.len().min(f.synced.len());
+            let first_unsynced = f
+                .data
+                .iter()
+                .zip(&f.synced)
+                .position(|(now, synced)| now != synced)
+                .unwrap_or(common);
+            let kept = first_unsynced + keep(f.data.len() - first_unsynced);
+            let mut data = f.data[..kept].to_vec();
+            data.extend_from_slice(f.synced.get(kept..).unwrap_or_default());
             let state = FileState {
                 synced: data.clone(),
                 data,
@@ -155,8 +162,19 @@ struct MemFile {
     node: Node,
 }
 
+impl FileState {
+    /// `bytes` at `offset`, the file extended with zeros up to them if need be.
+    fn write_at(&mut self, bytes: &[u8], offset: usize) {
+        let end = offset + bytes.len();
+        if self.data.len() < end {
+            self.data.resize(end, 0);
+        }
+        self.data[offset..end].copy_from_slice(bytes);
+    }
+}
+
 impl FsFile for MemFile {
-    fn append(&self, bytes: &[u8]) -> io::Result<()> {
+    fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
         let failed = self.fs.op();
         let dead = self.fs.dead();
         let mut f = self.node.lock().unwrap();
@@ -164,11 +182,16 @@ impl FsFile for MemFile {
             // A short write: half the bytes land, then the error (unless the
             // power is gone: then nothing does).
             if !dead {
-                f.data.extend_from_slice(&bytes[..bytes.len() / 2]);
+                f.write_at(&bytes[..bytes.len() / 2], offset as usize);
             }
             return failed;
         }
-        f.data.extend_from_slice(bytes);
+        f.write_at(bytes, offset as usize);
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.fs.op()?;
+        self.node.lock().unwrap().data.resize(len as usize, 0);
         Ok(())
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
@@ -230,7 +253,7 @@ impl FileSystem for MemFs {
             node,
         }))
     }
-    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
+    fn open_write(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
         self.op()?;
         Ok(Arc::new(MemFile {
             fs: self.clone(),
@@ -238,7 +261,7 @@ impl FileSystem for MemFs {
         }))
     }
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
-        self.open_append(path)
+        self.open_write(path)
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         self.op()?;

@@ -9,8 +9,10 @@
 //! What it shows, and what it cannot:
 //! - **Whole frames only.** A frame whose length runs past the bytes
 //!   present, or whose CRC does not match yet, is a write in progress (or a
-//!   torn tail): the follower stops before it and looks again at the next
-//!   [`Follower::poll`]. It never shows a torn tail.
+//!   torn tail): the follower stops before it and reads it again at the
+//!   next [`Follower::poll`] (the writer writes into space it reserved, so
+//!   a read can see part of a write, zeros after it). It never shows a torn
+//!   tail.
 //! - **Whole batches only.** Events of one `append_batch` are shown
 //!   together, once the batch's last frame is there.
 //! - **Written, not necessarily durable.** It sees what the writer handed to
@@ -66,7 +68,7 @@ pub struct Follower {
     offset: u64,
     /// Global position of the next event.
     position: u64,
-    /// Bytes read past `offset` but not yet whole frames.
+    /// Bytes read past `offset` in this poll, not yet whole frames.
     pending: Vec<u8>,
 }
 
@@ -134,7 +136,11 @@ impl Follower {
             if let Some(batch) = self.whole_batch()? {
                 return Ok(Some(batch));
             }
-            if !self.pending.is_empty() || !self.next_segment_started()? {
+            // What follows the last whole batch may be a write in progress,
+            // read in part: it is read again at the next poll.
+            let partial = !self.pending.is_empty();
+            self.pending.clear();
+            if partial || !self.next_segment_started()? {
                 return Ok(None);
             }
             self.segment += 1;
@@ -177,7 +183,8 @@ impl Follower {
         Ok(true)
     }
 
-    /// Appends the bytes written after what was read to `pending`.
+    /// Appends the bytes written after what was read to `pending` (with
+    /// any zeros the writer reserved after them).
     fn read_more(&mut self) -> Result<(), StoreError> {
         let path = self.dir.join(segment_file_name(self.segment));
         let mut file = match File::open(&path) {

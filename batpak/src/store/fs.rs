@@ -4,10 +4,12 @@
 //! marker, cursor files) goes through [`FileSystem`] and [`FsFile`], so a
 //! test can substitute a file system that remembers what was synced and
 //! "crashes" (dropping or tearing unsynced writes), or that fails the N-th
-//! operation. [`StdFs`] is the real one. Implementations must give `append`
-//! append-only semantics and make `sync_data` cover every byte appended
-//! before it. Whole small files are only ever replaced by
-//! [`replace_atomically`], never rewritten in place.
+//! operation. [`StdFs`] is the real one. Implementations must make
+//! `sync_data` cover every byte written and every length set before it.
+//! Segments are written at offsets, into space reserved ahead by
+//! `set_len` (so an fdatasync need not record a new file size); whole small
+//! files are only ever replaced by [`replace_atomically`], never rewritten
+//! in place.
 
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
@@ -20,8 +22,11 @@ use super::error::StoreError;
 
 /// An open file (a segment, or a small file being written).
 pub(crate) trait FsFile: Send + Sync + Debug {
-    /// Appends all of `bytes` at the end of the file.
-    fn append(&self, bytes: &[u8]) -> io::Result<()>;
+    /// Writes all of `bytes` at `offset`, extending the file if it ends
+    /// before them.
+    fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()>;
+    /// Sets the file's length: cut, or extended with zeros.
+    fn set_len(&self, len: u64) -> io::Result<()>;
     /// Fills `buf` from `offset`; `UnexpectedEof` when the file is shorter.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Makes the file's data durable (fdatasync).
@@ -41,10 +46,10 @@ pub(crate) trait FileSystem: Send + Sync + Debug {
     fn read_into(&self, path: &Path, buf: &mut Vec<u8>) -> io::Result<()>;
     /// A file's length.
     fn len(&self, path: &Path) -> io::Result<u64>;
-    /// Creates a file that must not exist yet, for reading and appending.
+    /// Creates a file that must not exist yet, for reading and writing.
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FsFile>>;
-    /// Opens an existing file for reading and appending.
-    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn FsFile>>;
+    /// Opens an existing file for reading and writing.
+    fn open_write(&self, path: &Path) -> io::Result<Arc<dyn FsFile>>;
     /// Opens an existing file for reading.
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn FsFile>>;
     /// Cuts a file to `len` bytes and fsyncs it.
@@ -67,8 +72,11 @@ pub(crate) struct StdFs;
 struct StdFile(File);
 
 impl FsFile for StdFile {
-    fn append(&self, bytes: &[u8]) -> io::Result<()> {
-        (&self.0).write_all(bytes)
+    fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(bytes, offset)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.0.read_exact_at(buf, offset)
@@ -107,13 +115,13 @@ impl FileSystem for StdFs {
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create_new(true)
             .open(path)?;
         Ok(Arc::new(StdFile(file)))
     }
-    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
-        let file = OpenOptions::new().read(true).append(true).open(path)?;
+    fn open_write(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
         Ok(Arc::new(StdFile(file)))
     }
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn FsFile>> {

@@ -473,8 +473,13 @@ fn check_scan(bytes: &[u8], n: u32) {
                 header,
                 frames,
                 valid_end,
+                unwritten,
             } => {
                 assert_eq!(header.segment, n);
+                let cut = bytes.len() as u64 - valid_end.min(bytes.len() as u64);
+                assert!(unwritten <= cut, "more unwritten bytes than cut");
+                let zeros = &bytes[bytes.len() - unwritten as usize..];
+                assert!(zeros.iter().all(|&b| b == 0), "unwritten bytes not zero");
                 let mut at = SEGMENT_HEADER_LEN as u64;
                 let mut batch_rest = 0;
                 for f in &frames {

@@ -38,7 +38,9 @@ pub struct StoreStats {
     pub durable_events: u64,
     /// fdatasync calls made by appends and `sync()` since open.
     pub syncs: u64,
-    /// Bytes of torn tail cut at open (ignored, when read-only).
+    /// Bytes of torn tail cut at open (ignored, when read-only); the zeros
+    /// that end the file (space reserved ahead of appends, never written)
+    /// are cut too but not counted.
     pub truncated_bytes: u64,
     /// True when open loaded the index checkpoint instead of scanning.
     pub opened_from_checkpoint: bool,

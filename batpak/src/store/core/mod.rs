@@ -213,6 +213,9 @@ impl Core {
         }
         self.sync()?;
         let _writer = lock(&self.writer);
+        // The checkpoint records the segments' lengths: they must end at
+        // their last frames for the next open to match it exactly.
+        self.engine.give_back_reserve()?;
         let index = read_lock(&self.index);
         if self.index_disagreed.load(Ordering::SeqCst) {
             self.engine.remove_checkpoint()?;

@@ -151,6 +151,14 @@ pub(crate) trait LogEngine: Send + Sync {
     /// Hands buffered bytes to the OS without syncing.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Gives back, durably, any space reserved past the log's end (the
+    /// segment engine's zeros ahead of appends), so the files hold exactly
+    /// the log: a clean close does this before its checkpoint. Engines
+    /// that reserve nothing do nothing (the default).
+    fn give_back_reserve(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Reads one body (checksum verified) into `out`.
     fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError>;
 

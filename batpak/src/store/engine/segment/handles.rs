@@ -174,7 +174,10 @@ mod tests {
     }
 
     impl FsFile for Fake {
-        fn append(&self, _: &[u8]) -> io::Result<()> {
+        fn write_at(&self, _: &[u8], _: u64) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_len(&self, _: u64) -> io::Result<()> {
             Ok(())
         }
         fn read_at(&self, buf: &mut [u8], _: u64) -> io::Result<()> {

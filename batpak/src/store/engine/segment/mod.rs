@@ -39,7 +39,9 @@ use self::reader::{checked_body, frame_len, read_at};
 use self::recovery::{FoundFrame, SegmentScan, scan_segment};
 use self::sealed::load_sealed_prefix;
 pub(crate) use self::sealed::write_sealed_index_in;
-use self::writer::{Active, FLUSH_THRESHOLD, create_segment, reopen_segment, sync_dir};
+use self::writer::{
+    Active, FLUSH_THRESHOLD, create_segment, reopen_segment, reserve_step, sync_dir,
+};
 use super::{
     BodyBatch, BodyVisitor, CheckpointExtent, CheckpointVisitor, FrameVisitor, Loc, LogEngine,
     OpenReport, OpenVisitors,
@@ -246,6 +248,7 @@ impl SegmentEngine {
     ) -> Result<Self, StoreError> {
         let dir = &config.dir;
         let max_body = max_body_len(config.max_payload_bytes);
+        let reserve = reserve_step(config.segment_max_bytes);
         let mut active = None;
         if writable {
             let mut a = match lens.last() {
@@ -255,11 +258,11 @@ impl SegmentEngine {
                     let n = u32::try_from(lens.len()).unwrap_or(u32::MAX);
                     let path = dir.join(segment_file_name(n));
                     let frames = last_frames.max(u64::from(len > SEGMENT_HEADER_LEN as u64));
-                    reopen_segment(&*fs, path, n, len, frames)?
+                    reopen_segment(&*fs, path, n, (len, frames), reserve)?
                 }
                 _ => {
                     let n = u32::try_from(lens.len() + 1).unwrap_or(u32::MAX);
-                    let a = create_segment(&*fs, dir, n, next_first, max_body)?;
+                    let a = create_segment(&*fs, dir, n, next_first, max_body, reserve)?;
                     lens.push(a.os_len);
                     a
                 }
@@ -346,6 +349,7 @@ impl SegmentEngine {
                 header,
                 frames,
                 valid_end,
+                ..
             } = &scan
             else {
                 return Ok(Offered::Refused);
@@ -390,6 +394,7 @@ impl SegmentEngine {
             header,
             frames,
             valid_end,
+            unwritten,
         } = scan
         else {
             return Err(StoreError::corrupt(
@@ -403,7 +408,8 @@ impl SegmentEngine {
             fs.truncate(&path, valid_end)
                 .map_err(|e| StoreError::io("truncate", &path, e))?;
         }
-        report.truncated_bytes += cut;
+        // Reserved space never written is no torn data.
+        report.truncated_bytes += cut - unwritten;
         let mut next_first = from.1;
         let visited = visit_frames(n, bytes, &header, &frames, from.0, &mut next_first, visit)?;
         Ok(visited.map_continue(|()| Scanned {
@@ -502,12 +508,16 @@ impl SegmentEngine {
 
     fn rotate(&self, a: &mut Active, first_position: u64) -> Result<(), StoreError> {
         a.sync()?;
+        // A full segment ends at its last frame: its sealed index and every
+        // later open bind to that length.
+        a.give_back_reserve()?;
         let next = create_segment(
             &*self.fs,
             &self.dir,
             a.segment + 1,
             first_position,
             self.max_body_len,
+            reserve_step(self.segment_max),
         )?;
         {
             let mut lens = write_lock(&self.lens);
@@ -749,6 +759,17 @@ impl LogEngine for SegmentEngine {
         };
         let flushed = a.flush();
         self.poison(flushed)?;
+        self.active_os_len.store(a.os_len, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn give_back_reserve(&self) -> Result<(), StoreError> {
+        let mut guard = self.writer()?;
+        let Some(a) = guard.as_mut() else {
+            return Ok(());
+        };
+        let given = a.give_back_reserve();
+        self.poison(given)?;
         self.active_os_len.store(a.os_len, Ordering::SeqCst);
         Ok(())
     }

@@ -38,6 +38,10 @@ pub(crate) enum SegmentScan {
         frames: Vec<FoundFrame>,
         /// Where good data ends; bytes beyond are a torn tail to cut.
         valid_end: u64,
+        /// How many of the bytes past `valid_end` are the zeros that end
+        /// the file, after where the scan stopped: space reserved ahead of
+        /// appends, never written. Cut with the tail, but no torn data.
+        unwritten: u64,
     },
 }
 
@@ -189,10 +193,19 @@ pub(crate) fn scan_segment(
                 header,
                 frames,
                 valid_end: bytes.len() as u64,
+                unwritten: 0,
             });
         }
     };
     let first_bad = cut_at.unwrap_or(bytes.len());
+    // The zeros that end the file, from where the scan stopped at the
+    // earliest: never written (a torn frame's own trailing zero bytes, if
+    // it had any, are counted with them).
+    let written_end = bytes[first_bad..]
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(first_bad, |i| first_bad + i + 1);
+    let unwritten = (bytes.len() - written_end) as u64;
     if !is_last {
         let at = if batch_due > 0 {
             frames
@@ -226,6 +239,7 @@ pub(crate) fn scan_segment(
         header,
         frames,
         valid_end,
+        unwritten,
     })
 }
 
