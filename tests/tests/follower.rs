@@ -65,6 +65,37 @@ fn a_half_written_batch_is_not_shown_until_its_last_frame_is_whole() {
 }
 
 #[test]
+fn a_write_in_progress_inside_reserved_space_is_read_again_until_whole() {
+    // The writer writes into zeros it reserved, so a read can see the
+    // first bytes of a frame, then zeros where the rest is still coming.
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    for n in 0..3 {
+        store.append(&coord("a"), KIND, &payload(n)).unwrap();
+    }
+    store.exit_without_checkpoint(); // the segment keeps its reserve
+    let seg = segment_path(dir.path(), 1);
+    let whole = std::fs::read(&seg).unwrap();
+    let (last, len) = *frames(&whole).last().unwrap();
+    assert!(
+        whole.len() > last + len,
+        "space is reserved after the last frame"
+    );
+    let mut partial = whole.clone();
+    partial[last + len / 2..last + len].fill(0);
+    std::fs::write(&seg, &partial).unwrap();
+    let mut follower = Follower::open(dir.path()).unwrap();
+    let seen = follower.poll::<Payload>().unwrap();
+    assert_eq!(seen.len(), 2, "the events before the one being written");
+    assert!(follower.poll::<Payload>().unwrap().is_empty());
+    // The rest of the frame lands: it is read again, whole this time.
+    std::fs::write(&seg, &whole).unwrap();
+    let seen = follower.poll::<Payload>().unwrap();
+    assert_eq!(seen.iter().map(|e| e.payload.n).collect::<Vec<_>>(), [2]);
+    assert!(follower.poll::<Payload>().unwrap().is_empty());
+}
+
+#[test]
 fn a_follower_refuses_a_store_of_another_engine() {
     let dir = fast_dir();
     let store = Store::open(StoreConfig::new(dir.path()).backend(Backend::Redb)).unwrap();
