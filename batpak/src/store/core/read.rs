@@ -279,31 +279,32 @@ impl Core {
         decode_owned(frame, true).map(Some)
     }
 
-    /// The events of `coord`'s stream, in sequence order: its positions and
-    /// their entries taken under one index lock, then the frames read.
+    /// The events of `coord`'s stream, in sequence order.
     pub(crate) fn read_stream<P: DeserializeOwned>(
         &self,
         coord: &Coordinate,
     ) -> Result<Vec<StoredEvent<P>>, StoreError> {
-        let (positions, planned) = {
-            let index = read_lock(&self.index);
-            let selected = Self::stream_selected(&index, coord)?;
-            let (positions, expected) = Self::expected_of(&index, selected)?;
-            (positions, Planned::under(&index, expected))
-        };
-        self.read_planned(&positions, planned)
+        self.read_chosen(|index| Self::stream_selected(index, coord))
     }
 
-    /// The events `region` selects, decoded into `P`, selected and checked
-    /// against their entries under one index lock (each entry read once).
+    /// The events `region` selects, decoded into `P`.
     pub(crate) fn read_selected<P: DeserializeOwned>(
         &self,
         region: &Region,
     ) -> Result<Vec<StoredEvent<P>>, StoreError> {
+        self.read_chosen(|index| Self::select_in(index, region, &|_| true))
+    }
+
+    /// Reads and decodes the events `choose` selects: selected, and their
+    /// reads planned, under one index lock, each frame checked against the
+    /// entry its selection read (each entry read once).
+    fn read_chosen<P: DeserializeOwned>(
+        &self,
+        choose: impl FnOnce(&Index) -> Result<Vec<Selected>, StoreError>,
+    ) -> Result<Vec<StoredEvent<P>>, StoreError> {
         let (positions, planned) = {
             let index = read_lock(&self.index);
-            let selected = Self::select_in(&index, region, &|_| true)?;
-            let (positions, expected) = Self::expected_of(&index, selected)?;
+            let (positions, expected) = Self::expected_of(&index, choose(&index)?)?;
             (positions, Planned::under(&index, expected))
         };
         self.read_planned(&positions, planned)

@@ -506,6 +506,23 @@ impl SegmentEngine {
         result
     }
 
+    /// Runs `step` on the active segment (a read-only store has none),
+    /// poisoning the engine when it fails, and publishes how much of the
+    /// log the OS holds after it.
+    fn on_active(
+        &self,
+        step: impl FnOnce(&mut Active) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.writer()?;
+        let Some(a) = guard.as_mut() else {
+            return Ok(());
+        };
+        let done = step(a);
+        self.poison(done)?;
+        self.active_os_len.store(a.os_len, Ordering::SeqCst);
+        Ok(())
+    }
+
     fn rotate(&self, a: &mut Active, first_position: u64) -> Result<(), StoreError> {
         a.sync()?;
         // A full segment ends at its last frame: its sealed index and every
@@ -735,43 +752,29 @@ impl LogEngine for SegmentEngine {
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        let file = {
-            let mut guard = self.writer()?;
-            let Some(a) = guard.as_mut() else {
-                return Ok(());
-            };
-            let flushed = a.flush();
-            self.poison(flushed)?;
-            self.active_os_len.store(a.os_len, Ordering::SeqCst);
-            (Arc::clone(&a.file), a.path.clone())
+        // Flushed under the writer's lock, synced outside it: appends go on
+        // meanwhile.
+        let mut flushed = None;
+        self.on_active(|a| {
+            a.flush()?;
+            flushed = Some((Arc::clone(&a.file), a.path.clone()));
+            Ok(())
+        })?;
+        let Some((file, path)) = flushed else {
+            return Ok(());
         };
         let synced = file
-            .0
             .sync_data()
-            .map_err(|e| StoreError::io("fdatasync", &file.1, e));
+            .map_err(|e| StoreError::io("fdatasync", &path, e));
         self.poison(synced)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        let mut guard = self.writer()?;
-        let Some(a) = guard.as_mut() else {
-            return Ok(());
-        };
-        let flushed = a.flush();
-        self.poison(flushed)?;
-        self.active_os_len.store(a.os_len, Ordering::SeqCst);
-        Ok(())
+        self.on_active(Active::flush)
     }
 
     fn give_back_reserve(&self) -> Result<(), StoreError> {
-        let mut guard = self.writer()?;
-        let Some(a) = guard.as_mut() else {
-            return Ok(());
-        };
-        let given = a.give_back_reserve();
-        self.poison(given)?;
-        self.active_os_len.store(a.os_len, Ordering::SeqCst);
-        Ok(())
+        self.on_active(Active::give_back_reserve)
     }
 
     fn read(&self, loc: Loc, out: &mut Vec<u8>) -> Result<(), StoreError> {
