@@ -258,7 +258,7 @@ impl SegmentEngine {
                     let n = u32::try_from(lens.len()).unwrap_or(u32::MAX);
                     let path = dir.join(segment_file_name(n));
                     let frames = last_frames.max(u64::from(len > SEGMENT_HEADER_LEN as u64));
-                    reopen_segment(&*fs, path, n, (len, frames), reserve)?
+                    reopen_segment(&*fs, path, n, len, frames, reserve)?
                 }
                 _ => {
                     let n = u32::try_from(lens.len() + 1).unwrap_or(u32::MAX);

@@ -174,7 +174,8 @@ pub(crate) fn reopen_segment(
     fs: &dyn FileSystem,
     path: PathBuf,
     segment: u32,
-    (len, frames): (u64, u64),
+    len: u64,
+    frames: u64,
     reserve_step: u64,
 ) -> Result<Active, StoreError> {
     let file = fs
