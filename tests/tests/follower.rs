@@ -96,6 +96,32 @@ fn a_write_in_progress_inside_reserved_space_is_read_again_until_whole() {
 }
 
 #[test]
+fn frames_and_batches_longer_than_a_read_window_are_shown_whole() {
+    // A poll reads 64 KiB at a time past what it holds; a longer frame or
+    // batch is read on until it is whole.
+    let dir = fast_dir();
+    let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+    let mut follower = Follower::open(dir.path()).unwrap();
+    let long = |n: u64, bytes: usize| Payload {
+        n,
+        amount_cents: n,
+        note: "x".repeat(bytes),
+    };
+    store.append(&coord("a"), KIND, &long(0, 300_000)).unwrap();
+    let batch: Vec<_> = (1..=40).map(|n| (KIND, long(n, 5_000))).collect();
+    store
+        .append_batch(&coord("a"), &batch, AppendOptions::default())
+        .unwrap();
+    store.append(&coord("a"), KIND, &payload(41)).unwrap();
+    let seen = follower.poll::<Payload>().unwrap();
+    let ns: Vec<u64> = seen.iter().map(|e| e.payload.n).collect();
+    assert_eq!(ns, (0..=41).collect::<Vec<_>>());
+    assert_eq!(seen[0].payload.note.len(), 300_000);
+    assert!(follower.poll::<Payload>().unwrap().is_empty());
+    store.close().unwrap();
+}
+
+#[test]
 fn a_follower_refuses_a_store_of_another_engine() {
     let dir = fast_dir();
     let store = Store::open(StoreConfig::new(dir.path()).backend(Backend::Redb)).unwrap();

@@ -132,9 +132,12 @@ impl Follower {
     /// The next whole batch, or `None` when it is not (all) written yet.
     fn next_batch(&mut self) -> Result<Option<Vec<Frame>>, StoreError> {
         loop {
-            self.read_more()?;
-            if let Some(batch) = self.whole_batch()? {
-                return Ok(Some(batch));
+            let at_end = self.read_more()?;
+            match self.whole_batch()? {
+                Next::Batch(batch) => return Ok(Some(batch)),
+                // The batch may end past the bytes read so far.
+                Next::Short if !at_end => continue,
+                Next::Short | Next::Unwritten => {}
             }
             // What follows the last whole batch may be a write in progress,
             // read in part: it is read again at the next poll.
@@ -183,24 +186,29 @@ impl Follower {
         Ok(true)
     }
 
-    /// Appends the bytes written after what was read to `pending` (with
-    /// any zeros the writer reserved after them).
-    fn read_more(&mut self) -> Result<(), StoreError> {
+    /// Appends the next bytes of the segment after what was read to
+    /// `pending`: [`READ_WINDOW`] of them, or as many as `pending` holds
+    /// (a batch longer than a window is read in doubling steps). True when
+    /// the read reached the end of the file.
+    fn read_more(&mut self) -> Result<bool, StoreError> {
         let path = self.dir.join(segment_file_name(self.segment));
         let mut file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
             Err(e) => return Err(StoreError::io("open", &path, e)),
         };
         let start = self.offset + self.pending.len() as u64;
+        let want = READ_WINDOW.max(self.pending.len());
+        let before = self.pending.len();
         file.seek(SeekFrom::Start(start))
-            .and_then(|_| file.read_to_end(&mut self.pending))
+            .and_then(|_| (&mut file).take(want as u64).read_to_end(&mut self.pending))
             .map_err(|e| StoreError::io("read", &path, e))?;
-        Ok(())
+        Ok(self.pending.len() - before < want)
     }
 
-    /// Takes the first batch off `pending` when all its frames are whole.
-    fn whole_batch(&mut self) -> Result<Option<Vec<Frame>>, StoreError> {
+    /// Takes the first batch off `pending` when all its frames are whole;
+    /// else says why not.
+    fn whole_batch(&mut self) -> Result<Next, StoreError> {
         let mut at = 0usize;
         let mut batch = Vec::new();
         loop {
@@ -213,7 +221,11 @@ impl Follower {
             // u32::MAX defers to the CRC, which a partial write fails.
             let len = match check_frame(bytes, u32::MAX) {
                 FrameCheck::Valid { body_len } => body_len,
-                _ => return Ok(None),
+                FrameCheck::ShortPrefix | FrameCheck::PastEnd(_) => return Ok(Next::Short),
+                // A zero length (space reserved, not written yet) or a
+                // frame whose bytes are all there but its CRC fails (a
+                // write in progress): nothing after it can be whole yet.
+                _ => return Ok(Next::Unwritten),
             };
             let frame_len = FRAME_PREFIX_LEN + len as usize;
             let body = frame_body(&bytes[..frame_len]);
@@ -238,12 +250,27 @@ impl Follower {
         self.pending.drain(..at);
         self.offset += at as u64;
         self.position += batch.len() as u64;
-        Ok(Some(batch))
+        Ok(Next::Batch(batch))
     }
 }
 
 /// One decoded frame: header, payload bytes, chain link.
 type Frame = (crate::event::EventHeader, Vec<u8>, Hash);
+
+/// Bytes of a segment a poll reads at a time past what it holds: an idle
+/// poll reads one window of the space the writer reserved, not all of it.
+const READ_WINDOW: usize = 64 * 1024;
+
+/// What [`Follower::whole_batch`] found.
+enum Next {
+    /// A whole batch, taken off the bytes held.
+    Batch(Vec<Frame>),
+    /// The bytes held end inside the batch: more may be in the file.
+    Short,
+    /// The batch's next frame is not written (yet): reading further
+    /// cannot complete it.
+    Unwritten,
+}
 
 /// Refuses a directory whose backend marker names another engine.
 fn check_segment_store(dir: &Path) -> Result<(), StoreError> {
