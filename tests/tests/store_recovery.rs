@@ -745,6 +745,13 @@ fn a_clean_close_leaves_every_segment_ending_at_its_last_frame() {
             .unwrap();
     }
     let events = all(&store);
+    // Space is reserved ahead, but no file grows past the segment size.
+    for n in 1.. {
+        let Ok(meta) = std::fs::metadata(segment_path(dir.path(), n)) else {
+            break;
+        };
+        assert!(meta.len() <= 4096, "segment {n} is {} bytes", meta.len());
+    }
     store.close().unwrap();
     let mut segments = 0;
     while segment_path(dir.path(), segments + 1).exists() {

@@ -39,9 +39,7 @@ use self::reader::{checked_body, frame_len, read_at};
 use self::recovery::{FoundFrame, SegmentScan, scan_segment};
 use self::sealed::load_sealed_prefix;
 pub(crate) use self::sealed::write_sealed_index_in;
-use self::writer::{
-    Active, FLUSH_THRESHOLD, create_segment, reopen_segment, reserve_step, sync_dir,
-};
+use self::writer::{Active, FLUSH_THRESHOLD, Reserve, create_segment, reopen_segment, sync_dir};
 use super::{
     BodyBatch, BodyVisitor, CheckpointExtent, CheckpointVisitor, FrameVisitor, Loc, LogEngine,
     OpenReport, OpenVisitors,
@@ -248,7 +246,7 @@ impl SegmentEngine {
     ) -> Result<Self, StoreError> {
         let dir = &config.dir;
         let max_body = max_body_len(config.max_payload_bytes);
-        let reserve = reserve_step(config.segment_max_bytes);
+        let reserve = Reserve::for_segments(config.segment_max_bytes);
         let mut active = None;
         if writable {
             let mut a = match lens.last() {
@@ -534,7 +532,7 @@ impl SegmentEngine {
             a.segment + 1,
             first_position,
             self.max_body_len,
-            reserve_step(self.segment_max),
+            Reserve::for_segments(self.segment_max),
         )?;
         {
             let mut lens = write_lock(&self.lens);

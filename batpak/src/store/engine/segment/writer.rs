@@ -32,14 +32,32 @@ use crate::store::fs::{FileSystem, FsFile};
 pub(crate) const FLUSH_THRESHOLD: usize = 256 * 1024;
 
 /// Bytes the active segment's file is extended by when a write would run
-/// past it (at most the segment size: see [`reserve_step`]). One growth,
-/// and its metadata commit, per ~4,000 events of ~250 bytes.
+/// past it. One growth, and its metadata commit, per ~4,000 events of ~250
+/// bytes.
 pub(crate) const RESERVE_STEP: u64 = 1 << 20;
 
-/// The reserve step for segments of `segment_max` bytes: no more than one
-/// segment's worth (a store of small segments reserves little).
-pub(crate) fn reserve_step(segment_max: u64) -> u64 {
-    RESERVE_STEP.min(segment_max).max(1)
+/// How the active segment reserves space: [`RESERVE_STEP`] at a time, never
+/// past the segment size (a store of small segments reserves little, and no
+/// file grows past `segment_max_bytes` but by a frame that needs it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reserve {
+    step: u64,
+    up_to: u64,
+}
+
+impl Reserve {
+    /// The reserve of segments of `segment_max` bytes.
+    pub(crate) fn for_segments(segment_max: u64) -> Self {
+        Self {
+            step: RESERVE_STEP,
+            up_to: segment_max,
+        }
+    }
+
+    /// The file length to reserve for a log that must reach `end`.
+    fn len_for(self, end: u64) -> u64 {
+        end.saturating_add(self.step).min(self.up_to).max(end)
+    }
 }
 
 /// The segment being appended to.
@@ -53,8 +71,8 @@ pub(crate) struct Active {
     pub(crate) os_len: u64,
     /// The file's length: `os_len`, then zeros reserved for what follows.
     pub(crate) reserved: u64,
-    /// How much the file grows when a write would pass `reserved`.
-    pub(crate) reserve_step: u64,
+    /// How the file grows when a write would pass `reserved`.
+    pub(crate) reserve: Reserve,
     /// Frames written here but not yet handed to the OS.
     pub(crate) pending: Vec<u8>,
     /// Frames in this segment (written or pending).
@@ -85,7 +103,7 @@ impl Active {
         }
         let end = self.end();
         if end > self.reserved {
-            let len = end.saturating_add(self.reserve_step);
+            let len = self.reserve.len_for(end);
             self.file
                 .set_len(len)
                 .map_err(|e| StoreError::io("reserve space in", &self.path, e))?;
@@ -137,7 +155,7 @@ pub(crate) fn create_segment(
     segment: u32,
     first_position: u64,
     max_body_len: u32,
-    reserve_step: u64,
+    reserve: Reserve,
 ) -> Result<Active, StoreError> {
     let path = dir.join(segment_file_name(segment));
     let file = fs
@@ -161,7 +179,7 @@ pub(crate) fn create_segment(
         path,
         os_len: header.len() as u64,
         reserved: header.len() as u64,
-        reserve_step,
+        reserve,
         pending: Vec::with_capacity(FLUSH_THRESHOLD + 64 * 1024),
         frames: 0,
         max_body_len,
@@ -176,7 +194,7 @@ pub(crate) fn reopen_segment(
     segment: u32,
     len: u64,
     frames: u64,
-    reserve_step: u64,
+    reserve: Reserve,
 ) -> Result<Active, StoreError> {
     let file = fs
         .open_write(&path)
@@ -193,7 +211,7 @@ pub(crate) fn reopen_segment(
         path,
         os_len: len,
         reserved: len,
-        reserve_step,
+        reserve,
         pending: Vec::with_capacity(FLUSH_THRESHOLD + 64 * 1024),
         frames,
         max_body_len,
