@@ -17,12 +17,7 @@ use common::*;
 fn build(n: u64) -> (tempfile::TempDir, Vec<StoredEvent<Payload>>) {
     let dir = fast_dir();
     let store = Store::open(StoreConfig::new(dir.path()).sync_policy(SyncPolicy::Manual)).unwrap();
-    for i in 0..n {
-        store
-            .append(&coord(&format!("e{}", i % 3)), KIND, &payload(i))
-            .unwrap();
-    }
-    let events = store.query::<Payload>(&Region::all()).unwrap();
+    let events = append_round_robin(&store, n, 3);
     store.sync().unwrap();
     store.exit_without_checkpoint();
     open(dir.path()).unwrap().exit_without_checkpoint();
@@ -39,6 +34,17 @@ fn torn(tail: &[u8]) -> u64 {
     tail.iter()
         .rposition(|&b| b != 0)
         .map_or(0, |i| i as u64 + 1)
+}
+
+/// Appends `n` events over `streams` streams in turn; returns every event
+/// the store then holds.
+fn append_round_robin(store: &Store, n: u64, streams: u64) -> Vec<StoredEvent<Payload>> {
+    for i in 0..n {
+        store
+            .append(&coord(&format!("e{}", i % streams)), KIND, &payload(i))
+            .unwrap();
+    }
+    all(store)
 }
 
 fn all(store: &Store) -> Vec<StoredEvent<Payload>> {
@@ -270,12 +276,7 @@ fn rotation_spreads_events_over_segments_and_a_missing_segment_is_an_error() {
             .sync_policy(SyncPolicy::Manual)
     };
     let store = Store::open(config()).unwrap();
-    for i in 0..60 {
-        store
-            .append(&coord(&format!("e{}", i % 4)), KIND, &payload(i))
-            .unwrap();
-    }
-    let events = all(&store);
+    let events = append_round_robin(&store, 60, 4);
     let segments = store.stats().segments;
     assert!(segments >= 5, "{segments} segments");
     drop(store);
@@ -627,21 +628,16 @@ fn torn_frame_of_the_maximum_payload_is_cut_and_reported() {
     assert!(big_len > MAX_PAYLOAD - 64, "the last frame holds the blob");
     // After the prefix, inside the event header, in the payload, one byte short.
     for keep in [1, 8, 20, 100, big_len / 3, big_len / 2, big_len - 1] {
-        let copy = copy_store(dir.path());
-        std::fs::write(segment_path(copy.path(), 1), &original[..big_at + keep]).unwrap();
-        let store = Store::open(config(copy.path())).unwrap();
-        assert_eq!(
-            store.stats().truncated_bytes,
-            torn(&original[big_at..big_at + keep]),
-            "keep {keep}"
-        );
-        assert_eq!(all(&store), events, "keep {keep}");
-        assert!(store.verify().unwrap().is_ok(), "keep {keep}");
-        drop(store);
-        assert_eq!(
-            std::fs::read(segment_path(copy.path(), 1)).unwrap(),
-            original[..big_at],
-            "keep {keep}: the file is cut at the torn frame"
+        let reopened = Reopened {
+            segment: &original[..big_at + keep],
+            torn: torn(&original[big_at..big_at + keep]),
+            cut_at: big_at,
+        };
+        reopened.check(
+            dir.path(),
+            |d| Store::open(config(d)),
+            &events,
+            &format!("keep {keep}"),
         );
     }
     // Damage, not a tear: a valid frame after the torn one is an error
@@ -661,6 +657,41 @@ fn torn_frame_of_the_maximum_payload_is_cut_and_reported() {
         (spliced.len() - big_at) as u64
     );
     assert_eq!(all(&store), events);
+}
+
+/// A copy of a one-segment store whose segment holds `segment`, reopened:
+/// it must report `torn` bytes cut, and leave the file cut at `cut_at`.
+struct Reopened<'a> {
+    segment: &'a [u8],
+    torn: u64,
+    cut_at: usize,
+}
+
+impl Reopened<'_> {
+    /// Checks the reopen (through `open`) of a copy of the store in `dir`:
+    /// the torn bytes reported, every one of `events` read back, verify
+    /// clean, then the file cut where expected.
+    fn check(
+        &self,
+        dir: &Path,
+        open: impl Fn(&Path) -> Result<Store, StoreError>,
+        events: &[StoredEvent<Payload>],
+        case: &str,
+    ) {
+        let copy = copy_store(dir);
+        let path = segment_path(copy.path(), 1);
+        std::fs::write(&path, self.segment).unwrap();
+        let store = open(copy.path()).unwrap();
+        assert_eq!(store.stats().truncated_bytes, self.torn, "{case}");
+        assert_eq!(all(&store), events, "{case}");
+        assert!(store.verify().unwrap().is_ok(), "{case}");
+        drop(store);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            self.segment[..self.cut_at],
+            "{case}: the file is cut at the torn frame"
+        );
+    }
 }
 
 /// Where the last whole frame of a segment file's bytes ends.
@@ -712,21 +743,15 @@ fn a_torn_frame_in_reserved_space_is_cut_and_only_its_bytes_counted() {
     let end = log_end(&bytes);
     let (last, len) = *frames(&bytes).last().unwrap();
     for k in [1, 8, 9, len / 2, len - 1] {
-        let copy = copy_store(dir.path());
-        let path = segment_path(copy.path(), 1);
         let mut changed = bytes.clone();
         // The start of a frame written into the zeros, the rest not yet.
         changed[end..end + k].copy_from_slice(&bytes[last..last + k]);
-        std::fs::write(&path, &changed).unwrap();
-        let store = open(copy.path()).unwrap();
-        assert_eq!(
-            store.stats().truncated_bytes,
-            torn(&bytes[last..last + k]),
-            "torn {k}"
-        );
-        assert_eq!(all(&store), events, "torn {k}");
-        assert!(store.verify().unwrap().is_ok(), "torn {k}");
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), end as u64);
+        let reopened = Reopened {
+            segment: &changed,
+            torn: torn(&bytes[last..last + k]),
+            cut_at: end,
+        };
+        reopened.check(dir.path(), open, &events, &format!("torn {k}"));
     }
 }
 
@@ -739,12 +764,7 @@ fn a_clean_close_leaves_every_segment_ending_at_its_last_frame() {
             .segment_max_bytes(4096)
     };
     let store = Store::open(config()).unwrap();
-    for i in 0..200 {
-        store
-            .append(&coord(&format!("e{}", i % 3)), KIND, &payload(i))
-            .unwrap();
-    }
-    let events = all(&store);
+    let events = append_round_robin(&store, 200, 3);
     // Space is reserved ahead, but no file grows past the segment size.
     for n in 1.. {
         let Ok(meta) = std::fs::metadata(segment_path(dir.path(), n)) else {

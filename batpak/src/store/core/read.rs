@@ -54,6 +54,32 @@ pub(crate) struct Expected {
 /// read: selection keeps such a position, and the read reports it).
 type Selected = (u64, Option<Entry>);
 
+/// What a selection keeps of each position it selects: a read keeps the
+/// entry it checked ([`Selected`]), a list of positions only the position
+/// (`u64`, 8 bytes where an entry would add 56).
+trait Picked {
+    fn pick(position: u64, entry: Option<Entry>) -> Self;
+    fn position(&self) -> u64;
+}
+
+impl Picked for u64 {
+    fn pick(position: u64, _: Option<Entry>) -> Self {
+        position
+    }
+    fn position(&self) -> u64 {
+        *self
+    }
+}
+
+impl Picked for Selected {
+    fn pick(position: u64, entry: Option<Entry>) -> Self {
+        (position, entry)
+    }
+    fn position(&self) -> u64 {
+        self.0
+    }
+}
+
 impl Expected {
     /// The coordinate of an entry's stream.
     pub(crate) fn coordinate(&self, entry: &Entry) -> Option<&Coordinate> {
@@ -199,9 +225,9 @@ impl Core {
 
     /// The index entry at `position`, or `Corrupt` naming it.
     pub(super) fn entry_at(entries: &mut Cursor<'_>, position: u64) -> Result<Entry, StoreError> {
-        entries.get(position).ok_or_else(|| {
-            StoreError::corrupt(Place::Index { position }, "no index entry at this position")
-        })
+        entries
+            .get(position)
+            .ok_or_else(|| unreadable_entry(position))
     }
 
     /// The coordinate of stream `stream`, or `Corrupt` naming the position
@@ -372,17 +398,16 @@ impl Core {
         region: &Region,
         also: &dyn Fn(&Entry) -> bool,
     ) -> Result<Vec<u64>, StoreError> {
-        let index = read_lock(&self.index);
-        let selected = Self::select_in(&index, region, also)?;
-        Ok(selected.into_iter().map(|(p, _)| p).collect())
+        Self::select_in(&read_lock(&self.index), region, also)
     }
 
-    /// [`Core::select_where`] in `index`, each position with its entry.
-    fn select_in(
+    /// [`Core::select_where`] in `index`, keeping of each position what `T`
+    /// keeps: the position, or the position and its entry for a read.
+    fn select_in<T: Picked>(
         index: &Index,
         region: &Region,
         also: &dyn Fn(&Entry) -> bool,
-    ) -> Result<Vec<Selected>, StoreError> {
+    ) -> Result<Vec<T>, StoreError> {
         let (lo, hi) = region.position_range().unwrap_or((0, u64::MAX));
         let hi = hi.min(index.len().saturating_sub(1));
         if index.len() == 0 || lo > hi {
@@ -404,6 +429,7 @@ impl Core {
             return Ok((lo..=hi)
                 .map(|p| (p, entries.get(p)))
                 .filter(|(p, e)| keep(*p, e))
+                .map(|(p, e)| T::pick(p, e))
                 .collect());
         }
         // One stream named whole: looked up, not searched for among all.
@@ -427,11 +453,11 @@ impl Core {
             for p in listed.iter().take_while(|&p| p <= hi) {
                 match listed_rightly(&mut entries, s, &stream.coordinate, p)? {
                     Some(e) if !(entry_matches(region, stream, &e, p) && also(&e)) => {}
-                    entry => out.push((p, entry)),
+                    entry => out.push(T::pick(p, entry)),
                 }
             }
         }
-        out.sort_unstable_by_key(|&(p, _)| p);
+        out.sort_unstable_by_key(T::position);
         Ok(out)
     }
 
