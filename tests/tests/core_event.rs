@@ -217,6 +217,24 @@ fn ids_and_hashes_are_bin_not_integer_arrays() {
 }
 
 #[test]
+fn a_header_in_a_valid_form_the_encoder_does_not_write_decodes_as_serde_reads_it() {
+    let header = fixed_header();
+    let bytes = encode_header(&header).unwrap();
+    // The id (bytes 1..19) as `bin 16` rather than `bin 8`: the same 16
+    // bytes, which serde reads and the in-place reader leaves to it.
+    let mut wide = vec![bytes[0], 0xc5, 0x00, 0x10];
+    wide.extend_from_slice(&bytes[3..]);
+    assert_eq!(decode_header(&wide).unwrap(), header);
+    // A payload version in a wider integer than needed (the last field).
+    let mut stamped = header.clone();
+    stamped.payload_version = 3;
+    let bytes = encode_header(&stamped).unwrap();
+    let mut wider = bytes[..bytes.len() - 1].to_vec();
+    wider.extend_from_slice(&[0xcf, 0, 0, 0, 0, 0, 0, 0, 3]);
+    assert_eq!(decode_header(&wider).unwrap(), stamped);
+}
+
+#[test]
 fn header_with_an_integer_array_id_is_refused() {
     let bytes = encode_header(&fixed_header()).unwrap();
     // Replace the id (bytes 1..19, `c4 10` + 16) with `dc 00 10` + 16 fixints.
@@ -562,6 +580,11 @@ prop_compose! {
         prev in any::<[u8; 32]>(),
         key in proptest::option::of("[^\\p{Cc}]{0,40}"),
         admission in any_admission(),
+        stamp in prop_oneof![
+            Just((1u8, 0u16)),
+            (2u8..).prop_map(|v| (v, 0)),
+            (1u8.., 1u16..),
+        ],
     ) -> EventHeader {
         let (id, correlation, causation) = ids;
         let (timestamp_us, sequence, position, kind) = numbers;
@@ -575,8 +598,45 @@ prop_compose! {
         header.prev_hash = Hash::from_bytes(prev);
         header.idempotency_key = key;
         header.admission = admission;
+        (header.payload_version, header.state_code) = stamp;
         header
     }
+}
+
+/// A header as serde alone decodes it (`EventHeader`'s `Deserialize`, the
+/// reference), refusing trailing bytes as `decode_header` does.
+fn header_by_serde(bytes: &[u8]) -> Option<EventHeader> {
+    let mut rest = bytes;
+    let header = EventHeader::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)).ok()?;
+    rest.is_empty().then_some(header)
+}
+
+/// Bytes that mean something to msgpack or to a header: small integers,
+/// markers of arrays, strings, `nil`, `bin` and wider integers.
+const MARKERS: [u8; 18] = [
+    0x00, 0x01, 0x02, 0x03, 0x7f, 0x90, 0x92, 0x93, 0x9b, 0x9c, 0x9d, 0xa0, 0xc0, 0xc4, 0xc5, 0xcc,
+    0xcf, 0xd9,
+];
+
+/// `bytes` with one change: a byte flipped or set to a marker, the tail
+/// cut, or a byte inserted (a `mutation` picks which, where and what; half
+/// the changes fall in the last four bytes, where the optional fields are).
+fn mutated(bytes: &[u8], mutation: (u8, usize, u8)) -> Vec<u8> {
+    let (how, at, byte) = mutation;
+    let at = if how & 0x80 == 0 {
+        at % (bytes.len() + 1)
+    } else {
+        bytes.len().saturating_sub(at % 4)
+    };
+    let marker = MARKERS[usize::from(byte) % MARKERS.len()];
+    let mut out = bytes.to_vec();
+    match how % 4 {
+        0 if at < out.len() => out[at] ^= byte.max(1),
+        1 if at < out.len() => out[at] = marker,
+        2 => out.truncate(at),
+        _ => out.insert(at, marker),
+    }
+    out
 }
 
 proptest! {
@@ -586,6 +646,22 @@ proptest! {
         let back = decode_header(&bytes).unwrap();
         prop_assert_eq!(&back, &header);
         prop_assert_eq!(encode_header(&back).unwrap(), bytes);
+    }
+
+    /// `decode_header` reads the encoder's form in place and falls back to
+    /// serde for anything else: either way it must answer exactly what
+    /// serde answers, for a header and for any change to its bytes.
+    #[test]
+    fn decode_header_agrees_with_serde_on_headers_and_their_corruptions(
+        header in any_header(),
+        mutations in proptest::collection::vec(any::<(u8, usize, u8)>(), 1..64),
+    ) {
+        let bytes = encode_header(&header).unwrap();
+        prop_assert_eq!(header_by_serde(&bytes), Some(header.clone()));
+        for mutation in mutations {
+            let changed = mutated(&bytes, mutation);
+            prop_assert_eq!(decode_header(&changed).ok(), header_by_serde(&changed), "{:?}", mutation);
+        }
     }
 
     #[test]

@@ -122,7 +122,9 @@ pub fn encode_payload<P: Serialize + ?Sized>(payload: &P) -> Result<Vec<u8>, Cod
 /// as `bin` of the right length); [`CodecError::TrailingBytes`] when bytes
 /// are left after the header.
 pub fn decode_header(bytes: &[u8]) -> Result<EventHeader, CodecError> {
-    decode("header", bytes)
+    // The form the encoder writes, read in place; anything else through
+    // serde, which decodes a valid variant or says what is wrong.
+    super::wire::read_header(bytes).map_or_else(|| decode("header", bytes), Ok)
 }
 
 /// Decodes a payload, from exactly its bytes, straight into the caller's type.
@@ -237,20 +239,10 @@ pub(crate) fn header_stamp(header: &[u8]) -> Option<(u8, u16)> {
     for _ in 0..11 {
         at = at.checked_add(msgpack_value_len(header.get(at..)?)?)?;
     }
-    let mut rest = header.get(at..)?;
-    let mut uint = || -> Option<u64> {
-        let (value, used) = match rest {
-            [b @ 0x00..=0x7f, ..] => (u64::from(*b), 1),
-            [0xcc, b, ..] => (u64::from(*b), 2),
-            [0xcd, hi, lo, ..] => (u64::from(u16::from_be_bytes([*hi, *lo])), 3),
-            _ => return None,
-        };
-        rest = &rest[used..];
-        Some(value)
-    };
-    let version = u8::try_from(uint()?).ok()?;
+    let mut rest = super::wire::Wire(header.get(at..)?);
+    let version = u8::try_from(rest.uint()?).ok()?;
     let code = if fields == 13 {
-        u16::try_from(uint()?).ok()?
+        u16::try_from(rest.uint()?).ok()?
     } else {
         0
     };

@@ -102,9 +102,9 @@ impl Serialize for Admission {
     }
 }
 
-const ADMISSION_DIRECT: u8 = 0;
-const ADMISSION_GATED: u8 = 1;
-const ADMISSION_BYPASSED: u8 = 2;
+pub(super) const ADMISSION_DIRECT: u8 = 0;
+pub(super) const ADMISSION_GATED: u8 = 1;
+pub(super) const ADMISSION_BYPASSED: u8 = 2;
 
 impl<'de> Deserialize<'de> for Admission {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

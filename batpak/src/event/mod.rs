@@ -10,6 +10,7 @@ mod hash;
 mod header;
 mod id;
 mod kind;
+mod wire;
 
 pub use codec::{
     CodecError, MAX_DECODE_DEPTH, StoredPayload, decode_header, decode_payload, decode_stored,
@@ -22,6 +23,7 @@ pub(crate) use header::HeaderRef;
 pub use header::{Admission, EventHeader};
 pub use id::EventId;
 pub use kind::{EventKind, KindError};
+pub(crate) use wire::Wire;
 
 /// An event read back from the store, with its own chain hash.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 //! | target | input | checks |
 //! |---|---|---|
 //! | [`frame`] | flags, then frames back to back | frame check, body split, header peek against the full decode |
-//! | [`header`] | an encoded event header | peek and decode agree; a decoded header re-encodes and decodes to itself |
+//! | [`header`] | an encoded event header | peek and decode agree; the decode answers as serde alone does; a decoded header re-encodes and decodes to itself |
 //! | [`checkpoint`] | flags, checkpoint length (u16), checkpoint, positions file length (u16), positions file, segment files | decoder round trip; a store opened on it returns only true events |
 //! | [`recovery`] | flags, segment files | scan invariants; read-only and writable opens agree, verify is clean, the store takes new appends |
 //! | [`render`](fn@render) | flags, segment files | the CLI's `dump` lines, and the bytes as one payload and one header, each stay one line |
@@ -130,12 +130,19 @@ pub fn frame(data: &[u8]) -> &'static str {
 }
 
 /// The header decoder: the in-place peek and the full decode of `data`
-/// agree on every field both read, and a decoded header encodes to bytes
-/// that decode to the same header and that the peek reads.
+/// agree on every field both read, the full decode (which reads the
+/// encoder's form in place) answers as `EventHeader`'s serde decode alone
+/// does, and a decoded header encodes to bytes that decode to the same
+/// header and that the peek reads.
 #[must_use]
 pub fn header(data: &[u8]) -> &'static str {
     let peek = peek_header(data);
     let decoded = decode_header(data);
+    assert_eq!(
+        decoded.as_ref().ok(),
+        header_by_serde(data).as_ref(),
+        "the decode and serde disagree"
+    );
     if let (Some(p), Ok(h)) = (&peek, &decoded) {
         assert_eq!(
             *p,
@@ -151,6 +158,16 @@ pub fn header(data: &[u8]) -> &'static str {
     assert_eq!(again, h);
     assert_eq!(peek_header(&canonical), Some(peek_of(&h)));
     "decoded"
+}
+
+/// `data` decoded by `EventHeader`'s `Deserialize` alone, with nothing
+/// after it: the reference [`decode_header`] must agree with.
+fn header_by_serde(data: &[u8]) -> Option<EventHeader> {
+    let mut rest = data;
+    let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
+    deserializer.set_max_depth(crate::event::MAX_DECODE_DEPTH);
+    let header = serde::Deserialize::deserialize(&mut deserializer).ok()?;
+    rest.is_empty().then_some(header)
 }
 
 fn peek_of(h: &EventHeader) -> HeaderPeek<'_> {

@@ -6,6 +6,8 @@
 //! redb and LMDB store them as records). So this layout is shared by every
 //! backend and lives beside the engine seam, not inside one engine.
 
+use crate::event::Wire;
+
 // Body prefix: encoded header length, then how many frames of the same batch follow.
 const BODY_HEADER_LEN_AT: usize = 0;
 const BODY_BATCH_REST_AT: usize = BODY_HEADER_LEN_AT + 4;
@@ -92,7 +94,7 @@ pub(crate) struct HeaderPeek<'a> {
 /// says; a full decode is what reports why.
 pub(crate) fn peek_header(header: &[u8]) -> Option<HeaderPeek<'_>> {
     let id = header_event_id(header)?;
-    let mut r = Peek(header.get(1 + HEADER_ID_PREFIX.len() + 16..)?);
+    let mut r = Wire(header.get(1 + HEADER_ID_PREFIX.len() + 16..)?);
     r.optional_id()?; // correlation (nil: the id itself)
     r.optional_id()?; // causation
     r.uint()?; // timestamp
@@ -100,8 +102,8 @@ pub(crate) fn peek_header(header: &[u8]) -> Option<HeaderPeek<'_>> {
     let position = r.uint()?;
     let kind = u32::try_from(r.uint()?).ok()?;
     r.byte(0x92)?;
-    let entity = r.str()?;
-    let scope = r.str()?;
+    let entity = r.str_bytes()?;
+    let scope = r.str_bytes()?;
     Some(HeaderPeek {
         id,
         sequence,
@@ -110,72 +112,6 @@ pub(crate) fn peek_header(header: &[u8]) -> Option<HeaderPeek<'_>> {
         entity,
         scope,
     })
-}
-
-/// A cursor over msgpack bytes, for the few forms a header's leading fields
-/// use.
-struct Peek<'a>(&'a [u8]);
-
-impl<'a> Peek<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn byte(&mut self, want: u8) -> Option<()> {
-        (self.take(1)?[0] == want).then_some(())
-    }
-
-    fn be(&mut self, n: usize) -> Option<u64> {
-        Some(
-            self.take(n)?
-                .iter()
-                .fold(0u64, |v, b| (v << 8) | u64::from(*b)),
-        )
-    }
-
-    /// A bin 16 holding a big-endian u128.
-    fn id(&mut self) -> Option<u128> {
-        self.byte(0xc4)?;
-        self.byte(16)?;
-        let bytes: [u8; 16] = self.take(16)?.try_into().ok()?;
-        Some(u128::from_be_bytes(bytes))
-    }
-
-    /// A bin 16 id, or nil.
-    fn optional_id(&mut self) -> Option<()> {
-        if self.0.first() == Some(&0xc0) {
-            self.0 = self.0.get(1..)?;
-        } else {
-            self.id()?;
-        }
-        Some(())
-    }
-
-    /// An unsigned integer in any of msgpack's widths.
-    fn uint(&mut self) -> Option<u64> {
-        match self.take(1)?[0] {
-            b @ 0x00..=0x7f => Some(u64::from(b)),
-            0xcc => self.be(1),
-            0xcd => self.be(2),
-            0xce => self.be(4),
-            0xcf => self.be(8),
-            _ => None,
-        }
-    }
-
-    /// A string's bytes (fixstr, str 8, str 16 or str 32).
-    fn str(&mut self) -> Option<&'a [u8]> {
-        let len = match self.take(1)?[0] {
-            b @ 0xa0..=0xbf => u64::from(b & 0x1f),
-            0xd9 => self.be(1)?,
-            0xda => self.be(2)?,
-            0xdb => self.be(4)?,
-            _ => return None,
-        };
-        self.take(usize::try_from(len).ok()?)
-    }
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
