@@ -217,6 +217,36 @@ fn ids_and_hashes_are_bin_not_integer_arrays() {
 }
 
 #[test]
+fn every_width_of_integers_strings_and_lists_encodes_as_serde_encodes_it() {
+    for (i, n) in [
+        0u64,
+        127,
+        128,
+        255,
+        256,
+        65_535,
+        65_536,
+        u64::from(u32::MAX),
+        u64::MAX,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let len = [1usize, 31, 32, 255, 256, 1024][i % 6];
+        let mut header = fixed_header();
+        header.coordinate = Coordinate::new("e".repeat(len), "s".repeat(1025 - len)).unwrap();
+        (header.timestamp_us, header.sequence, header.position) = (n, n / 3, n.rotate_left(9));
+        header.kind = EventKind::from_u32(u32::try_from(n).unwrap_or(u32::MAX));
+        header.idempotency_key = Some("k".repeat(len / 4));
+        header.admission = gated_record(&["g"; 40][..(i * 5).min(40)]);
+        (header.payload_version, header.state_code) = (u8::try_from(i + 1).unwrap(), 0);
+        let bytes = encode_header(&header).unwrap();
+        assert_eq!(bytes, rmp_serde::to_vec(&header).unwrap(), "case {i}");
+        assert_eq!(decode_header(&bytes).unwrap(), header, "case {i}");
+    }
+}
+
+#[test]
 fn a_header_in_a_valid_form_the_encoder_does_not_write_decodes_as_serde_reads_it() {
     let header = fixed_header();
     let bytes = encode_header(&header).unwrap();
@@ -646,6 +676,13 @@ proptest! {
         let back = decode_header(&bytes).unwrap();
         prop_assert_eq!(&back, &header);
         prop_assert_eq!(encode_header(&back).unwrap(), bytes);
+    }
+
+    /// The header writer is held to serde's bytes (`EventHeader`'s
+    /// `Serialize` through rmp-serde, the reference).
+    #[test]
+    fn encode_header_writes_what_serde_writes(header in any_header()) {
+        prop_assert_eq!(encode_header(&header).unwrap(), rmp_serde::to_vec(&header).unwrap());
     }
 
     /// `decode_header` reads the encoder's form in place and falls back to

@@ -222,8 +222,9 @@ impl EventHeader {
     }
 }
 
-impl Serialize for EventHeader {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl EventHeader {
+    /// The header as borrowed parts, which is what is encoded.
+    pub(crate) fn borrowed(&self) -> HeaderRef<'_> {
         HeaderRef {
             id: self.id,
             correlation: self.correlation,
@@ -239,7 +240,12 @@ impl Serialize for EventHeader {
             payload_version: self.payload_version,
             state_code: self.state_code,
         }
-        .serialize(serializer)
+    }
+}
+
+impl Serialize for EventHeader {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.borrowed().serialize(serializer)
     }
 }
 

@@ -1,18 +1,22 @@
-//! Reading stored headers in place: a cursor over the few msgpack forms a
-//! header uses, and [`read_header`], which decodes a header written in the
-//! one form the encoder writes without going through serde.
+//! Headers in their stored form without serde: [`write_header`] writes the
+//! one form a header is stored in, and [`read_header`] reads that form in
+//! place through [`Wire`], a cursor over the few msgpack forms a header
+//! uses.
 //!
-//! Every read of an owned event decodes its header; through serde that
-//! took three allocations for the coordinate alone and most of the time of
-//! a `query`. The serde decode stays the reference: [`read_header`] accepts
-//! only bytes it reads exactly as serde would, and answers `None` for
+//! Every append encodes a header and every read of an owned event decodes
+//! one; through serde that was an eighth of an append and, with three
+//! allocations for the coordinate alone, a third of a `query`. Serde stays
+//! the reference on both sides: [`write_header`] writes exactly the bytes
+//! `EventHeader`'s `Serialize` gives through rmp-serde, and [`read_header`]
+//! accepts only bytes it reads exactly as serde would, answering `None` for
 //! anything else (another width of a `bin`, a non-default written out, a
 //! broken rule), so the caller falls back to the serde decode, which
-//! decodes the rare valid variant or says precisely what is wrong.
+//! decodes the rare valid variant or says precisely what is wrong. Tests
+//! and the header fuzz target hold both to serde's answers.
 
 use super::hash::Hash;
 use super::header::{
-    ADMISSION_BYPASSED, ADMISSION_DIRECT, ADMISSION_GATED, Admission, EventHeader,
+    ADMISSION_BYPASSED, ADMISSION_DIRECT, ADMISSION_GATED, Admission, EventHeader, HeaderRef,
 };
 use super::id::EventId;
 use super::kind::EventKind;
@@ -124,6 +128,122 @@ impl<'a> Wire<'a> {
             return Some(None);
         }
         self.id().map(Some)
+    }
+}
+
+/// Appends `header` in its stored form: an array of 11 fields, 12 with a
+/// payload version other than 1, 13 with a state code other than 0 too;
+/// ids and hashes as `bin 8`, a correlation equal to the id as `nil`, every
+/// integer and length in its shortest form.
+pub(crate) fn write_header(header: &HeaderRef<'_>, out: &mut Vec<u8>) {
+    let stamped = header.state_code != 0;
+    let versioned = stamped || header.payload_version != 1;
+    out.push(0x9b + u8::from(versioned) + u8::from(stamped));
+    put_id(out, header.id.as_u128());
+    put_optional_id(
+        out,
+        (header.correlation != header.id).then_some(header.correlation.as_u128()),
+    );
+    put_optional_id(out, header.causation.map(EventId::as_u128));
+    put_uint(out, header.timestamp_us);
+    put_uint(out, header.sequence);
+    put_uint(out, header.position);
+    put_uint(out, u64::from(header.kind.to_u32()));
+    out.push(0x92);
+    put_str(out, header.coordinate.entity());
+    put_str(out, header.coordinate.scope());
+    put_bin(out, header.prev_hash.as_bytes());
+    match header.idempotency_key {
+        Some(key) => put_str(out, key),
+        None => out.push(NIL),
+    }
+    put_admission(out, header.admission);
+    if versioned {
+        put_uint(out, u64::from(header.payload_version));
+    }
+    if stamped {
+        put_uint(out, u64::from(header.state_code));
+    }
+}
+
+/// An admission's stored form: `0`, `[1, gates]` or `[2, by, reason]`.
+fn put_admission(out: &mut Vec<u8>, admission: &Admission) {
+    match admission {
+        Admission::Direct => out.push(ADMISSION_DIRECT),
+        Admission::Gated { gates } => {
+            out.extend_from_slice(&[0x92, ADMISSION_GATED]);
+            put_len(out, gates.len(), [0x90, 0, 0xdc, 0xdd]);
+            for gate in gates {
+                put_str(out, gate);
+            }
+        }
+        Admission::Bypassed { by, reason } => {
+            out.extend_from_slice(&[0x93, ADMISSION_BYPASSED]);
+            put_str(out, by);
+            put_str(out, reason);
+        }
+    }
+}
+
+/// An unsigned integer in its shortest form.
+fn put_uint(out: &mut Vec<u8>, v: u64) {
+    if let Ok(b @ 0..=0x7f) = u8::try_from(v) {
+        out.push(b);
+    } else if let Ok(b) = u8::try_from(v) {
+        out.extend_from_slice(&[0xcc, b]);
+    } else if let Ok(v) = u16::try_from(v) {
+        out.push(0xcd);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else if let Ok(v) = u32::try_from(v) {
+        out.push(0xce);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else {
+        out.push(0xcf);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// A length in its shortest form, given the markers of the family:
+/// `[fix, 8-bit, 16-bit, 32-bit]` (a fix form holds up to 31 for strings,
+/// 15 for arrays; `0` where the family has no 8-bit form).
+fn put_len(out: &mut Vec<u8>, len: usize, markers: [u8; 4]) {
+    let [fix, one, two, four] = markers;
+    let fix_max = if fix == 0xa0 { 31 } else { 15 };
+    if len <= fix_max {
+        // At most 31: the cast cannot truncate.
+        out.push(fix | len as u8);
+    } else if let (true, Ok(n)) = (one != 0, u8::try_from(len)) {
+        out.extend_from_slice(&[one, n]);
+    } else if let Ok(n) = u16::try_from(len) {
+        out.push(two);
+        out.extend_from_slice(&n.to_be_bytes());
+    } else {
+        // A header part is far below 4 GiB (coordinates, keys and admission
+        // text are bounded before encoding).
+        out.push(four);
+        out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len(), [0xa0, 0xd9, 0xda, 0xdb]);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Bytes as `bin 8` (ids and hashes: 16 and 32 bytes).
+fn put_bin(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&[BIN8, u8::try_from(bytes.len()).unwrap_or(u8::MAX)]);
+    out.extend_from_slice(bytes);
+}
+
+fn put_id(out: &mut Vec<u8>, id: u128) {
+    put_bin(out, &id.to_be_bytes());
+}
+
+fn put_optional_id(out: &mut Vec<u8>, id: Option<u128>) {
+    match id {
+        Some(id) => put_id(out, id),
+        None => out.push(NIL),
     }
 }
 

@@ -517,7 +517,7 @@ fn encode(
         let buf = &mut scratch.batch.buf;
         let start = buf.len();
         buf.extend_from_slice(&[0u8; BODY_PREFIX_LEN]);
-        encode_header_ref_into(&header, buf)?;
+        encode_header_ref_into(&header, buf);
         let header_len = buf.len() - start - BODY_PREFIX_LEN;
         check_header_len(header_len)?;
         buf.extend_from_slice(payload);

@@ -98,7 +98,7 @@ pub(super) fn append_in(
     for (i, (kind, payload)) in events.iter().enumerate() {
         let id = EventId::generate_at(now);
         let mut header = Vec::with_capacity(256);
-        encode_header_ref_into(&call.header(i, id, *kind, prev), &mut header)?;
+        encode_header_ref_into(&call.header(i, id, *kind, prev), &mut header);
         check_header_len(header.len())?;
         prev = Hash::chain(&prev, &header, payload);
         rows.push(Row {
