@@ -325,11 +325,14 @@ fn coord(i: u64) -> Coordinate {
 
 fn open(dir: &Path, fs: &MemFs, policy: SyncPolicy) -> Result<Store, StoreError> {
     // A checkpoint at every rotation: power is lost
-    // during those writes too.
+    // during those writes too. Sealed indexes are written inline, so that
+    // a seed's operations come in one order and its countdown reproduces
+    // (the sealer writes the same files, from another thread).
     let config = StoreConfig::new(dir)
         .sync_policy(policy)
         .segment_max_bytes(1_500)
-        .checkpoint_every_bytes(1_500);
+        .checkpoint_every_bytes(1_500)
+        .seal_in_background(false);
     Store::open_with_fs(config, true, Arc::new(fs.clone()))
 }
 

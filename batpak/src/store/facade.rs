@@ -17,6 +17,7 @@ use super::config::StoreConfig;
 use super::core::Core;
 use super::core::commit::Flusher;
 use super::core::replay::EventView;
+use super::core::sealer::Sealer;
 use super::core::write::AppendMode;
 use super::error::StoreError;
 use super::fs::{FileSystem, StdFs};
@@ -53,6 +54,8 @@ pub struct Store {
     /// or written since it opened (see `seam.rs`).
     pub(crate) catalogued: std::sync::RwLock<std::collections::BTreeSet<std::any::TypeId>>,
     flusher: Option<Flusher>,
+    /// Writes full segments' sealed indexes off the append path.
+    sealer: Option<Sealer>,
     /// Set once `close` or `exit_without_checkpoint` has released the
     /// store, so that `Drop` does not release it a second time.
     released: bool,
@@ -143,12 +146,14 @@ impl Store {
         let core = Core::open(config, writable, fs, Arc::clone(&hub) as _)?;
         hub.start_at(core.durable());
         let flusher = Flusher::start(&core)?;
+        let sealer = Sealer::start(&core)?;
         Ok(Self {
             core,
             hub,
             cache,
             catalogued: std::sync::RwLock::default(),
             flusher,
+            sealer,
             released: false,
         })
     }
@@ -459,7 +464,9 @@ impl Store {
     pub fn close(mut self) -> Result<(), StoreError> {
         self.stop_flusher();
         self.released = true;
-        self.core.close()
+        let closed = self.core.close();
+        self.stop_sealer();
+        closed
     }
 
     /// Releases the store as a process killed after its last write would:
@@ -472,11 +479,19 @@ impl Store {
         self.stop_flusher();
         self.released = true;
         self.core.flush_on_drop();
+        self.stop_sealer();
     }
 
     fn stop_flusher(&mut self) {
         if let Some(flusher) = self.flusher.take() {
             flusher.stop();
+        }
+    }
+
+    /// After the sealed indexes queued so far are written.
+    fn stop_sealer(&mut self) {
+        if let Some(sealer) = self.sealer.take() {
+            sealer.stop(&self.core);
         }
     }
 }
@@ -494,5 +509,6 @@ impl Drop for Store {
         }
         self.stop_flusher();
         self.core.close_on_drop();
+        self.stop_sealer();
     }
 }

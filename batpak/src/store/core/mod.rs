@@ -9,7 +9,8 @@
 //! Files, in the order an event goes through them: `open.rs` (directory,
 //! lock, engine, index), `write.rs` (the append path, step by step),
 //! `commit.rs` (group commit and the background flusher), `seal.rs` (the
-//! sealed index of each full segment), `read.rs` (selection on the index,
+//! sealed index of each full segment) and `sealer.rs` (the thread that
+//! writes it), `read.rs` (selection on the index,
 //! reads checked against it), `replay.rs` (streaming reads), `verify.rs` (a
 //! full re-read of the log), `index/` (the index, its checkpoint and its
 //! sealed segment indexes).
@@ -28,6 +29,7 @@ mod open;
 mod read;
 pub(crate) mod replay;
 mod seal;
+pub(crate) mod sealer;
 mod verify;
 pub(crate) mod write;
 
@@ -72,6 +74,9 @@ pub(crate) struct Core {
     sync_state: Mutex<bool>,
     /// Wakes the `EveryN` flusher (set when it starts).
     flusher: std::sync::OnceLock<flume::Sender<commit::Wake>>,
+    /// Queues full segments' sealed indexes for the sealer thread, while
+    /// it runs.
+    sealer: Mutex<Option<flume::Sender<sealer::Job>>>,
     sync_done: Condvar,
     /// Positions below this have been handed to the engine.
     appended: AtomicU64,
@@ -191,7 +196,8 @@ impl Core {
     }
 
     /// Makes every event appended so far durable (one fdatasync, shared
-    /// with concurrent callers).
+    /// with concurrent callers), and waits for the sealed indexes of the
+    /// segments filled so far.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
         if !self.writable {
             return Ok(());
@@ -200,7 +206,9 @@ impl Core {
             return Err(StoreError::Poisoned);
         }
         let end = self.appended.load(Ordering::SeqCst);
-        self.wait_durable(end)
+        self.wait_durable(end)?;
+        self.wait_for_seals();
+        Ok(())
     }
 
     /// Syncs and writes the index checkpoint, so the next open need not scan
@@ -216,6 +224,9 @@ impl Core {
         // The checkpoint records the segments' lengths: they must end at
         // their last frames for the next open to match it exactly.
         self.engine.give_back_reserve()?;
+        // The checkpoint names the sealed files; nothing is queued after
+        // this, as the writer's mutex is held.
+        self.wait_for_seals();
         let index = read_lock(&self.index);
         if self.index_disagreed.load(Ordering::SeqCst) {
             self.engine.remove_checkpoint()?;

@@ -226,6 +226,7 @@ fn recover(
         writer: Mutex::new(WriteScratch::default()),
         sync_state: Mutex::new(false),
         flusher: std::sync::OnceLock::new(),
+        sealer: Mutex::new(None),
         sync_done: Condvar::new(),
         appended: AtomicU64::new(events),
         durable: AtomicU64::new(events),

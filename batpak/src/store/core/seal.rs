@@ -158,7 +158,16 @@ impl Core {
         }
         let mut right = Vec::new();
         for want in sealed_before(fresh, next_segment) {
-            let stored = self.engine.read_sealed_index(want.segment).ok().flatten();
+            let read = || self.engine.read_sealed_index(want.segment).ok().flatten();
+            let mut stored = read();
+            if stored.as_deref() != Some(&want.bytes[..]) {
+                // The sealer may not have written it yet: with the writer's
+                // mutex held nothing new is queued, and once the queue is
+                // done the file is what it will be.
+                let _writer = lock(&self.writer);
+                self.wait_for_seals();
+                stored = read();
+            }
             if stored.as_deref() == Some(&want.bytes[..]) {
                 right.push(want);
                 continue;
@@ -195,7 +204,10 @@ impl Core {
 
     /// On the append path, after the engine placed the call's first event
     /// in `segment` and before the index records the call: seals the
-    /// segments the engine rotated past.
+    /// segments the engine rotated past. Their sealed indexes are encoded
+    /// here, from the index as it stands, and written by the sealer thread
+    /// (`sealer.rs`) unless a checkpoint is due at this rotation: that
+    /// one waits for every file, as it names them.
     pub(super) fn seal_segments_before(&self, segment: u32) {
         if self.index_disagreed.load(Ordering::SeqCst) {
             return;
@@ -207,9 +219,26 @@ impl Core {
                 _ => return,
             }
         };
-        // Best effort: a segment without its sealed index is scanned at a
-        // crash-open, and its entries stay in memory.
-        let written: Vec<SealedFile> = sealed
+        match self.checkpoint_due(segment) {
+            Some(extent) => {
+                self.wait_for_seals();
+                self.write_sealed(sealed);
+                self.checkpoint_at_rotation(segment, &extent);
+            }
+            None => self.seal_in_background(sealed),
+        }
+    }
+
+    /// Writes sealed index files and takes the entries of those written out
+    /// of memory. Best effort: a segment without its sealed index is
+    /// scanned at a crash-open, and its entries stay in memory.
+    pub(super) fn write_sealed(&self, files: Vec<SealedFile>) {
+        // Never from an index seen disagreeing with the log (it may have
+        // been seen since the files were encoded).
+        if self.index_disagreed.load(Ordering::SeqCst) {
+            return;
+        }
+        let written: Vec<SealedFile> = files
             .into_iter()
             .filter(|file| {
                 self.engine
@@ -218,18 +247,13 @@ impl Core {
             })
             .collect();
         spill_written(&mut write_lock(&self.index), &written);
-        self.checkpoint_at_rotation(segment);
     }
 
-    /// After the rotation into `segment` sealed the segments before it:
-    /// when those written since the latest checkpoint hold
-    /// `checkpoint_every_bytes` of log, writes a checkpoint of the index as
-    /// it stands (it covers every segment before `segment`, and `segment`'s
-    /// header) and takes the positions it filed out of memory. Best effort,
-    /// as sealing is: a failure leaves no checkpoint that could mislead (the
-    /// old one is removed before the positions file it names is replaced)
-    /// and the positions in memory.
-    fn checkpoint_at_rotation(&self, segment: u32) {
+    /// At the rotation into `segment`: the extent of the log a checkpoint
+    /// would cover (every segment before `segment`, and `segment` up to
+    /// where its first frame starts), when one is due: the segments sealed
+    /// since the latest checkpoint hold `checkpoint_every_bytes` of log.
+    fn checkpoint_due(&self, segment: u32) -> Option<Vec<u64>> {
         // Never more often than every `CHECKPOINT_WRITE_RATIO` times what
         // the last one wrote: the files a checkpoint rewrites grow with
         // history, the log it covers does not.
@@ -244,18 +268,26 @@ impl Core {
         let to = usize::try_from(segment.saturating_sub(1)).unwrap_or(usize::MAX);
         let grown: u64 = extent.get(from..to).map_or(0, |lens| lens.iter().sum());
         if every == 0 || !self.writable || !self.engine.seals() || grown < every {
-            return;
+            return None;
         }
+        extent.truncate(to);
+        extent.push(next_loc(None, segment, 0, 0).offset);
+        Some(extent)
+    }
+
+    /// After the rotation into `segment` sealed the segments before it:
+    /// writes a checkpoint of the index as it stands (it covers `extent`,
+    /// from [`Core::checkpoint_due`]) and takes the positions it filed out
+    /// of memory. Best effort, as sealing is: a failure leaves no
+    /// checkpoint that could mislead (the old one is removed before the
+    /// positions file it names is replaced) and the positions in memory.
+    fn checkpoint_at_rotation(&self, segment: u32, extent: &[u64]) {
         if self.index_disagreed.load(Ordering::SeqCst) {
             return;
         }
-        // The log the index covers: every segment before `segment`, and
-        // `segment` up to where its first frame starts.
-        extent.truncate(to);
-        extent.push(next_loc(None, segment, 0, 0).offset);
         let written = {
             let index = read_lock(&self.index);
-            self.write_checkpoint(&index, &extent)
+            self.write_checkpoint(&index, extent)
         };
         let Ok(filing) = written else {
             return;
