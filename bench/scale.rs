@@ -22,7 +22,10 @@
 //! build's last rotation wrote, `StoreConfig::checkpoint_every_bytes`), an
 //! open after a kill that followed a clean close and
 //! `BATPAK_SCALE_RESUME_EVENTS` more appends (default 500,000, about two
-//! segments): it starts from the checkpoint and indexes only those.
+//! segments): it starts from the checkpoint and indexes only those. The
+//! build's cell gives its seconds and its slowest append (a rotation's);
+//! `BATPAK_SCALE_SEAL_INLINE=1` has rotating appends write their sealed
+//! index themselves (`StoreConfig::seal_in_background(false)`).
 #![allow(
     missing_docs,
     unreachable_pub,
@@ -73,8 +76,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The store's settings: the defaults but `SyncPolicy::Manual`, and
-/// `BATPAK_SCALE_CHECKPOINT_EVERY` for `checkpoint_every_bytes` when set.
+/// The store's settings: the defaults but `SyncPolicy::Manual`,
+/// `BATPAK_SCALE_CHECKPOINT_EVERY` for `checkpoint_every_bytes` when set,
+/// and sealing inline when `BATPAK_SCALE_SEAL_INLINE=1`.
 fn config(dir: &Path) -> StoreConfig {
     let every = env_u64(
         "BATPAK_SCALE_CHECKPOINT_EVERY",
@@ -83,6 +87,7 @@ fn config(dir: &Path) -> StoreConfig {
     StoreConfig::new(dir)
         .sync_policy(SyncPolicy::Manual)
         .checkpoint_every_bytes(every)
+        .seal_in_background(env_u64("BATPAK_SCALE_SEAL_INLINE", 0) == 0)
 }
 
 /// `VmRSS` and `VmHWM` of this process, in MB.
@@ -128,8 +133,11 @@ struct Measured {
 fn child(mode: &str, dir: &Path, entities: u64) {
     if mode == "build" {
         let events = env_u64("BATPAK_SCALE_EVENTS", 1_000_000);
-        let secs = build(dir, events, entities);
-        println!("built {events} events in {secs:.1} s");
+        let (secs, slowest) = build(dir, events, entities);
+        println!(
+            "built {events} events in {secs:.1} s, the slowest append {:.1} ms",
+            slowest.as_secs_f64() * 1e3
+        );
         return;
     }
     let start = Instant::now();
@@ -292,19 +300,24 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 /// Builds the store and leaves it as a killed process would (no
-/// checkpoint); returns the seconds the appends took.
-fn build(dir: &Path, events: u64, entities: u64) -> f64 {
+/// checkpoint); returns the seconds the appends took and the slowest
+/// append.
+fn build(dir: &Path, events: u64, entities: u64) -> (f64, Duration) {
     let store = Store::open(config(dir)).unwrap();
     let coords: Vec<Coordinate> = (0..entities).map(entity).collect();
+    let mut slowest = Duration::ZERO;
     let start = Instant::now();
     for i in 0..events {
         let c = &coords[(i % entities) as usize];
-        store.append(c, KIND, &payment(i)).unwrap();
+        let payment = payment(i);
+        let t = Instant::now();
+        store.append(c, KIND, &payment).unwrap();
+        slowest = slowest.max(t.elapsed());
     }
     store.sync().unwrap();
     let secs = start.elapsed().as_secs_f64();
     store.exit_without_checkpoint();
-    secs
+    (secs, slowest)
 }
 
 fn main() {
@@ -327,7 +340,7 @@ fn main() {
         "Segment store, {entities} entities, ~100-byte payloads; medians of {rounds} child processes each.\n"
     );
     println!(
-        "| events | disk MB | build s | clean open ms | RSS after open MB (peak) | index MB | stream read p50 / p99 µs (events per stream) | RSS after reads MB (peak) | replay M events/s | crash open ms (sealed + tail) | events rescanned | RSS MB (peak) | crash open ms, no sealed indexes (full rescan) | RSS MB (peak) | open after a close, appends and a kill, ms (checkpoint + sealed + tail) | events rescanned | RSS MB (peak) | open after the build was killed, ms (its last rotation's checkpoint + tail) | events rescanned | RSS MB (peak) |"
+        "| events | disk MB | build s (slowest append ms) | clean open ms | RSS after open MB (peak) | index MB | stream read p50 / p99 µs (events per stream) | RSS after reads MB (peak) | replay M events/s | crash open ms (sealed + tail) | events rescanned | RSS MB (peak) | crash open ms, no sealed indexes (full rescan) | RSS MB (peak) | open after a close, appends and a kill, ms (checkpoint + sealed + tail) | events rescanned | RSS MB (peak) | open after the build was killed, ms (its last rotation's checkpoint + tail) | events rescanned | RSS MB (peak) |"
     );
     println!(
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -338,7 +351,8 @@ fn main() {
             |p| tempfile::tempdir_in(p).unwrap(),
         );
         let dir = parent.path();
-        let build_s = build(dir, events, entities);
+        let (build_s, slowest) = build(dir, events, entities);
+        let slowest_ms = slowest.as_secs_f64() * 1e3;
         // The build was killed: the open starts from the checkpoint its
         // last rotation wrote.
         let killed: Vec<Measured> = (0..rounds)
@@ -370,7 +384,7 @@ fn main() {
             .collect();
         assert!(resumed.iter().all(|m| m.from_checkpoint));
         println!(
-            "| {events} | {disk_mb:.0} | {build_s:.1} | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.2} | {} | {:.0} | {:.0} ({:.0}) | {} | {} |",
+            "| {events} | {disk_mb:.0} | {build_s:.1} ({slowest_ms:.0}) | {:.1} | {:.0} ({:.0}) | {:.1} | {:.1} / {:.1} ({}) | {:.0} ({:.0}) | {:.2} | {} | {:.0} | {:.0} ({:.0}) | {} | {} |",
             median_by(&clean, |m| m.open_ms),
             median_by(&clean, |m| m.rss_open),
             median_by(&clean, |m| m.hwm_open),
