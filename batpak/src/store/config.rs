@@ -172,7 +172,7 @@ impl StoreConfig {
     /// index on a thread of its own (the default) or on the append that
     /// rotated into the next segment. The file is ~20% of the segment's
     /// size (53 bytes an event); written inline, that append waits for it
-    /// (~0.2 s for a 64 MiB segment on the bench's disk). In the background
+    /// (~50 ms for a 64 MiB segment on the bench's disk). In the background
     /// the segment's entries stay in memory until it is written, and
     /// [`Store::sync`](crate::Store::sync), `verify` and a close wait for
     /// it. `false` keeps every write on the appending thread. Other backends
