@@ -172,7 +172,7 @@ fn put_admission(out: &mut Vec<u8>, admission: &Admission) {
         Admission::Direct => out.push(ADMISSION_DIRECT),
         Admission::Gated { gates } => {
             out.extend_from_slice(&[0x92, ADMISSION_GATED]);
-            put_len(out, gates.len(), [0x90, 0, 0xdc, 0xdd]);
+            put_array_len(out, gates.len());
             for gate in gates {
                 put_str(out, gate);
             }
@@ -203,31 +203,38 @@ fn put_uint(out: &mut Vec<u8>, v: u64) {
     }
 }
 
-/// A length in its shortest form, given the markers of the family:
-/// `[fix, 8-bit, 16-bit, 32-bit]` (a fix form holds up to 31 for strings,
-/// 15 for arrays; `0` where the family has no 8-bit form).
-fn put_len(out: &mut Vec<u8>, len: usize, markers: [u8; 4]) {
-    let [fix, one, two, four] = markers;
-    let fix_max = if fix == 0xa0 { 31 } else { 15 };
-    if len <= fix_max {
-        // At most 31: the cast cannot truncate.
-        out.push(fix | len as u8);
-    } else if let (true, Ok(n)) = (one != 0, u8::try_from(len)) {
-        out.extend_from_slice(&[one, n]);
-    } else if let Ok(n) = u16::try_from(len) {
-        out.push(two);
+/// A string in its shortest form: fixstr, str 8, str 16 or str 32.
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let len = s.len();
+    if let Ok(n @ 0..=31) = u8::try_from(len) {
+        out.push(0xa0 | n);
+    } else if let Ok(n) = u8::try_from(len) {
+        out.extend_from_slice(&[0xd9, n]);
+    } else {
+        put_wide_len(out, len, 0xda, 0xdb);
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// An array's length in its shortest form: fixarray, array 16 or array 32.
+fn put_array_len(out: &mut Vec<u8>, len: usize) {
+    match u8::try_from(len) {
+        Ok(n @ 0..=15) => out.push(0x90 | n),
+        _ => put_wide_len(out, len, 0xdc, 0xdd),
+    }
+}
+
+/// A length past the short forms: 16 bits under `marker16`, else 32.
+fn put_wide_len(out: &mut Vec<u8>, len: usize, marker16: u8, marker32: u8) {
+    if let Ok(n) = u16::try_from(len) {
+        out.push(marker16);
         out.extend_from_slice(&n.to_be_bytes());
     } else {
         // A header part is far below 4 GiB (coordinates, keys and admission
         // text are bounded before encoding).
-        out.push(four);
+        out.push(marker32);
         out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
     }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_len(out, s.len(), [0xa0, 0xd9, 0xda, 0xdb]);
-    out.extend_from_slice(s.as_bytes());
 }
 
 /// Bytes as `bin 8` (ids and hashes: 16 and 32 bytes).

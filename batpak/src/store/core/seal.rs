@@ -158,17 +158,20 @@ impl Core {
         }
         let mut right = Vec::new();
         for want in sealed_before(fresh, next_segment) {
-            let read = || self.engine.read_sealed_index(want.segment).ok().flatten();
-            let mut stored = read();
-            if stored.as_deref() != Some(&want.bytes[..]) {
-                // The sealer may not have written it yet: with the writer's
-                // mutex held nothing new is queued, and once the queue is
-                // done the file is what it will be.
-                let _writer = lock(&self.writer);
-                self.wait_for_seals();
-                stored = read();
+            let matches = || {
+                let stored = self.engine.read_sealed_index(want.segment).ok().flatten();
+                stored.as_deref() == Some(&want.bytes[..])
+            };
+            if matches() {
+                right.push(want);
+                continue;
             }
-            if stored.as_deref() == Some(&want.bytes[..]) {
+            // The sealer may not have written it yet: with the writer's
+            // mutex held nothing new is queued (nor written beside this),
+            // and once the queue is done the file is what it will be.
+            let _writer = lock(&self.writer);
+            self.wait_for_seals();
+            if matches() {
                 right.push(want);
                 continue;
             }
@@ -184,7 +187,6 @@ impl Core {
                 check.live_index_read_it.get_or_insert(want.first);
             }
             if self.writable && !self.poisoned.load(Ordering::SeqCst) {
-                let _writer = lock(&self.writer);
                 // Best effort: a wrong file left behind is refused or
                 // caught again, never trusted more than the log.
                 let written = self.engine.write_sealed_index(want.segment, &want.bytes);
